@@ -1,0 +1,52 @@
+# fedlora: `make demo` runs a merge and an inspect on the bundled adapters; `make test` runs
+# the tests. Both install what a fresh machine lacks (Debian packages, then SwiftPM packages).
+
+SWIFT      ?= swift
+APT_DEPS   := libopenblas-dev liblapacke-dev zlib1g-dev
+PY_DEPS    := numpy safetensors gguf
+FEDLORA    := .build/release/fedlora
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps build test demo interop python-deps man check-man bench clean fixtures
+
+all: build
+
+deps:
+	@dpkg -s $(APT_DEPS) >/dev/null 2>&1 || { \
+	  echo "installing $(APT_DEPS)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_DEPS); }
+
+build: deps
+	$(SWIFT) build -c release --product fedlora
+
+test: deps
+	$(SWIFT) test
+
+demo: build
+	@bash scripts/demo.sh $(FEDLORA)
+
+python-deps:
+	@python3 -c "import numpy, safetensors, gguf" 2>/dev/null || python3 -m pip install -q $(PY_DEPS)
+
+# Reads what fedlora writes back with the reference Python libraries.
+interop: build python-deps
+	python3 fixtures/interop_check.py $(FEDLORA)
+
+# Regenerates the fixtures with the reference Python libraries (needs torch, peft, transformers).
+fixtures:
+	python3 fixtures/generate.py
+
+# Man pages generated from the command definitions (committed under man/).
+man: deps
+	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory man
+
+check-man: deps
+	@rm -rf .build/man-check && $(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-check >/dev/null
+	@diff -r -I '^\.Dd ' man .build/man-check >/dev/null || { echo "man/ is stale: run 'make man'"; diff -r -I '^\.Dd ' man .build/man-check | head -20; exit 1; }
+	@echo "man pages up to date"
+
+bench: build python-deps
+	bash bench/run.sh $(FEDLORA)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,29 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+  name: "fedlora",
+  platforms: [.macOS(.v14)],
+  products: [
+    .executable(name: "fedlora", targets: ["fedlora"]),
+    .library(name: "Checkpoints", targets: ["Checkpoints"]),
+    .library(name: "Adapters", targets: ["Adapters"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+    .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
+    .target(name: "Checkpoints", dependencies: ["CZlib"]),
+    .target(name: "Adapters", dependencies: ["Checkpoints", "CLAPACK"]),
+    .executableTarget(
+      name: "fedlora",
+      dependencies: ["Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Bench"),
+    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
+    .testTarget(name: "AdaptersTests", dependencies: ["Adapters"]),
+    .testTarget(name: "fedloraTests", dependencies: ["fedlora"]),
+  ]
+)

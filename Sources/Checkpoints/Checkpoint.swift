@@ -1,0 +1,92 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// One view over every checkpoint layout fedlora reads: a safetensors file, a sharded
+/// safetensors folder or its index, a GGUF file, or a folder holding one of them (a PEFT
+/// adapter folder, a model folder). Only headers are read; tensor data stays mapped on disk.
+public struct Checkpoint: Sendable {
+  public enum Format: String, Sendable {
+    case safetensors
+    case shardedSafetensors = "sharded-safetensors"
+    case gguf
+  }
+
+  /// The path the user gave.
+  public let path: String
+  /// The file that was opened (the index for sharded checkpoints).
+  public let resolvedPath: String
+  public let format: Format
+  public let tensors: [Tensor]
+  /// safetensors `__metadata__` (of the first shard for sharded checkpoints).
+  public let metadata: [(key: String, value: String)]
+  /// The parsed GGUF file, for GGUF checkpoints.
+  public let gguf: GGUFFile?
+  /// The files that hold tensor data.
+  public let files: [MappedFile]
+
+  public func tensor(named name: String) -> Tensor? { tensors.first { $0.name == name } }
+
+  /// Opens `path`, deciding the layout by content (GGUF magic, JSON index) and not only by name.
+  public static func open(_ path: String) throws(CheckpointError) -> Checkpoint {
+    let resolved = try resolve(path)
+    if resolved.hasSuffix(".json") || startsWithJSON(resolved) {
+      let index = try ShardedIndex(path: resolved)
+      return Checkpoint(
+        path: path, resolvedPath: resolved, format: .shardedSafetensors, tensors: index.tensors,
+        metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
+    }
+    let file = try MappedFile(path: resolved)
+    if resolved.hasSuffix(".gguf") || (file.size >= 4 && file.load(UInt32.self, at: 0) == GGUFFile.magic) {
+      let gguf = try GGUFFile(file: file)
+      return Checkpoint(path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf, files: [file])
+    }
+    let safetensors = try SafeTensorsFile(file: file)
+    return Checkpoint(
+      path: path, resolvedPath: resolved, format: .safetensors, tensors: safetensors.tensors,
+      metadata: safetensors.metadata, gguf: nil, files: [file])
+  }
+
+  /// The file to open for `path`: the path itself, or the checkpoint file inside a folder.
+  public static func resolve(_ path: String) throws(CheckpointError) -> String {
+    guard isDirectory(path) else { return path }
+    let entries = listDirectory(path)
+    for preferred in [ShardedIndex.fileName, "adapter_model.safetensors", "model.safetensors"] where entries.contains(preferred) {
+      return path + "/" + preferred
+    }
+    let candidates = entries.filter { $0.hasSuffix(".safetensors.index.json") } + entries.filter { $0.hasSuffix(".safetensors") }
+      + entries.filter { $0.hasSuffix(".gguf") }
+    if let only = candidates.first, candidates.count == 1 || only.hasSuffix(".index.json") {
+      return path + "/" + only
+    }
+    if entries.contains("adapter_model.bin") || entries.contains("pytorch_model.bin") {
+      throw .unrecognizedFormat(path: path, reason: "PyTorch pickle (.bin) files are not read; save with safe_serialization=True")
+    }
+    throw .unrecognizedFormat(
+      path: path, reason: candidates.isEmpty ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")
+  }
+
+  public static func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+  }
+
+  /// Names in a folder, sorted.
+  public static func listDirectory(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
+  }
+
+  private static func startsWithJSON(_ path: String) -> Bool {
+    guard let file = try? MappedFile(path: path) else { return false }
+    return file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
+  }
+}

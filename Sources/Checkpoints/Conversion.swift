@@ -1,0 +1,50 @@
+/// Plans the tensors of a checkpoint written in another format or dtype.
+public enum CheckpointConversion {
+  public enum Target: Sendable { case safetensors, gguf }
+
+  /// What a conversion writes, and what it had to leave out.
+  public struct Plan: Sendable {
+    public var tensors: [OutputTensor]
+    public var skipped: [(tensor: String, dtype: DType)]
+  }
+
+  /// The output tensors for `checkpoint` written as `target`. Float tensors are rounded once to
+  /// `dtype` when given (quantised ones dequantised first); other tensors are copied byte for
+  /// byte. A tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
+  public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool) throws(CheckpointError) -> Plan {
+    var plan = Plan(tensors: [], skipped: [])
+    for tensor in checkpoint.tensors {
+      var outputType = tensor.dtype
+      if let dtype, tensor.dtype.isComputable, !tensor.dtype.isInteger { outputType = dtype }
+      let holds = target == .gguf ? outputType.ggmlType != nil : outputType.bitsPerElement != nil
+      guard holds else {
+        if skipUnsupported {
+          plan.skipped.append((tensor.name, tensor.dtype))
+          continue
+        }
+        let hint = tensor.dtype.isComputable ? " (give --dtype to convert it, or --skip-unsupported)" : " (give --skip-unsupported to leave it out)"
+        throw .unsupportedDType(path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to \(target)\(hint)")
+      }
+      plan.tensors.append(convert(tensor, to: outputType, name: tensor.name, shape: tensor.shape))
+    }
+    return plan
+  }
+
+  /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened
+  /// to Float and rounded once.
+  public static func convert(_ tensor: Tensor, to dtype: DType, name: String, shape: [Int]) -> OutputTensor {
+    if dtype == tensor.dtype { return OutputTensor(name: name, dtype: dtype, shape: shape, source: .copy(tensor)) }
+    return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
+      let count = tensor.elementCount
+      let values = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+      defer { values.deallocate() }
+      Dequantize.widen(tensor.bytes, dtype: tensor.dtype, count: count, into: values)
+      tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
+      if dtype == .q8_0 {
+        Dequantize.quantizeQ8_0(values, count: count, into: buffer.baseAddress!)
+      } else {
+        FloatConversion.narrow(values, count: count, to: dtype, into: buffer.baseAddress!)
+      }
+    })
+  }
+}

@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A read-only memory map of a whole file, with bounds-checked unaligned little-endian loads.
+///
+/// Nothing is copied: tensor data is read straight from the page cache, and pages the kernel
+/// does not need stay on disk. The map lives as long as this object.
+public final class MappedFile: @unchecked Sendable {
+  public let path: String
+  public let size: Int
+  private let base: UnsafeRawPointer?
+
+  public init(path: String) throws(CheckpointError) {
+    self.path = path
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw .io(path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else { throw .io(path: path, message: String(cString: strerror(errno))) }
+    guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
+    size = Int(info.st_size)
+    if size == 0 {
+      base = nil
+      return
+    }
+    let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+    guard let pointer, pointer != MAP_FAILED else {
+      throw .io(path: path, message: "mmap failed: \(String(cString: strerror(errno)))")
+    }
+    base = UnsafeRawPointer(pointer)
+  }
+
+  deinit {
+    if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+  }
+
+  /// The whole file as raw bytes.
+  public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
+
+  /// The bytes in `range`, which the caller has checked to lie inside the file.
+  public func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+    precondition(range.lowerBound >= 0 && range.upperBound <= size, "range outside the mapped file")
+    return UnsafeRawBufferPointer(rebasing: bytes[range])
+  }
+
+  /// Whether `count` bytes starting at `offset` lie inside the file (overflow-safe).
+  public func contains(offset: Int, count: Int) -> Bool {
+    offset >= 0 && count >= 0 && offset <= size && count <= size - offset
+  }
+
+  /// An unaligned little-endian load at `offset`; the caller has checked the bounds.
+  @inline(__always)
+  public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+    precondition(contains(offset: offset, count: MemoryLayout<T>.size))
+    return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+  }
+
+  /// Tells the kernel that `range` will be read soon (sequential read-ahead).
+  public func willNeed(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
+
+  /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
+  public func done(with range: Range<Int>) { advise(range, MADV_DONTNEED) }
+
+  private func advise(_ range: Range<Int>, _ advice: Int32) {
+    guard let base, !range.isEmpty else { return }
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = range.lowerBound / page * page
+    let end = min(size, range.upperBound)
+    madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+  }
+}

@@ -1,0 +1,87 @@
+/// Writes GGUF version 3 files that gguf-py and llama.cpp read: tensors packed in header order,
+/// each padded with zeros to the alignment.
+public enum GGUFWriter {
+  public static func write(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
+    to path: String, progress: ProgressHandler? = nil
+  ) throws {
+    var header = ByteBuffer()
+    header.append(GGUFFile.magic)
+    header.append(UInt32(3))
+    header.append(UInt64(tensors.count))
+    var metadata = metadata.filter { $0.key != "general.alignment" }
+    if alignment != GGUFFile.defaultAlignment { metadata.append(("general.alignment", .u32(UInt32(alignment)))) }
+    header.append(UInt64(metadata.count))
+    for (key, value) in metadata {
+      header.append(key)
+      header.append(value.type.rawValue)
+      header.append(value)
+    }
+    var names = Set<String>()
+    var offsets: [Int] = []
+    var position = 0
+    for tensor in tensors {
+      guard let type = tensor.dtype.ggmlType else {
+        throw CheckpointError.unsupportedDType(path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to GGUF")
+      }
+      guard tensor.name.utf8.count <= GGUFFile.maxNameLength else {
+        throw CheckpointError.tensorNameTooLong(path: path, tensor: tensor.name, length: tensor.name.utf8.count)
+      }
+      guard names.insert(tensor.name).inserted else { throw CheckpointError.duplicateTensor(path: path, tensor: tensor.name) }
+      guard tensor.shape.count <= 4 else {
+        throw CheckpointError.tooManyDimensions(path: path, tensor: tensor.name, dimensions: UInt32(tensor.shape.count))
+      }
+      if let ne0 = tensor.shape.last, ne0 % tensor.dtype.block.elements != 0 {
+        throw CheckpointError.badBlockMultiple(path: path, tensor: tensor.name, ne0: UInt64(ne0), blockSize: tensor.dtype.block.elements)
+      }
+      header.append(tensor.name)
+      header.append(UInt32(tensor.shape.count))
+      for dimension in tensor.shape.reversed() { header.append(UInt64(dimension)) }
+      header.append(type)
+      header.append(UInt64(position))
+      offsets.append(position)
+      position = (position + tensor.byteCount + alignment - 1) / alignment * alignment
+    }
+    let dataStart = (header.bytes.count + alignment - 1) / alignment * alignment
+    try AtomicWrite.file(path) { output in
+      try output.write(header.bytes, at: 0)
+      try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
+      try TensorDataWriter.write(tensors, at: offsets.map { $0 + dataStart }, to: output, progress: progress)
+    }
+  }
+}
+
+/// Little-endian serialisation of GGUF header fields.
+struct ByteBuffer {
+  var bytes: [UInt8] = []
+
+  mutating func append<T: FixedWidthInteger>(_ value: T) {
+    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+  }
+
+  mutating func append(_ string: String) {
+    append(UInt64(string.utf8.count))
+    bytes.append(contentsOf: string.utf8)
+  }
+
+  mutating func append(_ value: GGUFValue) {
+    switch value {
+    case let .u8(v): append(v)
+    case let .i8(v): append(v)
+    case let .u16(v): append(v)
+    case let .i16(v): append(v)
+    case let .u32(v): append(v)
+    case let .i32(v): append(v)
+    case let .f32(v): append(v.bitPattern)
+    case let .bool(v): append(UInt8(v ? 1 : 0))
+    case let .string(v): append(v)
+    case let .array(type, values):
+      append(type.rawValue)
+      append(UInt64(values.count))
+      for element in values { append(element) }
+    case let .u64(v): append(v)
+    case let .i64(v): append(v)
+    case let .f64(v): append(v.bitPattern)
+    }
+  }
+}

@@ -1,0 +1,346 @@
+/// A JSON value that keeps object key order and number text exactly as written.
+///
+/// Foundation's decoders silently keep one of two duplicate keys and round integers above 2^53;
+/// headers and configs need neither, so fedlora parses JSON itself.
+public enum JSON: Equatable, Sendable {
+  case null
+  case bool(Bool)
+  /// The literal text of the number, so 64-bit offsets survive unrounded.
+  case number(String)
+  case string(String)
+  case array([JSON])
+  case object([(key: String, value: JSON)])
+
+  public static func == (lhs: JSON, rhs: JSON) -> Bool {
+    switch (lhs, rhs) {
+    case (.null, .null): true
+    case let (.bool(a), .bool(b)): a == b
+    case let (.number(a), .number(b)): a == b || Double(a) == Double(b)
+    case let (.string(a), .string(b)): a == b
+    case let (.array(a), .array(b)): a == b
+    case let (.object(a), .object(b)): a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    default: false
+    }
+  }
+
+  public init(_ value: Double) { self = .number(JSON.format(value)) }
+  public init(_ value: Int) { self = .number(String(value)) }
+  public init(_ value: UInt64) { self = .number(String(value)) }
+
+  /// The value for `key` in an object (nil for other kinds or a missing key).
+  public subscript(key: String) -> JSON? {
+    guard case let .object(members) = self else { return nil }
+    return members.first { $0.key == key }?.value
+  }
+
+  public var stringValue: String? { if case let .string(s) = self { s } else { nil } }
+  public var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
+  public var arrayValue: [JSON]? { if case let .array(a) = self { a } else { nil } }
+  public var objectValue: [(key: String, value: JSON)]? { if case let .object(o) = self { o } else { nil } }
+  public var doubleValue: Double? { if case let .number(n) = self { Double(n) } else { nil } }
+  /// A non-negative integer written without fraction or exponent, as safetensors requires.
+  public var uint64Value: UInt64? { if case let .number(n) = self { UInt64(n) } else { nil } }
+  /// An integer, also accepting integral floats such as `16.0` (Python configs write these).
+  public var intValue: Int? {
+    guard case let .number(n) = self else { return nil }
+    if let i = Int(n) { return i }
+    if let d = Double(n), d == d.rounded(), abs(d) < 1e15 { return Int(d) }
+    return nil
+  }
+
+  /// Returns a copy with `key` set to `value` (replacing in place or appending).
+  public func setting(_ key: String, to value: JSON) -> JSON {
+    guard case var .object(members) = self else { return self }
+    if let index = members.firstIndex(where: { $0.key == key }) {
+      members[index].value = value
+    } else {
+      members.append((key, value))
+    }
+    return .object(members)
+  }
+
+  static func format(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) + ".0" }
+    return "\(value)"
+  }
+}
+
+// MARK: Parsing
+
+extension JSON {
+  /// Parses UTF-8 bytes strictly: one value, optional surrounding whitespace, no duplicate keys.
+  /// Errors name `path` and the byte offset in the file (`baseOffset` + position).
+  public static func parse(_ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int = 0) throws(CheckpointError) -> JSON {
+    var parser = JSONParser(bytes: bytes, path: path, baseOffset: baseOffset)
+    parser.skipWhitespace()
+    let value = try parser.parseValue(depth: 0)
+    parser.skipWhitespace()
+    guard parser.position == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+    return value
+  }
+
+  /// Parses a string (a config file read into memory).
+  public static func parse(_ text: String, path: String) throws(CheckpointError) -> JSON {
+    var copy = text
+    return try copy.withUTF8 { buffer in
+      Result { () throws(CheckpointError) in try parse(UnsafeRawBufferPointer(buffer), path: path) }
+    }.get()
+  }
+}
+
+private struct JSONParser {
+  let bytes: UnsafeRawBufferPointer
+  let path: String
+  let baseOffset: Int
+  var position = 0
+  static let maxDepth = 128
+
+  func error(_ message: String) -> CheckpointError {
+    .invalidJSON(path: path, offset: baseOffset + position, message: message)
+  }
+
+  var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+  mutating func skipWhitespace() {
+    while let c = current, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
+  }
+
+  mutating func expect(_ literal: String, _ value: JSON) throws(CheckpointError) -> JSON {
+    for byte in literal.utf8 {
+      guard current == byte else { throw error("expected '\(literal)'") }
+      position += 1
+    }
+    return value
+  }
+
+  mutating func parseValue(depth: Int) throws(CheckpointError) -> JSON {
+    guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth)") }
+    guard let c = current else { throw error("unexpected end of input") }
+    switch c {
+    case UInt8(ascii: "{"): return try parseObject(depth: depth)
+    case UInt8(ascii: "["): return try parseArray(depth: depth)
+    case UInt8(ascii: "\""): return .string(try parseString())
+    case UInt8(ascii: "t"): return try expect("true", .bool(true))
+    case UInt8(ascii: "f"): return try expect("false", .bool(false))
+    case UInt8(ascii: "n"): return try expect("null", .null)
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+    default: throw error("unexpected character '\(Unicode.Scalar(c))'")
+    }
+  }
+
+  mutating func parseObject(depth: Int) throws(CheckpointError) -> JSON {
+    position += 1
+    var members: [(key: String, value: JSON)] = []
+    var seen = Set<String>()
+    skipWhitespace()
+    if current == UInt8(ascii: "}") {
+      position += 1
+      return .object(members)
+    }
+    while true {
+      skipWhitespace()
+      guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+      let keyOffset = baseOffset + position
+      let key = try parseString()
+      guard seen.insert(key).inserted else { throw .duplicateKey(path: path, key: key, offset: keyOffset) }
+      skipWhitespace()
+      guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
+      position += 1
+      skipWhitespace()
+      members.append((key, try parseValue(depth: depth + 1)))
+      skipWhitespace()
+      switch current {
+      case UInt8(ascii: ","): position += 1
+      case UInt8(ascii: "}"):
+        position += 1
+        return .object(members)
+      default: throw error("expected ',' or '}'")
+      }
+    }
+  }
+
+  mutating func parseArray(depth: Int) throws(CheckpointError) -> JSON {
+    position += 1
+    var elements: [JSON] = []
+    skipWhitespace()
+    if current == UInt8(ascii: "]") {
+      position += 1
+      return .array(elements)
+    }
+    while true {
+      skipWhitespace()
+      elements.append(try parseValue(depth: depth + 1))
+      skipWhitespace()
+      switch current {
+      case UInt8(ascii: ","): position += 1
+      case UInt8(ascii: "]"):
+        position += 1
+        return .array(elements)
+      default: throw error("expected ',' or ']'")
+      }
+    }
+  }
+
+  mutating func parseNumber() throws(CheckpointError) -> JSON {
+    let start = position
+    if current == UInt8(ascii: "-") { position += 1 }
+    func digits(_ p: inout Self) -> Int {
+      let s = p.position
+      while let c = p.current, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { p.position += 1 }
+      return p.position - s
+    }
+    guard digits(&self) > 0 else { throw error("expected digits") }
+    if current == UInt8(ascii: ".") {
+      position += 1
+      guard digits(&self) > 0 else { throw error("expected digits after '.'") }
+    }
+    if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+      position += 1
+      if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
+      guard digits(&self) > 0 else { throw error("expected exponent digits") }
+    }
+    return .number(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
+  }
+
+  mutating func parseString() throws(CheckpointError) -> String {
+    position += 1
+    let stringStart = position
+    var scalars: [UInt8] = []
+    var runStart = position
+    while true {
+      guard let c = current else { throw error("unterminated string") }
+      if c == UInt8(ascii: "\"") { break }
+      if c < 0x20 { throw error("control character in string") }
+      if c == UInt8(ascii: "\\") {
+        scalars.append(contentsOf: bytes[runStart..<position])
+        position += 1
+        try appendEscape(&scalars)
+        runStart = position
+        continue
+      }
+      position += 1
+    }
+    scalars.append(contentsOf: bytes[runStart..<position])
+    let end = position
+    position += 1
+    guard let string = String(validating: scalars, as: UTF8.self) else {
+      throw .invalidUTF8(path: path, offset: baseOffset + firstInvalidUTF8(stringStart..<end))
+    }
+    return string
+  }
+
+  func firstInvalidUTF8(_ range: Range<Int>) -> Int {
+    var decoder = UTF8()
+    var iterator = bytes[range].makeIterator()
+    var offset = range.lowerBound
+    while true {
+      switch decoder.decode(&iterator) {
+      case let .scalarValue(scalar): offset += UTF8.width(scalar)
+      case .emptyInput: return offset
+      case .error: return offset
+      }
+    }
+  }
+
+  mutating func appendEscape(_ out: inout [UInt8]) throws(CheckpointError) {
+    guard let c = current else { throw error("unterminated escape") }
+    position += 1
+    switch c {
+    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(c)
+    case UInt8(ascii: "b"): out.append(0x08)
+    case UInt8(ascii: "f"): out.append(0x0C)
+    case UInt8(ascii: "n"): out.append(0x0A)
+    case UInt8(ascii: "r"): out.append(0x0D)
+    case UInt8(ascii: "t"): out.append(0x09)
+    case UInt8(ascii: "u"):
+      var code = try hex4()
+      if (0xD800..<0xDC00).contains(code) {
+        guard current == UInt8(ascii: "\\"), position + 1 < bytes.count, bytes[position + 1] == UInt8(ascii: "u") else {
+          throw error("unpaired surrogate")
+        }
+        position += 2
+        let low = try hex4()
+        guard (0xDC00..<0xE000).contains(low) else { throw error("unpaired surrogate") }
+        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+      } else if (0xDC00..<0xE000).contains(code) {
+        throw error("unpaired surrogate")
+      }
+      guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
+      out.append(contentsOf: Array(String(Character(scalar)).utf8))
+    default: throw error("invalid escape '\\\(Unicode.Scalar(c))'")
+    }
+  }
+
+  mutating func hex4() throws(CheckpointError) -> UInt32 {
+    guard position + 4 <= bytes.count,
+      let value = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + 4]), as: UTF8.self), radix: 16)
+    else { throw error("expected four hex digits") }
+    position += 4
+    return value
+  }
+}
+
+// MARK: Writing
+
+extension JSON {
+  /// Compact JSON text (no spaces), keys in stored order.
+  public var compactText: String {
+    var out = ""
+    write(to: &out, indent: nil, level: 0)
+    return out
+  }
+
+  /// Indented JSON text (two spaces) ending in a newline, as Python's `json.dumps(indent=2)`.
+  public var prettyText: String {
+    var out = ""
+    write(to: &out, indent: "  ", level: 0)
+    return out + "\n"
+  }
+
+  private func write(to out: inout String, indent: String?, level: Int) {
+    let newline = indent.map { "\n" + String(repeating: $0, count: level + 1) } ?? ""
+    let closing = indent.map { "\n" + String(repeating: $0, count: level) } ?? ""
+    switch self {
+    case .null: out += "null"
+    case let .bool(b): out += b ? "true" : "false"
+    case let .number(n): out += n
+    case let .string(s): JSON.writeString(s, to: &out)
+    case let .array(elements):
+      guard !elements.isEmpty else { out += "[]"; return }
+      out += "["
+      for (i, element) in elements.enumerated() {
+        out += (i == 0 ? "" : ",") + newline
+        element.write(to: &out, indent: indent, level: level + 1)
+      }
+      out += closing + "]"
+    case let .object(members):
+      guard !members.isEmpty else { out += "{}"; return }
+      out += "{"
+      for (i, member) in members.enumerated() {
+        out += (i == 0 ? "" : ",") + newline
+        JSON.writeString(member.key, to: &out)
+        out += indent == nil ? ":" : ": "
+        member.value.write(to: &out, indent: indent, level: level + 1)
+      }
+      out += closing + "}"
+    }
+  }
+
+  static func writeString(_ s: String, to out: inout String) {
+    out += "\""
+    for scalar in s.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    out += "\""
+  }
+}

@@ -1,0 +1,124 @@
+/// A parsed safetensors file: metadata and the tensors of its header, validated as the
+/// reference reader validates them.
+public struct SafeTensorsFile: Sendable {
+  public static let maxHeaderLength: UInt64 = 100_000_000
+
+  public let file: MappedFile
+  /// `__metadata__` in file order.
+  public let metadata: [(key: String, value: String)]
+  /// Tensors in data order (sorted by offset).
+  public let tensors: [Tensor]
+  /// Absolute offset of the data buffer.
+  public let dataStart: Int
+
+  public init(path: String) throws(CheckpointError) {
+    try self.init(file: MappedFile(path: path))
+  }
+
+  public init(file: MappedFile) throws(CheckpointError) {
+    let path = file.path
+    self.file = file
+    guard file.size >= 8 else { throw .fileTooSmall(path: path, size: file.size, needed: 8) }
+    let headerLength = file.load(UInt64.self, at: 0)
+    guard headerLength <= Self.maxHeaderLength else {
+      throw .headerTooLarge(path: path, claimed: headerLength, limit: Self.maxHeaderLength)
+    }
+    guard headerLength <= UInt64(file.size - 8) else {
+      throw .headerBeyondFile(path: path, claimed: headerLength, fileSize: file.size)
+    }
+    dataStart = 8 + Int(headerLength)
+    let header = try JSON.parse(file.bytes(8..<dataStart), path: path, baseOffset: 8)
+    guard let entries = header.objectValue else {
+      throw .invalidJSON(path: path, offset: 8, message: "the header is not a JSON object")
+    }
+
+    var metadata: [(key: String, value: String)] = []
+    var parsed: [(name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)] = []
+    for (name, value) in entries {
+      if name == "__metadata__" {
+        metadata = try Self.parseMetadata(value, path: path)
+      } else {
+        parsed.append(try Self.parseEntry(name, value, path: path))
+      }
+    }
+
+    // Tensors must tile the data buffer exactly, in offset order.
+    parsed.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+    let bufferLength = UInt64(file.size - dataStart)
+    var tensors: [Tensor] = []
+    tensors.reserveCapacity(parsed.count)
+    var expectedBegin: UInt64 = 0
+    for entry in parsed {
+      if entry.begin > expectedBegin {
+        throw .offsetGap(path: path, tensor: entry.name, expectedBegin: expectedBegin, found: entry.begin)
+      }
+      if entry.begin < expectedBegin {
+        throw .offsetOverlap(path: path, tensor: entry.name, expectedBegin: expectedBegin, found: entry.begin)
+      }
+      guard let elements = elementCount(entry.shape), let needed = entry.dtype.byteCount(elements: elements) else {
+        throw .sizeOverflow(path: path, tensor: entry.name, shape: entry.shape)
+      }
+      guard entry.end - entry.begin == needed else {
+        throw .sizeMismatch(path: path, tensor: entry.name, expectedBytes: needed, foundBytes: entry.end - entry.begin)
+      }
+      if entry.end > bufferLength {
+        throw .dataTruncated(path: path, dataEnd: entry.end, bufferLength: bufferLength)
+      }
+      tensors.append(Tensor(
+        name: entry.name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
+        offset: dataStart + Int(entry.begin), byteCount: Int(needed), file: file))
+      expectedBegin = entry.end
+    }
+    guard expectedBegin == bufferLength else {
+      throw .trailingBytes(path: path, dataEnd: expectedBegin, bufferLength: bufferLength)
+    }
+    self.metadata = metadata
+    self.tensors = tensors
+  }
+
+  private static func parseMetadata(_ value: JSON, path: String) throws(CheckpointError) -> [(key: String, value: String)] {
+    guard let members = value.objectValue else {
+      throw .badMetadata(path: path, message: "expected an object of strings")
+    }
+    if value["dtype"] != nil, value["data_offsets"] != nil {
+      throw .badMetadata(path: path, message: "a tensor may not be named __metadata__")
+    }
+    var result: [(key: String, value: String)] = []
+    for (key, entry) in members {
+      guard let string = entry.stringValue else {
+        throw .badMetadata(path: path, message: "value of '\(key)' is not a string")
+      }
+      result.append((key, string))
+    }
+    return result
+  }
+
+  private static func parseEntry(_ name: String, _ value: JSON, path: String) throws(CheckpointError)
+    -> (name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)
+  {
+    guard value.objectValue != nil else { throw .badEntry(path: path, tensor: name, message: "entry is not an object") }
+    guard let dtypeName = value["dtype"]?.stringValue else {
+      throw .badEntry(path: path, tensor: name, message: "missing or non-string 'dtype'")
+    }
+    guard let dtype = DType(safetensorsName: dtypeName) else {
+      throw .unknownDType(path: path, tensor: name, name: dtypeName)
+    }
+    guard let shapeValues = value["shape"]?.arrayValue else {
+      throw .badEntry(path: path, tensor: name, message: "missing or non-array 'shape'")
+    }
+    var shape: [UInt64] = []
+    for dimension in shapeValues {
+      guard let size = dimension.uint64Value, size <= UInt64(Int.max) else {
+        throw .badEntry(path: path, tensor: name, message: "shape dimension \(dimension.compactText) is not a non-negative integer")
+      }
+      shape.append(size)
+    }
+    guard let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
+      let begin = offsets[0].uint64Value, let end = offsets[1].uint64Value
+    else {
+      throw .badEntry(path: path, tensor: name, message: "'data_offsets' must be two non-negative integers")
+    }
+    guard end >= begin else { throw .badOffsets(path: path, tensor: name, begin: begin, end: end) }
+    return (name, dtype, shape, begin, end)
+  }
+}

@@ -1,0 +1,72 @@
+/// Header-level facts about a checkpoint: counts, sizes and the dtype mix. Reads no tensor data.
+public struct CheckpointSummary: Sendable {
+  public struct DTypeCount: Sendable {
+    public var tensors = 0
+    public var parameters = 0
+    public var bytes = 0
+  }
+
+  public let tensorCount: Int
+  public let parameterCount: Int
+  public let dataBytes: Int
+  public let fileBytes: Int
+  /// Per dtype, in order of first appearance.
+  public let dtypes: [(dtype: DType, count: DTypeCount)]
+
+  public init(_ checkpoint: Checkpoint) {
+    var order: [DType] = []
+    var counts: [DType: DTypeCount] = [:]
+    for tensor in checkpoint.tensors {
+      if counts[tensor.dtype] == nil { order.append(tensor.dtype) }
+      counts[tensor.dtype, default: DTypeCount()].tensors += 1
+      counts[tensor.dtype, default: DTypeCount()].parameters += tensor.elementCount
+      counts[tensor.dtype, default: DTypeCount()].bytes += tensor.byteCount
+    }
+    tensorCount = checkpoint.tensors.count
+    parameterCount = checkpoint.tensors.reduce(0) { $0 + $1.elementCount }
+    dataBytes = checkpoint.tensors.reduce(0) { $0 + $1.byteCount }
+    fileBytes = checkpoint.files.reduce(0) { $0 + $1.size }
+    dtypes = order.map { ($0, counts[$0] ?? DTypeCount()) }
+  }
+}
+
+/// What a full read of one tensor's data found: non-finite values and a checksum.
+public struct TensorScan: Sendable, Equatable {
+  public let nanCount: Int
+  public let infCount: Int
+  /// zlib CRC-32 of the raw bytes on disk.
+  public let crc32: UInt32
+  /// False for dtypes whose values fedlora cannot decode (their NaN/Inf counts are 0 by default).
+  public let valuesChecked: Bool
+
+  /// Reads every byte of `tensor` once, in chunks, releasing pages as it goes.
+  public init(_ tensor: Tensor) {
+    let bytes = tensor.bytes
+    crc32 = Checkpoints.crc32(bytes)
+    var nan = 0
+    var inf = 0
+    let floating = tensor.dtype.isComputable
+    if floating, tensor.elementCount > 0 {
+      // Block types decode a whole tensor; element types are widened in chunks.
+      let chunk = tensor.dtype.block.elements == 1 ? 1 << 16 : tensor.elementCount
+      let bytesPerElement = tensor.dtype.block.elements == 1 ? tensor.dtype.block.bytes : 0
+      var buffer = [Float](repeating: 0, count: chunk)
+      var start = 0
+      while start < tensor.elementCount {
+        let count = min(chunk, tensor.elementCount - start)
+        let range = (start * bytesPerElement)..<(bytesPerElement == 0 ? bytes.count : (start + count) * bytesPerElement)
+        buffer.withUnsafeMutableBufferPointer { out in
+          Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[range]), dtype: tensor.dtype, count: count, into: out.baseAddress!)
+          for value in out.prefix(count) where !value.isFinite {
+            if value.isNaN { nan += 1 } else { inf += 1 }
+          }
+        }
+        start += count
+      }
+    }
+    tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
+    nanCount = nan
+    infCount = inf
+    valuesChecked = floating || tensor.dtype.isInteger
+  }
+}

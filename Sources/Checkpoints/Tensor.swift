@@ -1,0 +1,41 @@
+/// One tensor of a checkpoint: its name, element type, shape, and where its bytes lie.
+///
+/// `shape` is in PyTorch order (outermost first) for every format; for GGUF it is `ne` reversed.
+/// The tensor keeps its mapped file alive, so its bytes can be read at any time.
+public struct Tensor: Sendable {
+  public let name: String
+  public let dtype: DType
+  public let shape: [Int]
+  /// Absolute byte offset of the data in `file`.
+  public let offset: Int
+  public let byteCount: Int
+  public let file: MappedFile
+
+  public init(name: String, dtype: DType, shape: [Int], offset: Int, byteCount: Int, file: MappedFile) {
+    self.name = name
+    self.dtype = dtype
+    self.shape = shape
+    self.offset = offset
+    self.byteCount = byteCount
+    self.file = file
+  }
+
+  public var elementCount: Int { shape.reduce(1, *) }
+
+  /// The raw bytes on disk (bounds were checked when the header was read).
+  public var bytes: UnsafeRawBufferPointer { file.bytes(offset..<(offset + byteCount)) }
+
+  /// The values widened to Float (F16, BF16, F32, F64, F8, Q8_0, Q4_0).
+  public func floats() throws(CheckpointError) -> [Float] {
+    guard dtype.isComputable else {
+      throw .unsupportedDType(path: file.path, tensor: name, dtype: dtype.rawValue, operation: "convert to numbers")
+    }
+    let count = elementCount
+    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+      if let base = buffer.baseAddress, count > 0 {
+        Dequantize.widen(bytes, dtype: dtype, count: count, into: base)
+      }
+      initialized = count
+    }
+  }
+}

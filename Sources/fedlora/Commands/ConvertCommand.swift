@@ -1,0 +1,93 @@
+import ArgumentParser
+import Checkpoints
+
+struct ConvertCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "convert",
+    abstract: "Convert a checkpoint between safetensors (single or sharded) and GGUF.",
+    discussion: """
+      The output format follows OUT: a name ending in .gguf or .safetensors, or a folder \
+      (sharded safetensors with model.safetensors.index.json; give --shard-size). Tensor names \
+      are kept. Without --dtype every tensor keeps its dtype and bytes; with --dtype, float \
+      tensors are rounded once to it (round-to-nearest-even). The output is written to a \
+      temporary file and renamed into place, so OUT is never left half-written.
+      """
+  )
+
+  @Argument(help: "Input checkpoint: a file, a sharded folder or its index.json.", completion: .file())
+  var input: String
+
+  @Argument(help: "Output: FILE.safetensors, FILE.gguf, or a folder for sharded safetensors.", completion: .file())
+  var output: String
+
+  @Option(help: "Output dtype of float tensors: f32, f16 or bf16.")
+  var dtype: OutputDType?
+
+  @Option(help: "Write sharded safetensors with at most this much tensor data per shard (e.g. 5GB, 500MiB).")
+  var shardSize: String?
+
+  @Flag(help: "Leave out tensors the output format cannot hold instead of failing.")
+  var skipUnsupported = false
+
+  @Flag(help: "No progress display.")
+  var quiet = false
+
+  func validate() throws {
+    if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096") }
+    if output.hasSuffix(".gguf"), shardSize != nil { throw ValidationError("--shard-size applies to safetensors output only") }
+  }
+
+  func run() throws {
+    do {
+      let checkpoint = try Checkpoint.open(input)
+      let toGGUF = output.hasSuffix(".gguf")
+      let plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
+      for skipped in plan.skipped { Terminal.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
+      let progress = Progress(total: plan.tensors.reduce(0) { $0 + $1.byteCount }, enabled: !quiet)
+      if toGGUF {
+        try GGUFWriter.write(plan.tensors, metadata: ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
+      } else if let shardSize = shardSize.flatMap(Format.parseSize) {
+        try SafeTensorsWriter.writeSharded(plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: output, progress: progress.handler)
+      } else {
+        guard output.hasSuffix(".safetensors") else {
+          throw ValidationError("OUT must end in .safetensors or .gguf, or be a folder with --shard-size")
+        }
+        try SafeTensorsWriter.write(plan.tensors, metadata: safetensorsMetadata(checkpoint), to: output, progress: progress.handler)
+      }
+      progress.finish()
+      Terminal.err("wrote \(output): \(plan.tensors.count) tensors, \(Format.bytes(plan.tensors.reduce(0) { $0 + $1.byteCount }))")
+    } catch let error as ValidationError {
+      throw error
+    } catch {
+      throw fail(error, json: false)
+    }
+  }
+
+  /// GGUF key/values of the input kept; safetensors metadata carried as `safetensors.<key>` strings.
+  private func ggufMetadata(_ checkpoint: Checkpoint) -> [(key: String, value: GGUFValue)] {
+    if let gguf = checkpoint.gguf { return gguf.metadata }
+    return checkpoint.metadata.map { ("safetensors.\($0.key)", .string($0.value)) }
+  }
+
+  /// safetensors metadata kept; from GGUF, the `safetensors.<key>` strings an earlier conversion carried.
+  private func safetensorsMetadata(_ checkpoint: Checkpoint) -> [(key: String, value: String)] {
+    guard let gguf = checkpoint.gguf else { return checkpoint.metadata }
+    return gguf.metadata.compactMap { entry in
+      guard entry.key.hasPrefix("safetensors."), let value = entry.value.stringValue else { return nil }
+      return (String(entry.key.dropFirst("safetensors.".count)), value)
+    }
+  }
+}
+
+/// The float dtypes an output may be written in.
+enum OutputDType: String, ExpressibleByArgument, CaseIterable {
+  case f32, f16, bf16
+
+  var dtype: DType {
+    switch self {
+    case .f32: .f32
+    case .f16: .f16
+    case .bf16: .bf16
+    }
+  }
+}
