@@ -22,8 +22,9 @@ let package = Package(
       dependencies: ["Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Bench"),
-    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints"]),
-    .testTarget(name: "AdaptersTests", dependencies: ["Adapters"]),
-    .testTarget(name: "fedloraTests", dependencies: ["fedlora"]),
+    .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
+    .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
+    .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TestSupport"]),
+    .testTarget(name: "fedloraTests", dependencies: ["fedlora", "TestSupport"]),
   ]
 )

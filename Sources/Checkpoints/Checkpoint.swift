@@ -87,6 +87,8 @@ public struct Checkpoint: Sendable {
 
   private static func startsWithJSON(_ path: String) -> Bool {
     guard let file = try? MappedFile(path: path) else { return false }
-    return file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
+    return withExtendedLifetime(file) {
+      file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
+    }
   }
 }

@@ -25,7 +25,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case sizeMismatch(path: String, tensor: String, expectedBytes: UInt64, foundBytes: UInt64)
   case sizeOverflow(path: String, tensor: String, shape: [UInt64])
   case trailingBytes(path: String, dataEnd: UInt64, bufferLength: UInt64)
-  case dataTruncated(path: String, dataEnd: UInt64, bufferLength: UInt64)
+  case dataTruncated(path: String, tensor: String, dataEnd: UInt64, bufferLength: UInt64)
   // GGUF
   case badMagic(path: String, found: String)
   case unsupportedVersion(path: String, version: UInt32)
@@ -128,8 +128,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
       "\(path): tensor '\(tensor)': size of shape \(shape) overflows 64 bits"
     case let .trailingBytes(path, dataEnd, bufferLength):
       "\(path): tensors end at data offset \(dataEnd), but the data buffer has \(bufferLength) bytes (trailing bytes)"
-    case let .dataTruncated(path, dataEnd, bufferLength):
-      "\(path): tensors end at data offset \(dataEnd), but the data buffer has only \(bufferLength) bytes (truncated)"
+    case let .dataTruncated(path, tensor, dataEnd, bufferLength):
+      "\(path): tensor '\(tensor)' ends at data offset \(dataEnd), but the data buffer has only \(bufferLength) bytes (truncated)"
     case let .badMagic(path, found): "\(path): bad magic at offset 0: expected 'GGUF', found \(found)"
     case let .unsupportedVersion(path, version):
       "\(path): GGUF version \(version) at offset 4 is not supported (expected 2 or 3)"

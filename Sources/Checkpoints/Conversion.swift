@@ -10,12 +10,17 @@ public enum CheckpointConversion {
 
   /// The output tensors for `checkpoint` written as `target`. Float tensors are rounded once to
   /// `dtype` when given (quantised ones dequantised first); other tensors are copied byte for
-  /// byte. A tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
+  /// byte. Quantised tensors bound for safetensors become F32 (exact: F32 holds every value).
+  /// Any other tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
   public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool) throws(CheckpointError) -> Plan {
     var plan = Plan(tensors: [], skipped: [])
     for tensor in checkpoint.tensors {
       var outputType = tensor.dtype
-      if let dtype, tensor.dtype.isComputable, !tensor.dtype.isInteger { outputType = dtype }
+      if let dtype, tensor.dtype.isComputable, !tensor.dtype.isInteger {
+        outputType = dtype
+      } else if target == .safetensors, tensor.dtype.bitsPerElement == nil, tensor.dtype.isComputable {
+        outputType = .f32
+      }
       let holds = target == .gguf ? outputType.ggmlType != nil : outputType.bitsPerElement != nil
       guard holds else {
         if skipUnsupported {

@@ -37,7 +37,14 @@ public final class MappedFile: @unchecked Sendable {
     if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
   }
 
-  /// The whole file as raw bytes.
+  /// A copy of a small file's bytes (configs, indexes), made while the map is alive.
+  public static func contents(of path: String) throws(CheckpointError) -> [UInt8] {
+    let file = try MappedFile(path: path)
+    return withExtendedLifetime(file) { Array(file.bytes) }
+  }
+
+  /// The whole file as raw bytes. Valid only while this object is alive: keep a reference
+  /// (or use `withExtendedLifetime`) for as long as the buffer is used.
   public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
 
   /// The bytes in `range`, which the caller has checked to lie inside the file.

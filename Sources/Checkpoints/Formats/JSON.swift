@@ -79,6 +79,11 @@ extension JSON {
     return value
   }
 
+  /// Parses bytes held in memory (a config or index file).
+  public static func parse(_ bytes: [UInt8], path: String) throws(CheckpointError) -> JSON {
+    try bytes.withUnsafeBytes { raw in Result { () throws(CheckpointError) in try parse(raw, path: path) } }.get()
+  }
+
   /// Parses a string (a config file read into memory).
   public static func parse(_ text: String, path: String) throws(CheckpointError) -> JSON {
     var copy = text

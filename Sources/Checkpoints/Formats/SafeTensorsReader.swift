@@ -55,14 +55,18 @@ public struct SafeTensorsFile: Sendable {
       if entry.begin < expectedBegin {
         throw .offsetOverlap(path: path, tensor: entry.name, expectedBegin: expectedBegin, found: entry.begin)
       }
-      guard let elements = elementCount(entry.shape), let needed = entry.dtype.byteCount(elements: elements) else {
+      guard let elements = elementCount(entry.shape),
+        !elements.multipliedReportingOverflow(by: UInt64(entry.dtype.bitsPerElement ?? 8)).overflow
+      else {
         throw .sizeOverflow(path: path, tensor: entry.name, shape: entry.shape)
       }
+      // Sub-byte dtypes (F4, F6) must fill whole bytes.
+      let needed = entry.dtype.byteCount(elements: elements) ?? UInt64.max
       guard entry.end - entry.begin == needed else {
         throw .sizeMismatch(path: path, tensor: entry.name, expectedBytes: needed, foundBytes: entry.end - entry.begin)
       }
       if entry.end > bufferLength {
-        throw .dataTruncated(path: path, dataEnd: entry.end, bufferLength: bufferLength)
+        throw .dataTruncated(path: path, tensor: entry.name, dataEnd: entry.end, bufferLength: bufferLength)
       }
       tensors.append(Tensor(
         name: entry.name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },

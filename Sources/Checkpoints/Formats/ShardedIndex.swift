@@ -15,8 +15,7 @@ public struct ShardedIndex: Sendable {
 
   public init(path: String) throws(CheckpointError) {
     self.path = path
-    let file = try MappedFile(path: path)
-    let index = try JSON.parse(file.bytes, path: path)
+    let index = try JSON.parse(MappedFile.contents(of: path), path: path)
     guard let weightMap = index["weight_map"]?.objectValue else {
       throw .badIndex(path: path, message: "'weight_map' is missing or not an object")
     }

@@ -1,0 +1,78 @@
+import Testing
+import TestSupport
+@testable import Checkpoints
+
+@Suite("Writers: layout, round trips, atomic replacement")
+struct WriterTests {
+  struct Failure: Error {}
+
+  static let values: [Float] = (0..<48).map { Float($0) * 0.5 - 7 }
+
+  static func sample() -> [OutputTensor] {
+    [
+      OutputTensor(name: "b.f16", dtype: .f16, shape: [3], values: [1, 2, 3]),
+      OutputTensor(name: "a.f32", dtype: .f32, shape: [6, 8], values: values),
+      OutputTensor(name: "c.bf16", dtype: .bf16, shape: [2, 2], values: [1, -1, 0.5, 3]),
+      OutputTensor(name: "d.f64", dtype: .f64, shape: [1], values: [2]),
+    ]
+  }
+
+  @Test("safetensors: header padded to 8, each tensor aligned to its element size, values kept")
+  func safetensorsLayout() throws {
+    let path = Fixtures.scratch("writer") + "/x.safetensors"
+    try SafeTensorsWriter.write(Self.sample(), metadata: [("note", "kept")], to: path)
+    let file = try SafeTensorsFile(path: path)
+    #expect(file.dataStart % 8 == 0)
+    for tensor in file.tensors { #expect(tensor.offset % ((tensor.dtype.bitsPerElement ?? 8) / 8) == 0) }
+    #expect(file.metadata.map(\.key) == ["format", "note"])
+    let a = try #require(file.tensors.first { $0.name == "a.f32" })
+    #expect(try a.floats() == Self.values)
+  }
+
+  @Test("GGUF: written file reads back with metadata, shapes and values")
+  func ggufRoundTrip() throws {
+    let path = Fixtures.scratch("writer") + "/x.gguf"
+    let metadata: [(key: String, value: GGUFValue)] = [
+      ("general.architecture", .string("llama")), ("x.list", .array(.string, [.string("a"), .string("β")])), ("x.f", .f64(0.25)),
+    ]
+    try GGUFWriter.write(Self.sample().filter { $0.dtype != .f64 }, metadata: metadata, alignment: 64, to: path)
+    let gguf = try GGUFFile(path: path)
+    #expect(gguf.alignment == 64 && gguf.version == 3)
+    #expect(gguf["x.list"] == .array(.string, [.string("a"), .string("β")]))
+    #expect(gguf.tensors.map(\.name) == ["b.f16", "a.f32", "c.bf16"], "header order is kept")
+    #expect(gguf.tensors[1].shape == [6, 8])
+    #expect(try gguf.tensors[1].floats() == Self.values)
+  }
+
+  @Test("A failure while writing leaves the destination as it was and no temporary file")
+  func atomic() throws {
+    let folder = Fixtures.scratch("atomic")
+    let path = folder + "/x.safetensors"
+    try SafeTensorsWriter.write(Self.sample(), to: path)
+    let before = try Fixtures.read(path)
+    let failing = Self.sample() + [OutputTensor(name: "boom", dtype: .f32, shape: [4], source: .compute { _ in throw Failure() })]
+    #expect(throws: Failure.self) { try SafeTensorsWriter.write(failing, to: path) }
+    #expect(try Fixtures.read(path) == before)
+    #expect(throws: Failure.self) { try SafeTensorsWriter.writeSharded(failing, shardSize: 64, to: folder + "/sharded") }
+    #expect(Checkpoint.listDirectory(folder) == ["x.safetensors"])
+  }
+
+  @Test("Output bytes do not depend on the order tensors finish in")
+  func deterministic() throws {
+    let folder = Fixtures.scratch("determinism")
+    let many = (0..<64).map { i in OutputTensor(name: "t\(i)", dtype: .bf16, shape: [i + 1, 7], values: (0..<((i + 1) * 7)).map { Float($0 ^ i) }) }
+    try SafeTensorsWriter.write(many, to: folder + "/a.safetensors")
+    try SafeTensorsWriter.write(many.reversed(), to: folder + "/b.safetensors")
+    #expect(try Fixtures.read(folder + "/a.safetensors") == Fixtures.read(folder + "/b.safetensors"))
+  }
+
+  @Test("JSON: duplicate keys, escapes and big integers")
+  func json() throws {
+    #expect(throws: CheckpointError.self) { try JSON.parse("{\"a\":1,\"a\":2}", path: "x") }
+    let value = try JSON.parse(" {\"k\":\"\\u00e9\\ud83d\\ude00\\n\",\"n\":18446744073709551615} ", path: "x")
+    #expect(value["k"]?.stringValue == "é😀\n")
+    #expect(value["n"]?.uint64Value == UInt64.max)
+    #expect(try JSON.parse(value.compactText, path: "x") == value)
+    #expect(throws: CheckpointError.self) { try JSON.parse(String(repeating: "[", count: 1000), path: "x") }
+  }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+import Checkpoints
+
+/// Paths to the committed fixtures and scratch folders for tests.
+public enum Fixtures {
+  /// The repository root, found from this file's location.
+  public static let root: String = {
+    var path = #filePath
+    for _ in 0..<3 { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+    return path
+  }()
+
+  public static func path(_ relative: String) -> String { root + "/fixtures/" + relative }
+
+  /// Reads a JSON fixture.
+  public static func json(_ relative: String) throws -> JSON {
+    try JSON.parse(MappedFile.contents(of: path(relative)), path: relative)
+  }
+
+  /// A fresh empty folder under the system temporary folder.
+  public static func scratch(_ name: String = "test") -> String {
+    var template = Array("/tmp/fedlora-\(name)-XXXXXX".utf8CString)
+    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+  }
+
+  /// Writes bytes to a file (for crafted inputs).
+  public static func write(_ bytes: [UInt8], to path: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    bytes.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+  }
+
+  /// The bytes of a file.
+  public static func read(_ path: String) throws -> [UInt8] { try MappedFile.contents(of: path) }
+
+  /// The expected values of a fixture JSON: numbers, with "nan", "inf" and "-inf" as strings.
+  public static func values(_ json: JSON?) -> [Double] {
+    (json?.arrayValue ?? []).map { value in
+      switch value.stringValue {
+      case "nan": .nan
+      case "inf": .infinity
+      case "-inf": -.infinity
+      default: value.doubleValue ?? (value.boolValue.map { $0 ? 1 : 0 } ?? .nan)
+      }
+    }
+  }
+}
+
+/// Whether two values agree bit for bit as floats (NaN equals NaN).
+public func sameFloat(_ a: Double, _ b: Double) -> Bool { a == b || (a.isNaN && b.isNaN) }
