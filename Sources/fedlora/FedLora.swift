@@ -13,6 +13,6 @@ struct FedLora: ParsableCommand {
       1 failure (invalid input, a check that failed), 64 usage error.
       """,
     version: version,
-    subcommands: [InspectCommand.self, VerifyCommand.self, ConvertCommand.self]
+    subcommands: [MergeCommand.self, InspectCommand.self, VerifyCommand.self, ConvertCommand.self]
   )
 }

@@ -1,12 +1,9 @@
 /// Vectorised conversions between on-disk float encodings and `Float`.
 ///
 /// Sources and destinations are raw bytes with no alignment assumed (safetensors data may be
-/// unaligned). Each loop works on 16 lanes at a time with integer bit operations, so it compiles
-/// to SIMD code without needing F16C; tails go through the same lane function, zero-padded.
+/// unaligned). Each element function is branch-free integer arithmetic, so LLVM turns the plain
+/// loops into SIMD code (no F16C needed, exact for every input).
 public enum FloatConversion {
-  typealias Lanes = SIMD16<UInt32>
-  static let width = 16
-
   /// Widens `count` elements of `dtype` read from `source` into `destination`.
   /// Precondition: `dtype.isComputable` and not a ggml block type (see `Dequantize`).
   public static func widen(
@@ -16,9 +13,13 @@ public enum FloatConversion {
     case .f32:
       UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
     case .f16:
-      map16(source, count, destination) { halfToFloat($0) }
+      for i in 0..<count {
+        destination[i] = Float(bitPattern: halfToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+      }
     case .bf16:
-      map16(source, count, destination) { Lanes(truncatingIfNeeded: $0) &<< 16 }
+      for i in 0..<count {
+        destination[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+      }
     case .f64:
       for i in 0..<count {
         destination[i] = Float(source.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
@@ -42,9 +43,9 @@ public enum FloatConversion {
     case .f32:
       destination.copyMemory(from: source, byteCount: count * 4)
     case .bf16:
-      mapFloats(source, count, destination) { floatToBFloat($0) }
+      for i in 0..<count { destination.storeBytes(of: floatToBFloat(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
     case .f16:
-      mapFloats(source, count, destination) { floatToHalf($0) }
+      for i in 0..<count { destination.storeBytes(of: floatToHalf(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
     case .f64:
       for i in 0..<count { destination.storeBytes(of: Double(source[i]), toByteOffset: i * 8, as: Double.self) }
     default:
@@ -52,105 +53,46 @@ public enum FloatConversion {
     }
   }
 
-  // MARK: Lane functions (16 values at a time)
+  // MARK: Element functions (branch-free, so the loops below auto-vectorise)
 
   /// IEEE half -> single, exact for every input including subnormals, infinities and NaN.
   @inline(__always)
-  static func halfToFloat(_ h: SIMD16<UInt16>) -> Lanes {
-    let bits = Lanes(truncatingIfNeeded: h)
-    let sign: Lanes = (bits & 0x8000) &<< 16
-    var magnitude: Lanes = (bits & 0x7FFF) &<< 13
-    let exponent: Lanes = magnitude & 0x0F80_0000
+  static func halfToFloat(_ h: UInt16) -> UInt32 {
+    let bits = UInt32(h)
+    let sign = (bits & 0x8000) << 16
     let rebias: UInt32 = (127 - 15) << 23
-    magnitude &+= rebias
+    let shifted = (bits & 0x7FFF) << 13
+    let exponent = shifted & 0x0F80_0000
+    var magnitude = shifted &+ rebias
     // Inf/NaN: move the exponent up to all ones.
-    magnitude.replace(with: magnitude &+ rebias, where: exponent .== 0x0F80_0000)
+    magnitude = exponent == 0x0F80_0000 ? magnitude &+ rebias : magnitude
     // Zero/subnormal: renormalise through a float subtraction (exact).
-    let isSmall = exponent .== 0
-    if any(isSmall) {
-      let shifted: Lanes = magnitude &+ (1 << 23)
-      let smallest = SIMD16<Float>(repeating: Float(bitPattern: 113 << 23))
-      let adjusted: SIMD16<Float> = asFloats(shifted) - smallest
-      magnitude.replace(with: asBits(adjusted), where: isSmall)
-    }
+    let renormalised = (Float(bitPattern: magnitude &+ (1 << 23)) - Float(bitPattern: 113 << 23)).bitPattern
+    magnitude = exponent == 0 ? renormalised : magnitude
     return magnitude | sign
   }
 
   /// Single -> bfloat16 with round-to-nearest-even; NaN stays a quiet NaN.
   @inline(__always)
-  static func floatToBFloat(_ bits: Lanes) -> SIMD16<UInt16> {
-    let isNaN = (bits & 0x7FFF_FFFF) .> 0x7F80_0000
-    let lsb: Lanes = (bits &>> 16) & 1
-    let rounded: Lanes = (bits &+ 0x7FFF &+ lsb) &>> 16
-    let quiet: Lanes = (bits &>> 16) | 0x40
-    return SIMD16<UInt16>(truncatingIfNeeded: rounded.replacing(with: quiet, where: isNaN))
+  static func floatToBFloat(_ bits: UInt32) -> UInt16 {
+    let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
+    let quiet = (bits >> 16) | 0x40
+    return UInt16(truncatingIfNeeded: (bits & 0x7FFF_FFFF) > 0x7F80_0000 ? quiet : rounded)
   }
 
   /// Single -> IEEE half with round-to-nearest-even, subnormals, overflow to infinity, quiet NaN.
   @inline(__always)
-  static func floatToHalf(_ bits: Lanes) -> SIMD16<UInt16> {
-    let sign: Lanes = (bits &>> 16) & 0x8000
-    let magnitude: Lanes = bits & 0x7FFF_FFFF
+  static func floatToHalf(_ bits: UInt32) -> UInt16 {
+    let sign = (bits >> 16) & 0x8000
+    let magnitude = bits & 0x7FFF_FFFF
     // Normal range: rebias and round to nearest even on the 13 dropped bits.
-    let rebias: UInt32 = (127 - 15) << 23
-    let lsb: Lanes = (magnitude &>> 13) & 1
-    let normal: Lanes = ((magnitude &- rebias) &+ 0x0FFF &+ lsb) &>> 13
+    let normal = ((magnitude &- ((127 - 15) << 23)) &+ 0x0FFF &+ ((magnitude >> 13) & 1)) >> 13
     // Subnormal range (|x| < 2^-14): adding 0.5 makes the float adder round onto the half's grid.
-    let half = SIMD16<Float>(repeating: 0.5)
-    let sub: Lanes = asBits(asFloats(magnitude) + half) &- 0x3F00_0000
-    let smallestNormal: UInt32 = 113 << 23
-    let overflow: UInt32 = 143 << 23
-    let payload: Lanes = (magnitude &>> 13) & 0x3FF
-    var result = normal
-    result.replace(with: sub, where: magnitude .< smallestNormal)
-    result.replace(with: Lanes(repeating: 0x7C00), where: magnitude .>= overflow)
-    result.replace(with: payload | 0x7E00, where: magnitude .> 0x7F80_0000)
-    return SIMD16<UInt16>(truncatingIfNeeded: result | sign)
-  }
-
-  @inline(__always) static func asFloats(_ bits: Lanes) -> SIMD16<Float> { unsafeBitCast(bits, to: SIMD16<Float>.self) }
-  @inline(__always) static func asBits(_ floats: SIMD16<Float>) -> Lanes { unsafeBitCast(floats, to: Lanes.self) }
-
-  // MARK: Loops
-
-  @inline(__always)
-  private static func map16(
-    _ source: UnsafeRawPointer, _ count: Int, _ destination: UnsafeMutablePointer<Float>,
-    _ lane: (SIMD16<UInt16>) -> Lanes
-  ) {
-    let out = UnsafeMutableRawPointer(destination)
-    var i = 0
-    while i + width <= count {
-      let input = source.loadUnaligned(fromByteOffset: i * 2, as: SIMD16<UInt16>.self)
-      out.storeBytes(of: lane(input), toByteOffset: i * 4, as: Lanes.self)
-      i += width
-    }
-    if i < count {
-      var input = SIMD16<UInt16>()
-      for j in 0..<(count - i) { input[j] = source.loadUnaligned(fromByteOffset: (i + j) * 2, as: UInt16.self) }
-      let result = lane(input)
-      for j in 0..<(count - i) { destination[i + j] = Float(bitPattern: result[j]) }
-    }
-  }
-
-  @inline(__always)
-  private static func mapFloats(
-    _ source: UnsafePointer<Float>, _ count: Int, _ destination: UnsafeMutableRawPointer,
-    _ lane: (Lanes) -> SIMD16<UInt16>
-  ) {
-    let input = UnsafeRawPointer(source)
-    var i = 0
-    while i + width <= count {
-      let bits = input.loadUnaligned(fromByteOffset: i * 4, as: Lanes.self)
-      destination.storeBytes(of: lane(bits), toByteOffset: i * 2, as: SIMD16<UInt16>.self)
-      i += width
-    }
-    if i < count {
-      var bits = Lanes()
-      for j in 0..<(count - i) { bits[j] = source[i + j].bitPattern }
-      let result = lane(bits)
-      for j in 0..<(count - i) { destination.storeBytes(of: result[j], toByteOffset: (i + j) * 2, as: UInt16.self) }
-    }
+    let subnormal = (Float(bitPattern: magnitude) + 0.5).bitPattern &- 0x3F00_0000
+    var result = magnitude < (113 << 23) ? subnormal : normal
+    result = magnitude >= (143 << 23) ? 0x7C00 : result
+    result = magnitude > 0x7F80_0000 ? 0x7E00 | ((magnitude >> 13) & 0x3FF) : result
+    return UInt16(truncatingIfNeeded: result | sign)
   }
 }
 

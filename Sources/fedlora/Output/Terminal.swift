@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import Adapters
 import ArgumentParser
 import Checkpoints
 
@@ -33,7 +34,7 @@ enum Terminal {
 /// object on stdout), then exit status 1.
 func fail(_ error: any Error, json: Bool) -> ExitCode {
   let message = String(describing: error)
-  let code = (error as? CheckpointError)?.code ?? (error as? any CodedError)?.code ?? "error"
+  let code = (error as? CheckpointError)?.code ?? (error as? AdapterError)?.code ?? "error"
   if json {
     Terminal.out(JSON.object([("ok", .bool(false)), ("error", .object([("code", .string(code)), ("message", .string(message))]))]).prettyText)
   }
@@ -41,5 +42,3 @@ func fail(_ error: any Error, json: Bool) -> ExitCode {
   return .failure
 }
 
-/// Errors from other modules that carry a stable code.
-protocol CodedError: Error { var code: String { get } }

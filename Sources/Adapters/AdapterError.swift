@@ -1,0 +1,63 @@
+import Checkpoints
+
+/// Every way loading, checking or aggregating adapters can fail, with the context a user needs.
+public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
+  case checkpoint(CheckpointError)
+  case badConfig(path: String, message: String)
+  case unsupportedPEFTType(path: String, type: String)
+  case noAdapterTensors(path: String)
+  case unpairedModule(path: String, module: String, missing: String)
+  case badFactorShape(path: String, module: String, a: [Int], b: [Int])
+  case doraNotMergeable(path: String)
+  case missingAlpha(path: String)
+  case moduleMismatch(client: String, module: String, message: String)
+  case shapeMismatch(client: String, module: String, expected: [Int], found: [Int])
+  case badWeights(message: String)
+  case needsBase(method: String)
+  case nonFinite(client: String, module: String)
+
+  public var code: String {
+    switch self {
+    case let .checkpoint(error): error.code
+    case .badConfig: "bad-config"
+    case .unsupportedPEFTType: "unsupported-peft-type"
+    case .noAdapterTensors: "no-adapter-tensors"
+    case .unpairedModule: "unpaired-module"
+    case .badFactorShape: "bad-factor-shape"
+    case .doraNotMergeable: "dora-not-mergeable"
+    case .missingAlpha: "missing-alpha"
+    case .moduleMismatch: "module-mismatch"
+    case .shapeMismatch: "shape-mismatch"
+    case .badWeights: "bad-weights"
+    case .needsBase: "needs-base"
+    case .nonFinite: "non-finite"
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case let .checkpoint(error): error.description
+    case let .badConfig(path, message): "\(path): adapter_config.json: \(message)"
+    case let .unsupportedPEFTType(path, type): "\(path): PEFT type '\(type)' is not LoRA; fedlora can list it but not merge it"
+    case let .noAdapterTensors(path): "\(path): no LoRA tensors (lora_A/lora_B or .lora_a/.lora_b) found"
+    case let .unpairedModule(path, module, missing): "\(path): module '\(module)' has no \(missing) tensor"
+    case let .badFactorShape(path, module, a, b):
+      "\(path): module '\(module)': A \(a) and B \(b) do not form a LoRA pair (A [r, in], B [out, r])"
+    case let .doraNotMergeable(path): "\(path): DoRA adapters (use_dora) are not W + sBA and cannot be merged; inspect lists them"
+    case let .missingAlpha(path): "\(path): no adapter_config.json or alpha: give --alpha for bare safetensors adapters"
+    case let .moduleMismatch(client, module, message): "\(client): module '\(module)': \(message)"
+    case let .shapeMismatch(client, module, expected, found):
+      "\(client): module '\(module)' has update shape \(found), other clients have \(expected)"
+    case let .badWeights(message): "client weights: \(message)"
+    case let .needsBase(method): "method '\(method)' writes merged base weights: give --base"
+    case let .nonFinite(client, module): "\(client): module '\(module)' holds NaN or infinite values"
+    }
+  }
+}
+
+extension AdapterError {
+  /// Runs `body`, wrapping checkpoint errors.
+  static func wrap<T>(_ body: () throws(CheckpointError) -> T) throws(AdapterError) -> T {
+    do { return try body() } catch { throw .checkpoint(error) }
+  }
+}

@@ -1,0 +1,125 @@
+/// FLoRA-NA: per-client coefficients `p, q` with `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`
+/// minimising `||T - Bh Ah||_F`, found by alternating least squares on the `r x r` Gram blocks
+/// (this solver is fedlora's; the paper states the objective, not the solver). Starts at
+/// FedAvg and keeps the best iterate, so it is never worse than FedAvg.
+public enum FloraNA {
+  public struct Options: Sendable {
+    public var maxIterations = 100
+    public var tolerance = 1e-7
+    public init() {}
+  }
+
+  /// The normal equations of one half-step, summed over layers for `--scope model`.
+  struct System {
+    var g: Matrix
+    var b: [Double]
+    static func zero(_ n: Int) -> System { System(g: Matrix(zeros: n, n), b: [Double](repeating: 0, count: n)) }
+    static func + (lhs: System, rhs: System) -> System {
+      System(g: Matrix(rows: lhs.g.rows, cols: lhs.g.cols, values: zip(lhs.g.values, rhs.g.values).map(+)), b: zip(lhs.b, rhs.b).map(+))
+    }
+  }
+
+  /// Solves one layer (`--scope layer`).
+  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry, options: Options = Options()) -> LayerEstimate {
+    let (p, q, iterations) = solve([geometry], options: options)
+    var estimate = FedAvg.combine(factors, geometry: geometry, p: p, q: q)
+    estimate.iterations = iterations
+    return estimate
+  }
+
+  /// Alternating least squares for coefficients shared by `layers` (one layer, or all with
+  /// `--scope model`). Returns the gauge-fixed best iterate.
+  public static func solve(_ layers: [LayerGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int) {
+    guard let first = layers.first else { return ([], [], 0) }
+    let w = first.weights
+    let objective = { (p: [Double], q: [Double]) in layers.reduce(0.0) { $0 + pow2($1.residualNorm(p: p, q: q)) } }
+    var (p, q) = (w, w)
+    var best = (p: p, q: q, value: objective(p, q))
+    var previous = best.value
+    var iterations = 0
+    while iterations < options.maxIterations, best.value > 0 {
+      iterations += 1
+      let qSystem = layers.map { qStep($0, p: p) }.reduce(System.zero(w.count), +)
+      q = LinearAlgebra.solve(qSystem.g, qSystem.b)
+      let pSystem = layers.map { pStep($0, q: q) }.reduce(System.zero(w.count), +)
+      p = LinearAlgebra.solve(pSystem.g, pSystem.b)
+      guard p.allSatisfy(\.isFinite), q.allSatisfy(\.isFinite) else { break }
+      let value = objective(p, q)
+      if value < best.value { best = (p, q, value) }
+      if previous - value <= options.tolerance * previous { break }
+      previous = value
+    }
+    let (gp, gq) = gauge(best.p, best.q, layers: layers)
+    return (gp, gq, iterations)
+  }
+
+  /// q-step: `G[i][j] = tr(KB[i][j] M)`, `b[i] = sum_l w_l tr(KB[l][i] N_l^T)` with
+  /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
+  static func qStep(_ layer: LayerGeometry, p: [Double]) -> System {
+    let u = layer.clients
+    let ka = (0..<u).map { i in (0..<u).map { j in layer.block(layer.ka, i, j) } }
+    let kb = (0..<u).map { i in (0..<u).map { j in layer.block(layer.kb, i, j) } }
+    var m = Matrix(zeros: layer.rank, layer.rank)
+    for j in 0..<u { for j2 in 0..<u where p[j] != 0 && p[j2] != 0 { m = m + (p[j] * p[j2]) * ka[j][j2] } }
+    let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + p[$1] * ka[l][$1] } }
+    var system = System.zero(u)
+    for i in 0..<u {
+      for j in 0..<u { system.g[i, j] = trace(kb[i][j], m) }
+      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(kb[$1][i], n[$1].transposed) }
+    }
+    return system
+  }
+
+  /// p-step: `G'[i][j] = tr(H KA[j][i])`, `b'[i] = sum_l w_l tr(X_l KA[i][l])` with
+  /// `H = sum q_i q_j KB[i][j]` and `X_l = sum_j q_j KB[l][j]`.
+  static func pStep(_ layer: LayerGeometry, q: [Double]) -> System {
+    let u = layer.clients
+    let ka = (0..<u).map { i in (0..<u).map { j in layer.block(layer.ka, i, j) } }
+    let kb = (0..<u).map { i in (0..<u).map { j in layer.block(layer.kb, i, j) } }
+    var h = Matrix(zeros: layer.rank, layer.rank)
+    for i in 0..<u { for j in 0..<u where q[i] != 0 && q[j] != 0 { h = h + (q[i] * q[j]) * kb[i][j] } }
+    let x = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + q[$1] * kb[l][$1] } }
+    var system = System.zero(u)
+    for i in 0..<u {
+      for j in 0..<u { system.g[i, j] = trace(h, ka[j][i]) }
+      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(x[$1], ka[i][$1]) }
+    }
+    return system
+  }
+
+  /// Fixes the gauge `(p / c, c q)`: `c = sum p` so `Ah` stays a weighted average of client
+  /// `A`s; when `|sum p| < 1e-3`, `c` balances `||Ah||_F = ||Bh||_F` instead.
+  static func gauge(_ p: [Double], _ q: [Double], layers: [LayerGeometry]) -> ([Double], [Double]) {
+    let sum = p.reduce(0, +)
+    var c = sum
+    if abs(sum) < 1e-3 {
+      let normA = layers.reduce(0.0) { $0 + quadratic($1.ka, p, rank: $1.rank) }.squareRoot()
+      let normB = layers.reduce(0.0) { $0 + quadratic($1.kb, q, rank: $1.rank) }.squareRoot()
+      guard normA > 0, normB > 0 else { return (p, q) }
+      c = (normA / normB).squareRoot()
+    }
+    return (p.map { $0 / c }, q.map { $0 * c })
+  }
+
+  /// `||sum_u c_u X_u||_F^2` from the stacked Gram of the `X_u`.
+  static func quadratic(_ gram: Matrix, _ c: [Double], rank: Int) -> Double {
+    var total = 0.0
+    for i in c.indices { for j in c.indices { for a in 0..<rank { total += c[i] * c[j] * gram[i * rank + a, j * rank + a] } } }
+    return total
+  }
+
+  /// `tr(X Y)` for square matrices.
+  static func trace(_ x: Matrix, _ y: Matrix) -> Double {
+    var total = 0.0
+    for i in 0..<x.rows { for k in 0..<x.cols { total += x[i, k] * y[k, i] } }
+    return total
+  }
+}
+
+@inline(__always) func pow2(_ x: Double) -> Double { x * x }
+
+extension Matrix {
+  static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
+    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
+  }
+}

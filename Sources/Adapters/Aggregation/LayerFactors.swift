@@ -1,0 +1,70 @@
+import Checkpoints
+
+/// One adapted weight's factors from every client, widened to fp64 and scale-folded:
+/// `a[u]` is `A_u` `[r_u, k]`, `bs[u]` is `s_u B_u` `[d, r_u]` (rank 0 for an absent module).
+public struct LayerFactors: Sendable {
+  public let name: String
+  public let d: Int
+  public let k: Int
+  public let a: [Matrix]
+  public let bs: [Matrix]
+  public let weights: [Double]
+
+  public var ranks: [Int] { a.map(\.rows) }
+  public var maxRank: Int { ranks.max() ?? 0 }
+
+  public init(name: String, d: Int, k: Int, a: [Matrix], bs: [Matrix], weights: [Double]) {
+    self.name = name
+    self.d = d
+    self.k = k
+    self.a = a
+    self.bs = bs
+    self.weights = weights
+  }
+
+  /// Reads and widens the factors of `module` from every client.
+  public init(_ set: ClientSet, module: String) throws(AdapterError) {
+    let found = set.modules(named: module)
+    guard let shape = found.compactMap({ $0?.updateShape }).first else { throw .moduleMismatch(client: "-", module: module, message: "no client adapts it") }
+    var a: [Matrix] = []
+    var bs: [Matrix] = []
+    for (client, entry) in zip(set.clients, found) {
+      guard let entry else {
+        a.append(Matrix(zeros: 0, shape[1]))
+        bs.append(Matrix(zeros: shape[0], 0))
+        continue
+      }
+      let aValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.a.floats() }
+      let bValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.b.floats() }
+      guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else { throw .nonFinite(client: client.path, module: module) }
+      a.append(Matrix(rows: entry.rank, cols: shape[1], values: aValues.map(Double.init)))
+      bs.append(Matrix(rows: shape[0], cols: entry.rank, values: bValues.map { entry.scale * Double($0) }))
+    }
+    self.init(name: module, d: shape[0], k: shape[1], a: a, bs: bs, weights: set.weights)
+  }
+
+  /// `[A_1; ...; A_U]`, each zero-padded to `rank` rows when given (else stacked as they are).
+  public func stackedA(paddedTo rank: Int? = nil) -> Matrix {
+    let blockRows = ranks.map { rank ?? $0 }
+    var out = Matrix(zeros: blockRows.reduce(0, +), k)
+    var row = 0
+    for (u, block) in a.enumerated() {
+      for i in 0..<block.rows { for j in 0..<k { out[row + i, j] = block[i, j] } }
+      row += blockRows[u]
+    }
+    return out
+  }
+
+  /// `[c_1 Bs_1, ..., c_U Bs_U]`, each zero-padded to `rank` columns when given.
+  public func stackedB(paddedTo rank: Int? = nil, coefficients: [Double]? = nil) -> Matrix {
+    let blockCols = ranks.map { rank ?? $0 }
+    var out = Matrix(zeros: d, blockCols.reduce(0, +))
+    var col = 0
+    for (u, block) in bs.enumerated() {
+      let c = coefficients?[u] ?? 1
+      for i in 0..<d { for j in 0..<block.cols { out[i, col + j] = c * block[i, j] } }
+      col += blockCols[u]
+    }
+    return out
+  }
+}

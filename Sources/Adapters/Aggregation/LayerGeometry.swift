@@ -1,0 +1,71 @@
+/// The fp64 Gram blocks of one layer's stacked (zero-padded) factors and their square roots,
+/// from which every error is computed without forming a dense `[d, k]` matrix.
+///
+/// With `Ast = [A_1; ...; A_U]` (`N x k`, N = U r) and `Bs = [Bs_1, ..., Bs_U]` (`d x N`):
+/// `KA = Ast Ast^T`, `KB = Bs^T Bs` (one SYRK each), and roots `Ra^T Ra = KA`, `Rb^T Rb = KB`.
+/// An estimate `Bh Ah` with `Bh = Bs Cb`, `Ah = Ca Ast` leaves the residual
+/// `T - Bh Ah = Bs (W - Cb Ca) Ast`, whose norm is `||Rb (W - Cb Ca) Ra^T||_F`: a product of small
+/// matrices, computed directly (no cancelling expansion), exact to rounding.
+public struct LayerGeometry: Sendable {
+  public let rank: Int
+  public let clients: Int
+  public let weights: [Double]
+  /// `r x r` blocks `KA[i][j] = A_i A_j^T` and `KB[i][j] = Bs_i^T Bs_j` live inside these.
+  public let ka: Matrix
+  public let kb: Matrix
+  let ra: Matrix
+  let rb: Matrix
+  /// `||T||_F`.
+  public let normT: Double
+  /// Singular values of `T`, descending.
+  public let singularValues: [Double]
+
+  public init(_ factors: LayerFactors) {
+    let r = factors.maxRank
+    rank = r
+    clients = factors.a.count
+    weights = factors.weights
+    ka = factors.stackedA(paddedTo: r).gramOfRows
+    kb = factors.stackedB(paddedTo: r).gramOfColumns
+    ra = LinearAlgebra.gramRoot(ka).root
+    rb = LinearAlgebra.gramRoot(kb).root
+    let core = rb * Self.blocks(factors.weights, rank: r, diagonal: true) * ra.transposed
+    normT = core.squaredNorm.squareRoot()
+    singularValues = LinearAlgebra.svd(core).s
+  }
+
+  /// `W = diag(w_u I_r)`.
+  var weightMatrix: Matrix { Self.blocks(weights, rank: rank, diagonal: true) }
+
+  /// `[c_1 I; ...; c_U I]` (`U r x r`) or, with `diagonal`, `diag(c_u I)`.
+  static func blocks(_ c: [Double], rank: Int, diagonal: Bool = false) -> Matrix {
+    var m = Matrix(zeros: c.count * rank, diagonal ? c.count * rank : rank)
+    for (u, value) in c.enumerated() { for i in 0..<rank { m[u * rank + i, diagonal ? u * rank + i : i] = value } }
+    return m
+  }
+
+  /// `||T - Bh Ah||_F` for `Bh = Bs Cb`, `Ah = Ca Ast`.
+  public func residualNorm(cb: Matrix, ca: Matrix) -> Double {
+    (rb * (weightMatrix - cb * ca) * ra.transposed).squaredNorm.squareRoot()
+  }
+
+  /// `||T - Bh Ah||_F` for coefficient vectors: `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`.
+  public func residualNorm(p: [Double], q: [Double]) -> Double {
+    residualNorm(cb: Self.blocks(q, rank: rank), ca: Self.blocks(p, rank: rank).transposed)
+  }
+
+  /// The relative error `||T - est|| / ||T||`, nil when `T = 0`.
+  public func relative(_ residual: Double) -> Double? { normT > 0 ? residual / normT : nil }
+
+  /// The rank-`r` floor: `sqrt(sum_{i>r} s_i^2)`.
+  public func floorResidual(rank r: Int) -> Double {
+    singularValues.dropFirst(r).reduce(0) { $0 + $1 * $1 }.squareRoot()
+  }
+
+  /// The `r x r` block `(i, j)` of a stacked Gram.
+  func block(_ m: Matrix, _ i: Int, _ j: Int) -> Matrix {
+    var out = Matrix(zeros: rank, rank)
+    for a in 0..<rank { for b in 0..<rank { out[a, b] = m[i * rank + a, j * rank + b] } }
+    return out
+  }
+}

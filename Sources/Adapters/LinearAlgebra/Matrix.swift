@@ -1,0 +1,163 @@
+import CLAPACK
+
+/// A dense row-major matrix of Doubles: the small fp64 algebra of aggregation (Gram blocks,
+/// cores, coefficient matrices) and widened stacked factors. Thin wrappers over BLAS/LAPACK.
+public struct Matrix: Sendable, Equatable {
+  public let rows: Int
+  public let cols: Int
+  public var values: [Double]
+
+  public init(rows: Int, cols: Int, values: [Double]) {
+    precondition(values.count == rows * cols)
+    self.rows = rows
+    self.cols = cols
+    self.values = values
+  }
+
+  public init(zeros rows: Int, _ cols: Int) { self.init(rows: rows, cols: cols, values: [Double](repeating: 0, count: rows * cols)) }
+
+  public static func identity(_ n: Int) -> Matrix {
+    var m = Matrix(zeros: n, n)
+    for i in 0..<n { m[i, i] = 1 }
+    return m
+  }
+
+  public subscript(row: Int, col: Int) -> Double {
+    get { values[row * cols + col] }
+    set { values[row * cols + col] = newValue }
+  }
+
+  public var transposed: Matrix {
+    var t = Matrix(zeros: cols, rows)
+    for i in 0..<rows { for j in 0..<cols { t[j, i] = self[i, j] } }
+    return t
+  }
+
+  /// Sum of squares of all entries.
+  public var squaredNorm: Double { values.reduce(0) { $0 + $1 * $1 } }
+
+  /// `self * other` (GEMM).
+  public static func * (lhs: Matrix, rhs: Matrix) -> Matrix {
+    precondition(lhs.cols == rhs.rows, "shape mismatch \(lhs.rows)x\(lhs.cols) * \(rhs.rows)x\(rhs.cols)")
+    var out = Matrix(zeros: lhs.rows, rhs.cols)
+    guard lhs.rows > 0, rhs.cols > 0, lhs.cols > 0 else { return out }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(lhs.rows), Int32(rhs.cols), Int32(lhs.cols),
+                1, lhs.values, Int32(lhs.cols), rhs.values, Int32(rhs.cols), 0, &out.values, Int32(rhs.cols))
+    return out
+  }
+
+  public static func - (lhs: Matrix, rhs: Matrix) -> Matrix {
+    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map { $0 - $1 })
+  }
+
+  public static func * (scalar: Double, m: Matrix) -> Matrix { Matrix(rows: m.rows, cols: m.cols, values: m.values.map { scalar * $0 }) }
+
+  /// `self^T self` (SYRK), symmetric `cols x cols`.
+  public var gramOfColumns: Matrix {
+    var out = Matrix(zeros: cols, cols)
+    guard rows > 0, cols > 0 else { return out }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1, values, Int32(cols), 0, &out.values, Int32(cols))
+    out.symmetrizeFromUpper()
+    return out
+  }
+
+  /// `self self^T` (SYRK), symmetric `rows x rows`.
+  public var gramOfRows: Matrix {
+    var out = Matrix(zeros: rows, rows)
+    guard rows > 0, cols > 0 else { return out }
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(cols), 1, values, Int32(cols), 0, &out.values, Int32(rows))
+    out.symmetrizeFromUpper()
+    return out
+  }
+
+  mutating func symmetrizeFromUpper() {
+    for i in 0..<rows { for j in 0..<i { self[i, j] = self[j, i] } }
+  }
+
+  /// Rows `range` as a new matrix.
+  public func rows(_ range: Range<Int>) -> Matrix {
+    Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+  }
+
+  /// Columns `range` as a new matrix.
+  public func columns(_ range: Range<Int>) -> Matrix {
+    var out = Matrix(zeros: rows, range.count)
+    for i in 0..<rows { for (j, c) in range.enumerated() { out[i, j] = self[i, c] } }
+    return out
+  }
+}
+
+/// LAPACK decompositions used by the rules.
+public enum LinearAlgebra {
+  /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
+  public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
+    var a = m.values
+    var w = [Double](repeating: 0, count: m.rows)
+    let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
+    if info != 0 { return (w.map { _ in 0 }, Matrix.identity(m.rows)) }
+    return (w, Matrix(rows: m.rows, cols: m.rows, values: a))
+  }
+
+  /// A square root `R` with `R^T R = G` for a positive semi-definite Gram matrix `G`
+  /// (`R = sqrt(Lambda) V^T`), with its pseudo-inverse. Eigenvalues below `relativeCutoff` of the
+  /// largest count as zero (rank-deficient stacks, identical clients).
+  public static func gramRoot(_ gram: Matrix, relativeCutoff: Double = 1e-14) -> (root: Matrix, pseudoInverse: Matrix) {
+    let n = gram.rows
+    let (values, vectors) = symmetricEigen(gram)
+    let largest = values.last ?? 0
+    var root = Matrix(zeros: n, n)
+    var inverse = Matrix(zeros: n, n)
+    for k in 0..<n where values[k] > largest * relativeCutoff && values[k] > 0 {
+      let s = values[k].squareRoot()
+      for i in 0..<n {
+        root[k, i] = s * vectors[i, k]
+        inverse[i, k] = vectors[i, k] / s
+      }
+    }
+    return (root, inverse)
+  }
+
+  /// Thin SVD `M = U diag(s) V^T` (singular values descending).
+  public static func svd(_ m: Matrix) -> (u: Matrix, s: [Double], vt: Matrix) {
+    let k = min(m.rows, m.cols)
+    var a = m.values
+    var s = [Double](repeating: 0, count: k)
+    var u = [Double](repeating: 0, count: m.rows * k)
+    var vt = [Double](repeating: 0, count: k * m.cols)
+    guard k > 0 else { return (Matrix(zeros: m.rows, 0), [], Matrix(zeros: 0, m.cols)) }
+    let info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt, Int32(m.cols))
+    if info != 0 { return (Matrix(zeros: m.rows, k), [Double](repeating: 0, count: k), Matrix(zeros: k, m.cols)) }
+    return (Matrix(rows: m.rows, cols: k, values: u), s, Matrix(rows: k, cols: m.cols, values: vt))
+  }
+
+  /// Thin QR of a tall matrix: `M = Q R`, `Q` with orthonormal columns (`rows x cols`).
+  public static func thinQR(_ m: Matrix) -> (q: Matrix, r: Matrix) {
+    let k = min(m.rows, m.cols)
+    var a = m.values
+    var tau = [Double](repeating: 0, count: max(k, 1))
+    _ = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &tau)
+    var r = Matrix(zeros: k, m.cols)
+    for i in 0..<k { for j in i..<m.cols { r[i, j] = a[i * m.cols + j] } }
+    _ = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(k), Int32(k), &a, Int32(m.cols), &tau)
+    let q = Matrix(rows: m.rows, cols: m.cols, values: a).columns(0..<k)
+    return (q, r)
+  }
+
+  /// Solves the small symmetric system `G x = b`; a relative ridge of 1e-10 of the trace is
+  /// added when `G` is singular (identical clients).
+  public static func solve(_ g: Matrix, _ b: [Double]) -> [Double] {
+    let n = g.rows
+    for attempt in 0..<2 {
+      var a = g.values
+      if attempt == 1 {
+        let ridge = max(1e-300, 1e-10 * (0..<n).reduce(0) { $0 + g[$1, $1] } / Double(n))
+        for i in 0..<n { a[i * n + i] += ridge }
+      }
+      var x = b
+      var pivots = [Int32](repeating: 0, count: n)
+      let info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, Int32(n), 1, &a, Int32(n), &pivots, &x, 1)
+      if info == 0, x.allSatisfy(\.isFinite) { return x }
+    }
+    return b.map { _ in .nan }
+  }
+}

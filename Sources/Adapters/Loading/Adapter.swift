@@ -1,0 +1,132 @@
+import Checkpoints
+
+/// One adapted weight of an adapter: the LoRA pair and its scale.
+///
+/// `a` is `[r, k]` and `b` is `[d, r]` in PyTorch order, whatever the file format, so the update
+/// is `scale * b @ a` of shape `[d, k]` (for embeddings, PEFT's `lora_embedding_B @ lora_embedding_A`,
+/// whose transpose is added to the embedding matrix).
+public struct LoRAModule: Sendable {
+  public enum Kind: String, Sendable { case linear, embedding }
+
+  public let name: String
+  public let kind: Kind
+  public let a: Tensor
+  public let b: Tensor
+  public let rank: Int
+  public let alpha: Double
+  public let scale: Double
+  /// The base weight is stored `[in, out]` (GPT-2 Conv1D): the update applies transposed.
+  public let fanInFanOut: Bool
+  public let bias: Tensor?
+  /// DoRA's magnitude vector: such a module is not `W + sBA`.
+  public let magnitude: Tensor?
+
+  /// The update's shape `[d, k]`.
+  public var updateShape: [Int] { [b.shape[0], a.shape[1]] }
+}
+
+/// A client's LoRA adapter, from a PEFT folder, a bare safetensors file or a llama.cpp GGUF.
+public struct Adapter: Sendable {
+  public enum Format: String, Sendable { case peft, safetensors, gguf }
+
+  public let path: String
+  public let format: Format
+  public let config: AdapterConfig?
+  public let checkpoint: Checkpoint
+  /// Adapted weights, sorted by name.
+  public let modules: [LoRAModule]
+  /// Full tensors carried in the adapter (`modules_to_save`), keyed by their file name.
+  public let fullTensors: [Tensor]
+
+  public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
+  public var dtype: DType { modules.first?.a.dtype ?? .f32 }
+  public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
+
+  /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config.
+  public static func load(_ path: String, alpha: Double? = nil) throws(AdapterError) -> Adapter {
+    let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
+    if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha) }
+    let folder = Checkpoint.isDirectory(path) ? path : String(checkpoint.resolvedPath[..<(checkpoint.resolvedPath.lastIndex(of: "/") ?? checkpoint.resolvedPath.startIndex)])
+    let configPath = (folder.isEmpty ? "." : folder) + "/adapter_config.json"
+    var config: AdapterConfig?
+    if let bytes = try? MappedFile.contents(of: configPath) {
+      let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(bytes, path: configPath) }
+      config = try AdapterConfig(json: json, path: configPath)
+    }
+    if let config, config.peftType.uppercased() != "LORA" { throw .unsupportedPEFTType(path: path, type: config.peftType) }
+    return try loadPEFT(checkpoint, config: config, alpha: alpha)
+  }
+
+  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?) throws(AdapterError) -> Adapter {
+    let path = checkpoint.path
+    var parts: [String: [String: Tensor]] = [:]
+    var full: [Tensor] = []
+    for tensor in checkpoint.tensors {
+      if let (module, part) = ModuleName.fromPEFT(tensor.name) {
+        parts[module, default: [:]][part] = tensor
+      } else {
+        full.append(tensor)
+      }
+    }
+    var modules: [LoRAModule] = []
+    for (name, found) in parts.sorted(by: { $0.key < $1.key }) {
+      let embedding = found["lora_embedding_A"] != nil || found["lora_embedding_B"] != nil
+      let (aKey, bKey) = embedding ? ("lora_embedding_A", "lora_embedding_B") : ("lora_A.weight", "lora_B.weight")
+      guard let a = found[aKey] else { throw .unpairedModule(path: path, module: name, missing: aKey) }
+      guard let b = found[bKey] else { throw .unpairedModule(path: path, module: name, missing: bKey) }
+      guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
+        throw .badFactorShape(path: path, module: name, a: a.shape, b: b.shape)
+      }
+      let rank = a.shape[0]
+      let moduleAlpha: Double
+      let scale: Double
+      if let config {
+        moduleAlpha = config.rankAndAlpha(for: name).alpha
+        scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
+      } else {
+        guard let alpha else { throw .missingAlpha(path: path) }
+        moduleAlpha = alpha
+        scale = alpha / Double(rank)
+      }
+      modules.append(LoRAModule(
+        name: name, kind: embedding ? .embedding : .linear, a: a, b: b, rank: rank, alpha: moduleAlpha, scale: scale,
+        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"]))
+    }
+    guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }
+    return Adapter(path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint, modules: modules, fullTensors: full)
+  }
+
+  /// llama.cpp: `<base>.lora_a` `[r, in]` and `<base>.lora_b` `[out, r]`, one `adapter.lora.alpha`
+  /// for the file; the scale is alpha / r (alpha 0 means scale 1, as llama.cpp applies it).
+  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?) throws(AdapterError) -> Adapter {
+    let path = checkpoint.path
+    let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
+    var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
+    var full: [Tensor] = []
+    for tensor in checkpoint.tensors {
+      if tensor.name.hasSuffix(".lora_a") {
+        pairs[String(tensor.name.dropLast(7)), default: (nil, nil)].a = tensor
+      } else if tensor.name.hasSuffix(".lora_b") {
+        pairs[String(tensor.name.dropLast(7)), default: (nil, nil)].b = tensor
+      } else {
+        full.append(tensor)
+      }
+    }
+    var modules: [LoRAModule] = []
+    for (base, pair) in pairs {
+      let name = ModuleName.fromGGUF(base)
+      guard let a = pair.a else { throw .unpairedModule(path: path, module: base, missing: "lora_a") }
+      guard let b = pair.b else { throw .unpairedModule(path: path, module: base, missing: "lora_b") }
+      guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
+        throw .badFactorShape(path: path, module: name, a: a.shape, b: b.shape)
+      }
+      let rank = a.shape[0]
+      modules.append(LoRAModule(
+        name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
+        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
+    }
+    guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }
+    modules.sort { $0.name < $1.name }
+    return Adapter(path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
+  }
+}

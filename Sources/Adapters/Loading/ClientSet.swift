@@ -1,0 +1,74 @@
+import Checkpoints
+
+/// How client weights are given.
+public enum WeightSpec: Sendable, Equatable {
+  case uniform
+  case weights([Double])
+  case samples([Double])
+}
+
+/// The clients to aggregate, checked against each other, with their normalised weights.
+public struct ClientSet: Sendable {
+  public let clients: [Adapter]
+  public let weights: [Double]
+  /// Every adapted weight, sorted by name.
+  public let moduleNames: [String]
+  /// Full tensors (`modules_to_save`) every client carries, by name.
+  public let fullTensorNames: [String]
+  /// Things the user should know (different ranks, base models, missing modules).
+  public let warnings: [String]
+
+  /// Checks that `clients` adapt the same modules with the same shapes. With `allowMissing`, a
+  /// module a client lacks counts as a zero update from it.
+  public init(_ clients: [Adapter], weights spec: WeightSpec = .uniform, normalize: Bool = true, allowMissing: Bool = false) throws(AdapterError) {
+    guard !clients.isEmpty else { throw .badWeights(message: "no clients") }
+    var raw: [Double]
+    switch spec {
+    case .uniform: raw = [Double](repeating: 1, count: clients.count)
+    case let .weights(values), let .samples(values): raw = values
+    }
+    guard raw.count == clients.count else {
+      throw .badWeights(message: "\(raw.count) values for \(clients.count) clients")
+    }
+    guard raw.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw .badWeights(message: "weights must be finite and non-negative") }
+    let total = raw.reduce(0, +)
+    guard total > 0 else { throw .badWeights(message: "weights sum to zero") }
+    weights = normalize || spec == .uniform ? raw.map { $0 / total } : raw
+
+    var warnings: [String] = []
+    var shapes: [String: (shape: [Int], client: String)] = [:]
+    for client in clients {
+      for module in client.modules {
+        if let known = shapes[module.name], known.shape != module.updateShape {
+          throw .shapeMismatch(client: client.path, module: module.name, expected: known.shape, found: module.updateShape)
+        }
+        shapes[module.name] = shapes[module.name] ?? (module.updateShape, client.path)
+      }
+    }
+    let names = shapes.keys.sorted()
+    for client in clients {
+      let own = Set(client.modules.map(\.name))
+      let missing = names.filter { !own.contains($0) }
+      guard let first = missing.first else { continue }
+      guard allowMissing else {
+        throw .moduleMismatch(client: client.path, module: first, message: "adapted by other clients but not by this one (--allow-missing treats it as a zero update)")
+      }
+      warnings.append("\(client.path): \(missing.count) modules absent, counted as zero updates (first: \(first))")
+    }
+    let ranks = Set(clients.flatMap { $0.modules.map(\.rank) })
+    if ranks.count > 1 { warnings.append("clients have different ranks \(ranks.sorted()): smaller ones are zero-padded for fedavg and flora-na") }
+    let bases = Set(clients.compactMap { $0.config?.baseModel })
+    if bases.count > 1 { warnings.append("clients name different base models: \(bases.sorted().joined(separator: ", "))") }
+
+    let fullNames = clients.map { Set($0.fullTensors.map(\.name)) }
+    self.clients = clients
+    moduleNames = names
+    fullTensorNames = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()
+    self.warnings = warnings
+  }
+
+  /// Each client's factors for `module` (nil where a client lacks it).
+  public func modules(named module: String) -> [LoRAModule?] {
+    clients.map { client in client.modules.first { $0.name == module } }
+  }
+}

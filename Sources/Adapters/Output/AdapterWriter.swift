@@ -1,0 +1,151 @@
+import Checkpoints
+
+/// Writes a merged adapter as a PEFT folder, a bare safetensors file or a llama.cpp GGUF LoRA.
+public enum AdapterWriter {
+  public enum Format: String, Sendable, CaseIterable { case peft, safetensors, gguf }
+
+  /// Provenance recorded in the output's metadata.
+  public struct Provenance: Sendable {
+    public var method: String
+    public var clients: [String]
+    public var weights: [Double]
+    public var version: String
+    public init(method: String, clients: [String], weights: [Double], version: String) {
+      self.method = method
+      self.clients = clients
+      self.weights = weights
+      self.version = version
+    }
+  }
+
+  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype.
+  public static func write(
+    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance, progress: ProgressHandler? = nil
+  ) throws {
+    let set = merge.set
+    let outputType = dtype ?? set.clients[0].dtype
+    let plan = LayoutPlan(merge)
+    var tensors: [OutputTensor] = []
+    for (index, module) in set.moduleNames.enumerated() {
+      let names = tensorNames(module, kind: plan.kinds[index], format: format)
+      let rank = plan.ranks[index]
+      let k = plan.shapes[index][1]
+      let d = plan.shapes[index][0]
+      // GGUF applies alpha / r per tensor; fold what that does not express into B.
+      let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
+      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
+        let estimate = try merge.estimate(index)
+        write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
+      }))
+      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .compute { buffer in
+        let estimate = try merge.estimate(index)
+        write(estimate.b.values, scale: bFactor, into: buffer, dtype: outputType)
+      }))
+    }
+    for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set, dtype: outputType)) }
+
+    let metadata: [(key: String, value: String)] = [
+      ("format", "pt"), ("fedlora.method", provenance.method), ("fedlora.version", provenance.version),
+      ("fedlora.clients", JSON.array(provenance.clients.map { .string($0) }).compactText),
+      ("fedlora.weights", JSON.array(provenance.weights.map { JSON($0) }).compactText),
+    ]
+    switch format {
+    case .peft:
+      let config = Array(plan.config(for: set, merge: merge).prettyText.utf8)
+      try AtomicWrite.directory(path) { folder in
+        try SafeTensorsWriter.write(tensors, metadata: metadata, to: folder + "/adapter_model.safetensors", progress: progress)
+        try OutputFile(creating: folder + "/adapter_config.json").write(config, at: 0)
+      }
+    case .safetensors:
+      try SafeTensorsWriter.write(tensors, metadata: metadata, to: path, progress: progress)
+    case .gguf:
+      let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
+      let kv: [(key: String, value: GGUFValue)] = [
+        ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
+        ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
+      ] + metadata.dropFirst().map { ($0.key, .string($0.value)) }
+      try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress)
+    }
+  }
+
+  /// Output tensor names of a module's factors.
+  static func tensorNames(_ module: String, kind: LoRAModule.Kind, format: Format) -> (a: String, b: String) {
+    if format == .gguf, let base = ModuleName.toGGUF(module) { return (base + ".lora_a", base + ".lora_b") }
+    if kind == .embedding { return ("base_model.model.\(module).lora_embedding_A", "base_model.model.\(module).lora_embedding_B") }
+    return ("base_model.model.\(module).lora_A.weight", "base_model.model.\(module).lora_B.weight")
+  }
+
+  static func write(_ values: [Double], scale: Double, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
+    let floats = values.map { Float($0 * scale) }
+    floats.withUnsafeBufferPointer { FloatConversion.narrow($0.baseAddress!, count: floats.count, to: dtype, into: buffer.baseAddress!) }
+  }
+
+  /// A `modules_to_save` tensor as the weighted average of the clients' copies.
+  static func weightedAverage(_ name: String, set: ClientSet, dtype: DType) throws -> OutputTensor {
+    let copies = set.clients.compactMap { client in client.fullTensors.first { $0.name == name } }
+    guard let first = copies.first, copies.allSatisfy({ $0.shape == first.shape }) else {
+      throw AdapterError.moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes")
+    }
+    let weights = set.weights
+    return OutputTensor(name: name, dtype: first.dtype.isPlainFloat ? first.dtype : dtype, shape: first.shape, source: .compute { buffer in
+      var sum = [Double](repeating: 0, count: first.elementCount)
+      for (copy, weight) in zip(copies, weights) {
+        for (i, value) in try copy.floats().enumerated() { sum[i] += weight * Double(value) }
+      }
+      write(sum, scale: 1, into: buffer, dtype: first.dtype.isPlainFloat ? first.dtype : dtype)
+    })
+  }
+}
+
+/// Output ranks, shapes and scales per module, and the PEFT config that describes them.
+struct LayoutPlan {
+  let ranks: [Int]
+  let shapes: [[Int]]
+  let kinds: [LoRAModule.Kind]
+  /// The scale the written config implies per module (1 when folded into the factors).
+  let scales: [Double]
+  let keepsClientConfig: Bool
+  let ggufAlpha: Double
+
+  init(_ merge: Merge) {
+    let set = merge.set
+    let modules = set.moduleNames.map { set.modules(named: $0) }
+    shapes = modules.map { $0.compactMap { $0?.updateShape }.first ?? [0, 0] }
+    kinds = modules.map { $0.compactMap { $0?.kind }.first ?? .linear }
+    let maxRanks = modules.map { $0.compactMap { $0?.rank }.max() ?? 0 }
+    switch merge.options.method {
+    case .svd: ranks = maxRanks.map { merge.options.rank ?? $0 }
+    case .stack: ranks = modules.map { $0.reduce(0) { $0 + ($1?.rank ?? 0) } }
+    default: ranks = maxRanks
+    }
+    // FedAvg of clients that share rank, alpha and rsLoRA keeps their config: B is unscaled.
+    let uniform = merge.options.method == .fedavg && modules.allSatisfy { entries in
+      let present = entries.compactMap { $0 }
+      return present.count == entries.count && Set(present.map(\.rank)).count == 1 && Set(present.map(\.scale)).count == 1
+    } && set.clients.allSatisfy { $0.format != .gguf }
+    keepsClientConfig = uniform && set.clients.allSatisfy { $0.config != nil }
+    scales = keepsClientConfig ? modules.map { $0.first??.scale ?? 1 } : modules.map { _ in 1 }
+    ggufAlpha = Double(ranks.max() ?? 1)
+  }
+
+  /// The PEFT config: the clients' own when FedAvg keeps it, else scale 1 (`alpha = r`,
+  /// patterns for modules of another rank, no rsLoRA). Unknown keys of the first client's
+  /// config are kept.
+  func config(for set: ClientSet, merge: Merge) -> JSON {
+    let base = set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))])
+    if keepsClientConfig { return base }
+    let common = Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
+    var rankPattern: [(key: String, value: JSON)] = []
+    for (module, rank) in zip(set.moduleNames, ranks) where rank != common { rankPattern.append((module, JSON(rank))) }
+    let targets = Set(set.moduleNames.map { String($0.split(separator: ".").last ?? "") }).sorted()
+    return base
+      .setting("peft_type", to: .string("LORA"))
+      .setting("r", to: JSON(common))
+      .setting("lora_alpha", to: JSON(common))
+      .setting("use_rslora", to: .bool(false))
+      .setting("rank_pattern", to: .object(rankPattern))
+      .setting("alpha_pattern", to: .object(rankPattern))
+      .setting("target_modules", to: .array(targets.map { .string($0) }))
+      .setting("base_model_name_or_path", to: set.clients.compactMap { $0.config?.baseModel }.first.map { .string($0) } ?? .null)
+  }
+}

@@ -1,0 +1,156 @@
+import Adapters
+import ArgumentParser
+import Checkpoints
+
+struct MergeCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "merge",
+    abstract: "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking).",
+    discussion: """
+      CLIENT is a PEFT folder (adapter_config.json + adapter_model.safetensors), a bare \
+      safetensors adapter (give --alpha) or a llama.cpp GGUF LoRA; formats may be mixed.
+
+      Methods (see aggregation.md): fedavg (alias fedit) averages A and B separately; flora-na \
+      learns per-client coefficients p, q so that (sum p_u A_u, sum q_u s_u B_u) comes as close \
+      to the ideal update T = sum w_u s_u B_u A_u as a rank-r pair of that form can, by \
+      alternating least squares on r x r Gram blocks started at FedAvg (fedlora's solver: \
+      the paper states the objective, not the solver), never worse than FedAvg; svd writes \
+      the best rank-R approximation of T (--rank); stack concatenates the factors (exact, \
+      rank sum r_u).
+
+      After writing, prints the relative error ||T - Bh Ah|| / ||T|| per layer and for the \
+      model, beside the rank-R floor: on stderr, or as JSON on stdout with --json. The output \
+      is written to a temporary sibling and renamed into place.
+      """
+  )
+
+  @Argument(help: "Client adapters (folders or files).", completion: .file())
+  var clients: [String]
+
+  @Option(name: .shortAndLong, help: "Output: a PEFT folder, FILE.safetensors or FILE.gguf.", completion: .file())
+  var output: String
+
+  @Option(help: "fedavg (fedit), flora-na, svd or stack.")
+  var method: String = "flora-na"
+
+  @Option(help: "Client weights w1,w2,... (normalised to sum 1 unless --keep-weights).")
+  var weights: String?
+
+  @Option(help: "Client sample counts n1,n2,...: weights n_u / sum n.")
+  var samples: String?
+
+  @Flag(help: "Use --weights as given, without normalising (a plain sum of adapters).")
+  var keepWeights = false
+
+  @Option(help: "Output format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft).")
+  var format: AdapterWriter.Format?
+
+  @Option(help: "Output dtype: f32, f16 or bf16 (default: the clients' dtype).")
+  var dtype: OutputDType?
+
+  @Option(help: "Output rank for --method svd (default: the clients' largest rank).")
+  var rank: Int?
+
+  @Option(help: "FLoRA-NA coefficients per layer or one set for the whole model.")
+  var scope: Scope = .layer
+
+  @Option(help: "FLoRA-NA iteration limit.")
+  var maxIterations = 100
+
+  @Option(help: "LoRA alpha for bare safetensors adapters without adapter_config.json.")
+  var alpha: Double?
+
+  @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
+  var allowMissing = false
+
+  @Flag(help: "Print the merge report as JSON (schema fedlora.merge/1) on standard output.")
+  var json = false
+
+  @Flag(help: "No progress display.")
+  var quiet = false
+
+  enum Scope: String, ExpressibleByArgument, CaseIterable { case layer, model }
+
+  func validate() throws {
+    guard Method(name: method) != nil else { throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack") }
+    if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
+    if let rank, rank < 1 { throw ValidationError("--rank must be positive") }
+    for list in [weights, samples].compactMap({ $0 }) where Self.numbers(list) == nil {
+      throw ValidationError("'\(list)' is not a comma-separated list of numbers")
+    }
+  }
+
+  static func numbers(_ list: String) -> [Double]? {
+    let values = list.split(separator: ",").map { Double($0.trimmingSpaces) }
+    return values.contains(nil) || values.isEmpty ? nil : values.compactMap { $0 }
+  }
+
+  func run() throws {
+    do {
+      guard let method = Method(name: method) else { throw ValidationError("unknown method") }
+      let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha) }
+      let spec: WeightSpec = weights.flatMap(Self.numbers).map(WeightSpec.weights) ?? samples.flatMap(Self.numbers).map(WeightSpec.samples) ?? .uniform
+      let set = try ClientSet(adapters, weights: spec, normalize: !keepWeights, allowMissing: allowMissing)
+      set.warnings.forEach(Terminal.warn)
+      var options = MergeOptions(method: method)
+      options.rank = rank
+      options.sharedCoefficients = scope == .model
+      options.flora.maxIterations = maxIterations
+      let merge = try Merge(set, options: options)
+      let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
+      let provenance = AdapterWriter.Provenance(
+        method: method.rawValue, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
+      let progress = Progress(total: 0, enabled: false)
+      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance, progress: quiet ? nil : progress.handler)
+      let report = merge.report
+      if json {
+        Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)
+      } else {
+        MergeReportView.text(report, output: output).forEach(Terminal.err)
+      }
+    } catch let error as ValidationError {
+      throw error
+    } catch {
+      throw fail(error, json: json)
+    }
+  }
+}
+
+extension AdapterWriter.Format: ExpressibleByArgument {}
+
+/// The merge summary: per layer and model-level relative error against the ideal update.
+enum MergeReportView {
+  static func json(_ report: MergeReport, output: String, set: ClientSet) -> JSON {
+    func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
+    return .object([
+      ("schema", .string("fedlora.merge/1")),
+      ("ok", .bool(true)),
+      ("output", .string(output)),
+      ("method", .string(report.method.rawValue)),
+      ("clients", .array(set.clients.map { .string($0.path) })),
+      ("weights", .array(set.weights.map { JSON($0) })),
+      ("warnings", .array(set.warnings.map { .string($0) })),
+      ("model", .object([("relative_error", number(report.modelError)), ("floor", number(report.modelFloor))])),
+      ("layers", .array(report.layers.map { layer in
+        var fields: [(key: String, value: JSON)] = [
+          ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })), ("rank", JSON(layer.rank)),
+          ("norm_T", JSON(layer.normT)), ("relative_error", number(layer.relativeError)), ("floor", number(layer.relativeFloor)),
+        ]
+        if let p = layer.p, let q = layer.q, report.method == .floraNA {
+          fields += [("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })), ("iterations", layer.iterations.map { JSON($0) } ?? .null)]
+        }
+        return .object(fields)
+      })),
+    ])
+  }
+
+  static func text(_ report: MergeReport, output: String) -> [String] {
+    var table = Table([("layer", .left), ("shape", .left), ("rank", .right), ("||T||", .right), ("error", .right), ("floor", .right)])
+    func rel(_ value: Double?) -> String { value.map { Format.scientific($0) } ?? "n/a" }
+    for layer in report.layers {
+      table.add([layer.name, Format.shape(layer.shape), "\(layer.rank)", Format.scientific(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)])
+    }
+    return ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"] + table.render()
+      + ["model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"]
+  }
+}
