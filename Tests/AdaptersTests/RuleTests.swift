@@ -1,0 +1,137 @@
+import Testing
+import TestSupport
+@testable import Adapters
+
+/// Dense references on small shapes: `T` and `Bh Ah` formed explicitly in fp64.
+enum Dense {
+  static func product(_ b: Matrix, _ a: Matrix) -> Matrix { b * a }
+
+  static func ideal(_ f: LayerFactors) -> Matrix {
+    var t = Matrix(zeros: f.d, f.k)
+    for u in f.a.indices where f.a[u].rows > 0 { t = t + f.weights[u] * (f.bs[u] * f.a[u]) }
+    return t
+  }
+
+  static func relativeError(_ f: LayerFactors, _ e: LayerEstimate) -> Double {
+    let t = ideal(f)
+    return (t - e.b * e.a).squaredNorm.squareRoot() / t.squaredNorm.squareRoot()
+  }
+
+  /// Random clients around a shared adapter: `spread` sets how far they drift apart.
+  static func clients(_ u: Int, d: Int, k: Int, ranks: [Int]? = nil, spread: Double, seed: UInt64) -> LayerFactors {
+    var generator = SeedGenerator(seed)
+    func random(_ rows: Int, _ cols: Int) -> Matrix {
+      Matrix(rows: rows, cols: cols, values: (0..<(rows * cols)).map { _ in Double.random(in: -1...1, using: &generator) })
+    }
+    let r = ranks?.max() ?? 4
+    let sharedA = random(r, k)
+    let sharedB = random(d, r)
+    var a: [Matrix] = []
+    var b: [Matrix] = []
+    for i in 0..<u {
+      let ri = ranks?[i] ?? r
+      a.append((sharedA + spread * random(r, k)).rows(0..<ri))
+      b.append((sharedB + spread * random(d, r)).columns(0..<ri))
+    }
+    let w = (0..<u).map { Double($0 + 1) }
+    return LayerFactors(name: "layer", d: d, k: k, a: a, bs: b, weights: w.map { $0 / w.reduce(0, +) })
+  }
+}
+
+struct SeedGenerator: RandomNumberGenerator {
+  var state: UInt64
+  init(_ seed: UInt64) { state = seed }
+  mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+}
+
+@Suite("Rules against dense computations and the invariants of aggregation.md")
+struct RuleTests {
+  static let spreads: [Double] = [1, 1e-2, 1e-4, 1e-6]
+
+  @Test("Every rule's reported error equals the dense one (down to errors of 1e-6)", arguments: spreads)
+  func denseAgreement(_ spread: Double) {
+    let f = Dense.clients(4, d: 24, k: 20, spread: spread, seed: 11)
+    let g = LayerGeometry(f)
+    #expect(abs(g.normT - Dense.ideal(f).squaredNorm.squareRoot()) <= 1e-12 * g.normT)
+    for estimate in [FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g), SVDOptimal.aggregate(f, geometry: g, rank: 4)] {
+      let dense = Dense.relativeError(f, estimate)
+      let reported = g.relative(estimate.residual) ?? -1
+      #expect(abs(reported - dense) <= 1e-5 * dense + 1e-12, "spread \(spread): reported \(reported), dense \(dense)")
+    }
+  }
+
+  @Test("0 <= e_svd <= e_flora-na <= e_fedavg, e_stack ~ 0", arguments: spreads)
+  func ordering(_ spread: Double) {
+    let f = Dense.clients(5, d: 30, k: 18, ranks: [4, 4, 3, 4, 2], spread: spread, seed: 5)
+    let g = LayerGeometry(f)
+    let fedavg = FedAvg.aggregate(f, geometry: g).residual
+    let flora = FloraNA.aggregate(f, geometry: g).residual
+    let svd = SVDOptimal.aggregate(f, geometry: g, rank: 4).residual
+    #expect(0 <= svd && svd <= flora * (1 + 1e-9) && flora <= fedavg * (1 + 1e-12))
+    #expect(abs(svd - g.floorResidual(rank: 4)) <= 1e-9 * g.normT)
+    #expect(Dense.relativeError(f, Stack.aggregate(f)) < 1e-12)
+  }
+
+  @Test("One client: every rule is exact")
+  func oneClient() {
+    let f = Dense.clients(1, d: 16, k: 12, spread: 0.5, seed: 2)
+    let g = LayerGeometry(f)
+    for estimate in [FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g), SVDOptimal.aggregate(f, geometry: g, rank: 4)] {
+      #expect(Dense.relativeError(f, estimate) < 1e-10)
+      #expect((g.relative(estimate.residual) ?? 1) < 1e-7)
+    }
+  }
+
+  @Test("Identical clients: FedAvg is exact (and FLoRA-NA's singular system is handled)")
+  func identical() {
+    let f = Dense.clients(3, d: 16, k: 12, spread: 0, seed: 3)
+    let g = LayerGeometry(f)
+    #expect((g.relative(FedAvg.aggregate(f, geometry: g).residual) ?? 1) < 1e-7)
+    let flora = FloraNA.aggregate(f, geometry: g)
+    #expect(Dense.relativeError(f, flora) < 1e-7)
+  }
+
+  @Test("Results do not depend on client order")
+  func order() {
+    let f = Dense.clients(4, d: 20, k: 16, spread: 0.3, seed: 9)
+    let order = [2, 0, 3, 1]
+    let g = LayerFactors(name: "x", d: f.d, k: f.k, a: order.map { f.a[$0] }, bs: order.map { f.bs[$0] }, weights: order.map { f.weights[$0] })
+    for (one, two) in [
+      (FedAvg.aggregate(f, geometry: LayerGeometry(f)), FedAvg.aggregate(g, geometry: LayerGeometry(g))),
+      (FloraNA.aggregate(f, geometry: LayerGeometry(f)), FloraNA.aggregate(g, geometry: LayerGeometry(g))),
+    ] {
+      #expect(abs(one.residual - two.residual) <= 1e-9 * max(one.residual, 1e-300))
+    }
+  }
+
+  @Test("Scaling every B by c scales T and every estimate by c")
+  func scaling() {
+    let f = Dense.clients(3, d: 14, k: 10, spread: 0.2, seed: 4)
+    let c = 3.5
+    let g = LayerFactors(name: "x", d: f.d, k: f.k, a: f.a, bs: f.bs.map { c * $0 }, weights: f.weights)
+    let (gf, gg) = (LayerGeometry(f), LayerGeometry(g))
+    #expect(abs(gg.normT - c * gf.normT) <= 1e-12 * gg.normT)
+    for (x, y) in [(FedAvg.aggregate(f, geometry: gf), FedAvg.aggregate(g, geometry: gg)), (FloraNA.aggregate(f, geometry: gf), FloraNA.aggregate(g, geometry: gg))] {
+      #expect(abs(y.residual - c * x.residual) <= 1e-8 * y.residual)
+    }
+  }
+
+  @Test("FLoRA-NA's gauge keeps sum p = 1, so Ah stays a weighted average of client As")
+  func gauge() {
+    let f = Dense.clients(4, d: 20, k: 16, spread: 0.5, seed: 21)
+    let estimate = FloraNA.aggregate(f, geometry: LayerGeometry(f))
+    #expect(abs((estimate.p ?? []).reduce(0, +) - 1) < 1e-12)
+  }
+}
+
+extension Matrix {
+  static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
+    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
+  }
+}

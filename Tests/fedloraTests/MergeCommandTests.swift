@@ -1,0 +1,67 @@
+import Checkpoints
+import Testing
+import TestSupport
+
+@Suite("CLI: merge end to end on the PEFT and GGUF fixtures")
+struct MergeCommandTests {
+  static let clients = ["client_a", "client_b", "client_c"].map { Fixtures.path("adapters/" + $0) }
+
+  func merge(_ arguments: [String]) throws -> (CLI.Result, JSON?) {
+    let result = try CLI.run(["merge"] + arguments + ["--json", "--quiet"])
+    return (result, try? JSON.parse(result.stdout, path: "stdout"))
+  }
+
+  @Test("Each method writes a PEFT folder and reports errors in the order svd <= flora-na <= fedavg")
+  func methods() throws {
+    let folder = Fixtures.scratch("merge")
+    var errors: [String: Double] = [:]
+    for method in ["fedavg", "flora-na", "svd", "stack"] {
+      let (result, json) = try merge(Self.clients + ["--method", method, "-o", folder + "/" + method])
+      #expect(result.status == 0, "\(result.stderr)")
+      errors[method] = json?["model"]?["relative_error"]?.doubleValue
+      let written = try Checkpoint.open(folder + "/" + method)
+      #expect(written.metadata.contains { $0.key == "fedlora.method" && $0.value == method })
+      #expect(Checkpoint.listDirectory(folder + "/" + method) == ["adapter_config.json", "adapter_model.safetensors"])
+    }
+    let expected = try Fixtures.json("adapters/expected.json")["sets"]?["abc_uniform"]
+    #expect(abs((errors["fedavg"] ?? 0) - (expected?["model_fedavg_rel_error"]?.doubleValue ?? 1)) < 1e-6)
+    #expect(abs((errors["flora-na"] ?? 0) - (expected?["model_flora_na_rel_error"]?.doubleValue ?? 1)) < 1e-5)
+    #expect((errors["svd"] ?? 1) <= (errors["flora-na"] ?? 0) && (errors["flora-na"] ?? 1) <= (errors["fedavg"] ?? 0))
+    #expect((errors["stack"] ?? 1) < 1e-9)
+    let config = try JSON.parse(MappedFile.contents(of: folder + "/stack/adapter_config.json"), path: "config")
+    #expect(config["r"]?.intValue == 24 && config["lora_alpha"]?.intValue == 24)
+  }
+
+  @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
+  func gguf() throws {
+    let folder = Fixtures.scratch("merge-gguf")
+    let clients = [Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"), Fixtures.path("adapters/client_c")]
+    let (result, json) = try merge(clients + ["--method", "fedavg", "-o", folder + "/out.gguf", "--samples", "1,2,3"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let expected = try Fixtures.json("adapters/expected.json")["sets"]?["abc_samples_1_2_3"]?["model_fedavg_rel_error"]?.doubleValue
+    #expect(abs((json?["model"]?["relative_error"]?.doubleValue ?? 0) - (expected ?? 1)) < 1e-6)
+    let written = try Checkpoint.open(folder + "/out.gguf")
+    #expect(written.gguf?["general.type"]?.stringValue == "adapter")
+    #expect(written.gguf?["adapter.type"]?.stringValue == "lora")
+    #expect(written.tensor(named: "blk.0.attn_q.weight.lora_a")?.shape == [8, 64])
+  }
+
+  @Test("Bad input fails with exit 1, a named error and no output")
+  func failures() throws {
+    let folder = Fixtures.scratch("merge-fail")
+    let (dora, json) = try merge([Fixtures.path("adapters/client_dora"), "-o", folder + "/x"])
+    #expect(dora.status == 1)
+    #expect(json?["error"]?["code"]?.stringValue == "dora-not-mergeable")
+    let (weights, _) = try merge(Self.clients + ["--weights", "1,2", "-o", folder + "/y"])
+    #expect(weights.status == 1 && weights.stderr.contains("3 clients"))
+    #expect(try CLI.run(["merge", Self.clients[0], "-o", folder + "/z", "--method", "nope"]).status == 64)
+    #expect(Checkpoint.listDirectory(folder).isEmpty)
+  }
+
+  @Test("Output bytes are the same on every run")
+  func deterministic() throws {
+    let folder = Fixtures.scratch("merge-det")
+    for name in ["one", "two"] { _ = try merge(Self.clients + ["--method", "flora-na", "-o", folder + "/\(name).safetensors"]) }
+    #expect(try Fixtures.read(folder + "/one.safetensors") == Fixtures.read(folder + "/two.safetensors"))
+  }
+}
