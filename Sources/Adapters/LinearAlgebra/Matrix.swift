@@ -89,6 +89,9 @@ public struct Matrix: Sendable, Equatable {
 
 /// LAPACK decompositions used by the rules.
 public enum LinearAlgebra {
+  /// fedlora runs layers in parallel itself: BLAS threads on top would only spin and contend.
+  public static let singleThreaded: Void = openblas_set_num_threads(1)
+
   /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
     var a = m.values
