@@ -57,8 +57,7 @@ public enum FloraNA {
   /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
   static func qStep(_ layer: LayerGeometry, p: [Double]) -> System {
     let u = layer.clients
-    let ka = (0..<u).map { i in (0..<u).map { j in layer.block(layer.ka, i, j) } }
-    let kb = (0..<u).map { i in (0..<u).map { j in layer.block(layer.kb, i, j) } }
+    let (ka, kb) = (layer.kaBlocks, layer.kbBlocks)
     var m = Matrix(zeros: layer.rank, layer.rank)
     for j in 0..<u { for j2 in 0..<u where p[j] != 0 && p[j2] != 0 { m = m + (p[j] * p[j2]) * ka[j][j2] } }
     let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + p[$1] * ka[l][$1] } }
@@ -74,8 +73,7 @@ public enum FloraNA {
   /// `H = sum q_i q_j KB[i][j]` and `X_l = sum_j q_j KB[l][j]`.
   static func pStep(_ layer: LayerGeometry, q: [Double]) -> System {
     let u = layer.clients
-    let ka = (0..<u).map { i in (0..<u).map { j in layer.block(layer.ka, i, j) } }
-    let kb = (0..<u).map { i in (0..<u).map { j in layer.block(layer.kb, i, j) } }
+    let (ka, kb) = (layer.kaBlocks, layer.kbBlocks)
     var h = Matrix(zeros: layer.rank, layer.rank)
     for i in 0..<u { for j in 0..<u where q[i] != 0 && q[j] != 0 { h = h + (q[i] * q[j]) * kb[i][j] } }
     let x = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + q[$1] * kb[l][$1] } }

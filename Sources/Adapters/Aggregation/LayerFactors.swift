@@ -36,6 +36,8 @@ public struct LayerFactors: Sendable {
       }
       let aValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.a.floats() }
       let bValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.b.floats() }
+      // The mapped pages are consumed: let the kernel drop them so memory follows one layer.
+      for tensor in [entry.a, entry.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
       guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else { throw .nonFinite(client: client.path, module: module) }
       a.append(Matrix(rows: entry.rank, cols: shape[1], values: aValues.map(Double.init)))
       bs.append(Matrix(rows: shape[0], cols: entry.rank, values: bValues.map { entry.scale * Double($0) }))

@@ -62,6 +62,14 @@ public struct LayerGeometry: Sendable {
     singularValues.dropFirst(r).reduce(0) { $0 + $1 * $1 }.squareRoot()
   }
 
+  /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations use them).
+  var kaBlocks: [[Matrix]] { blocks(of: ka) }
+  var kbBlocks: [[Matrix]] { blocks(of: kb) }
+
+  private func blocks(of gram: Matrix) -> [[Matrix]] {
+    (0..<clients).map { i in (0..<clients).map { j in block(gram, i, j) } }
+  }
+
   /// The `r x r` block `(i, j)` of a stacked Gram.
   func block(_ m: Matrix, _ i: Int, _ j: Int) -> Matrix {
     var out = Matrix(zeros: rank, rank)
