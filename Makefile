@@ -38,10 +38,11 @@ fixtures:
 
 # Man pages generated from the command definitions (committed under man/).
 man: deps
+	@mkdir -p man
 	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory man
 
 check-man: deps
-	@rm -rf .build/man-check && $(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-check >/dev/null
+	@rm -rf .build/man-check && mkdir -p .build/man-check && $(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-check >/dev/null
 	@diff -r -I '^\.Dd ' man .build/man-check >/dev/null || { echo "man/ is stale: run 'make man'"; diff -r -I '^\.Dd ' man .build/man-check | head -20; exit 1; }
 	@echo "man pages up to date"
 
