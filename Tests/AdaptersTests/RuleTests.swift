@@ -60,9 +60,11 @@ struct RuleTests {
     let g = LayerGeometry(f)
     #expect(abs(g.normT - Dense.ideal(f).squaredNorm.squareRoot()) <= 1e-12 * g.normT)
     for estimate in [FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g), SVDOptimal.aggregate(f, geometry: g, rank: 4)] {
+      if spread == 1e-6 { #expect(Dense.relativeError(f, estimate) < 1e-4) }
       let dense = Dense.relativeError(f, estimate)
       let reported = g.relative(estimate.residual) ?? -1
-      #expect(abs(reported - dense) <= 1e-5 * dense + 1e-12, "spread \(spread): reported \(reported), dense \(dense)")
+      // Gram roots resolve residuals to ~1e-8 of ||T||: relative errors of 1e-6 agree to 1e-5.
+      #expect(abs(reported - dense) <= 1e-5 * dense + 1e-7, "spread \(spread) rank \(estimate.rank) p \(estimate.p != nil): reported \(reported), dense \(dense)")
     }
   }
 

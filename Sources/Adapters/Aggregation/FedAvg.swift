@@ -7,14 +7,9 @@ public enum FedAvg {
 
   /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA).
   static func combine(_ factors: LayerFactors, geometry: LayerGeometry, p: [Double], q: [Double]) -> LayerEstimate {
-    let r = geometry.rank
-    var a = Matrix(zeros: r, factors.k)
-    var b = Matrix(zeros: factors.d, r)
-    for u in factors.a.indices {
-      let (au, bu) = (factors.a[u], factors.bs[u])
-      for i in 0..<au.rows { for j in 0..<factors.k { a[i, j] += p[u] * au[i, j] } }
-      for i in 0..<factors.d { for j in 0..<bu.cols { b[i, j] += q[u] * bu[i, j] } }
-    }
-    return LayerEstimate(a: a, b: b, residual: geometry.residualNorm(p: p, q: q), p: p, q: q)
+    let ca = LayerGeometry.blocks(p, rank: geometry.rank).transposed
+    let cb = LayerGeometry.blocks(q, rank: geometry.rank)
+    return LayerEstimate(
+      a: ca * geometry.stackedA, b: geometry.stackedB * cb, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
   }
 }

@@ -39,8 +39,9 @@ public struct LayerFactors: Sendable {
       // The mapped pages are consumed: let the kernel drop them so memory follows one layer.
       for tensor in [entry.a, entry.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
       guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else { throw .nonFinite(client: client.path, module: module) }
-      a.append(Matrix(rows: entry.rank, cols: shape[1], values: aValues.map(Double.init)))
-      bs.append(Matrix(rows: shape[0], cols: entry.rank, values: bValues.map { entry.scale * Double($0) }))
+      let scale = entry.scale
+      a.append(Matrix(rows: entry.rank, cols: shape[1], values: aValues.map { Double($0) }))
+      bs.append(Matrix(rows: shape[0], cols: entry.rank, values: bValues.map { scale * Double($0) }))
     }
     self.init(name: module, d: shape[0], k: shape[1], a: a, bs: bs, weights: set.weights)
   }
@@ -49,10 +50,15 @@ public struct LayerFactors: Sendable {
   public func stackedA(paddedTo rank: Int? = nil) -> Matrix {
     let blockRows = ranks.map { rank ?? $0 }
     var out = Matrix(zeros: blockRows.reduce(0, +), k)
-    var row = 0
-    for (u, block) in a.enumerated() {
-      for i in 0..<block.rows { for j in 0..<k { out[row + i, j] = block[i, j] } }
-      row += blockRows[u]
+    out.values.withUnsafeMutableBufferPointer { target in
+      var offset = 0
+      for (u, block) in a.enumerated() {
+        // Row-major blocks of whole rows: one contiguous copy each.
+        block.values.withUnsafeBufferPointer { source in
+          if let base = source.baseAddress, !source.isEmpty { (target.baseAddress! + offset).update(from: base, count: source.count) }
+        }
+        offset += blockRows[u] * k
+      }
     }
     return out
   }
@@ -60,12 +66,20 @@ public struct LayerFactors: Sendable {
   /// `[c_1 Bs_1, ..., c_U Bs_U]`, each zero-padded to `rank` columns when given.
   public func stackedB(paddedTo rank: Int? = nil, coefficients: [Double]? = nil) -> Matrix {
     let blockCols = ranks.map { rank ?? $0 }
-    var out = Matrix(zeros: d, blockCols.reduce(0, +))
-    var col = 0
-    for (u, block) in bs.enumerated() {
-      let c = coefficients?[u] ?? 1
-      for i in 0..<d { for j in 0..<block.cols { out[i, col + j] = c * block[i, j] } }
-      col += blockCols[u]
+    let width = blockCols.reduce(0, +)
+    var out = Matrix(zeros: d, width)
+    out.values.withUnsafeMutableBufferPointer { target in
+      var column = 0
+      for (u, block) in bs.enumerated() {
+        let c = coefficients?[u] ?? 1
+        let cols = block.cols
+        block.values.withUnsafeBufferPointer { source in
+          for i in 0..<d {
+            for j in 0..<cols { target[i * width + column + j] = c * source[i * cols + j] }
+          }
+        }
+        column += blockCols[u]
+      }
     }
     return out
   }

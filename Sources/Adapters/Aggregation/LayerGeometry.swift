@@ -15,6 +15,12 @@ public struct LayerGeometry: Sendable {
   public let kb: Matrix
   let ra: Matrix
   let rb: Matrix
+  /// Pseudo-inverses of the roots (for the SVD split).
+  let raInverse: Matrix
+  let rbInverse: Matrix
+  /// The zero-padded stacks `Ast` (`N x k`) and `Bs` (`d x N`).
+  public let stackedA: Matrix
+  public let stackedB: Matrix
   /// `||T||_F`.
   public let normT: Double
   /// Singular values of `T`, descending.
@@ -25,10 +31,12 @@ public struct LayerGeometry: Sendable {
     rank = r
     clients = factors.a.count
     weights = factors.weights
-    ka = factors.stackedA(paddedTo: r).gramOfRows
-    kb = factors.stackedB(paddedTo: r).gramOfColumns
-    ra = LinearAlgebra.gramRoot(ka).root
-    rb = LinearAlgebra.gramRoot(kb).root
+    stackedA = factors.stackedA(paddedTo: r)
+    stackedB = factors.stackedB(paddedTo: r)
+    ka = stackedA.gramOfRows
+    kb = stackedB.gramOfColumns
+    (ra, raInverse) = LinearAlgebra.gramRoot(ka)
+    (rb, rbInverse) = LinearAlgebra.gramRoot(kb)
     let core = rb * Self.blocks(factors.weights, rank: r, diagonal: true) * ra.transposed
     normT = core.squaredNorm.squareRoot()
     singularValues = LinearAlgebra.svd(core).s

@@ -1,27 +1,25 @@
-/// The optimal rank-`R` estimate (Eckart-Young): thin QR of the stacked factors
-/// `Bst = Qb Rb`, `Ast^T = Qa Ra`, SVD of the small core `Rb Ra^T = Uc S Vc^T`, balanced split
-/// `Bh = Qb Uc_R S_R^(1/2)`, `Ah = S_R^(1/2) Vc_R^T Qa^T`. Never forms `T`.
+/// The optimal rank-`R` estimate (Eckart-Young), never forming `T`. The stacked factors
+/// `Bst = Bs W` and `Ast^T` are written `Bs = Qb Rb`, `Ast^T = Qa Ra` with the R factors taken
+/// from the fp64 Gram blocks (`Rb^T Rb = Bs^T Bs`: a QR factor up to a rotation, at a fraction of
+/// the cost of a Householder QR of the `d x Ur` stack), so `T = Qb (Rb W Ra^T) Qa^T`. The SVD of
+/// the small core `Uc S Vc^T` gives the balanced split `Bh = Qb Uc_R S_R^(1/2)`,
+/// `Ah = S_R^(1/2) Vc_R^T Qa^T`, with `Qb = Bs Rb^+` and `Qa^T = Ra^+T Ast`. The error reported is
+/// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
 public enum SVDOptimal {
-  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry, rank: Int) -> LayerEstimate {
-    let weighted = factors.stackedB(coefficients: factors.weights)
-    let (qb, rb) = LinearAlgebra.thinQR(weighted)
-    let (qa, ra) = LinearAlgebra.thinQR(factors.stackedA().transposed)
-    let (uc, s, vt) = LinearAlgebra.svd(rb * ra.transposed)
+  public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
+    let (uc, s, vt) = LinearAlgebra.svd(g.rb * g.weightMatrix * g.ra.transposed)
     let r = min(rank, s.count)
-    var left = uc.columns(0..<r)
-    var right = vt.rows(0..<r)
+    var left = Matrix(zeros: uc.rows, rank)
+    var right = Matrix(zeros: rank, vt.cols)
     for i in 0..<r {
       let root = s[i].squareRoot()
-      for row in 0..<left.rows { left[row, i] *= root }
-      for col in 0..<right.cols { right[i, col] *= root }
+      for row in 0..<uc.rows { left[row, i] = uc[row, i] * root }
+      for col in 0..<vt.cols { right[i, col] = vt[i, col] * root }
     }
-    var b = qb * left
-    var a = right * qa.transposed
-    if r < rank {
-      // Fewer singular values than asked for (tiny layers): pad with zero components.
-      b = Matrix(rows: b.rows, cols: rank, values: (0..<b.rows).flatMap { i in (0..<rank).map { j in j < r ? b[i, j] : 0 } })
-      a = Matrix(rows: rank, cols: a.cols, values: a.values + [Double](repeating: 0, count: (rank - r) * a.cols))
-    }
-    return LayerEstimate(a: a, b: b, residual: s.dropFirst(r).reduce(0) { $0 + $1 * $1 }.squareRoot())
+    // Components beyond the available singular values (tiny layers) stay zero.
+    let cb = g.rbInverse * left
+    let ca = right * g.raInverse.transposed
+    // The residual of the factors as written (the floor plus the split's rounding).
+    return LayerEstimate(a: ca * g.stackedA, b: g.stackedB * cb, residual: g.residualNorm(cb: cb, ca: ca))
   }
 }

@@ -36,11 +36,11 @@ public enum AdapterWriter {
       tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
-      }))
+      }, group: index))
       tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.b.values, scale: bFactor, into: buffer, dtype: outputType)
-      }))
+      }, group: index))
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set, dtype: outputType)) }
 

@@ -13,12 +13,16 @@ public struct OutputTensor: Sendable {
   public let dtype: DType
   public let shape: [Int]
   public let source: Source
+  /// Tensors with the same group are computed one after the other on one thread (two factors
+  /// of one solved layer); groups run in parallel, in order of first appearance.
+  public let group: Int?
 
-  public init(name: String, dtype: DType, shape: [Int], source: Source) {
+  public init(name: String, dtype: DType, shape: [Int], source: Source, group: Int? = nil) {
     self.name = name
     self.dtype = dtype
     self.shape = shape
     self.source = source
+    self.group = group
   }
 
   /// An output holding `values` rounded once to `dtype`.
@@ -35,19 +39,32 @@ public struct OutputTensor: Sendable {
 public typealias ProgressHandler = @Sendable (Int) -> Void
 
 enum TensorDataWriter {
-  /// Writes every tensor at its offset, several at a time. Memory stays bounded by
-  /// (threads x largest computed tensor); the file's bytes do not depend on the thread count.
+  /// Writes every tensor at its offset, several groups at a time. Memory stays bounded by
+  /// (threads x largest computed group); the file's bytes do not depend on the thread count.
   static func write(
     _ tensors: [OutputTensor], at offsets: [Int], to output: OutputFile, progress: ProgressHandler?
   ) throws {
     let failures = FirstFailure()
-    DispatchQueue.concurrentPerform(iterations: tensors.count) { index in
-      guard !failures.hasFailed else { return }
-      do {
-        try writeOne(tensors[index], at: offsets[index], to: output)
-        progress?(tensors[index].byteCount)
-      } catch {
-        failures.record(error, at: index)
+    var groups: [[Int]] = []
+    var groupOf: [Int: Int] = [:]
+    for (index, tensor) in tensors.enumerated() {
+      if let key = tensor.group, let known = groupOf[key] {
+        groups[known].append(index)
+      } else {
+        if let key = tensor.group { groupOf[key] = groups.count }
+        groups.append([index])
+      }
+    }
+    let schedule = groups
+    DispatchQueue.concurrentPerform(iterations: schedule.count) { group in
+      for index in schedule[group] {
+        guard !failures.hasFailed else { return }
+        do {
+          try writeOne(tensors[index], at: offsets[index], to: output)
+          progress?(tensors[index].byteCount)
+        } catch {
+          failures.record(error, at: index)
+        }
       }
     }
     if let error = failures.error { throw error }

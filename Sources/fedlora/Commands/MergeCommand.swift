@@ -86,6 +86,7 @@ struct MergeCommand: ParsableCommand {
   }
 
   func run() throws {
+    Memory.keepFreedBlocks()
     do {
       guard let method = Method(name: method) else { throw ValidationError("unknown method") }
       let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha) }
