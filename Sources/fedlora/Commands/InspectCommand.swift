@@ -1,40 +1,124 @@
+import Adapters
 import ArgumentParser
 import Checkpoints
 
 struct InspectCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "inspect",
-    abstract: "Show what checkpoint files hold: format, tensors, dtypes, metadata.",
+    abstract: "Show what checkpoints and adapters hold; compare client adapters with their aggregates.",
     discussion: """
-      Reads headers only: listing never touches tensor data, so it is fast on checkpoints of any \
-      size. PATH may be a .safetensors or .gguf file, a sharded model's index.json, or a folder \
-      holding one of them (a PEFT adapter folder, a model folder).
+      One adapter (a PEFT folder, a safetensors or GGUF LoRA): a per-layer table of shape, \
+      rank, alpha, scale, dtype, ||A||, ||B||, ||sBA||, leading singular values of sBA, \
+      numerical and stable rank, NaN/Inf counts and flags (B all zeros: an untrained adapter; \
+      rank-deficient factors; non-finite values).
+
+      Several adapters (clients): per layer ||T|| of the ideal update, each client's cosine to \
+      T, and the relative error of FedAvg and FLoRA-NA beside the rank-R floor; with \
+      --against MERGED, the error of an adapter someone else produced, and a verdict.
+
+      Any other checkpoint, or with --file or --tensors: header facts only (format, tensors, \
+      dtypes, metadata), which never touches tensor data.
       """
   )
 
-  @Argument(help: "Checkpoint files or folders.", completion: .file())
+  @Argument(help: "Checkpoint or adapter files or folders.", completion: .file())
   var paths: [String]
 
-  @Flag(help: "List every tensor: name, dtype, shape, byte offset and size.")
+  @Flag(help: "Header facts only, even for adapters.")
+  var file = false
+
+  @Flag(help: "List every tensor: name, dtype, shape, byte offset and size (header view).")
   var tensors = false
 
-  @Option(help: "With --tensors, list only tensors whose name matches this regular expression.")
+  @Option(help: "Only tensors (header view) or layers whose name matches this regular expression.")
   var filter: String?
 
-  @Flag(help: "Print JSON (schema fedlora.inspect.file/1) on standard output.")
+  @Option(help: "Sort layers by this column (numbers largest first).")
+  var sort: String?
+
+  @Option(help: "How many leading singular values to show per layer (one adapter).")
+  var top = 4
+
+  @Option(help: "Rank R of the floor (clients; default: their largest rank).")
+  var rank: Int?
+
+  @Option(help: "Client weights w1,w2,... (clients).")
+  var weights: String?
+
+  @Option(help: "Client sample counts n1,n2,... (clients).")
+  var samples: String?
+
+  @Option(help: "A merged adapter to audit against the clients.", completion: .file())
+  var against: String?
+
+  @Option(help: "LoRA alpha for bare safetensors adapters without adapter_config.json.")
+  var alpha: Double?
+
+  @Flag(help: "Treat a module a client lacks as a zero update.")
+  var allowMissing = false
+
+  @Option(help: "Write an SVG plot of the per-layer errors (clients) or update norms (one adapter).", completion: .file())
+  var plot: String?
+
+  @Flag(help: "Print JSON on standard output (schemas fedlora.inspect.file/1, .adapter/1, .clients/1).")
   var json = false
 
+  @Flag(help: "Print the layer table as CSV.")
+  var csv = false
+
+  @Flag(help: "Print the layer table as Markdown.")
+  var markdown = false
+
+  func validate() throws {
+    if [json, csv, markdown].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --markdown") }
+    if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
+    if let filter, (try? Regex(filter)) == nil { throw ValidationError("--filter is not a valid regular expression") }
+  }
+
   func run() throws {
-    let pattern: Regex<AnyRegexOutput>?
-    do { pattern = try filter.map { try Regex($0) } } catch {
-      throw ValidationError("--filter is not a valid regular expression: \(error)")
+    Memory.keepFreedBlocks()
+    do {
+      if !file, !tensors, let adapters = try loadAdapters() {
+        let output = try AdapterReportView(options: self).render(adapters)
+        output.forEach(Terminal.out)
+        return
+      }
+      try runFileLevel()
+    } catch let error as ValidationErrorText {
+      throw ValidationError(error.description)
+    } catch let error as ExitCode {
+      throw error
+    } catch {
+      throw fail(error, json: json)
     }
+  }
+
+  /// The adapters at `paths`, or nil when some path is a plain checkpoint (header view).
+  private func loadAdapters() throws -> [Adapter]? {
+    var adapters: [Adapter] = []
+    for path in paths {
+      do {
+        adapters.append(try Adapter.load(path, alpha: alpha))
+      } catch AdapterError.noAdapterTensors {
+        return nil
+      } catch AdapterError.checkpoint {
+        return nil
+      } catch AdapterError.unsupportedPEFTType(let path, let type) {
+        Terminal.warn("\(path): PEFT type \(type) is not LoRA: showing its header only")
+        return nil
+      }
+    }
+    return adapters
+  }
+
+  var layerPattern: Regex<AnyRegexOutput>? { filter.flatMap { try? Regex($0) } }
+
+  private func runFileLevel() throws {
     var reports: [JSON] = []
     for path in paths {
-      let checkpoint: Checkpoint
-      do { checkpoint = try Checkpoint.open(path) } catch { throw fail(error, json: json) }
+      let checkpoint = try Checkpoint.open(path)
       let listed = tensors
-        ? checkpoint.tensors.filter { tensor in pattern.map { (try? $0.firstMatch(in: tensor.name)) != nil } ?? true }
+        ? checkpoint.tensors.filter { tensor in layerPattern.map { (try? $0.firstMatch(in: tensor.name)) != nil } ?? true }
         : nil
       if json {
         reports.append(FileReport.json(checkpoint, tensors: listed))

@@ -1,0 +1,69 @@
+/// Per-layer comparison of a client set with its aggregates: `||T||`, each client's cosine to
+/// `T` (drift), and the relative errors of FedAvg, FLoRA-NA and the rank-R floor; with a merged
+/// adapter someone else produced, its error too.
+public struct LayerComparison: Sendable {
+  public let name: String
+  public let shape: [Int]
+  public let normT: Double
+  /// `<s_u B_u A_u, T> / (||s_u B_u A_u|| ||T||)` per client (nil for a zero update).
+  public let cosines: [Double?]
+  public let fedavg: Double
+  public let floraNA: Double
+  public let floor: Double
+  /// Residual of the merged adapter, when one was given.
+  public let against: Double?
+
+  public func relative(_ residual: Double?) -> Double? {
+    guard let residual, normT > 0 else { return nil }
+    return residual / normT
+  }
+
+  /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
+  public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init()) throws {
+    let factors = try LayerFactors(set, module: module)
+    let g = LayerGeometry(factors)
+    name = module
+    shape = [factors.d, factors.k]
+    normT = g.normT
+    fedavg = FedAvg.aggregate(factors, geometry: g).residual
+    floraNA = FloraNA.aggregate(factors, geometry: g, options: flora).residual
+    floor = g.floorResidual(rank: rank ?? factors.maxRank)
+    cosines = factors.weights.indices.map { u in g.cosineToT(client: u) }
+    if let merged {
+      let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.b.floats().map { merged.scale * Double($0) })
+      let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
+      against = g.residualNorm(b: b, a: a)
+    } else {
+      against = nil
+    }
+  }
+}
+
+extension LayerGeometry {
+  /// Cosine of client `u`'s update `Bs_u A_u` to `T`, from the Gram blocks.
+  func cosineToT(client u: Int) -> Double? {
+    let ka = kaBlocks, kb = kbBlocks
+    let own = FloraNA.trace(kb[u][u], ka[u][u])
+    var inner = 0.0
+    for j in 0..<clients { inner += weights[j] * FloraNA.trace(kb[u][j], ka[j][u]) }
+    guard own > 0, normT > 0 else { return nil }
+    return inner / (own.squareRoot() * normT)
+  }
+
+  /// `||T - Bh Ah||_F` for arbitrary factors (an adapter fedlora did not produce): the roots of
+  /// the Grams of `[Bs W, -Bh]` and `[Ast; Ah]`, and the norm of their small product.
+  public func residualNorm(b: Matrix, a: Matrix) -> Double {
+    let n = stackedB.cols
+    let width = n + b.cols
+    var x = Matrix(zeros: stackedB.rows, width)
+    let weighted = stackedB * weightMatrix
+    for i in 0..<x.rows {
+      for j in 0..<n { x[i, j] = weighted[i, j] }
+      for j in 0..<b.cols { x[i, n + j] = -b[i, j] }
+    }
+    let y = Matrix(rows: width, cols: stackedA.cols, values: stackedA.values + a.values)
+    let rx = LinearAlgebra.gramRoot(x.gramOfColumns).root
+    let ry = LinearAlgebra.gramRoot(y.gramOfRows).root
+    return (rx * ry.transposed).squaredNorm.squareRoot()
+  }
+}

@@ -1,0 +1,76 @@
+import Checkpoints
+
+/// The per-layer quantities of one adapter (aggregation.md, "Per-layer inspection quantities"),
+/// all from the `r x r` Grams of the factors: no dense `[d, k]` matrix.
+public struct ModuleStatistics: Sendable {
+  public let name: String
+  public let shape: [Int]
+  public let rank: Int
+  public let alpha: Double
+  public let scale: Double
+  public let dtype: DType
+  public let normA: Double
+  public let normB: Double
+  /// `||s B A||_F`, nil when the factors hold NaN or Inf.
+  public let normUpdate: Double?
+  /// Singular values of `s B A`, descending.
+  public let singularValues: [Double]
+  public let numericalRank: Int?
+  public let stableRank: Double?
+  public let nanCount: Int
+  public let infCount: Int
+
+  public var bAllZero: Bool { normB == 0 && nanCount == 0 }
+  public var rankDeficient: Bool { (numericalRank.map { $0 < rank } ?? false) && !bAllZero }
+  public var nonFinite: Bool { nanCount + infCount > 0 }
+
+  /// Short names of what looks wrong: an untrained adapter, lost rank, non-finite values.
+  public var flags: [String] {
+    var flags: [String] = []
+    if bAllZero { flags.append("B-all-zero") }
+    if rankDeficient { flags.append("rank-deficient") }
+    if nonFinite { flags.append("non-finite") }
+    return flags
+  }
+
+  public init(_ module: LoRAModule) throws(AdapterError) {
+    let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
+    let b = try AdapterError.wrap { () throws(CheckpointError) in try module.b.floats() }
+    name = module.name
+    shape = module.updateShape
+    rank = module.rank
+    alpha = module.alpha
+    scale = module.scale
+    dtype = module.a.dtype
+    nanCount = (a + b).filter(\.isNaN).count
+    infCount = (a + b).filter(\.isInfinite).count
+    normA = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    normB = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    guard nanCount + infCount == 0 else {
+      (normUpdate, singularValues, numericalRank, stableRank) = (nil, [], nil, nil)
+      return
+    }
+    let ma = Matrix(rows: rank, cols: shape[1], values: a.map { Double($0) })
+    let mb = Matrix(rows: shape[0], cols: rank, values: b.map { module.scale * Double($0) })
+    let ra = LinearAlgebra.gramRoot(ma.gramOfRows).root
+    let rb = LinearAlgebra.gramRoot(mb.gramOfColumns).root
+    let sigma = LinearAlgebra.svd(rb * ra.transposed).s
+    singularValues = sigma
+    let total = sigma.reduce(0) { $0 + $1 * $1 }
+    normUpdate = total.squareRoot()
+    let top = sigma.first ?? 0
+    let cutoff = Double(max(shape[0], shape[1])) * Self.epsilon(dtype) * top
+    numericalRank = sigma.filter { $0 > cutoff }.count
+    stableRank = top > 0 ? total / (top * top) : nil
+  }
+
+  /// Machine epsilon of the stored dtype (the factors cannot resolve finer than this).
+  static func epsilon(_ dtype: DType) -> Double {
+    switch dtype {
+    case .f64: 0x1p-52
+    case .f16: 0x1p-10
+    case .bf16: 0x1p-7
+    default: 0x1p-23
+    }
+  }
+}

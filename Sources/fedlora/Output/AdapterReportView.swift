@@ -1,0 +1,144 @@
+import Adapters
+import Checkpoints
+
+/// `inspect` of adapters: one adapter's layer statistics, or a client set against its aggregates.
+struct AdapterReportView {
+  let options: InspectCommand
+
+  func render(_ adapters: [Adapter]) throws -> [String] {
+    adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
+  }
+
+  private func keep(_ name: String) -> Bool {
+    options.layerPattern.map { (try? $0.firstMatch(in: name)) != nil } ?? true
+  }
+
+  /// Formats the table (with summary lines around it for the terminal) and writes the plot.
+  private func emit(_ table: ReportTable, schema: String, summary: [(key: String, value: JSON)], lines: [String], bar: String, plot: SVGPlot?) throws -> [String] {
+    var table = table
+    if let column = options.sort { try table.sort(by: column) }
+    if let path = options.plot, let plot {
+      try AtomicWrite.file(path) { file in try file.write(Array(plot.svg.utf8), at: 0) }
+      Terminal.err("wrote \(path)")
+    }
+    if options.json {
+      return [JSON.object([("schema", .string(schema))] + summary + [("layers", table.json)]).prettyText]
+    }
+    if options.csv { return [table.csv] }
+    if options.markdown { return [table.markdown] }
+    return table.text(bar: bar) + [""] + lines
+  }
+
+  // MARK: One adapter
+
+  private func single(_ adapter: Adapter) throws -> [String] {
+    let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
+    let k = options.top
+    var table = ReportTable(columns: ["module", "d", "k", "r", "alpha", "scale", "dtype", "norm_A", "norm_B", "norm_sBA"]
+      + (0..<k).map { "sigma_\($0 + 1)" } + ["numerical_rank", "stable_rank", "nan", "inf", "flags"])
+    for s in stats {
+      table.rows.append([
+        .text(s.name), .integer(s.shape[0]), .integer(s.shape[1]), .integer(s.rank), .number(s.alpha), .number(s.scale),
+        .text(s.dtype.rawValue), .number(s.normA), .number(s.normB), .number(s.normUpdate),
+      ] + (0..<k).map { .number($0 < s.singularValues.count ? s.singularValues[$0] : nil) }
+        + [.integer(s.numericalRank), .number(s.stableRank), .integer(s.nanCount), .integer(s.infCount), .text(s.flags.joined(separator: ","))])
+    }
+    let flagged = stats.filter { !$0.flags.isEmpty }
+    let parameters = adapter.modules.reduce(0) { $0 + $1.a.elementCount + $1.b.elementCount }
+    let bytes = adapter.checkpoint.tensors.reduce(0) { $0 + $1.byteCount }
+    let config = adapter.config
+    let targets = config?.targetModules ?? Array(Set(adapter.modules.map { String($0.name.split(separator: ".").last ?? "") })).sorted()
+    let summary: [(key: String, value: JSON)] = [
+      ("path", .string(adapter.path)), ("format", .string(adapter.format.rawValue)),
+      ("parameters", JSON(parameters)), ("bytes", JSON(bytes)), ("modules", JSON(adapter.modules.count)),
+      ("target_modules", .array(targets.map { .string($0) })),
+      ("config", config.map { c in
+        .object([("r", JSON(c.rank)), ("lora_alpha", JSON(c.alpha)), ("use_rslora", .bool(c.useRSLoRA)), ("use_dora", .bool(c.useDoRA)),
+                 ("rank_pattern", .object(c.rankPattern.map { ($0.pattern, JSON($0.value)) })),
+                 ("alpha_pattern", .object(c.alphaPattern.map { ($0.pattern, JSON($0.value)) })),
+                 ("base_model", c.baseModel.map { .string($0) } ?? .null)])
+      } ?? .null),
+      ("flagged", .array(flagged.map { .object([("module", .string($0.name)), ("flags", .array($0.flags.map { .string($0) }))]) })),
+    ]
+    var lines = [
+      "\(adapter.path): \(adapter.format.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(Format.count(parameters)) parameters, \(Format.bytes(bytes))",
+      "targets: \(targets.joined(separator: ", "))",
+    ]
+    if let config {
+      lines.append("config: r \(config.rank), lora_alpha \(Format.fixed(config.alpha, 1))\(config.useRSLoRA ? ", rsLoRA" : "")\(config.useDoRA ? ", DoRA (not mergeable)" : "")"
+        + (config.rankPattern.isEmpty ? "" : ", rank_pattern \(config.rankPattern.map { "\($0.pattern)=\($0.value)" }.joined(separator: " "))")
+        + (config.alphaPattern.isEmpty ? "" : ", alpha_pattern \(config.alphaPattern.map { "\($0.pattern)=\(Format.fixed($0.value, 1))" }.joined(separator: " "))"))
+    }
+    lines.append(flagged.isEmpty ? "flagged layers: none" : "flagged layers: " + flagged.map { "\($0.name) (\($0.flags.joined(separator: ", ")))" }.joined(separator: "; "))
+    let plot = SVGPlot(
+      title: "||sBA|| per layer: \(adapter.path)", labels: stats.map(\.name),
+      series: [SVGPlot.Series(name: "||sBA||_F", colour: "#1f77b4", values: stats.map(\.normUpdate))])
+    return try emit(table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot)
+  }
+
+  // MARK: Clients
+
+  private func clients(_ adapters: [Adapter]) throws -> [String] {
+    let spec: WeightSpec = options.weights.flatMap(MergeCommand.numbers).map(WeightSpec.weights)
+      ?? options.samples.flatMap(MergeCommand.numbers).map(WeightSpec.samples) ?? .uniform
+    let set = try ClientSet(adapters, weights: spec, allowMissing: options.allowMissing)
+    set.warnings.forEach(Terminal.warn)
+    let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha) }
+    let modules = set.moduleNames.filter(keep)
+    if let merged {
+      let missing = modules.filter { name in !merged.modules.contains { $0.name == name } }
+      if let first = missing.first {
+        throw AdapterError.moduleMismatch(client: merged.path, module: first, message: "the audited adapter does not adapt it")
+      }
+    }
+    let rows = try parallelMap(modules) { module in
+      try LayerComparison(set, module: module, rank: options.rank, merged: merged?.modules.first { $0.name == module })
+    }
+    var columns = ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" } + ["fedavg", "flora_na", "floor"]
+    if merged != nil { columns.append("against") }
+    var table = ReportTable(columns: columns)
+    for row in rows {
+      var cells: [ReportTable.Cell] = [.text(row.name), .integer(row.shape[0]), .integer(row.shape[1]), .number(row.normT)]
+      cells += row.cosines.map { .number($0) }
+      cells += [.number(row.relative(row.fedavg)), .number(row.relative(row.floraNA)), .number(row.relative(row.floor))]
+      if merged != nil { cells.append(.number(row.relative(row.against))) }
+      table.rows.append(cells)
+    }
+    let totalT = rows.reduce(0) { $0 + $1.normT * $1.normT }
+    func model(_ part: (LayerComparison) -> Double?) -> Double? {
+      guard totalT > 0 else { return nil }
+      var sum = 0.0
+      for row in rows { guard let value = part(row) else { return nil }; sum += value * value }
+      return (sum / totalT).squareRoot()
+    }
+    let totals: [(String, Double?)] = [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
+      + (merged == nil ? [] : [("against", model { $0.against })])
+    func show(_ v: Double?) -> String { v.map { Format.scientific($0) } ?? "n/a" }
+    var lines = ["\(set.clients.count) clients, weights \(set.weights.map { Format.fixed($0, 3) }.joined(separator: ", ")), \(rows.count) layers",
+                 "model: " + totals.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")]
+    var verdict: String?
+    if let merged, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
+      let floraNA = model(\.floraNA) ?? fedavg
+      verdict = mine >= fedavg * (1 - 1e-9)
+        ? "VERDICT: \(merged.path) is no better than FedAvg (error \(show(mine)) vs FedAvg \(show(fedavg)), floor \(show(floor)))"
+        : mine > floraNA * (1 + 1e-6)
+          ? "VERDICT: \(merged.path) beats FedAvg but not FLoRA-NA (error \(show(mine)), FedAvg \(show(fedavg)), FLoRA-NA \(show(floraNA)), floor \(show(floor)))"
+          : "VERDICT: \(merged.path) is as good as FLoRA-NA or better (error \(show(mine)), FLoRA-NA \(show(floraNA)), floor \(show(floor)))"
+      lines.append(verdict ?? "")
+    }
+    let summary: [(key: String, value: JSON)] = [
+      ("clients", .array(set.clients.map { .string($0.path) })), ("weights", .array(set.weights.map { JSON($0) })),
+      ("against", options.against.map { .string($0) } ?? .null),
+      ("model", .object(totals.map { ($0.0, $0.1.map { JSON($0) } ?? .null) })),
+      ("verdict", verdict.map { .string($0) } ?? .null),
+    ]
+    var series = [
+      SVGPlot.Series(name: "FedAvg", colour: "#d62728", values: rows.map { $0.relative($0.fedavg) }),
+      SVGPlot.Series(name: "FLoRA-NA", colour: "#1f77b4", values: rows.map { $0.relative($0.floraNA) }),
+      SVGPlot.Series(name: "rank-R floor (SVD)", colour: "#2ca02c", values: rows.map { $0.relative($0.floor) }, dashed: true),
+    ]
+    if merged != nil { series.append(SVGPlot.Series(name: "audited adapter", colour: "#9467bd", values: rows.map { $0.relative($0.against) })) }
+    let plot = SVGPlot(title: "Relative error per layer against the ideal update (\(set.clients.count) clients)", labels: rows.map(\.name), series: series)
+    return try emit(table, schema: "fedlora.inspect.clients/1", summary: summary, lines: lines, bar: "fedavg", plot: plot)
+  }
+}
