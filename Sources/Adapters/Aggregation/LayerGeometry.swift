@@ -27,6 +27,7 @@ public struct LayerGeometry: Sendable {
   public let singularValues: [Double]
 
   public init(_ factors: LayerFactors) {
+    _ = LinearAlgebra.singleThreaded
     let r = factors.maxRank
     rank = r
     clients = factors.a.count

@@ -64,7 +64,6 @@ public final class Merge: @unchecked Sendable {
   }
 
   public init(_ set: ClientSet, options: MergeOptions) throws {
-    _ = LinearAlgebra.singleThreaded
     if options.method.needsBase { throw AdapterError.needsBase(method: options.method.rawValue) }
     if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
     self.set = set

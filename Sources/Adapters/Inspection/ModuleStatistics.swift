@@ -34,6 +34,7 @@ public struct ModuleStatistics: Sendable {
   }
 
   public init(_ module: LoRAModule) throws(AdapterError) {
+    _ = LinearAlgebra.singleThreaded
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
     let b = try AdapterError.wrap { () throws(CheckpointError) in try module.b.floats() }
     name = module.name
