@@ -35,6 +35,17 @@ public enum CheckpointConversion {
     return plan
   }
 
+  /// Quantises 2-D float weights whose rows are a multiple of 32 to Q8_0, as ggml's converter
+  /// does; other tensors (norms, biases, odd shapes) keep their planned dtype.
+  public static func quantizeQ8_0(_ planned: [OutputTensor], from checkpoint: Checkpoint) -> [OutputTensor] {
+    planned.map { output in
+      guard output.shape.count == 2, let last = output.shape.last, last % 32 == 0,
+        let tensor = checkpoint.tensor(named: output.name), tensor.dtype.isComputable, !tensor.dtype.isInteger
+      else { return output }
+      return convert(tensor, to: .q8_0, name: output.name, shape: output.shape)
+    }
+  }
+
   /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened
   /// to Float and rounded once.
   public static func convert(_ tensor: Tensor, to dtype: DType, name: String, shape: [Int]) -> OutputTensor {

@@ -63,8 +63,9 @@ public final class Merge: @unchecked Sendable {
     var uses = 0
   }
 
-  public init(_ set: ClientSet, options: MergeOptions) throws {
-    if options.method.needsBase { throw AdapterError.needsBase(method: options.method.rawValue) }
+  /// `withBase`: the result goes into base weights, which `exact` and `fedex` need.
+  public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws {
+    if options.method.needsBase, !withBase { throw AdapterError.needsBase(method: options.method.rawValue) }
     if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
     self.set = set
     self.options = options
@@ -108,8 +109,20 @@ public final class Merge: @unchecked Sendable {
     }
   }
 
+  /// Solves module `index` once, without caching (for base merges, which use each layer once),
+  /// and records its report. Returns the estimate and the factors it came from.
+  public func solveOnce(_ index: Int) throws -> (estimate: LayerEstimate, factors: LayerFactors) {
+    let factors = try LayerFactors(set, module: set.moduleNames[index])
+    let (estimate, report) = try solve(set.moduleNames[index], factors: factors)
+    slots[index].lock.sync { slots[index].report = report }
+    return (estimate, factors)
+  }
+
   private func solve(_ module: String) throws -> (LayerEstimate, LayerReport) {
-    let factors = try LayerFactors(set, module: module)
+    try solve(module, factors: try LayerFactors(set, module: module))
+  }
+
+  private func solve(_ module: String, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
     let geometry = LayerGeometry(factors)
     var estimate: LayerEstimate
     switch options.method {
@@ -121,10 +134,10 @@ public final class Merge: @unchecked Sendable {
         estimate = FloraNA.aggregate(factors, geometry: geometry, options: options.flora)
       }
     case .svd: estimate = SVDOptimal.aggregate(factors, geometry: geometry, rank: options.rank ?? factors.maxRank)
-    case .stack: estimate = Stack.aggregate(factors)
-    case .exact, .fedex: throw AdapterError.needsBase(method: options.method.rawValue)
+    case .stack, .exact: estimate = Stack.aggregate(factors)
+    case .fedex: estimate = FedAvg.aggregate(factors, geometry: geometry)
     }
-    let floorRank = options.method == .stack ? estimate.rank : (options.rank ?? factors.maxRank)
+    let floorRank = options.method == .stack || options.method == .exact ? estimate.rank : (options.rank ?? factors.maxRank)
     let report = LayerReport(
       name: module, shape: [factors.d, factors.k], rank: estimate.rank, normT: geometry.normT, residual: estimate.residual,
       floorResidual: geometry.floorResidual(rank: floorRank), p: estimate.p, q: estimate.q, iterations: estimate.iterations)

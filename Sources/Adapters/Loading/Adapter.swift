@@ -57,6 +57,18 @@ public struct Adapter: Sendable {
     return try loadPEFT(checkpoint, config: config, alpha: alpha)
   }
 
+  /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
+  public static func loadIfAdapter(_ path: String, alpha: Double? = nil) throws(AdapterError) -> Adapter? {
+    do {
+      return try load(path, alpha: alpha)
+    } catch {
+      switch error {
+      case .noAdapterTensors, .missingAlpha: return nil
+      default: throw error
+      }
+    }
+  }
+
   private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     var parts: [String: [String: Tensor]] = [:]

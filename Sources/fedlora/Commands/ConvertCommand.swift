@@ -1,3 +1,4 @@
+import Adapters
 import ArgumentParser
 import Checkpoints
 
@@ -20,8 +21,8 @@ struct ConvertCommand: ParsableCommand {
   @Argument(help: "Output: FILE.safetensors, FILE.gguf, or a folder for sharded safetensors.", completion: .file())
   var output: String
 
-  @Option(help: "Output dtype of float tensors: f32, f16 or bf16.")
-  var dtype: OutputDType?
+  @Option(help: "Output dtype of float tensors: f32, f16 or bf16; q8_0 quantises 2-D weights for GGUF as ggml does.")
+  var dtype: ConvertDType?
 
   @Option(help: "Write sharded safetensors with at most this much tensor data per shard (e.g. 5GB, 500MiB).")
   var shardSize: String?
@@ -33,15 +34,18 @@ struct ConvertCommand: ParsableCommand {
   var quiet = false
 
   func validate() throws {
+    if dtype == .q8_0, !output.hasSuffix(".gguf") { throw ValidationError("--dtype q8_0 needs a .gguf output") }
     if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096") }
     if output.hasSuffix(".gguf"), shardSize != nil { throw ValidationError("--shard-size applies to safetensors output only") }
   }
 
   func run() throws {
     do {
+      if try convertAdapter() { return }
       let checkpoint = try Checkpoint.open(input)
       let toGGUF = output.hasSuffix(".gguf")
-      let plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
+      var plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.floatType, skipUnsupported: skipUnsupported)
+      if dtype == .q8_0 { plan.tensors = CheckpointConversion.quantizeQ8_0(plan.tensors, from: checkpoint) }
       for skipped in plan.skipped { Terminal.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
       let progress = Progress(total: plan.tensors.reduce(0) { $0 + $1.byteCount }, enabled: !quiet)
       if toGGUF {
@@ -63,6 +67,28 @@ struct ConvertCommand: ParsableCommand {
     }
   }
 
+  /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
+  private func convertAdapter() throws -> Bool {
+    guard let adapter = try Adapter.loadIfAdapter(input) else { return false }
+    let dtype = self.dtype?.dtype
+    if output.hasSuffix(".gguf") {
+      let result = try AdapterConversion.toGGUF(adapter, dtype: dtype)
+      if !result.foldedScales.isEmpty {
+        Terminal.warn("GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b")
+      }
+      try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: output)
+    } else {
+      let result = AdapterConversion.toPEFT(adapter, dtype: dtype)
+      let config = Array((result.peftConfig ?? .object([])).prettyText.utf8)
+      try AtomicWrite.directory(output) { folder in
+        try SafeTensorsWriter.write(result.tensors, metadata: [("format", "pt")], to: folder + "/adapter_model.safetensors")
+        try OutputFile(creating: folder + "/adapter_config.json").write(config, at: 0)
+      }
+    }
+    Terminal.err("wrote \(output): \(adapter.modules.count) LoRA modules")
+    return true
+  }
+
   /// GGUF key/values of the input kept; safetensors metadata carried as `safetensors.<key>` strings.
   private func ggufMetadata(_ checkpoint: Checkpoint) -> [(key: String, value: GGUFValue)] {
     if let gguf = checkpoint.gguf { return gguf.metadata }
@@ -77,6 +103,23 @@ struct ConvertCommand: ParsableCommand {
       return (String(entry.key.dropFirst("safetensors.".count)), value)
     }
   }
+}
+
+/// What `convert --dtype` accepts: a float dtype, or Q8_0 for GGUF weights.
+enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
+  case f32, f16, bf16, q8_0
+
+  /// The dtype for float tensors (Q8_0 leaves non-weights in their dtype... as F32 for 1-D).
+  var floatType: DType? {
+    switch self {
+    case .f32: .f32
+    case .f16: .f16
+    case .bf16: .bf16
+    case .q8_0: nil
+    }
+  }
+
+  var dtype: DType? { floatType }
 }
 
 /// The float dtypes an output may be written in.

@@ -60,6 +60,15 @@ struct MergeCommand: ParsableCommand {
   @Option(help: "LoRA alpha for bare safetensors adapters without adapter_config.json.")
   var alpha: Double?
 
+  @Option(help: "Base checkpoint to fold the aggregate into (safetensors file, sharded folder or index, GGUF): OUTPUT is then a merged checkpoint.", completion: .file())
+  var base: String?
+
+  @Option(help: "With --base and a folder OUTPUT: tensor data per shard (default 5GB).")
+  var shardSize: String?
+
+  @Option(help: "With --method fedex: where the FedAvg adapter goes (default OUTPUT.adapter).", completion: .file())
+  var adapterOutput: String?
+
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
@@ -72,7 +81,9 @@ struct MergeCommand: ParsableCommand {
   enum Scope: String, ExpressibleByArgument, CaseIterable { case layer, model }
 
   func validate() throws {
-    guard Method(name: method) != nil else { throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack") }
+    guard let parsed = Method(name: method) else { throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd, stack, exact or fedex") }
+    if parsed.needsBase, base == nil { throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base") }
+    if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB") }
     if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
     if let rank, rank < 1 { throw ValidationError("--rank must be positive") }
     for list in [weights, samples].compactMap({ $0 }) where Self.numbers(list) == nil {
@@ -97,7 +108,11 @@ struct MergeCommand: ParsableCommand {
       options.rank = rank
       options.sharedCoefficients = scope == .model
       options.flora.maxIterations = maxIterations
-      let merge = try Merge(set, options: options)
+      let merge = try Merge(set, options: options, withBase: base != nil)
+      if let base {
+        try writeMergedBase(merge, base: base, set: set)
+        return
+      }
       let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
       let provenance = AdapterWriter.Provenance(
         method: method.rawValue, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
@@ -114,6 +129,59 @@ struct MergeCommand: ParsableCommand {
     } catch {
       throw fail(error, json: json)
     }
+  }
+}
+
+extension MergeCommand {
+  /// `--base`: the merged checkpoint (and for fedex, the FedAvg adapter beside it).
+  func writeMergedBase(_ merge: Merge, base path: String, set: ClientSet) throws {
+    let base = try Checkpoint.open(path)
+    let plan = try BaseMerge.plan(base: base, merge: merge, dtype: dtype?.dtype)
+    if !plan.requantised.isEmpty {
+      Terminal.warn("\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))")
+    }
+    let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
+    let progress = Progress(total: total, enabled: !quiet)
+    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + [
+      ("fedlora.method", merge.options.method.rawValue), ("fedlora.version", FedLora.version),
+      ("fedlora.clients", JSON.array(clients.map { .string(String($0.split(separator: "/").last ?? "")) }).compactText),
+      ("fedlora.weights", JSON.array(set.weights.map { JSON($0) }).compactText),
+    ]
+    if output.hasSuffix(".gguf") {
+      let kv = base.gguf?.metadata ?? [("general.architecture", .string("llama"))]
+      try GGUFWriter.write(plan.tensors, metadata: kv + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
+                           alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
+    } else if output.hasSuffix(".safetensors") {
+      try SafeTensorsWriter.write(plan.tensors, metadata: metadata, to: output, progress: progress.handler)
+    } else {
+      try SafeTensorsWriter.writeSharded(
+        plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000, to: output,
+        extraFiles: try BaseFolder.companionFiles(of: base), progress: progress.handler)
+    }
+    progress.finish()
+    if merge.options.method == .fedex {
+      let adapterPath = adapterOutput ?? output + ".adapter"
+      let provenance = AdapterWriter.Provenance(method: "fedex", clients: clients, weights: set.weights, version: FedLora.version)
+      try AdapterWriter.write(merge, format: .peft, to: adapterPath, dtype: dtype?.dtype, provenance: provenance)
+      Terminal.err("wrote the FedAvg adapter to \(adapterPath): base + adapter = W0 + T")
+    }
+    let report = merge.report
+    if json {
+      Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)
+    } else {
+      MergeReportView.text(report, output: output).forEach(Terminal.err)
+    }
+  }
+}
+
+/// The small files that travel with a model folder (config, tokenizer), copied beside a merged one.
+enum BaseFolder {
+  static func companionFiles(of base: Checkpoint) throws -> [(name: String, contents: [UInt8])] {
+    let folder = base.resolvedPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ShardedIndex.fileName]
+    return try Checkpoint.listDirectory(folder.isEmpty ? "." : folder)
+      .filter { name in !skip.contains { name.hasSuffix($0) } && !name.hasPrefix(".") && !Checkpoint.isDirectory(folder + "/" + name) }
+      .map { name in (name, try MappedFile.contents(of: folder + "/" + name)) }
   }
 }
 

@@ -1,0 +1,88 @@
+import CLAPACK
+import Checkpoints
+
+/// Folds an aggregate into base weights: `W = W0 + Bh Ah` for every adapted weight (for `exact`,
+/// `W0 + T`; for `fedex`, `W0 + T - Bh_avg Ah_avg`), fp32 accumulation (one SGEMM into the widened
+/// `W0`) and one rounding to the output dtype. Other tensors are copied byte for byte. Each
+/// adapted tensor is computed when it is written, so memory follows the largest tensor.
+public enum BaseMerge {
+  public struct Plan: Sendable {
+    public let tensors: [OutputTensor]
+    /// Quantised base tensors that had to be written in a float dtype instead.
+    public let requantised: [String]
+  }
+
+  /// The output tensors for `base` with `merge`'s aggregate folded in. `dtype` overrides the
+  /// dtype of adapted tensors (default: the base tensor's; F16 for quantised ones).
+  public static func plan(base: Checkpoint, merge: Merge, dtype: DType?) throws -> Plan {
+    let set = merge.set
+    var targets: [String: Int] = [:]
+    for (index, module) in set.moduleNames.enumerated() {
+      let candidates = [module + ".weight", ModuleName.toGGUF(module)].compactMap { $0 }
+      guard let name = candidates.first(where: { base.tensor(named: $0) != nil }) else {
+        throw AdapterError.moduleMismatch(client: base.path, module: module, message: "no base weight \(candidates.joined(separator: " or ")) in the base checkpoint")
+      }
+      targets[name] = index
+    }
+    var tensors: [OutputTensor] = []
+    var requantised: [String] = []
+    for tensor in base.tensors {
+      guard let index = targets[tensor.name] else {
+        tensors.append(OutputTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, source: .copy(tensor)))
+        continue
+      }
+      guard tensor.dtype.isComputable else {
+        throw CheckpointError.unsupportedDType(path: base.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "merge into")
+      }
+      let module = set.modules(named: set.moduleNames[index]).compactMap { $0 }[0]
+      let transposed = module.kind == .embedding || module.fanInFanOut
+      let expected = transposed ? [module.updateShape[1], module.updateShape[0]] : module.updateShape
+      guard tensor.shape == expected else {
+        throw AdapterError.shapeMismatch(client: base.path, module: module.name, expected: expected, found: tensor.shape)
+      }
+      let requested = dtype ?? tensor.dtype
+      let outputType: DType = requested.isPlainFloat ? requested : .f16
+      if !requested.isPlainFloat { requantised.append(tensor.name) }
+      let method = merge.options.method
+      tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
+        let (estimate, factors) = try merge.solveOnce(index)
+        let (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
+        fold(tensor, left: left, right: right, transposed: transposed, into: buffer, dtype: outputType)
+      }))
+    }
+    return Plan(tensors: tensors, requantised: requantised)
+  }
+
+  /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.
+  static func residualFactors(_ factors: LayerFactors, _ estimate: LayerEstimate) -> (Matrix, Matrix) {
+    let exact = Stack.aggregate(factors)
+    var left = Matrix(zeros: factors.d, exact.rank + estimate.rank)
+    for i in 0..<factors.d {
+      for j in 0..<exact.rank { left[i, j] = exact.b[i, j] }
+      for j in 0..<estimate.rank { left[i, exact.rank + j] = -estimate.b[i, j] }
+    }
+    let right = Matrix(rows: exact.rank + estimate.rank, cols: factors.k, values: exact.a.values + estimate.a.values)
+    return (left, right)
+  }
+
+  /// `W0 + left @ right` (transposed for embeddings and fan-in-fan-out weights), accumulated in
+  /// fp32 by SGEMM straight into the widened base tensor, then rounded once.
+  static func fold(_ tensor: Tensor, left: Matrix, right: Matrix, transposed: Bool, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
+    let count = tensor.elementCount
+    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    defer { w.deallocate() }
+    Dequantize.widen(tensor.bytes, dtype: tensor.dtype, count: count, into: w)
+    tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
+    let l = left.values.map { Float($0) }, r = right.values.map { Float($0) }
+    let (d, rank, k) = (Int32(left.rows), Int32(left.cols), Int32(right.cols))
+    if rank > 0 {
+      if transposed {
+        // W0 is [k, d]: W += (L R)^T = R^T L^T.
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, k, d, rank, 1, r, k, l, rank, 1, w, d)
+      } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d, k, rank, 1, l, rank, r, k, 1, w, k)
+      }
+    }
+    FloatConversion.narrow(w, count: count, to: dtype, into: buffer.baseAddress!)
+  }
+}

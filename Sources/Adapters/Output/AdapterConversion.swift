@@ -1,0 +1,72 @@
+import Checkpoints
+
+/// Moves one adapter between PEFT and llama.cpp GGUF LoRA without aggregating anything.
+///
+/// GGUF holds one alpha per file and applies `alpha / r` per tensor; PEFT holds `r`, `lora_alpha`,
+/// rsLoRA and per-module patterns. GGUF -> PEFT is exact (rank and alpha patterns express every
+/// module's scale); PEFT -> GGUF keeps the factors bit for bit when every module's scale is
+/// `alpha / r` for one alpha, and otherwise folds the difference into `B` (said in `foldedScales`).
+public enum AdapterConversion {
+  public struct Result: Sendable {
+    public let tensors: [OutputTensor]
+    public let ggufMetadata: [(key: String, value: GGUFValue)]
+    public let peftConfig: JSON?
+    /// Modules whose scale had to be folded into `B`.
+    public let foldedScales: [String]
+  }
+
+  public static func toGGUF(_ adapter: Adapter, dtype: DType?) throws -> Result {
+    let alpha = adapter.config?.alpha ?? adapter.modules.first?.alpha ?? 1
+    var tensors: [OutputTensor] = []
+    var folded: [String] = []
+    for module in adapter.modules {
+      guard let base = ModuleName.toGGUF(module.name) else {
+        throw AdapterError.moduleMismatch(client: adapter.path, module: module.name, message: "no llama.cpp name is known for it")
+      }
+      let fileScale = alpha / Double(module.rank)
+      let factor = module.scale / fileScale
+      if abs(factor - 1) > 1e-12 { folded.append(module.name) }
+      tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: base + ".lora_a", shape: module.a.shape))
+      tensors.append(abs(factor - 1) > 1e-12
+        ? scaled(module.b, by: factor, dtype: dtype ?? module.b.dtype, name: base + ".lora_b")
+        : CheckpointConversion.convert(module.b, to: dtype ?? module.b.dtype, name: base + ".lora_b", shape: module.b.shape))
+    }
+    let metadata: [(key: String, value: GGUFValue)] = [
+      ("general.architecture", .string(adapter.architecture ?? "llama")), ("general.type", .string("adapter")),
+      ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(alpha))),
+    ]
+    return Result(tensors: tensors, ggufMetadata: metadata, peftConfig: nil, foldedScales: folded)
+  }
+
+  public static func toPEFT(_ adapter: Adapter, dtype: DType?) -> Result {
+    var tensors: [OutputTensor] = []
+    for module in adapter.modules {
+      let names = AdapterWriter.tensorNames(module.name, kind: module.kind, format: .peft)
+      tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: names.a, shape: module.a.shape))
+      tensors.append(CheckpointConversion.convert(module.b, to: dtype ?? module.b.dtype, name: names.b, shape: module.b.shape))
+    }
+    let ranks = adapter.modules.map(\.rank)
+    let common = Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
+    // llama.cpp's alpha 0 means scale 1: alpha = r per module.
+    let alpha = adapter.modules.first?.alpha ?? 0
+    let commonAlpha = alpha == 0 ? Double(common) : alpha
+    let rankPattern = adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) }
+    let alphaPattern = alpha == 0 ? adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) } : []
+    let targets = Set(adapter.modules.map { String($0.name.split(separator: ".").last ?? "") }).sorted()
+    let config = JSON.object([
+      ("peft_type", .string("LORA")), ("r", JSON(common)), ("lora_alpha", JSON(commonAlpha)), ("use_rslora", .bool(false)),
+      ("rank_pattern", .object(rankPattern)), ("alpha_pattern", .object(alphaPattern)),
+      ("target_modules", .array(targets.map { .string($0) })), ("base_model_name_or_path", .null),
+      ("bias", .string("none")), ("fan_in_fan_out", .bool(false)), ("lora_dropout", JSON(0.0)),
+      ("modules_to_save", .null), ("task_type", .null), ("inference_mode", .bool(true)),
+    ])
+    return Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: [])
+  }
+
+  static func scaled(_ tensor: Tensor, by factor: Double, dtype: DType, name: String) -> OutputTensor {
+    OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
+      let values = try tensor.floats().map { Float(Double($0) * factor) }
+      values.withUnsafeBufferPointer { FloatConversion.narrow($0.baseAddress!, count: values.count, to: dtype, into: buffer.baseAddress!) }
+    })
+  }
+}
