@@ -1,0 +1,87 @@
+import Checkpoints
+import Testing
+import TestSupport
+
+@Suite("CLI: merge --base and adapter conversion")
+struct BaseMergeTests {
+  static let clients = ["client_a", "client_b", "client_c"].map { Fixtures.path("adapters/" + $0) }
+  static let base = Fixtures.path("adapters/base")
+
+  /// `W0 + sum_u w_u s_u B_u A_u` of one module, densely in fp64.
+  func denseExact(_ module: String, weights: [Double]) throws -> [Double] {
+    let w0 = try #require(try Checkpoint.open(Self.base).tensor(named: module + ".weight"))
+    var result = try w0.floats().map(Double.init)
+    let (d, k) = (w0.shape[0], w0.shape[1])
+    for (client, weight) in zip(Self.clients, weights) {
+      let adapter = try Checkpoint.open(client)
+      let config = try JSON.parse(MappedFile.contents(of: client + "/adapter_config.json"), path: "config")
+      let scale = (config["lora_alpha"]?.doubleValue ?? 0) / Double(config["r"]?.intValue ?? 1)
+      let a = try #require(adapter.tensor(named: "base_model.model.\(module).lora_A.weight")).floats()
+      let b = try #require(adapter.tensor(named: "base_model.model.\(module).lora_B.weight")).floats()
+      let r = a.count / k
+      for i in 0..<d { for j in 0..<k { for t in 0..<r { result[i * k + j] += weight * scale * Double(b[i * r + t]) * Double(a[t * k + j]) } } }
+    }
+    return result
+  }
+
+  @Test("exact: adapted weights equal W0 + T, every other tensor is copied byte for byte")
+  func exact() throws {
+    let folder = Fixtures.scratch("base")
+    let result = try CLI.run(["merge"] + Self.clients + ["--method", "exact", "--base", Self.base, "-o", folder + "/out", "--samples", "1,2,3", "--quiet"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let merged = try Checkpoint.open(folder + "/out")
+    let original = try Checkpoint.open(Self.base)
+    #expect(Checkpoint.listDirectory(folder + "/out").contains("config.json"))
+    for tensor in original.tensors {
+      let out = try #require(merged.tensor(named: tensor.name))
+      #expect(out.dtype == tensor.dtype && out.shape == tensor.shape)
+      if tensor.name.hasSuffix("q_proj.weight") || tensor.name.hasSuffix("down_proj.weight") {
+        let want = try denseExact(String(tensor.name.dropLast(7)), weights: [1.0 / 6, 2.0 / 6, 3.0 / 6])
+        let got = try out.floats()
+        let scale = want.map(abs).max() ?? 1
+        #expect(zip(got, want).allSatisfy { abs(Double($0) - $1) <= 1e-6 * scale }, "\(tensor.name)")
+      } else if !tensor.name.contains("_proj") {
+        #expect(Array(out.bytes) == Array(tensor.bytes), "\(tensor.name) copied")
+      }
+    }
+  }
+
+  @Test("fedex: base with the residual plus the FedAvg adapter equals the exact merge")
+  func fedex() throws {
+    let folder = Fixtures.scratch("fedex")
+    for (method, out) in [("fedex", "/fedex.safetensors"), ("exact", "/exact.safetensors")] {
+      let result = try CLI.run(["merge"] + Self.clients + ["--method", method, "--base", Self.base, "-o", folder + out, "--quiet"])
+      #expect(result.status == 0, "\(result.stderr)")
+    }
+    // Fold the written FedAvg adapter into the fedex base with fedlora itself (one client: exact).
+    let folded = try CLI.run(["merge", folder + "/fedex.safetensors.adapter", "--method", "exact", "--base", folder + "/fedex.safetensors", "-o", folder + "/sum.safetensors", "--quiet"])
+    #expect(folded.status == 0, "\(folded.stderr)")
+    let exact = try Checkpoint.open(folder + "/exact.safetensors")
+    let sum = try Checkpoint.open(folder + "/sum.safetensors")
+    for tensor in exact.tensors {
+      let (a, b) = (try tensor.floats(), try #require(sum.tensor(named: tensor.name)).floats())
+      let scale = a.map(abs).max() ?? 1
+      #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "\(tensor.name)")
+    }
+  }
+
+  @Test("Adapter conversion PEFT -> GGUF -> PEFT keeps every module's update")
+  func adapterRoundTrip() throws {
+    let folder = Fixtures.scratch("adapter-convert")
+    let source = Fixtures.path("adapters/client_pattern")
+    #expect(try CLI.run(["convert", source, folder + "/a.gguf"]).status == 0)
+    #expect(try CLI.run(["convert", folder + "/a.gguf", folder + "/back"]).status == 0)
+    let audit = try CLI.run(["inspect", source, "--against", folder + "/back", "--json"])
+    let json = try JSON.parse(audit.stdout, path: "stdout")
+    #expect((json["model"]?["against"]?.doubleValue ?? 1) < 1e-6)
+  }
+
+  @Test("merge --base refuses exact without a base, and a base that lacks an adapted weight")
+  func refusals() throws {
+    #expect(try CLI.run(["merge"] + Self.clients + ["--method", "exact", "-o", "/tmp/never"]).status == 64)
+    let folder = Fixtures.scratch("base-bad")
+    let result = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "--base", Fixtures.path("sharded"), "-o", folder + "/x", "--quiet"])
+    #expect(result.status == 1 && result.stderr.contains("no base weight"))
+    #expect(Checkpoint.listDirectory(folder).isEmpty)
+  }
+}
