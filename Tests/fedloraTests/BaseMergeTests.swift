@@ -85,3 +85,33 @@ struct BaseMergeTests {
     #expect(Checkpoint.listDirectory(folder).isEmpty)
   }
 }
+
+@Suite("CLI: llama-family conversion between Hugging Face and llama.cpp")
+struct LlamaConversionTests {
+  @Test("Names, q/k row order and hyper-parameters; the round trip is bit-exact, and merging into the GGUF equals merging into the original")
+  func roundTrip() throws {
+    let folder = Fixtures.scratch("llama")
+    let base = Fixtures.path("adapters/base")
+    #expect(try CLI.run(["convert", base, folder + "/m.gguf"]).status == 0)
+    let gguf = try Checkpoint.open(folder + "/m.gguf")
+    #expect(gguf.gguf?["llama.attention.head_count"] == .u32(4) && gguf.gguf?["llama.attention.head_count_kv"] == .u32(2))
+    let hf = try Checkpoint.open(base)
+    // q rows (head, half, i) -> (head, i, half), head_dim 16: row 1 of llama.cpp is row 8 of HF.
+    let q = try #require(hf.tensor(named: "model.layers.0.self_attn.q_proj.weight")).floats()
+    let permuted = try #require(gguf.tensor(named: "blk.0.attn_q.weight")).floats()
+    #expect(Array(permuted[64..<128]) == Array(q[(8 * 64)..<(9 * 64)]))
+    #expect(try CLI.run(["convert", folder + "/m.gguf", folder + "/back.safetensors"]).status == 0)
+    let back = try Checkpoint.open(folder + "/back.safetensors")
+    for tensor in hf.tensors { #expect(Array(try #require(back.tensor(named: tensor.name)).bytes) == Array(tensor.bytes), "\(tensor.name)") }
+
+    let clients = ["client_a", "client_b"].map { Fixtures.path("adapters/" + $0) }
+    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", folder + "/m.gguf", "-o", folder + "/merged.gguf", "--quiet"]).status == 0)
+    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/merged.safetensors", "--quiet"]).status == 0)
+    #expect(try CLI.run(["convert", folder + "/merged.gguf", folder + "/merged-back.safetensors"]).status == 0)
+    let (one, two) = (try Checkpoint.open(folder + "/merged.safetensors"), try Checkpoint.open(folder + "/merged-back.safetensors"))
+    for tensor in one.tensors {
+      let (a, b) = (try tensor.floats(), try #require(two.tensor(named: tensor.name)).floats())
+      #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(tensor.name)")
+    }
+  }
+}

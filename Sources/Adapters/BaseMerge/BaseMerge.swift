@@ -44,9 +44,14 @@ public enum BaseMerge {
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
       let method = merge.options.method
+      // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
+      let heads = base.gguf.flatMap(LlamaGGUF.heads(gguf:))
+      let headCount = tensor.name.hasSuffix("attn_q.weight") ? heads?.query : tensor.name.hasSuffix("attn_k.weight") ? heads?.keyValue : nil
+      let rowOrder = headCount.map { LlamaGGUF.rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
       tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
         let (estimate, factors) = try merge.solveOnce(index)
-        let (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
+        var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
+        if let rowOrder { left = Matrix(rows: left.rows, cols: left.cols, values: rowOrder.flatMap { left.rows($0..<($0 + 1)).values }) }
         fold(tensor, left: left, right: right, transposed: transposed, into: buffer, dtype: outputType)
       }))
     }

@@ -30,6 +30,9 @@ struct ConvertCommand: ParsableCommand {
   @Flag(help: "Leave out tensors the output format cannot hold instead of failing.")
   var skipUnsupported = false
 
+  @Flag(help: "Keep tensor names as they are (no llama-family renaming between Hugging Face and llama.cpp).")
+  var keepNames = false
+
   @Flag(help: "No progress display.")
   var quiet = false
 
@@ -46,10 +49,12 @@ struct ConvertCommand: ParsableCommand {
       let toGGUF = output.hasSuffix(".gguf")
       var plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.floatType, skipUnsupported: skipUnsupported)
       if dtype == .q8_0 { plan.tensors = CheckpointConversion.quantizeQ8_0(plan.tensors, from: checkpoint) }
+      var metadataOverride: [(key: String, value: GGUFValue)]?
+      if !keepNames { (plan.tensors, metadataOverride) = try renameLlama(plan, checkpoint: checkpoint, toGGUF: toGGUF) }
       for skipped in plan.skipped { Terminal.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
       let progress = Progress(total: plan.tensors.reduce(0) { $0 + $1.byteCount }, enabled: !quiet)
       if toGGUF {
-        try GGUFWriter.write(plan.tensors, metadata: ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
+        try GGUFWriter.write(plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
       } else if let shardSize = shardSize.flatMap(Format.parseSize) {
         try SafeTensorsWriter.writeSharded(plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: output, progress: progress.handler)
       } else {
@@ -65,6 +70,31 @@ struct ConvertCommand: ParsableCommand {
     } catch {
       throw fail(error, json: false)
     }
+  }
+
+  /// llama-family checkpoints: Hugging Face names and q/k row order <-> llama.cpp's, with the
+  /// hyper-parameters of `config.json` as GGUF metadata. Other checkpoints pass unchanged.
+  private func renameLlama(_ plan: CheckpointConversion.Plan, checkpoint: Checkpoint, toGGUF: Bool) throws
+    -> ([OutputTensor], [(key: String, value: GGUFValue)]?)
+  {
+    if toGGUF, checkpoint.gguf == nil {
+      let folder = checkpoint.resolvedPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+      let configPath = (folder.isEmpty ? "." : folder) + "/config.json"
+      guard let bytes = try? MappedFile.contents(of: configPath) else { return (plan.tensors, nil) }
+      let config = try JSON.parse(bytes, path: configPath)
+      guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = LlamaGGUF.heads(config: config) else {
+        return (plan.tensors, nil)
+      }
+      let (tensors, dropped) = LlamaGGUF.toGGUF(plan, from: checkpoint, heads: heads)
+      if !dropped.isEmpty { Terminal.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
+      Terminal.warn("llama names and hyper-parameters from \(configPath) written; tokenizer metadata is not (llama.cpp needs it to run the model)")
+      let name = config["_name_or_path"]?.stringValue ?? String(folder.split(separator: "/").last ?? "model")
+      return (tensors, LlamaGGUF.metadata(config: config, name: name))
+    }
+    if !toGGUF, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {
+      return (LlamaGGUF.toHF(plan, from: checkpoint, heads: heads), nil)
+    }
+    return (plan.tensors, nil)
   }
 
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.

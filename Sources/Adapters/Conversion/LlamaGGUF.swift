@@ -1,0 +1,144 @@
+import Checkpoints
+
+/// llama-family checkpoints between Hugging Face safetensors and llama.cpp GGUF: tensor names,
+/// llama.cpp's row order of the q/k projections, and the hyper-parameters from `config.json`.
+public enum LlamaGGUF {
+  /// Per-layer names, Hugging Face suffix -> llama.cpp suffix.
+  static let layerNames: [(hf: String, gguf: String)] = [
+    ("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight"),
+    ("self_attn.q_proj.weight", "attn_q.weight"), ("self_attn.k_proj.weight", "attn_k.weight"),
+    ("self_attn.v_proj.weight", "attn_v.weight"), ("self_attn.o_proj.weight", "attn_output.weight"),
+    ("mlp.gate_proj.weight", "ffn_gate.weight"), ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.down_proj.weight", "ffn_down.weight"),
+  ]
+  static let globalNames: [(hf: String, gguf: String)] = [
+    ("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"), ("lm_head.weight", "output.weight"),
+  ]
+
+  /// The llama.cpp name of a Hugging Face tensor, nil for tensors llama.cpp does not use.
+  public static func ggufName(_ hf: String) -> String? {
+    if let global = globalNames.first(where: { $0.hf == hf }) { return global.gguf }
+    let parts = hf.split(separator: ".", maxSplits: 3).map(String.init)
+    guard parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]),
+      let mapped = layerNames.first(where: { $0.hf == parts[3] })
+    else { return nil }
+    return "blk.\(layer).\(mapped.gguf)"
+  }
+
+  /// The Hugging Face name of a llama.cpp tensor, nil when unknown.
+  public static func hfName(_ gguf: String) -> String? {
+    if let global = globalNames.first(where: { $0.gguf == gguf }) { return global.hf }
+    let parts = gguf.split(separator: ".", maxSplits: 2).map(String.init)
+    guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), let mapped = layerNames.first(where: { $0.gguf == parts[2] }) else { return nil }
+    return "model.layers.\(layer).\(mapped.hf)"
+  }
+
+  /// Head counts from `config.json` or GGUF metadata.
+  public struct Heads: Sendable, Equatable {
+    public let query: Int
+    public let keyValue: Int
+  }
+
+  /// The row order llama.cpp's converter gives q (and, with the KV head count, k):
+  /// rows `(head, half, i)` become `(head, i, half)` — `permute()` in convert_hf_to_gguf.py.
+  /// `inverse` undoes it. Returns, for each output row, the input row it comes from.
+  public static func rowOrder(rows: Int, heads: Int, inverse: Bool) -> [Int] {
+    guard heads > 0, rows % (2 * heads) == 0 else { return Array(0..<rows) }
+    let headDim = rows / heads
+    let half = headDim / 2
+    var order = [Int](repeating: 0, count: rows)
+    for h in 0..<heads {
+      for i in 0..<half {
+        for t in 0..<2 {
+          let hf = h * headDim + t * half + i   // Hugging Face row
+          let gguf = h * headDim + i * 2 + t    // llama.cpp row
+          if inverse { order[hf] = gguf } else { order[gguf] = hf }
+        }
+      }
+    }
+    return order
+  }
+
+  /// `tensor` renamed, with its rows reordered (byte copies of whole rows: any dtype).
+  static func reordered(_ tensor: Tensor, name: String, dtype: DType, order: [Int]?) -> OutputTensor {
+    guard let order, dtype == tensor.dtype, tensor.shape.count == 2 else {
+      let converted = CheckpointConversion.convert(tensor, to: dtype, name: name, shape: tensor.shape)
+      guard let order, tensor.shape.count == 2 else { return converted }
+      // Convert first, then move rows of the converted bytes.
+      return OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
+        guard case let .compute(fill) = converted.source else { return }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
+        defer { scratch.deallocate() }
+        try fill(scratch)
+        moveRows(UnsafeRawBufferPointer(scratch), into: buffer, order: order)
+      })
+    }
+    return OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
+      moveRows(tensor.bytes, into: buffer, order: order)
+    })
+  }
+
+  static func moveRows(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, order: [Int]) {
+    let rowBytes = source.count / max(order.count, 1)
+    for (row, from) in order.enumerated() {
+      UnsafeMutableRawBufferPointer(rebasing: target[(row * rowBytes)..<((row + 1) * rowBytes)])
+        .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(from * rowBytes)..<((from + 1) * rowBytes)]))
+    }
+  }
+
+  /// Hugging Face safetensors -> llama.cpp GGUF tensors: names mapped, q/k rows reordered.
+  /// Tensors llama.cpp does not use (rotary caches) are left out and named in the result.
+  public static func toGGUF(_ plan: CheckpointConversion.Plan, from checkpoint: Checkpoint, heads: Heads) -> (tensors: [OutputTensor], dropped: [String]) {
+    var tensors: [OutputTensor] = []
+    var dropped: [String] = []
+    for output in plan.tensors {
+      guard let tensor = checkpoint.tensor(named: output.name), let name = ggufName(output.name) else {
+        dropped.append(output.name)
+        continue
+      }
+      let headCount = name.hasSuffix("attn_q.weight") ? heads.query : name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
+      let order = headCount.map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
+      tensors.append(reordered(tensor, name: name, dtype: output.dtype, order: order))
+    }
+    return (tensors, dropped)
+  }
+
+  /// llama.cpp GGUF -> Hugging Face names and row order.
+  public static func toHF(_ plan: CheckpointConversion.Plan, from checkpoint: Checkpoint, heads: Heads) -> [OutputTensor] {
+    plan.tensors.map { output in
+      guard let tensor = checkpoint.tensor(named: output.name), let name = hfName(output.name) else { return output }
+      let headCount = output.name.hasSuffix("attn_q.weight") ? heads.query : output.name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
+      let order = headCount.map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: true) }
+      return reordered(tensor, name: name, dtype: output.dtype, order: order)
+    }
+  }
+
+  /// The head counts of a Hugging Face `config.json`.
+  public static func heads(config: JSON) -> Heads? {
+    guard let query = config["num_attention_heads"]?.intValue else { return nil }
+    return Heads(query: query, keyValue: config["num_key_value_heads"]?.intValue ?? query)
+  }
+
+  /// The head counts of a llama GGUF.
+  public static func heads(gguf: GGUFFile) -> Heads? {
+    guard let query = gguf["llama.attention.head_count"]?.doubleValue else { return nil }
+    return Heads(query: Int(query), keyValue: Int(gguf["llama.attention.head_count_kv"]?.doubleValue ?? query))
+  }
+
+  /// The llama hyper-parameters llama.cpp reads, from `config.json`.
+  public static func metadata(config: JSON, name: String) -> [(key: String, value: GGUFValue)] {
+    func int(_ key: String) -> Int? { config[key]?.intValue }
+    var kv: [(key: String, value: GGUFValue)] = [("general.architecture", .string("llama")), ("general.name", .string(name))]
+    let hidden = int("hidden_size"), heads = int("num_attention_heads")
+    for (key, value) in [
+      ("llama.context_length", int("max_position_embeddings")), ("llama.embedding_length", hidden),
+      ("llama.block_count", int("num_hidden_layers")), ("llama.feed_forward_length", int("intermediate_size")),
+      ("llama.attention.head_count", heads), ("llama.attention.head_count_kv", int("num_key_value_heads") ?? heads),
+      ("llama.rope.dimension_count", hidden.flatMap { h in heads.map { h / $0 } }), ("llama.vocab_size", int("vocab_size")),
+    ] {
+      if let value { kv.append((key, .u32(UInt32(clamping: value)))) }
+    }
+    kv.append(("llama.rope.freq_base", .f32(Float(config["rope_theta"]?.doubleValue ?? 10_000))))
+    kv.append(("llama.attention.layer_norm_rms_epsilon", .f32(Float(config["rms_norm_eps"]?.doubleValue ?? 1e-6))))
+    return kv
+  }
+}
