@@ -1,5 +1,3 @@
-import Dispatch
-
 /// A tensor to be written: its name, dtype, shape, and where its bytes come from.
 public struct OutputTensor: Sendable {
   public enum Source: Sendable {
@@ -44,7 +42,6 @@ enum TensorDataWriter {
   static func write(
     _ tensors: [OutputTensor], at offsets: [Int], to output: OutputFile, progress: ProgressHandler?
   ) throws {
-    let failures = FirstFailure()
     var groups: [[Int]] = []
     var groupOf: [Int: Int] = [:]
     for (index, tensor) in tensors.enumerated() {
@@ -55,19 +52,12 @@ enum TensorDataWriter {
         groups.append([index])
       }
     }
-    let schedule = groups
-    DispatchQueue.concurrentPerform(iterations: schedule.count) { group in
-      for index in schedule[group] {
-        guard !failures.hasFailed else { return }
-        do {
-          try writeOne(tensors[index], at: offsets[index], to: output)
-          progress?(tensors[index].byteCount)
-        } catch {
-          failures.record(error, at: index)
-        }
+    _ = try parallelMap(groups) { group in
+      for index in group {
+        try writeOne(tensors[index], at: offsets[index], to: output)
+        progress?(tensors[index].byteCount)
       }
     }
-    if let error = failures.error { throw error }
   }
 
   private static func writeOne(_ tensor: OutputTensor, at offset: Int, to output: OutputFile) throws {
@@ -81,22 +71,6 @@ enum TensorDataWriter {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<tensor.byteCount])
       try fill(bytes)
       try output.write(UnsafeRawBufferPointer(bytes), at: offset)
-    }
-  }
-}
-
-/// Keeps the failure with the lowest index, so the reported error does not depend on timing.
-final class FirstFailure: @unchecked Sendable {
-  private let lock = DispatchQueue(label: "fedlora.first-failure")
-  private var first: (index: Int, error: any Error)?
-
-  var hasFailed: Bool { lock.sync { first != nil } }
-  var error: (any Error)? { lock.sync { first?.error } }
-
-  func record(_ error: any Error, at index: Int) {
-    lock.sync {
-      if let existing = first, existing.index <= index { return }
-      first = (index, error)
     }
   }
 }
