@@ -19,7 +19,7 @@ enum Dense {
 
   /// Random clients around a shared adapter: `spread` sets how far they drift apart.
   static func clients(_ u: Int, d: Int, k: Int, ranks: [Int]? = nil, spread: Double, seed: UInt64) -> LayerFactors {
-    var generator = SeedGenerator(seed)
+    var generator = SeededGenerator(seed: seed)
     func random(_ rows: Int, _ cols: Int) -> Matrix {
       Matrix(rows: rows, cols: cols, values: (0..<(rows * cols)).map { _ in Double.random(in: -1...1, using: &generator) })
     }
@@ -35,18 +35,6 @@ enum Dense {
     }
     let w = (0..<u).map { Double($0 + 1) }
     return LayerFactors(name: "layer", d: d, k: k, a: a, bs: b, weights: w.map { $0 / w.reduce(0, +) })
-  }
-}
-
-struct SeedGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(_ seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
 

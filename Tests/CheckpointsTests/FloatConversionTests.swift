@@ -1,5 +1,6 @@
 import Testing
 @testable import Checkpoints
+import TestSupport
 
 @Suite("Float conversions")
 struct FloatConversionTests {
@@ -99,18 +100,5 @@ struct FloatConversionTests {
       let step = slice.map(abs).max()! / 127
       for j in 0..<32 { #expect(abs(back[block * 32 + j] - values[block * 32 + j]) <= step * 0.5 + step * 127 * 0x1p-10) }  // d itself is rounded to f16
     }
-  }
-}
-
-/// A small deterministic generator (SplitMix64) so tests repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
