@@ -47,20 +47,37 @@ public enum CheckpointConversion {
   }
 
   /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened
-  /// to Float and rounded once.
+  /// to Float and rounded once, a slice at a time (memory stays small for any tensor size).
   public static func convert(_ tensor: Tensor, to dtype: DType, name: String, shape: [Int]) -> OutputTensor {
     if dtype == tensor.dtype { return OutputTensor(name: name, dtype: dtype, shape: shape, source: .copy(tensor)) }
     return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-      let count = tensor.elementCount
-      let values = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
-      defer { values.deallocate() }
-      Dequantize.widen(tensor.bytes, dtype: tensor.dtype, count: count, into: values)
-      tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
-      if dtype == .q8_0 {
-        Dequantize.quantizeQ8_0(values, count: count, into: buffer.baseAddress!)
-      } else {
-        FloatConversion.narrow(values, count: count, to: dtype, into: buffer.baseAddress!)
-      }
+      streamConvert(tensor, to: dtype, into: buffer)
     })
+  }
+
+  /// Elements per slice: a multiple of every block size (32, 256).
+  static let slice = 1 << 18
+
+  static func streamConvert(_ tensor: Tensor, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+    let count = tensor.elementCount
+    let values = UnsafeMutablePointer<Float>.allocate(capacity: min(max(count, 1), slice))
+    defer { values.deallocate() }
+    let source = tensor.bytes
+    let (inElements, inBytes) = tensor.dtype.block
+    let (outElements, outBytes) = dtype.block
+    var start = 0
+    while start < count {
+      let n = min(slice, count - start)
+      let from = start / inElements * inBytes, to = (start + n) / inElements * inBytes
+      Dequantize.widen(UnsafeRawBufferPointer(rebasing: source[from..<to]), dtype: tensor.dtype, count: n, into: values)
+      tensor.file.done(with: (tensor.offset + from)..<(tensor.offset + to))
+      let target = buffer.baseAddress! + start / outElements * outBytes
+      if dtype == .q8_0 {
+        Dequantize.quantizeQ8_0(values, count: n, into: target)
+      } else {
+        FloatConversion.narrow(values, count: n, to: dtype, into: target)
+      }
+      start += n
+    }
   }
 }

@@ -24,9 +24,20 @@ public enum BaseMerge {
       }
       targets[name] = index
     }
+    // modules_to_save: the clients' own copies replace the base tensor (weighted average).
+    var saved: [String: String] = [:]
+    for name in set.fullTensorNames where !name.contains(".base_layer.") {
+      let stripped = name.hasPrefix("base_model.model.") ? String(name.dropFirst("base_model.model.".count)) : name
+      if base.tensor(named: stripped) != nil { saved[stripped] = name }
+    }
     var tensors: [OutputTensor] = []
     var requantised: [String] = []
     for tensor in base.tensors {
+      if let adapterName = saved[tensor.name] {
+        let average = try AdapterWriter.weightedAverage(adapterName, set: set, dtype: dtype ?? tensor.dtype)
+        tensors.append(OutputTensor(name: tensor.name, dtype: average.dtype, shape: average.shape, source: average.source))
+        continue
+      }
       guard let index = targets[tensor.name] else {
         tensors.append(OutputTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, source: .copy(tensor)))
         continue
@@ -71,23 +82,37 @@ public enum BaseMerge {
   }
 
   /// `W0 + left @ right` (transposed for embeddings and fan-in-fan-out weights), accumulated in
-  /// fp32 by SGEMM straight into the widened base tensor, then rounded once.
+  /// fp32 by SGEMM straight into the widened base rows, then rounded once. Works through the
+  /// tensor a slice of rows at a time, so memory stays small for any tensor size.
   static func fold(_ tensor: Tensor, left: Matrix, right: Matrix, transposed: Bool, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
-    let count = tensor.elementCount
-    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    let (rows, width) = (tensor.shape[0], tensor.shape[1])
+    let rowBytes = width / tensor.dtype.block.elements * tensor.dtype.block.bytes
+    let outRowBytes = width / dtype.block.elements * dtype.block.bytes
+    let sliceRows = max(1, (1 << 20) / max(width, 1))
+    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(sliceRows * width, 1))
     defer { w.deallocate() }
-    Dequantize.widen(tensor.bytes, dtype: tensor.dtype, count: count, into: w)
-    tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
     let l = left.values.map { Float($0) }, r = right.values.map { Float($0) }
     let (d, rank, k) = (Int32(left.rows), Int32(left.cols), Int32(right.cols))
-    if rank > 0 {
-      if transposed {
-        // W0 is [k, d]: W += (L R)^T = R^T L^T.
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, k, d, rank, 1, r, k, l, rank, 1, w, d)
-      } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d, k, rank, 1, l, rank, r, k, 1, w, k)
+    var start = 0
+    while start < rows {
+      let n = min(sliceRows, rows - start)
+      let range = (start * rowBytes)..<((start + n) * rowBytes)
+      Dequantize.widen(UnsafeRawBufferPointer(rebasing: tensor.bytes[range]), dtype: tensor.dtype, count: n * width, into: w)
+      tensor.file.done(with: (tensor.offset + range.lowerBound)..<(tensor.offset + range.upperBound))
+      if rank > 0 {
+        l.withUnsafeBufferPointer { lp in
+          r.withUnsafeBufferPointer { rp in
+            if transposed {
+              // W0 is [k, d]: rows start..<start+n of R^T L^T.
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rp.baseAddress! + start, k, lp.baseAddress!, rank, 1, w, d)
+            } else {
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lp.baseAddress! + start * Int(rank), rank, rp.baseAddress!, k, 1, w, k)
+            }
+          }
+        }
       }
+      FloatConversion.narrow(w, count: n * width, to: dtype, into: buffer.baseAddress! + start * outRowBytes)
+      start += n
     }
-    FloatConversion.narrow(w, count: count, to: dtype, into: buffer.baseAddress!)
   }
 }

@@ -37,6 +37,8 @@ public struct OutputTensor: Sendable {
 public typealias ProgressHandler = @Sendable (Int) -> Void
 
 enum TensorDataWriter {
+  static let copySlice = 16 << 20
+
   /// Writes every tensor at its offset, several groups at a time. Memory stays bounded by
   /// (threads x largest computed group); the file's bytes do not depend on the thread count.
   static func write(
@@ -63,8 +65,16 @@ enum TensorDataWriter {
   private static func writeOne(_ tensor: OutputTensor, at offset: Int, to output: OutputFile) throws {
     switch tensor.source {
     case let .copy(input):
-      try output.write(input.bytes, at: offset)
-      input.file.done(with: input.offset..<(input.offset + input.byteCount))
+      // In slices, dropping each slice's pages once written: resident memory stays small
+      // however large the tensor (an embedding matrix is hundreds of MB).
+      let bytes = input.bytes
+      var start = 0
+      while start < bytes.count {
+        let end = min(bytes.count, start + copySlice)
+        try output.write(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), at: offset + start)
+        input.file.done(with: (input.offset + start)..<(input.offset + end))
+        start = end
+      }
     case let .compute(fill):
       let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(tensor.byteCount, 1), alignment: 64)
       defer { buffer.deallocate() }

@@ -43,6 +43,7 @@ struct ConvertCommand: ParsableCommand {
   }
 
   func run() throws {
+    Memory.keepFreedBlocks()
     do {
       if try convertAdapter() { return }
       let checkpoint = try Checkpoint.open(input)
