@@ -7,7 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test demo interop python-deps man check-man bench clean fixtures
+.PHONY: all deps build test demo interop interop-peft python-deps man check-man bench clean fixtures
 
 all: build
 
@@ -31,6 +31,16 @@ python-deps:
 # Reads what fedlora writes back with the reference Python libraries.
 interop: build python-deps
 	python3 fixtures/interop_check.py $(FEDLORA)
+
+# PEFT / transformers checks of merged adapters and merged base checkpoints (needs torch, peft,
+# transformers: heavy, so run by developers, not CI).
+interop-peft: build
+	python3 -m pip install -q torch transformers peft numpy safetensors gguf
+	python3 fixtures/base_interop_check.py $(FEDLORA)
+	@for m in fedavg flora-na svd stack; do \
+	  $(FEDLORA) merge fixtures/adapters/client_a fixtures/adapters/client_b fixtures/adapters/client_c \
+	    --method $$m -o /tmp/fedlora-peft-$$m --quiet 2>/dev/null && \
+	  python3 fixtures/peft_interop_check.py /tmp/fedlora-peft-$$m | tail -1; done
 
 # Regenerates the fixtures with the reference Python libraries (needs torch, peft, transformers).
 fixtures:

@@ -8,3 +8,5 @@ echo
 bash bench/bench_header.sh bench/out/llama7b "$FEDLORA"
 echo
 bash bench/bench_merge.sh "$FEDLORA" bench/out
+echo
+bash bench/bench_base.sh "$FEDLORA" bench/out
