@@ -43,7 +43,6 @@ struct ConvertCommand: ParsableCommand {
   }
 
   func run() throws {
-    Memory.keepFreedBlocks()
     do {
       if try convertAdapter() { return }
       let checkpoint = try Checkpoint.open(input)

@@ -97,7 +97,9 @@ struct MergeCommand: ParsableCommand {
   }
 
   func run() throws {
-    Memory.keepFreedBlocks()
+    // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
+    // retained heap would only add resident memory.
+    if base == nil { Memory.keepFreedBlocks() }
     do {
       guard let method = Method(name: method) else { throw ValidationError("unknown method") }
       let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha) }
