@@ -12,8 +12,12 @@ echo
 echo "== the same clients with FedAvg, for comparison (model-level line only)"
 $FEDLORA merge $CLIENTS --method fedavg --samples 100,200,300 -o "$OUT/fedavg" --quiet 2>&1 | tail -1
 echo
-echo "== fedlora inspect of the merged adapter folder"
-$FEDLORA inspect "$OUT/merged"
+echo "== fedlora inspect of the merged adapter (first layer)"
+$FEDLORA inspect "$OUT/merged" --filter 'layers\.0\.' --top 3
+echo
+echo "== fedlora inspect of the clients, auditing the FedAvg merge against them"
+$FEDLORA inspect $CLIENTS --samples 100,200,300 --against "$OUT/fedavg" --filter 'layers\.0\.' --plot "$OUT/errors.svg"
+echo
 echo "== fedlora verify --data of the merged adapter"
 $FEDLORA verify --data "$OUT/merged"
 echo

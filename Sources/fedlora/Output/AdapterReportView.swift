@@ -119,7 +119,8 @@ struct AdapterReportView {
     var verdict: String?
     if let merged, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
       let floraNA = model(\.floraNA) ?? fedavg
-      verdict = mine >= fedavg * (1 - 1e-9)
+      // Within 1e-6 of FedAvg is FedAvg: written factors carry their dtype's rounding.
+      verdict = mine >= fedavg * (1 - 1e-6)
         ? "VERDICT: \(merged.path) is no better than FedAvg (error \(show(mine)) vs FedAvg \(show(fedavg)), floor \(show(floor)))"
         : mine > floraNA * (1 + 1e-6)
           ? "VERDICT: \(merged.path) beats FedAvg but not FLoRA-NA (error \(show(mine)), FedAvg \(show(fedavg)), FLoRA-NA \(show(floraNA)), floor \(show(floor)))"
