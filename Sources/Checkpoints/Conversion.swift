@@ -62,6 +62,7 @@ public enum CheckpointConversion {
     let count = tensor.elementCount
     let values = UnsafeMutablePointer<Float>.allocate(capacity: min(max(count, 1), slice))
     defer { values.deallocate() }
+    guard let output = buffer.baseAddress else { return }
     let source = tensor.bytes
     let (inElements, inBytes) = tensor.dtype.block
     let (outElements, outBytes) = dtype.block
@@ -71,7 +72,7 @@ public enum CheckpointConversion {
       let from = start / inElements * inBytes, to = (start + n) / inElements * inBytes
       Dequantize.widen(UnsafeRawBufferPointer(rebasing: source[from..<to]), dtype: tensor.dtype, count: n, into: values)
       tensor.file.done(with: (tensor.offset + from)..<(tensor.offset + to))
-      let target = buffer.baseAddress! + start / outElements * outBytes
+      let target = output + start / outElements * outBytes
       if dtype == .q8_0 {
         Dequantize.quantizeQ8_0(values, count: n, into: target)
       } else {

@@ -56,7 +56,8 @@ public struct TensorScan: Sendable, Equatable {
         let count = min(chunk, tensor.elementCount - start)
         let range = (start * bytesPerElement)..<(bytesPerElement == 0 ? bytes.count : (start + count) * bytesPerElement)
         buffer.withUnsafeMutableBufferPointer { out in
-          Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[range]), dtype: tensor.dtype, count: count, into: out.baseAddress!)
+          guard let values = out.baseAddress else { return }
+          Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[range]), dtype: tensor.dtype, count: count, into: values)
           for value in out.prefix(count) where !value.isFinite {
             if value.isNaN { nan += 1 } else { inf += 1 }
           }

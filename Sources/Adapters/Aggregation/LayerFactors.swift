@@ -55,7 +55,7 @@ public struct LayerFactors: Sendable {
       for (u, block) in a.enumerated() {
         // Row-major blocks of whole rows: one contiguous copy each.
         block.values.withUnsafeBufferPointer { source in
-          if let base = source.baseAddress, !source.isEmpty { (target.baseAddress! + offset).update(from: base, count: source.count) }
+          if let base = source.baseAddress, let start = target.baseAddress, !source.isEmpty { (start + offset).update(from: base, count: source.count) }
         }
         offset += blockRows[u] * k
       }

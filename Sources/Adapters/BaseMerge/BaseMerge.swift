@@ -85,6 +85,7 @@ public enum BaseMerge {
   /// fp32 by SGEMM straight into the widened base rows, then rounded once. Works through the
   /// tensor a slice of rows at a time, so memory stays small for any tensor size.
   static func fold(_ tensor: Tensor, left: Matrix, right: Matrix, transposed: Bool, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
+    guard let output = buffer.baseAddress else { return }
     let (rows, width) = (tensor.shape[0], tensor.shape[1])
     let rowBytes = width / tensor.dtype.block.elements * tensor.dtype.block.bytes
     let outRowBytes = width / dtype.block.elements * dtype.block.bytes
@@ -102,16 +103,17 @@ public enum BaseMerge {
       if rank > 0 {
         l.withUnsafeBufferPointer { lp in
           r.withUnsafeBufferPointer { rp in
+            guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
             if transposed {
               // W0 is [k, d]: rows start..<start+n of R^T L^T.
-              cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rp.baseAddress! + start, k, lp.baseAddress!, rank, 1, w, d)
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
             } else {
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lp.baseAddress! + start * Int(rank), rank, rp.baseAddress!, k, 1, w, k)
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
             }
           }
         }
       }
-      FloatConversion.narrow(w, count: n * width, to: dtype, into: buffer.baseAddress! + start * outRowBytes)
+      FloatConversion.narrow(w, count: n * width, to: dtype, into: output + start * outRowBytes)
       start += n
     }
   }

@@ -66,7 +66,7 @@ public enum AdapterConversion {
   static func scaled(_ tensor: Tensor, by factor: Double, dtype: DType, name: String) -> OutputTensor {
     OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
       let values = try tensor.floats().map { Float(Double($0) * factor) }
-      values.withUnsafeBufferPointer { FloatConversion.narrow($0.baseAddress!, count: values.count, to: dtype, into: buffer.baseAddress!) }
+      FloatConversion.narrow(values, to: dtype, into: buffer)
     })
   }
 }

@@ -77,7 +77,7 @@ public enum AdapterWriter {
 
   static func write(_ values: [Double], scale: Double, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
     let floats = values.map { Float($0 * scale) }
-    floats.withUnsafeBufferPointer { FloatConversion.narrow($0.baseAddress!, count: floats.count, to: dtype, into: buffer.baseAddress!) }
+    FloatConversion.narrow(floats, to: dtype, into: buffer)
   }
 
   /// A `modules_to_save` tensor as the weighted average of the clients' copies.

@@ -5,9 +5,9 @@ public func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
   var crc: UInt = 0
   var remaining = bytes
   // zlib takes a 32-bit length: feed large tensors in chunks.
-  while !remaining.isEmpty {
+  while let start = remaining.baseAddress, !remaining.isEmpty {
     let chunk = min(remaining.count, 1 << 30)
-    crc = CZlib.crc32(crc, remaining.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt(chunk))
+    crc = CZlib.crc32(crc, start.assumingMemoryBound(to: UInt8.self), uInt(chunk))
     remaining = UnsafeRawBufferPointer(rebasing: remaining[chunk...])
   }
   return UInt32(crc)

@@ -26,7 +26,7 @@ public struct OutputTensor: Sendable {
   /// An output holding `values` rounded once to `dtype`.
   public init(name: String, dtype: DType, shape: [Int], values: [Float]) {
     self.init(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-      values.withUnsafeBufferPointer { FloatConversion.narrow($0.baseAddress!, count: values.count, to: dtype, into: buffer.baseAddress!) }
+      FloatConversion.narrow(values, to: dtype, into: buffer)
     })
   }
 

@@ -53,6 +53,14 @@ public enum FloatConversion {
     }
   }
 
+  /// Rounds `values` once to `dtype` into `buffer` (which holds exactly that many elements).
+  public static func narrow(_ values: [Float], to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+    values.withUnsafeBufferPointer { source in
+      guard let from = source.baseAddress, let to = buffer.baseAddress else { return }
+      narrow(from, count: values.count, to: dtype, into: to)
+    }
+  }
+
   // MARK: Element functions (branch-free, so the loops below auto-vectorise)
 
   /// IEEE half -> single, exact for every input including subnormals, infinities and NaN.

@@ -100,7 +100,7 @@ struct ConvertCommand: ParsableCommand {
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
   private func convertAdapter() throws -> Bool {
     guard let adapter = try Adapter.loadIfAdapter(input) else { return false }
-    let dtype = self.dtype?.dtype
+    let dtype = self.dtype?.floatType
     if output.hasSuffix(".gguf") {
       let result = try AdapterConversion.toGGUF(adapter, dtype: dtype)
       if !result.foldedScales.isEmpty {
@@ -139,7 +139,7 @@ struct ConvertCommand: ParsableCommand {
 enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
   case f32, f16, bf16, q8_0
 
-  /// The dtype for float tensors (Q8_0 leaves non-weights in their dtype... as F32 for 1-D).
+  /// The dtype of float tensors; nil for q8_0, which keeps them and quantises 2-D weights after.
   var floatType: DType? {
     switch self {
     case .f32: .f32
@@ -149,7 +149,6 @@ enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
     }
   }
 
-  var dtype: DType? { floatType }
 }
 
 /// The float dtypes an output may be written in.

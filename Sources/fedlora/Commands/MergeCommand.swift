@@ -118,8 +118,7 @@ struct MergeCommand: ParsableCommand {
       let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
       let provenance = AdapterWriter.Provenance(
         method: method.rawValue, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
-      let progress = Progress(total: 0, enabled: false)
-      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance, progress: quiet ? nil : progress.handler)
+      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance)
       let report = merge.report
       if json {
         Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)
