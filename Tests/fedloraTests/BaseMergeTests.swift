@@ -115,3 +115,28 @@ struct LlamaConversionTests {
     }
   }
 }
+
+@Suite("CLI: llama.cpp's q/k row order in GGUF adapters (--base-config)")
+struct LlamaAdapterOrderTests {
+  @Test("PEFT -> GGUF with --base-config permutes q/k lora_b rows as llama.cpp; reading it back with --base-config restores them")
+  func rowOrder() throws {
+    let folder = Fixtures.scratch("qk")
+    let config = Fixtures.path("adapters/base/config.json")
+    let client = Fixtures.path("adapters/client_a")
+    #expect(try CLI.run(["convert", client, folder + "/a.gguf", "--base-config", config]).status == 0)
+    let peft = try Checkpoint.open(client)
+    let gguf = try Checkpoint.open(folder + "/a.gguf")
+    // head_dim 16 for q: llama.cpp row 1 is Hugging Face row 8 (rank 8 columns per row).
+    let b = try #require(peft.tensor(named: "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")).floats()
+    let permuted = try #require(gguf.tensor(named: "blk.0.attn_q.weight.lora_b")).floats()
+    #expect(Array(permuted[8..<16]) == Array(b[64..<72]))
+    let v = try #require(gguf.tensor(named: "blk.0.attn_v.weight.lora_b")).floats()
+    #expect(v == (try #require(peft.tensor(named: "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight")).floats()))
+
+    // Audited with the row order known, the GGUF copy is the same adapter; without it, q/k differ.
+    let same = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--base-config", config, "--json"]).stdout, path: "stdout")
+    #expect((same["model"]?["against"]?.doubleValue ?? 1) < 1e-6)
+    let differs = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--json"]).stdout, path: "stdout")
+    #expect((differs["model"]?["against"]?.doubleValue ?? 0) > 0.1)
+  }
+}

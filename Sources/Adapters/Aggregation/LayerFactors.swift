@@ -35,7 +35,7 @@ public struct LayerFactors: Sendable {
         continue
       }
       let aValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.a.floats() }
-      let bValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.b.floats() }
+      let bValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.bFloats() }
       // The mapped pages are consumed: let the kernel drop them so memory follows one layer.
       for tensor in [entry.a, entry.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
       guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else { throw .nonFinite(client: client.path, module: module) }

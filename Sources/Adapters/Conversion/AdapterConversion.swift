@@ -15,7 +15,8 @@ public enum AdapterConversion {
     public let foldedScales: [String]
   }
 
-  public static func toGGUF(_ adapter: Adapter, dtype: DType?) throws -> Result {
+  /// `heads`: write q/k `lora_b` rows in llama.cpp's order, as its converter does.
+  public static func toGGUF(_ adapter: Adapter, dtype: DType?, heads: LlamaGGUF.Heads? = nil) throws -> Result {
     let alpha = adapter.config?.alpha ?? adapter.modules.first?.alpha ?? 1
     var tensors: [OutputTensor] = []
     var folded: [String] = []
@@ -27,9 +28,9 @@ public enum AdapterConversion {
       let factor = module.scale / fileScale
       if abs(factor - 1) > 1e-12 { folded.append(module.name) }
       tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: base + ".lora_a", shape: module.a.shape))
-      tensors.append(abs(factor - 1) > 1e-12
-        ? scaled(module.b, by: factor, dtype: dtype ?? module.b.dtype, name: base + ".lora_b")
-        : CheckpointConversion.convert(module.b, to: dtype ?? module.b.dtype, name: base + ".lora_b", shape: module.b.shape))
+      let order = heads.flatMap { LlamaGGUF.headCount(forModule: module.name, $0) }
+        .map { LlamaGGUF.rowOrder(rows: module.b.shape[0], heads: $0, inverse: false) }
+      tensors.append(bOutput(module, name: base + ".lora_b", dtype: dtype ?? module.b.dtype, factor: factor, order: order))
     }
     let metadata: [(key: String, value: GGUFValue)] = [
       ("general.architecture", .string(adapter.architecture ?? "llama")), ("general.type", .string("adapter")),
@@ -43,7 +44,7 @@ public enum AdapterConversion {
     for module in adapter.modules {
       let names = AdapterWriter.tensorNames(module.name, kind: module.kind, format: .peft)
       tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: names.a, shape: module.a.shape))
-      tensors.append(CheckpointConversion.convert(module.b, to: dtype ?? module.b.dtype, name: names.b, shape: module.b.shape))
+      tensors.append(bOutput(module, name: names.b, dtype: dtype ?? module.b.dtype, factor: 1, order: nil))
     }
     let ranks = adapter.modules.map(\.rank)
     let common = Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
@@ -63,9 +64,17 @@ public enum AdapterConversion {
     return Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: [])
   }
 
-  static func scaled(_ tensor: Tensor, by factor: Double, dtype: DType, name: String) -> OutputTensor {
-    OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
-      let values = try tensor.floats().map { Float(Double($0) * factor) }
+  /// `B` in Hugging Face row order times `factor`, rows then placed by `order` (target row `i`
+  /// is Hugging Face row `order[i]`); a byte copy when nothing changes.
+  static func bOutput(_ module: LoRAModule, name: String, dtype: DType, factor: Double, order: [Int]?) -> OutputTensor {
+    if abs(factor - 1) <= 1e-12, order == nil, module.bRowOrder == nil {
+      return CheckpointConversion.convert(module.b, to: dtype, name: name, shape: module.b.shape)
+    }
+    return OutputTensor(name: name, dtype: dtype, shape: module.b.shape, source: .compute { buffer in
+      let hf = try module.bFloats()
+      let width = module.b.shape[1]
+      let rows = order ?? Array(0..<module.b.shape[0])
+      let values = rows.flatMap { hf[($0 * width)..<(($0 + 1) * width)].map { Float(Double($0) * factor) } }
       FloatConversion.narrow(values, to: dtype, into: buffer)
     })
   }

@@ -112,6 +112,21 @@ public enum LlamaGGUF {
     }
   }
 
+  /// The head count that orders a module's rows in llama.cpp (q: all heads, k: KV heads), or
+  /// nil for modules llama.cpp keeps in Hugging Face order.
+  public static func headCount(forModule module: String, _ heads: Heads) -> Int? {
+    module.hasSuffix("self_attn.q_proj") ? heads.query : module.hasSuffix("self_attn.k_proj") ? heads.keyValue : nil
+  }
+
+  /// The head counts of the `config.json` at `path`.
+  public static func heads(configAt path: String) throws -> Heads {
+    let config = try JSON.parse(MappedFile.contents(of: path), path: path)
+    guard let heads = heads(config: config) else {
+      throw AdapterError.badConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
+    }
+    return heads
+  }
+
   /// The head counts of a Hugging Face `config.json`.
   public static func heads(config: JSON) -> Heads? {
     guard let query = config["num_attention_heads"]?.intValue else { return nil }

@@ -30,7 +30,7 @@ public struct LayerComparison: Sendable {
     floor = g.floorResidual(rank: rank ?? factors.maxRank)
     cosines = factors.weights.indices.map { u in g.cosineToT(client: u) }
     if let merged {
-      let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.b.floats().map { merged.scale * Double($0) })
+      let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
       let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
       against = g.residualNorm(b: b, a: a)
     } else {

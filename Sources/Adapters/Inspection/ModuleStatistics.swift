@@ -36,7 +36,7 @@ public struct ModuleStatistics: Sendable {
   public init(_ module: LoRAModule) throws(AdapterError) {
     _ = LinearAlgebra.singleThreaded
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
-    let b = try AdapterError.wrap { () throws(CheckpointError) in try module.b.floats() }
+    let b = try AdapterError.wrap { () throws(CheckpointError) in try module.bFloats() }
     name = module.name
     shape = module.updateShape
     rank = module.rank

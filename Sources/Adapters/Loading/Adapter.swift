@@ -20,6 +20,16 @@ public struct LoRAModule: Sendable {
   public let bias: Tensor?
   /// DoRA's magnitude vector: such a module is not `W + sBA`.
   public let magnitude: Tensor?
+  /// For llama.cpp's q/k row order: Hugging Face row `i` of `B` is stored row `bRowOrder[i]`.
+  public var bRowOrder: [Int]? = nil
+
+  /// `B` widened to Float, rows in Hugging Face order.
+  public func bFloats() throws(CheckpointError) -> [Float] {
+    let stored = try b.floats()
+    guard let order = bRowOrder else { return stored }
+    let width = b.shape[1]
+    return order.flatMap { stored[($0 * width)..<(($0 + 1) * width)] }
+  }
 
   /// The update's shape `[d, k]`.
   public var updateShape: [Int] { [b.shape[0], a.shape[1]] }
@@ -42,10 +52,12 @@ public struct Adapter: Sendable {
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
   public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
 
-  /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config.
-  public static func load(_ path: String, alpha: Double? = nil) throws(AdapterError) -> Adapter {
+  /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config;
+  /// `llamaHeads` says that a GGUF adapter's q/k `lora_b` rows are in llama.cpp's order (as
+  /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
+  public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
-    if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha) }
+    if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads) }
     let folder = Checkpoint.isDirectory(path) ? path : String(checkpoint.resolvedPath[..<(checkpoint.resolvedPath.lastIndex(of: "/") ?? checkpoint.resolvedPath.startIndex)])
     let configPath = (folder.isEmpty ? "." : folder) + "/adapter_config.json"
     var config: AdapterConfig?
@@ -58,9 +70,9 @@ public struct Adapter: Sendable {
   }
 
   /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
-  public static func loadIfAdapter(_ path: String, alpha: Double? = nil) throws(AdapterError) -> Adapter? {
+  public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter? {
     do {
-      return try load(path, alpha: alpha)
+      return try load(path, alpha: alpha, llamaHeads: llamaHeads)
     } catch {
       switch error {
       case .noAdapterTensors, .missingAlpha: return nil
@@ -110,7 +122,7 @@ public struct Adapter: Sendable {
 
   /// llama.cpp: `<base>.lora_a` `[r, in]` and `<base>.lora_b` `[out, r]`, one `adapter.lora.alpha`
   /// for the file; the scale is alpha / r (alpha 0 means scale 1, as llama.cpp applies it).
-  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?) throws(AdapterError) -> Adapter {
+  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
     var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
@@ -133,9 +145,13 @@ public struct Adapter: Sendable {
         throw .badFactorShape(path: path, module: name, a: a.shape, b: b.shape)
       }
       let rank = a.shape[0]
-      modules.append(LoRAModule(
+      var module = LoRAModule(
         name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
-        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
+        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil)
+      if let headCount = heads.flatMap({ LlamaGGUF.headCount(forModule: name, $0) }) {
+        module.bRowOrder = LlamaGGUF.rowOrder(rows: b.shape[0], heads: headCount, inverse: true)
+      }
+      modules.append(module)
     }
     guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }
     modules.sort { $0.name < $1.name }

@@ -18,9 +18,11 @@ public enum AdapterWriter {
     }
   }
 
-  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype.
+  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype; `llamaHeads`
+  /// puts a GGUF output's q/k `lora_b` rows in llama.cpp's order.
   public static func write(
-    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance, progress: ProgressHandler? = nil
+    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
+    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil
   ) throws {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
@@ -33,13 +35,16 @@ public enum AdapterWriter {
       let d = plan.shapes[index][0]
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
+      let rowOrder = format == .gguf ? llamaHeads.flatMap { LlamaGGUF.headCount(forModule: module, $0) }
+        .map { LlamaGGUF.rowOrder(rows: d, heads: $0, inverse: false) } : nil
       tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
       }, group: index))
       tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .compute { buffer in
         let estimate = try merge.estimate(index)
-        write(estimate.b.values, scale: bFactor, into: buffer, dtype: outputType)
+        let b = rowOrder.map { order in order.flatMap { estimate.b.rows($0..<($0 + 1)).values } } ?? estimate.b.values
+        write(b, scale: bFactor, into: buffer, dtype: outputType)
       }, group: index))
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set, dtype: outputType)) }

@@ -33,6 +33,8 @@ struct ConvertCommand: ParsableCommand {
   @Flag(help: "Keep tensor names as they are (no llama-family renaming between Hugging Face and llama.cpp).")
   var keepNames = false
 
+  @OptionGroup var llama: LlamaOptions
+
   @Flag(help: "No progress display.")
   var quiet = false
 
@@ -99,10 +101,11 @@ struct ConvertCommand: ParsableCommand {
 
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
   private func convertAdapter() throws -> Bool {
-    guard let adapter = try Adapter.loadIfAdapter(input) else { return false }
+    let heads = try llama.heads()
+    guard let adapter = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
     let dtype = self.dtype?.floatType
     if output.hasSuffix(".gguf") {
-      let result = try AdapterConversion.toGGUF(adapter, dtype: dtype)
+      let result = try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads)
       if !result.foldedScales.isEmpty {
         Terminal.warn("GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b")
       }

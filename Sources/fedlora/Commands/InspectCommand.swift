@@ -60,6 +60,8 @@ struct InspectCommand: ParsableCommand {
   @Option(help: "Write an SVG plot of the per-layer errors (clients) or update norms (one adapter).", completion: .file())
   var plot: String?
 
+  @OptionGroup var llama: LlamaOptions
+
   @Flag(help: "Print JSON on standard output (schemas fedlora.inspect.file/1, .adapter/1, .clients/1).")
   var json = false
 
@@ -98,7 +100,7 @@ struct InspectCommand: ParsableCommand {
     var adapters: [Adapter] = []
     for path in paths {
       do {
-        adapters.append(try Adapter.load(path, alpha: alpha))
+        adapters.append(try Adapter.load(path, alpha: alpha, llamaHeads: llama.heads()))
       } catch AdapterError.noAdapterTensors {
         return nil
       } catch AdapterError.checkpoint {

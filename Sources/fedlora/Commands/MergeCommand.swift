@@ -72,6 +72,8 @@ struct MergeCommand: ParsableCommand {
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
+  @OptionGroup var llama: LlamaOptions
+
   @Flag(help: "Print the merge report as JSON (schema fedlora.merge/1) on standard output.")
   var json = false
 
@@ -102,7 +104,8 @@ struct MergeCommand: ParsableCommand {
     if base == nil { Memory.keepFreedBlocks() }
     do {
       guard let method = Method(name: method) else { throw ValidationError("unknown method") }
-      let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha) }
+      let heads = try llama.heads()
+      let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
       let spec: WeightSpec = weights.flatMap(Self.numbers).map(WeightSpec.weights) ?? samples.flatMap(Self.numbers).map(WeightSpec.samples) ?? .uniform
       let set = try ClientSet(adapters, weights: spec, normalize: !keepWeights, allowMissing: allowMissing)
       set.warnings.forEach(Terminal.warn)
@@ -118,7 +121,7 @@ struct MergeCommand: ParsableCommand {
       let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
       let provenance = AdapterWriter.Provenance(
         method: method.rawValue, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
-      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance)
+      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance, llamaHeads: heads)
       let report = merge.report
       if json {
         Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)

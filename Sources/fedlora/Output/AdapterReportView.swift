@@ -83,7 +83,7 @@ struct AdapterReportView {
       ?? options.samples.flatMap(MergeCommand.numbers).map(WeightSpec.samples) ?? .uniform
     let set = try ClientSet(adapters, weights: spec, allowMissing: options.allowMissing)
     set.warnings.forEach(Terminal.warn)
-    let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha) }
+    let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
     let modules = set.moduleNames.filter(keep)
     if let merged {
       let missing = modules.filter { name in !merged.modules.contains { $0.name == name } }
