@@ -2,35 +2,17 @@
 /// Hugging Face spelling without `.weight` (`model.layers.0.self_attn.q_proj`). llama.cpp names
 /// (`blk.0.attn_q`) map to it for the llama family; other GGUF names are kept as they are.
 public enum ModuleName {
-  static let ggufToHF: [(gguf: String, hf: String)] = [
-    ("attn_q", "self_attn.q_proj"), ("attn_k", "self_attn.k_proj"), ("attn_v", "self_attn.v_proj"),
-    ("attn_output", "self_attn.o_proj"), ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"),
-    ("ffn_down", "mlp.down_proj"),
-  ]
-  static let ggufGlobal: [(gguf: String, hf: String)] = [("token_embd", "model.embed_tokens"), ("output", "lm_head")]
-
   /// The module identity of a llama.cpp base tensor name (`blk.3.attn_q.weight`).
   public static func fromGGUF(_ name: String) -> String {
-    let base = name.hasSuffix(".weight") ? String(name.dropLast(7)) : name
-    if let global = ggufGlobal.first(where: { $0.gguf == base }) { return global.hf }
-    let parts = base.split(separator: ".", maxSplits: 2).map(String.init)
-    if parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), let mapped = ggufToHF.first(where: { $0.gguf == parts[2] }) {
-      return "model.layers.\(layer).\(mapped.hf)"
-    }
-    return base
+    let hf = LlamaGGUF.hfName(name.hasSuffix(".weight") ? name : name + ".weight")
+    let full = hf ?? name
+    return full.hasSuffix(".weight") ? String(full.dropLast(7)) : full
   }
 
   /// The llama.cpp base tensor name of a module (`blk.3.attn_q.weight`), or nil when no
   /// mapping is known.
   public static func toGGUF(_ module: String) -> String? {
-    if let global = ggufGlobal.first(where: { $0.hf == module }) { return global.gguf + ".weight" }
-    let parts = module.split(separator: ".", maxSplits: 3).map(String.init)
-    if parts.count == 4, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]),
-      let mapped = ggufToHF.first(where: { $0.hf == parts[3] })
-    {
-      return "blk.\(layer).\(mapped.gguf).weight"
-    }
-    return module.hasPrefix("blk.") ? module + ".weight" : nil
+    LlamaGGUF.ggufName(module + ".weight") ?? (module.hasPrefix("blk.") ? module + ".weight" : nil)
   }
 
   /// The identity of a PEFT tensor's module: `base_model.model.X.lora_A.weight` -> `X`.
