@@ -58,6 +58,23 @@ struct MergeCommandTests {
     #expect(Checkpoint.listDirectory(folder).isEmpty)
   }
 
+  @Test("--scope model: one (p, q) for all layers, between the per-layer solution and FedAvg")
+  func scopeModel() throws {
+    let folder = Fixtures.scratch("scope")
+    var errors: [String: Double] = [:]
+    for (name, arguments) in [("layer", ["--method", "flora-na"]), ("model", ["--method", "flora-na", "--scope", "model"]), ("fedavg", ["--method", "fedavg"])] {
+      let (result, json) = try merge(Self.clients + arguments + ["-o", folder + "/" + name])
+      #expect(result.status == 0, "\(result.stderr)")
+      errors[name] = json?["model"]?["relative_error"]?.doubleValue
+      if name == "model" {
+        let ps = json?["layers"]?.arrayValue?.compactMap { $0["p"] } ?? []
+        #expect(ps.count > 1 && ps.allSatisfy { $0 == ps[0] }, "the same coefficients in every layer")
+      }
+    }
+    let (layer, model, fedavg) = (errors["layer"] ?? 1, errors["model"] ?? 1, errors["fedavg"] ?? 0)
+    #expect(layer <= model && model <= fedavg, "\(layer) <= \(model) <= \(fedavg)")
+  }
+
   @Test("Output bytes are the same on every run")
   func deterministic() throws {
     let folder = Fixtures.scratch("merge-det")
