@@ -70,6 +70,23 @@ struct InspectAdapterTests {
     #expect(try CLI.run(["inspect"] + Self.clients + ["--sort", "nope"]).status == 64)
   }
 
+  @Test("An audited adapter whose shapes differ is refused by name, exit 1")
+  func againstWrongShape() throws {
+    let folder = Fixtures.scratch("wrong-shape")
+    let source = try Checkpoint.open(Self.clients[0])
+    let bad = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+    let tensors = source.tensors.map { tensor in
+      tensor.name == bad
+        ? OutputTensor(name: bad, dtype: .f32, shape: [8, 32], values: [Float](repeating: 0, count: 256))
+        : OutputTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, source: .copy(tensor))
+    }
+    try SafeTensorsWriter.write(tensors, to: folder + "/adapter_model.safetensors")
+    try OutputFile(creating: folder + "/adapter_config.json").write(try Fixtures.read(Self.clients[0] + "/adapter_config.json"), at: 0)
+    let result = try CLI.run(["inspect"] + Self.clients + ["--against", folder])
+    #expect(result.status == 1)
+    #expect(result.stderr.contains("q_proj") && result.stderr.contains("[64, 32]"))
+  }
+
   @Test("A DoRA adapter is listed; plain checkpoints keep the header view")
   func listing() throws {
     let dora = try CLI.run(["inspect", Fixtures.path("adapters/client_dora")])

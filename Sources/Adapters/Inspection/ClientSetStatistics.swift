@@ -30,6 +30,9 @@ public struct LayerComparison: Sendable {
     floor = g.floorResidual(rank: rank ?? factors.maxRank)
     cosines = factors.weights.indices.map { u in g.cosineToT(client: u) }
     if let merged {
+      guard merged.updateShape == shape else {
+        throw AdapterError.shapeMismatch(client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
+      }
       let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
       let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
       against = g.residualNorm(b: b, a: a)
