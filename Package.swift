@@ -15,7 +15,8 @@ let package = Package(
   targets: [
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
     .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
-    .target(name: "Checkpoints", dependencies: ["CZlib"]),
+    .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
+    .target(name: "Checkpoints", dependencies: ["CZlib", "CSIMD"]),
     .target(name: "Adapters", dependencies: ["Checkpoints", "CLAPACK"]),
     .executableTarget(
       name: "fedlora",

@@ -75,6 +75,34 @@ struct FloatConversionTests {
     #expect(FP8Tables.e8m0[127] == 1 && FP8Tables.e8m0[255].isNaN)
   }
 
+  @Test("Large conversions (streaming stores, odd start) equal the portable element functions")
+  func largeStreaming() {
+    var generator = SeededGenerator(seed: 12)
+    let count = 3_000_001
+    let bits = (0..<count).map { _ in UInt16.random(in: 0...UInt16.max, using: &generator) }
+    var out = [Float](repeating: 0, count: count + 1)
+    for dtype in [DType.f16, .bf16] {
+      bits.withUnsafeBytes { source in
+        out.withUnsafeMutableBufferPointer { FloatConversion.widen(source.baseAddress!, dtype: dtype, count: count, into: $0.baseAddress! + 1) }
+      }
+      for i in stride(from: 0, to: count, by: 997) {
+        let want = dtype == .f16 ? FloatConversion.halfToFloat(bits[i]) : UInt32(bits[i]) << 16
+        #expect(out[i + 1].bitPattern == want || (out[i + 1].isNaN && Float(bitPattern: want).isNaN), "\(dtype) \(i)")
+      }
+    }
+    let floats = (0..<count).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &generator)) }
+    var narrowed = [UInt16](repeating: 0, count: count)
+    for dtype in [DType.f16, .bf16] {
+      floats.withUnsafeBufferPointer { source in
+        narrowed.withUnsafeMutableBytes { FloatConversion.narrow(source.baseAddress!, count: count, to: dtype, into: $0.baseAddress!) }
+      }
+      for i in stride(from: 0, to: count, by: 997) {
+        let want = dtype == .f16 ? FloatConversion.floatToHalf(floats[i].bitPattern) : FloatConversion.floatToBFloat(floats[i].bitPattern)
+        if floats[i].isNaN { #expect(narrowed[i] & (dtype == .f16 ? 0x7E00 : 0x7FC0) == (dtype == .f16 ? 0x7E00 : 0x7FC0)) } else { #expect(narrowed[i] == want, "\(dtype) \(i)") }
+      }
+    }
+  }
+
   @Test("Unaligned sources convert like aligned ones")
   func unaligned() {
     let values: [Float16] = (0..<37).map { Float16(Float($0) * 0.25 - 3) }

@@ -1,8 +1,11 @@
+import CSIMD
+
 /// Vectorised conversions between on-disk float encodings and `Float`.
 ///
 /// Sources and destinations are raw bytes with no alignment assumed (safetensors data may be
-/// unaligned). Each element function is branch-free integer arithmetic, so LLVM turns the plain
-/// loops into SIMD code (no F16C needed, exact for every input).
+/// unaligned). On CPUs with AVX2 and F16C, C kernels (`CSIMD`) convert all but a short tail;
+/// elsewhere, and for tails, each element function is branch-free integer arithmetic, so LLVM
+/// turns the plain loops into SIMD code (exact for every input).
 public enum FloatConversion {
   /// Widens `count` elements of `dtype` read from `source` into `destination`.
   /// Precondition: `dtype.isComputable` and not a ggml block type (see `Dequantize`).
@@ -13,11 +16,11 @@ public enum FloatConversion {
     case .f32:
       UnsafeMutableRawPointer(destination).copyMemory(from: source, byteCount: count * 4)
     case .f16:
-      for i in 0..<count {
+      for i in csimd_f16_to_f32(source, destination, count)..<count {
         destination[i] = Float(bitPattern: halfToFloat(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
       }
     case .bf16:
-      for i in 0..<count {
+      for i in csimd_bf16_to_f32(source, destination, count)..<count {
         destination[i] = Float(bitPattern: UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
       }
     case .f64:
@@ -43,9 +46,9 @@ public enum FloatConversion {
     case .f32:
       destination.copyMemory(from: source, byteCount: count * 4)
     case .bf16:
-      for i in 0..<count { destination.storeBytes(of: floatToBFloat(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
+      for i in csimd_f32_to_bf16(source, destination, count)..<count { destination.storeBytes(of: floatToBFloat(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
     case .f16:
-      for i in 0..<count { destination.storeBytes(of: floatToHalf(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
+      for i in csimd_f32_to_f16(source, destination, count)..<count { destination.storeBytes(of: floatToHalf(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
     case .f64:
       for i in 0..<count { destination.storeBytes(of: Double(source[i]), toByteOffset: i * 8, as: Double.self) }
     default:

@@ -1,0 +1,102 @@
+// Conversion kernels with AVX2 and F16C, compiled for those instructions function by function
+// and used only when the CPU has them, so the binary still runs on baseline x86-64.
+#include "csimd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+static int have_avx2_f16c(void) {
+  static int cached = -1;
+  if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  return cached;
+}
+
+// Widening writes twice the bytes it reads. Past this size the output cannot stay in cache
+// anyway, so it is written with non-temporal stores (no read-for-ownership), as memcpy does.
+#define STREAM_BYTES (8u << 20)
+
+__attribute__((target("avx2,f16c")))
+static size_t f16_to_f32(const void *src, float *dst, size_t n) {
+  const unsigned char *s = src;
+  size_t i = 0;
+  int stream = n * 4 >= STREAM_BYTES;
+  // Scalar head until dst is 32-byte aligned (streaming stores need it).
+  for (; stream && i < n && ((uintptr_t)(dst + i) & 31); i++) {
+    unsigned short h;
+    __builtin_memcpy(&h, s + 2 * i, 2);
+    dst[i] = _cvtsh_ss(h);
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i)));
+    if (stream) _mm256_stream_ps(dst + i, f); else _mm256_storeu_ps(dst + i, f);
+  }
+  if (stream) _mm_sfence();
+  return i;
+}
+
+__attribute__((target("avx2")))
+static size_t bf16_to_f32(const void *src, float *dst, size_t n) {
+  const unsigned char *s = src;
+  size_t i = 0;
+  int stream = n * 4 >= STREAM_BYTES;
+  for (; stream && i < n && ((uintptr_t)(dst + i) & 31); i++) {
+    unsigned short h;
+    __builtin_memcpy(&h, s + 2 * i, 2);
+    unsigned int w = (unsigned int)h << 16;
+    __builtin_memcpy(dst + i, &w, 4);
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + 2 * i))), 16);
+    if (stream) _mm256_stream_si256((__m256i *)(dst + i), w); else _mm256_storeu_si256((__m256i *)(dst + i), w);
+  }
+  if (stream) _mm_sfence();
+  return i;
+}
+
+// Round to nearest even; NaN becomes quiet (top mantissa bit set), as the portable loop does.
+__attribute__((target("avx2")))
+static size_t f32_to_bf16(const float *src, void *dst, size_t n) {
+  unsigned char *d = dst;
+  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7FFF);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+  const __m256i quiet = _mm256_set1_epi32(0x40);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i out[2];
+    for (int half = 0; half < 2; half++) {
+      __m256i x = _mm256_loadu_si256((const __m256i *)(src + i + 8 * half));
+      __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(x, 16), one);
+      __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(x, bias), lsb), 16);
+      __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs_mask), inf);
+      __m256i q = _mm256_or_si256(_mm256_srli_epi32(x, 16), quiet);
+      out[half] = _mm256_blendv_epi8(rounded, q, nan);
+    }
+    // Pack 2 x 8 values of 32 bits into 16 of 16 bits, in order.
+    __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(out[0], out[1]), 0xD8);
+    _mm256_storeu_si256((__m256i *)(d + 2 * i), packed);
+  }
+  return i;
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t f32_to_f16(const float *src, void *dst, size_t n) {
+  unsigned char *d = dst;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128((__m128i *)(d + 2 * i), h);
+  }
+  return i;
+}
+
+size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? f16_to_f32(src, dst, n) : 0; }
+size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? bf16_to_f32(src, dst, n) : 0; }
+size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n) { return have_avx2_f16c() ? f32_to_bf16(src, dst, n) : 0; }
+size_t csimd_f32_to_f16(const float *src, void *dst, size_t n) { return have_avx2_f16c() ? f32_to_f16(src, dst, n) : 0; }
+
+#else
+size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return 0; }
+size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return 0; }
+size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n) { return 0; }
+size_t csimd_f32_to_f16(const float *src, void *dst, size_t n) { return 0; }
+#endif
