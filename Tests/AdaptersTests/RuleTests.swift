@@ -4,8 +4,6 @@ import TestSupport
 
 /// Dense references on small shapes: `T` and `Bh Ah` formed explicitly in fp64.
 enum Dense {
-  static func product(_ b: Matrix, _ a: Matrix) -> Matrix { b * a }
-
   static func ideal(_ f: LayerFactors) -> Matrix {
     var t = Matrix(zeros: f.d, f.k)
     for u in f.a.indices where f.a[u].rows > 0 { t = t + f.weights[u] * (f.bs[u] * f.a[u]) }

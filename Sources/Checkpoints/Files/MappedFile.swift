@@ -65,9 +65,6 @@ public final class MappedFile: @unchecked Sendable {
     return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
   }
 
-  /// Tells the kernel that `range` will be read soon (sequential read-ahead).
-  public func willNeed(_ range: Range<Int>) { advise(range, MADV_WILLNEED) }
-
   /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
   public func done(with range: Range<Int>) { advise(range, MADV_DONTNEED) }
 
