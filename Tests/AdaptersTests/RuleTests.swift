@@ -110,6 +110,20 @@ struct RuleTests {
     }
   }
 
+  @Test("LAPACK layer: thin QR reconstructs, Q is orthonormal; Gram roots satisfy R^T R = G")
+  func linearAlgebra() throws {
+    let f = Dense.clients(1, d: 30, k: 7, spread: 0, seed: 8)
+    let m = f.bs[0]
+    let (q, r) = LinearAlgebra.thinQR(m)
+    let qm = try #require(q)
+    #expect(zip((qm * r).values, m.values).allSatisfy { abs($0 - $1) < 1e-12 })
+    let gram = qm.gramOfColumns
+    #expect(zip(gram.values, Matrix.identity(gram.rows).values).allSatisfy { abs($0 - $1) < 1e-12 })
+    let g = m.gramOfColumns
+    let root = LinearAlgebra.gramRoot(g).root
+    #expect(zip(root.gramOfColumns.values, g.values).allSatisfy { abs($0 - $1) < 1e-9 * (g.values.map(abs).max() ?? 1) })
+  }
+
   @Test("FLoRA-NA's gauge keeps sum p = 1, so Ah stays a weighted average of client As")
   func gauge() {
     let f = Dense.clients(4, d: 20, k: 16, spread: 0.5, seed: 21)

@@ -1,7 +1,7 @@
 import Checkpoints
 
 /// The per-layer quantities of one adapter (aggregation.md, "Per-layer inspection quantities"),
-/// all from the `r x r` Grams of the factors: no dense `[d, k]` matrix.
+/// all from the `r x r` core of thin QRs of the factors: no dense `[d, k]` matrix.
 public struct ModuleStatistics: Sendable {
   public let name: String
   public let shape: [Int]
@@ -53,8 +53,10 @@ public struct ModuleStatistics: Sendable {
     }
     let ma = Matrix(rows: rank, cols: shape[1], values: a.map { Double($0) })
     let mb = Matrix(rows: shape[0], cols: rank, values: b.map { module.scale * Double($0) })
-    let ra = LinearAlgebra.gramRoot(ma.gramOfRows).root
-    let rb = LinearAlgebra.gramRoot(mb.gramOfColumns).root
+    // Thin QR of B and A^T (d x r and k x r): s B A = Qb (Rb Ra^T) Qa^T, so the singular values
+    // are those of the r x r core.
+    let rb = LinearAlgebra.thinQR(mb, computeQ: false).r
+    let ra = LinearAlgebra.thinQR(ma.transposed, computeQ: false).r
     let sigma = LinearAlgebra.svd(rb * ra.transposed).s
     singularValues = sigma
     let total = sigma.reduce(0) { $0 + $1 * $1 }

@@ -133,6 +133,21 @@ public enum LinearAlgebra {
     return (Matrix(rows: m.rows, cols: k, values: u), s, Matrix(rows: k, cols: m.cols, values: vt))
   }
 
+  /// Thin QR of a tall matrix: `M = Q R`, `Q` with orthonormal columns, `R` upper triangular
+  /// (`min(rows, cols) x cols`). `Q` is formed only when asked for.
+  public static func thinQR(_ m: Matrix, computeQ: Bool = true) -> (q: Matrix?, r: Matrix) {
+    let k = min(m.rows, m.cols)
+    var a = m.values
+    var tau = [Double](repeating: 0, count: max(k, 1))
+    _ = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &tau)
+    var r = Matrix(zeros: k, m.cols)
+    for i in 0..<k { for j in i..<m.cols { r[i, j] = a[i * m.cols + j] } }
+    guard computeQ else { return (nil, r) }
+    _ = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(k), Int32(k), &a, Int32(m.cols), &tau)
+    let q = Matrix(rows: m.rows, cols: m.cols, values: a).columns(0..<k)
+    return (q, r)
+  }
+
   /// Solves the small symmetric system `G x = b`; a relative ridge of 1e-10 of the trace is
   /// added when `G` is singular (identical clients).
   public static func solve(_ g: Matrix, _ b: [Double]) -> [Double] {
