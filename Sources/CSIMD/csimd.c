@@ -15,43 +15,32 @@ static int have_avx2_f16c(void) {
 // anyway, so it is written with non-temporal stores (no read-for-ownership), as memcpy does.
 #define STREAM_BYTES (8u << 20)
 
-__attribute__((target("avx2,f16c")))
-static size_t f16_to_f32(const void *src, float *dst, size_t n) {
-  const unsigned char *s = src;
-  size_t i = 0;
-  int stream = n * 4 >= STREAM_BYTES;
-  // Scalar head until dst is 32-byte aligned (streaming stores need it).
-  for (; stream && i < n && ((uintptr_t)(dst + i) & 31); i++) {
-    unsigned short h;
-    __builtin_memcpy(&h, s + 2 * i, 2);
-    dst[i] = _cvtsh_ss(h);
-  }
-  for (; i + 8 <= n; i += 8) {
-    __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + 2 * i)));
-    if (stream) _mm256_stream_ps(dst + i, f); else _mm256_storeu_ps(dst + i, f);
-  }
-  if (stream) _mm_sfence();
-  return i;
-}
-
-__attribute__((target("avx2")))
-static size_t bf16_to_f32(const void *src, float *dst, size_t n) {
-  const unsigned char *s = src;
+// One loop for both 16-bit widenings (`bf16` is a constant at each call site, so the branch
+// folds away): scalar head until dst is 32-byte aligned when streaming, then 8 lanes a time.
+__attribute__((target("avx2,f16c"), always_inline))
+static inline size_t widen16(const unsigned char *s, float *dst, size_t n, int bf16) {
   size_t i = 0;
   int stream = n * 4 >= STREAM_BYTES;
   for (; stream && i < n && ((uintptr_t)(dst + i) & 31); i++) {
     unsigned short h;
     __builtin_memcpy(&h, s + 2 * i, 2);
     unsigned int w = (unsigned int)h << 16;
-    __builtin_memcpy(dst + i, &w, 4);
+    if (bf16) __builtin_memcpy(dst + i, &w, 4); else dst[i] = _cvtsh_ss(h);
   }
   for (; i + 8 <= n; i += 8) {
-    __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + 2 * i))), 16);
-    if (stream) _mm256_stream_si256((__m256i *)(dst + i), w); else _mm256_storeu_si256((__m256i *)(dst + i), w);
+    __m128i h = _mm_loadu_si128((const __m128i *)(s + 2 * i));
+    __m256 f = bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+    if (stream) _mm256_stream_ps(dst + i, f); else _mm256_storeu_ps(dst + i, f);
   }
   if (stream) _mm_sfence();
   return i;
 }
+
+__attribute__((target("avx2,f16c")))
+static size_t f16_to_f32(const void *src, float *dst, size_t n) { return widen16(src, dst, n, 0); }
+
+__attribute__((target("avx2,f16c")))
+static size_t bf16_to_f32(const void *src, float *dst, size_t n) { return widen16(src, dst, n, 1); }
 
 // Round to nearest even; NaN becomes quiet (top mantissa bit set), as the portable loop does.
 __attribute__((target("avx2")))
