@@ -131,9 +131,3 @@ struct RuleTests {
     #expect(abs((estimate.p ?? []).reduce(0, +) - 1) < 1e-12)
   }
 }
-
-extension Matrix {
-  static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
-    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
-  }
-}

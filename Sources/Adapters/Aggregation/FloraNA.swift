@@ -115,9 +115,3 @@ public enum FloraNA {
 }
 
 @inline(__always) func pow2(_ x: Double) -> Double { x * x }
-
-extension Matrix {
-  static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
-    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
-  }
-}

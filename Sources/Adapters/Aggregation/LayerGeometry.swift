@@ -25,6 +25,11 @@ public struct LayerGeometry: Sendable {
   public let normT: Double
   /// Singular values of `T`, descending.
   public let singularValues: [Double]
+  /// `W = diag(w_u I_r)`.
+  let weightMatrix: Matrix
+  /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations and the cosines use them).
+  let kaBlocks: [[Matrix]]
+  let kbBlocks: [[Matrix]]
 
   public init(_ factors: LayerFactors) {
     _ = LinearAlgebra.singleThreaded
@@ -38,13 +43,13 @@ public struct LayerGeometry: Sendable {
     kb = stackedB.gramOfColumns
     (ra, raInverse) = LinearAlgebra.gramRoot(ka)
     (rb, rbInverse) = LinearAlgebra.gramRoot(kb)
-    let core = rb * Self.blocks(factors.weights, rank: r, diagonal: true) * ra.transposed
+    weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)
+    kaBlocks = Self.split(ka, clients: clients, rank: r)
+    kbBlocks = Self.split(kb, clients: clients, rank: r)
+    let core = rb * weightMatrix * ra.transposed
     normT = core.squaredNorm.squareRoot()
     singularValues = LinearAlgebra.svd(core).s
   }
-
-  /// `W = diag(w_u I_r)`.
-  var weightMatrix: Matrix { Self.blocks(weights, rank: rank, diagonal: true) }
 
   /// `[c_1 I; ...; c_U I]` (`U r x r`) or, with `diagonal`, `diag(c_u I)`.
   static func blocks(_ c: [Double], rank: Int, diagonal: Bool = false) -> Matrix {
@@ -71,18 +76,14 @@ public struct LayerGeometry: Sendable {
     singularValues.dropFirst(r).reduce(0) { $0 + $1 * $1 }.squareRoot()
   }
 
-  /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations use them).
-  var kaBlocks: [[Matrix]] { blocks(of: ka) }
-  var kbBlocks: [[Matrix]] { blocks(of: kb) }
-
-  private func blocks(of gram: Matrix) -> [[Matrix]] {
-    (0..<clients).map { i in (0..<clients).map { j in block(gram, i, j) } }
-  }
-
-  /// The `r x r` block `(i, j)` of a stacked Gram.
-  func block(_ m: Matrix, _ i: Int, _ j: Int) -> Matrix {
-    var out = Matrix(zeros: rank, rank)
-    for a in 0..<rank { for b in 0..<rank { out[a, b] = m[i * rank + a, j * rank + b] } }
-    return out
+  /// A stacked Gram as its `r x r` blocks `(i, j)`.
+  static func split(_ gram: Matrix, clients: Int, rank: Int) -> [[Matrix]] {
+    (0..<clients).map { i in
+      (0..<clients).map { j in
+        var out = Matrix(zeros: rank, rank)
+        for a in 0..<rank { for b in 0..<rank { out[a, b] = gram[i * rank + a, j * rank + b] } }
+        return out
+      }
+    }
   }
 }

@@ -62,7 +62,7 @@ public enum BaseMerge {
       tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
         let (estimate, factors) = try merge.solveOnce(index)
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
-        if let rowOrder { left = Matrix(rows: left.rows, cols: left.cols, values: rowOrder.flatMap { left.rows($0..<($0 + 1)).values }) }
+        if let rowOrder { left = left.rows(in: rowOrder) }
         fold(tensor, left: left, right: right, transposed: transposed, into: buffer, dtype: outputType)
       }))
     }

@@ -25,8 +25,10 @@ public struct LayerComparison: Sendable {
     name = module
     shape = [factors.d, factors.k]
     normT = g.normT
-    fedavg = FedAvg.aggregate(factors, geometry: g).residual
-    floraNA = FloraNA.aggregate(factors, geometry: g, options: flora).residual
+    // Residuals from the coefficients alone: no merged factors are formed.
+    fedavg = g.residualNorm(p: factors.weights, q: factors.weights)
+    let solved = FloraNA.solve([g], options: flora)
+    floraNA = g.residualNorm(p: solved.p, q: solved.q)
     floor = g.floorResidual(rank: rank ?? factors.maxRank)
     cosines = factors.weights.indices.map { u in g.cosineToT(client: u) }
     if let merged {
@@ -45,7 +47,7 @@ public struct LayerComparison: Sendable {
 extension LayerGeometry {
   /// Cosine of client `u`'s update `Bs_u A_u` to `T`, from the Gram blocks.
   func cosineToT(client u: Int) -> Double? {
-    let ka = kaBlocks, kb = kbBlocks
+    let (ka, kb) = (kaBlocks, kbBlocks)
     let own = FloraNA.trace(kb[u][u], ka[u][u])
     var inner = 0.0
     for j in 0..<clients { inner += weights[j] * FloraNA.trace(kb[u][j], ka[j][u]) }
@@ -54,19 +56,16 @@ extension LayerGeometry {
   }
 
   /// `||T - Bh Ah||_F` for arbitrary factors (an adapter fedlora did not produce): the roots of
-  /// the Grams of `[Bs W, -Bh]` and `[Ast; Ah]`, and the norm of their small product.
+  /// the Grams of `X = [Bs W, -Bh]` and `Y = [Ast; Ah]`, and the norm of their small product.
+  /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
   public func residualNorm(b: Matrix, a: Matrix) -> Double {
-    let n = stackedB.cols
-    let width = n + b.cols
-    var x = Matrix(zeros: stackedB.rows, width)
-    let weighted = stackedB * weightMatrix
-    for i in 0..<x.rows {
-      for j in 0..<n { x[i, j] = weighted[i, j] }
-      for j in 0..<b.cols { x[i, n + j] = -b[i, j] }
-    }
-    let y = Matrix(rows: width, cols: stackedA.cols, values: stackedA.values + a.values)
-    let rx = LinearAlgebra.gramRoot(x.gramOfColumns).root
-    let ry = LinearAlgebra.gramRoot(y.gramOfRows).root
+    let bsTbh = stackedB.product(transposingSelf: true, b)        // Bs^T Bh, N x R
+    let cross = -1.0 * (weightMatrix * bsTbh)                      // (Bs W)^T (-Bh)
+    let xGram = Matrix.blocks(weightMatrix * kb * weightMatrix, cross, cross.transposed, b.gramOfColumns)
+    let astAh = stackedA.product(a, transposingOther: true)       // Ast Ah^T, N x R
+    let yGram = Matrix.blocks(ka, astAh, astAh.transposed, a.gramOfRows)
+    let rx = LinearAlgebra.gramRoot(xGram).root
+    let ry = LinearAlgebra.gramRoot(yGram).root
     return (rx * ry.transposed).squaredNorm.squareRoot()
   }
 }

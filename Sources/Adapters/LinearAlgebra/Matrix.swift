@@ -46,11 +46,36 @@ public struct Matrix: Sendable, Equatable {
     return out
   }
 
+  public static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
+    Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
+  }
+
   public static func - (lhs: Matrix, rhs: Matrix) -> Matrix {
     Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map { $0 - $1 })
   }
 
   public static func * (scalar: Double, m: Matrix) -> Matrix { Matrix(rows: m.rows, cols: m.cols, values: m.values.map { scalar * $0 }) }
+
+  /// `op(self) * op(other)` with either side transposed in place (GEMM, no copy).
+  public func product(transposingSelf: Bool = false, _ other: Matrix, transposingOther: Bool = false) -> Matrix {
+    let (m, inner) = transposingSelf ? (cols, rows) : (rows, cols)
+    let n = transposingOther ? other.rows : other.cols
+    precondition(inner == (transposingOther ? other.cols : other.rows), "shape mismatch")
+    var out = Matrix(zeros: m, n)
+    guard m > 0, n > 0, inner > 0 else { return out }
+    cblas_dgemm(CblasRowMajor, transposingSelf ? CblasTrans : CblasNoTrans, transposingOther ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(inner), 1, values, Int32(cols), other.values, Int32(other.cols), 0, &out.values, Int32(n))
+    return out
+  }
+
+  /// The 2 x 2 block matrix `[[a, b], [c, d]]`.
+  public static func blocks(_ a: Matrix, _ b: Matrix, _ c: Matrix, _ d: Matrix) -> Matrix {
+    var values = [Double]()
+    values.reserveCapacity((a.rows + c.rows) * (a.cols + b.cols))
+    for i in 0..<a.rows { values += a.values[(i * a.cols)..<((i + 1) * a.cols)]; values += b.values[(i * b.cols)..<((i + 1) * b.cols)] }
+    for i in 0..<c.rows { values += c.values[(i * c.cols)..<((i + 1) * c.cols)]; values += d.values[(i * d.cols)..<((i + 1) * d.cols)] }
+    return Matrix(rows: a.rows + c.rows, cols: a.cols + b.cols, values: values)
+  }
 
   /// `self^T self` (SYRK), symmetric `cols x cols`.
   public var gramOfColumns: Matrix {
@@ -77,6 +102,14 @@ public struct Matrix: Sendable, Equatable {
   /// Rows `range` as a new matrix.
   public func rows(_ range: Range<Int>) -> Matrix {
     Matrix(rows: range.count, cols: cols, values: Array(values[(range.lowerBound * cols)..<(range.upperBound * cols)]))
+  }
+
+  /// The rows in `order` (row `i` of the result is row `order[i]`), in one copy.
+  public func rows(in order: [Int]) -> Matrix {
+    var out = [Double]()
+    out.reserveCapacity(order.count * cols)
+    for row in order { out.append(contentsOf: values[(row * cols)..<((row + 1) * cols)]) }
+    return Matrix(rows: order.count, cols: cols, values: out)
   }
 
   /// Columns `range` as a new matrix.

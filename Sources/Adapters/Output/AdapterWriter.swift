@@ -43,8 +43,7 @@ public enum AdapterWriter {
       }, group: index))
       tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .compute { buffer in
         let estimate = try merge.estimate(index)
-        let b = rowOrder.map { order in order.flatMap { estimate.b.rows($0..<($0 + 1)).values } } ?? estimate.b.values
-        write(b, scale: bFactor, into: buffer, dtype: outputType)
+        write((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, into: buffer, dtype: outputType)
       }, group: index))
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set, dtype: outputType)) }
