@@ -29,6 +29,12 @@ public struct Checkpoint: Sendable {
 
   public func tensor(named name: String) -> Tensor? { tensors.first { $0.name == name } }
 
+  /// The folder holding the opened file (where config.json and tokenizer files live).
+  public var folder: String {
+    guard let slash = resolvedPath.lastIndex(of: "/") else { return "." }
+    return slash == resolvedPath.startIndex ? "/" : String(resolvedPath[..<slash])
+  }
+
   /// Opens `path`, deciding the layout by content (GGUF magic, JSON index) and not only by name.
   public static func open(_ path: String) throws(CheckpointError) -> Checkpoint {
     let resolved = try resolve(path)
@@ -74,16 +80,7 @@ public struct Checkpoint: Sendable {
   }
 
   /// Names in a folder, sorted.
-  public static func listDirectory(_ path: String) -> [String] {
-    guard let dir = opendir(path) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-      if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-  }
+  public static func listDirectory(_ path: String) -> [String] { AtomicWrite.entries(of: path) }
 
   private static func startsWithJSON(_ path: String) -> Bool {
     guard let file = try? MappedFile(path: path) else { return false }

@@ -43,10 +43,15 @@ public struct ModuleStatistics: Sendable {
     alpha = module.alpha
     scale = module.scale
     dtype = module.a.dtype
-    nanCount = (a + b).filter(\.isNaN).count
-    infCount = (a + b).filter(\.isInfinite).count
-    normA = a.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
-    normB = b.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    var (nan, inf, sumA, sumB) = (0, 0, 0.0, 0.0)
+    for (values, isA) in [(a, true), (b, false)] {
+      for value in values {
+        if value.isNaN { nan += 1 } else if value.isInfinite { inf += 1 }
+        if isA { sumA += Double(value) * Double(value) } else { sumB += Double(value) * Double(value) }
+      }
+    }
+    (nanCount, infCount) = (nan, inf)
+    (normA, normB) = (sumA.squareRoot(), sumB.squareRoot())
     guard nanCount + infCount == 0 else {
       (normUpdate, singularValues, numericalRank, stableRank) = (nil, [], nil, nil)
       return

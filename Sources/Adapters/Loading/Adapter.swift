@@ -58,8 +58,7 @@ public struct Adapter: Sendable {
   public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads) }
-    let folder = Checkpoint.isDirectory(path) ? path : String(checkpoint.resolvedPath[..<(checkpoint.resolvedPath.lastIndex(of: "/") ?? checkpoint.resolvedPath.startIndex)])
-    let configPath = (folder.isEmpty ? "." : folder) + "/adapter_config.json"
+    let configPath = checkpoint.folder + "/adapter_config.json"
     var config: AdapterConfig?
     if let bytes = try? MappedFile.contents(of: configPath) {
       let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(bytes, path: configPath) }

@@ -106,13 +106,19 @@ public enum AtomicWrite {
 
   /// Removes a folder this process made, with the files in it (no deeper nesting is created).
   static func removeTree(_ path: String) {
-    if let dir = opendir(path) {
-      while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { unlink(path + "/" + name) }
-      }
-      closedir(dir)
-    }
+    for name in entries(of: path) { unlink(path + "/" + name) }
     rmdir(path)
+  }
+
+  /// The names in a folder (without `.` and `..`), sorted.
+  static func entries(of path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+      let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+      if name != "." && name != ".." { names.append(name) }
+    }
+    return names.sorted()
   }
 }

@@ -80,8 +80,8 @@ struct ConvertCommand: ParsableCommand {
     -> ([OutputTensor], [(key: String, value: GGUFValue)]?)
   {
     if toGGUF, checkpoint.gguf == nil {
-      let folder = checkpoint.resolvedPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-      let configPath = (folder.isEmpty ? "." : folder) + "/config.json"
+      let folder = checkpoint.folder
+      let configPath = folder + "/config.json"
       guard let bytes = try? MappedFile.contents(of: configPath) else { return (plan.tensors, nil) }
       let config = try JSON.parse(bytes, path: configPath)
       guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = LlamaGGUF.heads(config: config) else {
@@ -90,7 +90,7 @@ struct ConvertCommand: ParsableCommand {
       let (tensors, dropped) = LlamaGGUF.toGGUF(plan, from: checkpoint, heads: heads)
       if !dropped.isEmpty { Terminal.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
       Terminal.warn("llama names and hyper-parameters from \(configPath) written; tokenizer metadata is not (llama.cpp needs it to run the model)")
-      let name = config["_name_or_path"]?.stringValue ?? String(folder.split(separator: "/").last ?? "model")
+      let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
       return (tensors, LlamaGGUF.metadata(config: config, name: name))
     }
     if !toGGUF, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {

@@ -181,9 +181,9 @@ extension MergeCommand {
 /// The small files that travel with a model folder (config, tokenizer), copied beside a merged one.
 enum BaseFolder {
   static func companionFiles(of base: Checkpoint) throws -> [(name: String, contents: [UInt8])] {
-    let folder = base.resolvedPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    let folder = base.folder
     let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ShardedIndex.fileName]
-    return try Checkpoint.listDirectory(folder.isEmpty ? "." : folder)
+    return try Checkpoint.listDirectory(folder)
       .filter { name in !skip.contains { name.hasSuffix($0) } && !name.hasPrefix(".") && !Checkpoint.isDirectory(folder + "/" + name) }
       .map { name in (name, try MappedFile.contents(of: folder + "/" + name)) }
   }
