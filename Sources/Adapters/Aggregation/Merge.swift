@@ -40,9 +40,20 @@ public struct MergeReport: Sendable {
   public var modelFloor: Double? { ratio(\.floorResidual) }
 
   private func ratio(_ part: KeyPath<LayerReport, Double>) -> Double? {
-    let total = layers.reduce(0) { $0 + $1.normT * $1.normT }
-    return total > 0 ? (layers.reduce(0) { $0 + $1[keyPath: part] * $1[keyPath: part] } / total).squareRoot() : nil
+    modelRelativeError(layers.map { ($0[keyPath: part], $0.normT) })
   }
+}
+
+/// The model-level relative error `sqrt(sum_l r_l^2) / sqrt(sum_l ||T_l||^2)` of per-layer
+/// residuals; nil when `T = 0` or a layer has no residual.
+public func modelRelativeError(_ layers: [(residual: Double?, normT: Double)]) -> Double? {
+  let total = layers.reduce(0) { $0 + $1.normT * $1.normT }
+  var sum = 0.0
+  for layer in layers {
+    guard let residual = layer.residual else { return nil }
+    sum += residual * residual
+  }
+  return total > 0 ? (sum / total).squareRoot() : nil
 }
 
 /// Aggregates a client set layer by layer. Each layer's factors are read, widened and solved
@@ -95,18 +106,9 @@ public final class Merge: @unchecked Sendable {
     }
   }
 
-  /// Per-layer reports, once every layer has been written (or solved with `solveAll`).
+  /// Per-layer reports, once every layer has been written.
   public var report: MergeReport {
     MergeReport(method: options.method, layers: slots.compactMap(\.report))
-  }
-
-  /// Solves every layer without writing (for tests and `inspect`).
-  public func solveAll() throws -> [LayerEstimate] {
-    try set.moduleNames.indices.map { index in
-      let first = try estimate(index)
-      _ = try estimate(index)
-      return first
-    }
   }
 
   /// Solves module `index` once, without caching (for base merges, which use each layer once),

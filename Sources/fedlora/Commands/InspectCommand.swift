@@ -42,11 +42,7 @@ struct InspectCommand: ParsableCommand {
   @Option(help: "Rank R of the floor (clients; default: their largest rank).")
   var rank: Int?
 
-  @Option(help: "Client weights w1,w2,... (clients).")
-  var weights: String?
-
-  @Option(help: "Client sample counts n1,n2,... (clients).")
-  var samples: String?
+  @OptionGroup var weighting: WeightOptions
 
   @Option(help: "A merged adapter to audit against the clients.", completion: .file())
   var against: String?
@@ -73,7 +69,6 @@ struct InspectCommand: ParsableCommand {
 
   func validate() throws {
     if [json, csv, markdown].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --markdown") }
-    if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
     if let filter, (try? Regex(filter)) == nil { throw ValidationError("--filter is not a valid regular expression") }
   }
 
@@ -86,8 +81,8 @@ struct InspectCommand: ParsableCommand {
         return
       }
       try runFileLevel()
-    } catch let error as ValidationErrorText {
-      throw ValidationError(error.description)
+    } catch let error as ValidationError {
+      throw error
     } catch let error as ExitCode {
       throw error
     } catch {

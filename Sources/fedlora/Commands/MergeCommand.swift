@@ -33,11 +33,7 @@ struct MergeCommand: ParsableCommand {
   @Option(help: "fedavg (fedit), flora-na, svd or stack.")
   var method: String = "flora-na"
 
-  @Option(help: "Client weights w1,w2,... (normalised to sum 1 unless --keep-weights).")
-  var weights: String?
-
-  @Option(help: "Client sample counts n1,n2,...: weights n_u / sum n.")
-  var samples: String?
+  @OptionGroup var weighting: WeightOptions
 
   @Flag(help: "Use --weights as given, without normalising (a plain sum of adapters).")
   var keepWeights = false
@@ -86,17 +82,9 @@ struct MergeCommand: ParsableCommand {
     guard let parsed = Method(name: method) else { throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd, stack, exact or fedex") }
     if parsed.needsBase, base == nil { throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base") }
     if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB") }
-    if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
     if let rank, rank < 1 { throw ValidationError("--rank must be positive") }
-    for list in [weights, samples].compactMap({ $0 }) where Self.numbers(list) == nil {
-      throw ValidationError("'\(list)' is not a comma-separated list of numbers")
-    }
   }
 
-  static func numbers(_ list: String) -> [Double]? {
-    let values = list.split(separator: ",").map { Double($0.trimmingSpaces) }
-    return values.contains(nil) || values.isEmpty ? nil : values.compactMap { $0 }
-  }
 
   func run() throws {
     // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
@@ -106,8 +94,7 @@ struct MergeCommand: ParsableCommand {
       guard let method = Method(name: method) else { throw ValidationError("unknown method") }
       let heads = try llama.heads()
       let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
-      let spec: WeightSpec = weights.flatMap(Self.numbers).map(WeightSpec.weights) ?? samples.flatMap(Self.numbers).map(WeightSpec.samples) ?? .uniform
-      let set = try ClientSet(adapters, weights: spec, normalize: !keepWeights, allowMissing: allowMissing)
+      let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing)
       set.warnings.forEach(Terminal.warn)
       var options = MergeOptions(method: method)
       options.rank = rank

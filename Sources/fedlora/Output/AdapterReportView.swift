@@ -79,9 +79,7 @@ struct AdapterReportView {
   // MARK: Clients
 
   private func clients(_ adapters: [Adapter]) throws -> [String] {
-    let spec: WeightSpec = options.weights.flatMap(MergeCommand.numbers).map(WeightSpec.weights)
-      ?? options.samples.flatMap(MergeCommand.numbers).map(WeightSpec.samples) ?? .uniform
-    let set = try ClientSet(adapters, weights: spec, allowMissing: options.allowMissing)
+    let set = try ClientSet(adapters, weights: options.weighting.spec, allowMissing: options.allowMissing)
     set.warnings.forEach(Terminal.warn)
     let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
     let modules = set.moduleNames.filter(keep)
@@ -104,13 +102,7 @@ struct AdapterReportView {
       if merged != nil { cells.append(.number(row.relative(row.against))) }
       table.rows.append(cells)
     }
-    let totalT = rows.reduce(0) { $0 + $1.normT * $1.normT }
-    func model(_ part: (LayerComparison) -> Double?) -> Double? {
-      guard totalT > 0 else { return nil }
-      var sum = 0.0
-      for row in rows { guard let value = part(row) else { return nil }; sum += value * value }
-      return (sum / totalT).squareRoot()
-    }
+    func model(_ part: (LayerComparison) -> Double?) -> Double? { modelRelativeError(rows.map { (part($0), $0.normT) }) }
     let totals: [(String, Double?)] = [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
       + (merged == nil ? [] : [("against", model { $0.against })])
     func show(_ v: Double?) -> String { v.map { Format.scientific($0) } ?? "n/a" }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Checkpoints
 
 /// A per-layer report as data, rendered as an aligned table, CSV, Markdown or JSON rows.
@@ -46,7 +47,7 @@ struct ReportTable {
   /// Sorts by `column`: numbers largest first (worst layers on top), text alphabetically.
   mutating func sort(by column: String) throws {
     guard let index = columns.firstIndex(of: column) else {
-      throw ValidationErrorText("no column '\(column)'; columns: \(columns.joined(separator: ", "))")
+      throw ValidationError("no column '\(column)'; columns: \(columns.joined(separator: ", "))")
     }
     rows.sort { a, b in
       switch (a[index].sortKey, b[index].sortKey) {
@@ -94,11 +95,6 @@ struct ReportTable {
   var json: JSON {
     .array(rows.map { row in .object(zip(columns, row).map { ($0, $1.json) }) })
   }
-}
-
-struct ValidationErrorText: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
 }
 
 extension String {
