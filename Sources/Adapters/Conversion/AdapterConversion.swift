@@ -73,8 +73,11 @@ public enum AdapterConversion {
     return OutputTensor(name: name, dtype: dtype, shape: module.b.shape, source: .compute { buffer in
       let hf = try module.bFloats()
       let width = module.b.shape[1]
-      let rows = order ?? Array(0..<module.b.shape[0])
-      let values = rows.flatMap { hf[($0 * width)..<(($0 + 1) * width)].map { Float(Double($0) * factor) } }
+      var values = [Float]()
+      values.reserveCapacity(hf.count)
+      for row in order ?? Array(0..<module.b.shape[0]) {
+        for value in hf[(row * width)..<((row + 1) * width)] { values.append(Float(Double(value) * factor)) }
+      }
       FloatConversion.narrow(values, to: dtype, into: buffer)
     })
   }

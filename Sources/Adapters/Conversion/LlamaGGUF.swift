@@ -60,20 +60,15 @@ public enum LlamaGGUF {
 
   /// `tensor` renamed, with its rows reordered (byte copies of whole rows: any dtype).
   static func reordered(_ tensor: Tensor, name: String, dtype: DType, order: [Int]?) -> OutputTensor {
-    guard let order, dtype == tensor.dtype, tensor.shape.count == 2 else {
-      let converted = CheckpointConversion.convert(tensor, to: dtype, name: name, shape: tensor.shape)
-      guard let order, tensor.shape.count == 2 else { return converted }
-      // Convert first, then move rows of the converted bytes.
-      return OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
-        guard case let .compute(fill) = converted.source else { return }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
-        defer { scratch.deallocate() }
-        try fill(scratch)
-        moveRows(UnsafeRawBufferPointer(scratch), into: buffer, order: order)
-      })
-    }
+    let converted = CheckpointConversion.convert(tensor, to: dtype, name: name, shape: tensor.shape)
+    guard let order, tensor.shape.count == 2 else { return converted }
     return OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
-      moveRows(tensor.bytes, into: buffer, order: order)
+      guard dtype != tensor.dtype else { return moveRows(tensor.bytes, into: buffer, order: order) }
+      // Convert first, then move rows of the converted bytes.
+      let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
+      defer { scratch.deallocate() }
+      try converted.fill(scratch)
+      moveRows(UnsafeRawBufferPointer(scratch), into: buffer, order: order)
     })
   }
 

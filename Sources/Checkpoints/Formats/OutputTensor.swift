@@ -31,6 +31,14 @@ public struct OutputTensor: Sendable {
   }
 
   public var byteCount: Int { Int(dtype.byteCount(elements: UInt64(shape.reduce(1, *))) ?? 0) }
+
+  /// Fills `buffer` (`byteCount` bytes) with this tensor's bytes, whatever their source.
+  public func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
+    switch source {
+    case let .copy(input): buffer.copyMemory(from: input.bytes)
+    case let .compute(compute): try compute(buffer)
+    }
+  }
 }
 
 /// Called with the number of bytes just written, from any thread.
