@@ -23,8 +23,10 @@ public struct LayerGeometry: Sendable {
   public let stackedB: Matrix
   /// `||T||_F`.
   public let normT: Double
-  /// Singular values of `T`, descending.
-  public let singularValues: [Double]
+  /// SVD of the core `Rb W Ra^T = Uc S Vc^T`: `S` are the singular values of `T`, descending
+  /// (the SVD rule splits with `Uc` and `Vc`).
+  let core: (u: Matrix, s: [Double], vt: Matrix)
+  public var singularValues: [Double] { core.s }
   /// `W = diag(w_u I_r)`.
   let weightMatrix: Matrix
   /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations and the cosines use them).
@@ -46,9 +48,9 @@ public struct LayerGeometry: Sendable {
     weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)
     kaBlocks = Self.split(ka, clients: clients, rank: r)
     kbBlocks = Self.split(kb, clients: clients, rank: r)
-    let core = rb * weightMatrix * ra.transposed
-    normT = core.squaredNorm.squareRoot()
-    singularValues = LinearAlgebra.svd(core).s
+    let product = rb * weightMatrix * ra.transposed
+    normT = product.squaredNorm.squareRoot()
+    core = LinearAlgebra.svd(product)
   }
 
   /// `[c_1 I; ...; c_U I]` (`U r x r`) or, with `diagonal`, `diag(c_u I)`.

@@ -7,7 +7,7 @@
 /// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
 public enum SVDOptimal {
   public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
-    let (uc, s, vt) = LinearAlgebra.svd(g.rb * g.weightMatrix * g.ra.transposed)
+    let (uc, s, vt) = g.core
     let r = min(rank, s.count)
     var left = Matrix(zeros: uc.rows, rank)
     var right = Matrix(zeros: rank, vt.cols)
