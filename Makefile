@@ -7,7 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test demo interop interop-peft python-deps man check-man bench clean fixtures
+.PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
 
@@ -42,8 +42,15 @@ interop-peft: build
 	    --method $$m -o /tmp/fedlora-peft-$$m --quiet 2>/dev/null && \
 	  python3 fixtures/peft_interop_check.py /tmp/fedlora-peft-$$m | tail -1; done
 
+# Runs what fedlora writes for llama.cpp in llama.cpp itself: tokens and logits of converted and
+# merged GGUF models (llama-cpp-python builds llama.cpp from source, ~30 min on 2 cores: developers).
+interop-llama: build
+	python3 -m pip install -q torch transformers peft sentencepiece numpy safetensors gguf llama-cpp-python
+	python3 fixtures/llama_cpp_check.py $(FEDLORA)
+
 # Regenerates the fixtures with the reference Python libraries (needs torch, peft, transformers).
 fixtures:
+	python3 -m pip install -q sentencepiece protobuf
 	python3 fixtures/generate.py
 
 # Man pages generated from the command definitions (committed under man/).

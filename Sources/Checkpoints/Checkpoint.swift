@@ -74,9 +74,13 @@ public struct Checkpoint: Sendable {
       path: path, reason: candidates.isEmpty ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")
   }
 
-  public static func isDirectory(_ path: String) -> Bool {
+  public static func isDirectory(_ path: String) -> Bool { fileType(path) == S_IFDIR }
+
+  public static func isFile(_ path: String) -> Bool { fileType(path) == S_IFREG }
+
+  private static func fileType(_ path: String) -> mode_t? {
     var info = stat()
-    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
   }
 
   /// Names in a folder, sorted.

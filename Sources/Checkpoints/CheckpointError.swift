@@ -48,6 +48,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case badShardName(path: String, shard: String)
   case missingShard(path: String, shard: String)
   case tensorNotInShard(path: String, tensor: String, shard: String)
+  // Tokenizer files (tokenizer.model, tokenizer.json, tokenizer_config.json)
+  case badTokenizer(path: String, message: String)
 
   /// A stable kebab-case name for the case, for pipelines and tests.
   public var code: String {
@@ -93,6 +95,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .badShardName: "bad-shard-name"
     case .missingShard: "missing-shard"
     case .tensorNotInShard: "tensor-not-in-shard"
+    case .badTokenizer: "bad-tokenizer"
     }
   }
 
@@ -158,6 +161,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .tensorBeyondFile(path, tensor, end, fileSize):
       "\(path): tensor '\(tensor)' ends at byte \(end), past the end of the file (\(fileSize) bytes)"
     case let .badIndex(path, message): "\(path): \(message)"
+    case let .badTokenizer(path, message): "\(path): \(message)"
     case let .badShardName(path, shard): "\(path): shard name '\(shard)' must be a bare file name"
     case let .missingShard(path, shard): "\(path): shard '\(shard)' does not exist"
     case let .tensorNotInShard(path, tensor, shard): "\(path): tensor '\(tensor)' is not in shard '\(shard)' as the index says"

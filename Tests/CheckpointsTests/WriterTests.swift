@@ -69,6 +69,9 @@ struct WriterTests {
   @Test("JSON: duplicate keys, escapes and big integers")
   func json() throws {
     #expect(throws: CheckpointError.self) { try JSON.parse("{\"a\":1,\"a\":2}", path: "x") }
+    // Keys differ when their code points do (JSON), even if Swift strings call them equal.
+    #expect(try JSON.parse("{\"\u{E9}\":1,\"e\u{301}\":2}", path: "x").objectValue?.count == 2)
+    #expect(throws: CheckpointError.self) { try JSON.parse("{\"\u{E9}\":1,\"e\u{301}\":2,\"e\u{301}\":3}", path: "x") }
     let value = try JSON.parse(" {\"k\":\"\\u00e9\\ud83d\\ude00\\n\",\"n\":18446744073709551615} ", path: "x")
     #expect(value["k"]?.stringValue == "é😀\n")
     #expect(value["n"]?.uint64Value == UInt64.max)

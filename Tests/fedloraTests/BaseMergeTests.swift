@@ -116,6 +116,39 @@ struct LlamaConversionTests {
   }
 }
 
+extension LlamaConversionTests {
+  @Test("convert writes the vocabulary of the tokenizer files beside the model, as llama.cpp's converter does")
+  func vocabulary() throws {
+    let folder = Fixtures.scratch("vocab")
+    for (model, tokenizer, summary) in [("llama_spm", "llama", "SentencePiece tokenizer.model, 368 tokens"),
+                                        ("llama_bpe", "gpt2", "byte-level BPE tokenizer.json (llama-bpe), 423 tokens, 164 merges")] {
+      let run = try CLI.run(["convert", Fixtures.path("tokenizers/" + model), folder + "/\(model).gguf", "--quiet"])
+      #expect(run.status == 0 && run.stderr.contains("vocabulary from " + summary), "\(run.stderr)")
+      let gguf = try #require(try Checkpoint.open(folder + "/\(model).gguf").gguf)
+      #expect(gguf["tokenizer.ggml.model"] == .string(tokenizer) && gguf["general.architecture"] == .string("llama"))
+      let reference = try GGUFFile(path: Fixtures.path("tokenizers/expected/\(model).gguf"))
+      for (key, value) in reference.metadata where key.hasPrefix("tokenizer.") { #expect(gguf[key] == value, "\(key)") }
+    }
+  }
+
+  @Test("merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters")
+  func mergeIntoGGUF() throws {
+    let folder = Fixtures.scratch("llama-merge")
+    let clients = ["client_a", "client_b"].map { Fixtures.path("adapters/" + $0) }
+    let base = Fixtures.path("adapters/base")
+    let run = try CLI.run(["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/direct.gguf", "--quiet"])
+    #expect(run.status == 0 && run.stderr.contains("no vocabulary written"), "\(run.stderr)")  // the fixture has no tokenizer
+    #expect(try CLI.run(["convert", base, folder + "/base.gguf", "--quiet"]).status == 0)
+    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", folder + "/base.gguf", "-o", folder + "/via.gguf", "--quiet"]).status == 0)
+    let (direct, via) = (try Checkpoint.open(folder + "/direct.gguf"), try Checkpoint.open(folder + "/via.gguf"))
+    #expect(direct.gguf?["llama.block_count"] == .u32(2) && direct.tensors.map(\.name) == via.tensors.map(\.name))
+    for tensor in direct.tensors {
+      let (a, b) = (try tensor.floats(), try #require(via.tensor(named: tensor.name)).floats())
+      #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(tensor.name)")
+    }
+  }
+}
+
 @Suite("CLI: llama.cpp's q/k row order in GGUF adapters (--base-config)")
 struct LlamaAdapterOrderTests {
   @Test("PEFT -> GGUF with --base-config permutes q/k lora_b rows as llama.cpp; reading it back with --base-config restores them")

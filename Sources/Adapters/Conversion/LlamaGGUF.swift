@@ -58,18 +58,18 @@ public enum LlamaGGUF {
     return order
   }
 
-  /// `tensor` renamed, with its rows reordered (byte copies of whole rows: any dtype).
-  static func reordered(_ tensor: Tensor, name: String, dtype: DType, order: [Int]?) -> OutputTensor {
-    let converted = CheckpointConversion.convert(tensor, to: dtype, name: name, shape: tensor.shape)
-    guard let order, tensor.shape.count == 2 else { return converted }
-    return OutputTensor(name: name, dtype: dtype, shape: tensor.shape, source: .compute { buffer in
-      guard dtype != tensor.dtype else { return moveRows(tensor.bytes, into: buffer, order: order) }
-      // Convert first, then move rows of the converted bytes.
+  /// `tensor` renamed, with its rows reordered when `order` is given (whole rows: any dtype).
+  static func renamed(_ tensor: OutputTensor, to name: String, order: [Int]?) -> OutputTensor {
+    guard let order, tensor.shape.count == 2 else {
+      return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source, group: tensor.group)
+    }
+    return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: .compute { buffer in
+      if case let .copy(input) = tensor.source { return moveRows(input.bytes, into: buffer, order: order) }
       let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
       defer { scratch.deallocate() }
-      try converted.fill(scratch)
+      try tensor.fill(scratch)
       moveRows(UnsafeRawBufferPointer(scratch), into: buffer, order: order)
-    })
+    }, group: tensor.group)
   }
 
   static func moveRows(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, order: [Int]) {
@@ -80,30 +80,33 @@ public enum LlamaGGUF {
     }
   }
 
-  /// Hugging Face safetensors -> llama.cpp GGUF tensors: names mapped, q/k rows reordered.
-  /// Tensors llama.cpp does not use (rotary caches) are left out and named in the result.
-  public static func toGGUF(_ plan: CheckpointConversion.Plan, from checkpoint: Checkpoint, heads: Heads) -> (tensors: [OutputTensor], dropped: [String]) {
-    var tensors: [OutputTensor] = []
-    var dropped: [String] = []
-    for output in plan.tensors {
-      guard let tensor = checkpoint.tensor(named: output.name), let name = ggufName(output.name) else {
-        dropped.append(output.name)
-        continue
-      }
-      let headCount = name.hasSuffix("attn_q.weight") ? heads.query : name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
-      let order = headCount.map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
-      tensors.append(reordered(tensor, name: name, dtype: output.dtype, order: order))
-    }
-    return (tensors, dropped)
+  /// The head count ordering a tensor's rows in llama.cpp (q: all heads, k: KV heads), by its llama.cpp name.
+  static func headCount(forGGUFName name: String, _ heads: Heads) -> Int? {
+    name.hasSuffix("attn_q.weight") ? heads.query : name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
   }
 
-  /// llama.cpp GGUF -> Hugging Face names and row order.
-  public static func toHF(_ plan: CheckpointConversion.Plan, from checkpoint: Checkpoint, heads: Heads) -> [OutputTensor] {
-    plan.tensors.map { output in
-      guard let tensor = checkpoint.tensor(named: output.name), let name = hfName(output.name) else { return output }
-      let headCount = output.name.hasSuffix("attn_q.weight") ? heads.query : output.name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
-      let order = headCount.map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: true) }
-      return reordered(tensor, name: name, dtype: output.dtype, order: order)
+  /// Hugging Face tensors -> llama.cpp names and q/k row order. Tensors llama.cpp does not use
+  /// (rotary caches) are left out and named in the result.
+  public static func toGGUF(_ tensors: [OutputTensor], heads: Heads) -> (tensors: [OutputTensor], dropped: [String]) {
+    var kept: [OutputTensor] = []
+    var dropped: [String] = []
+    for tensor in tensors {
+      guard let name = ggufName(tensor.name) else {
+        dropped.append(tensor.name)
+        continue
+      }
+      let order = headCount(forGGUFName: name, heads).map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
+      kept.append(renamed(tensor, to: name, order: order))
+    }
+    return (kept, dropped)
+  }
+
+  /// llama.cpp GGUF tensors -> Hugging Face names and row order (unknown names kept).
+  public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
+    tensors.map { tensor in
+      guard let name = hfName(tensor.name) else { return tensor }
+      let order = headCount(forGGUFName: tensor.name, heads).map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: true) }
+      return renamed(tensor, to: name, order: order)
     }
   }
 
@@ -147,8 +150,35 @@ public enum LlamaGGUF {
     ] {
       if let value { kv.append((key, .u32(UInt32(clamping: value)))) }
     }
-    kv.append(("llama.rope.freq_base", .f32(Float(config["rope_theta"]?.doubleValue ?? 10_000))))
+    // transformers 5 keeps rope_theta under rope_parameters.
+    let ropeTheta = config["rope_theta"]?.doubleValue ?? config["rope_parameters"]?["rope_theta"]?.doubleValue
+    kv.append(("llama.rope.freq_base", .f32(Float(ropeTheta ?? 10_000))))
     kv.append(("llama.attention.layer_norm_rms_epsilon", .f32(Float(config["rms_norm_eps"]?.doubleValue ?? 1e-6))))
     return kv
+  }
+
+  /// A Hugging Face llama-family checkpoint as llama.cpp runs it from one GGUF.
+  public struct Export: Sendable {
+    public let tensors: [OutputTensor]
+    public let metadata: [(key: String, value: GGUFValue)]
+    /// Tensors llama.cpp does not use, left out.
+    public let dropped: [String]
+    public let vocabulary: GGUFVocabulary.Outcome
+  }
+
+  /// `tensors` (Hugging Face names) renamed and reordered for llama.cpp, with the hyper-parameters
+  /// of the folder's `config.json` and the vocabulary of its tokenizer files. nil when the folder
+  /// has no llama-family `config.json`.
+  public static func export(_ tensors: [OutputTensor], folder: String) throws(CheckpointError) -> Export? {
+    let configPath = folder + "/config.json"
+    guard Checkpoint.isFile(configPath) else { return nil }
+    let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
+    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = heads(config: config) else { return nil }
+    let (renamed, dropped) = toGGUF(tensors, heads: heads)
+    let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
+    let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
+    var kv = metadata(config: config, name: name)
+    if case let .vocabulary(vocabulary) = vocabulary { kv += vocabulary.metadata }
+    return Export(tensors: renamed, metadata: kv, dropped: dropped, vocabulary: vocabulary)
   }
 }

@@ -147,7 +147,10 @@ private struct JSONParser {
       guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
       let keyOffset = baseOffset + position
       let key = try parseString()
-      guard seen.insert(key).inserted else { throw .duplicateKey(path: path, key: key, offset: keyOffset) }
+      // Swift's String equality is canonical equivalence; JSON keys are equal only code point by code point.
+      if !seen.insert(key).inserted, members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
+        throw .duplicateKey(path: path, key: key, offset: keyOffset)
+      }
       skipWhitespace()
       guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
       position += 1

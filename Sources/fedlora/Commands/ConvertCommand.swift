@@ -9,9 +9,13 @@ struct ConvertCommand: ParsableCommand {
     discussion: """
       The output format follows OUT: a name ending in .gguf or .safetensors, or a folder \
       (sharded safetensors with model.safetensors.index.json; give --shard-size). Tensor names \
-      are kept. Without --dtype every tensor keeps its dtype and bytes; with --dtype, float \
-      tensors are rounded once to it (round-to-nearest-even). The output is written to a \
-      temporary file and renamed into place, so OUT is never left half-written.
+      are kept, except for llama-family models (a config.json beside IN): these get llama.cpp's \
+      names, q/k row order and hyper-parameters, and the vocabulary of the tokenizer files beside \
+      IN (tokenizer.model or a byte-level BPE tokenizer.json), as llama.cpp's converter writes \
+      them; GGUF -> safetensors undoes the names and row order. Without --dtype every tensor keeps \
+      its dtype and bytes; with --dtype, float tensors are rounded once to it \
+      (round-to-nearest-even). The output is written to a temporary file and renamed into place, \
+      so OUT is never left half-written.
       """
   )
 
@@ -75,26 +79,18 @@ struct ConvertCommand: ParsableCommand {
   }
 
   /// llama-family checkpoints: Hugging Face names and q/k row order <-> llama.cpp's, with the
-  /// hyper-parameters of `config.json` as GGUF metadata. Other checkpoints pass unchanged.
+  /// hyper-parameters of `config.json` and the vocabulary of the tokenizer files as GGUF
+  /// metadata. Other checkpoints pass unchanged.
   private func renameLlama(_ plan: CheckpointConversion.Plan, checkpoint: Checkpoint, toGGUF: Bool) throws
     -> ([OutputTensor], [(key: String, value: GGUFValue)]?)
   {
     if toGGUF, checkpoint.gguf == nil {
-      let folder = checkpoint.folder
-      let configPath = folder + "/config.json"
-      guard let bytes = try? MappedFile.contents(of: configPath) else { return (plan.tensors, nil) }
-      let config = try JSON.parse(bytes, path: configPath)
-      guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = LlamaGGUF.heads(config: config) else {
-        return (plan.tensors, nil)
-      }
-      let (tensors, dropped) = LlamaGGUF.toGGUF(plan, from: checkpoint, heads: heads)
-      if !dropped.isEmpty { Terminal.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
-      Terminal.warn("llama names and hyper-parameters from \(configPath) written; tokenizer metadata is not (llama.cpp needs it to run the model)")
-      let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
-      return (tensors, LlamaGGUF.metadata(config: config, name: name))
+      guard let export = try LlamaGGUF.export(plan.tensors, folder: checkpoint.folder) else { return (plan.tensors, nil) }
+      export.report()
+      return (export.tensors, export.metadata)
     }
     if !toGGUF, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {
-      return (LlamaGGUF.toHF(plan, from: checkpoint, heads: heads), nil)
+      return (LlamaGGUF.toHF(plan.tensors, heads: heads), nil)
     }
     return (plan.tensors, nil)
   }

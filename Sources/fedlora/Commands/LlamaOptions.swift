@@ -10,3 +10,14 @@ struct LlamaOptions: ParsableArguments {
 
   func heads() throws -> LlamaGGUF.Heads? { try baseConfig.map { try LlamaGGUF.heads(configAt: $0) } }
 }
+
+extension LlamaGGUF.Export {
+  /// Says on stderr what the llama.cpp GGUF holds beyond the tensors, and what it lacks.
+  func report() {
+    if !dropped.isEmpty { Terminal.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
+    switch vocabulary {
+    case let .vocabulary(vocabulary): Terminal.err("llama.cpp metadata: hyper-parameters from config.json, vocabulary from \(vocabulary.summary)")
+    case let .unavailable(reason): Terminal.warn("no vocabulary written (\(reason)): llama.cpp needs one to run the model")
+    }
+  }
+}

@@ -139,8 +139,11 @@ extension MergeCommand {
       ("fedlora.weights", JSON.array(set.weights.map { JSON($0) }).compactText),
     ]
     if output.hasSuffix(".gguf") {
-      let kv = base.gguf?.metadata ?? [("general.architecture", .string("llama"))]
-      try GGUFWriter.write(plan.tensors, metadata: kv + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
+      // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
+      let export = base.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: base.folder) : nil
+      export?.report()
+      let kv = base.gguf?.metadata ?? export?.metadata ?? [("general.architecture", .string("llama"))]
+      try GGUFWriter.write(export?.tensors ?? plan.tensors, metadata: kv + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
                            alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
     } else if output.hasSuffix(".safetensors") {
       try SafeTensorsWriter.write(plan.tensors, metadata: metadata, to: output, progress: progress.handler)

@@ -1,0 +1,103 @@
+import Testing
+import TestSupport
+@testable import Checkpoints
+
+@Suite("Tokenizer files -> the vocabulary llama.cpp needs in GGUF")
+struct TokenizerTests {
+  /// The `tokenizer.*` keys of a GGUF, in file order.
+  static func tokenizerKeys(_ path: String) throws -> [(key: String, value: GGUFValue)] {
+    try GGUFFile(path: path).metadata.filter { $0.key.hasPrefix("tokenizer.") }
+  }
+
+  static func vocabulary(_ folder: String) throws -> GGUFVocabulary {
+    let config = try Fixtures.json("tokenizers/\(folder)/config.json")
+    let outcome = try GGUFVocabulary.read(folder: Fixtures.path("tokenizers/" + folder), vocabularySize: config["vocab_size"]?.intValue)
+    guard case let .vocabulary(vocabulary) = outcome else { throw CheckpointError.io(path: folder, message: "no vocabulary: \(outcome)") }
+    return vocabulary
+  }
+
+  @Test("Equal, key by key and in order, to what llama.cpp's converter writes (gguf-py reference files)",
+        arguments: ["llama_spm", "llama_bpe"])
+  func matchesConverter(_ folder: String) throws {
+    let ours = try Self.vocabulary(folder).metadata
+    let reference = try Self.tokenizerKeys(Fixtures.path("tokenizers/expected/\(folder).gguf"))
+    #expect(ours.map(\.key) == reference.map(\.key))
+    for (mine, theirs) in zip(ours, reference) {
+      #expect(mine.value == theirs.value, "\(mine.key)")
+    }
+  }
+
+  @Test("SentencePiece pieces: text, score and type in id order")
+  func sentencePiece() throws {
+    let model = try SentencePieceModel.read(Fixtures.path("tokenizers/llama_spm/tokenizer.model"))
+    #expect(model.pieces.count == 360)
+    #expect(model.pieces[0] == .init(text: "<unk>", score: 0, type: .unknown))
+    #expect(model.pieces[1].type == .control && model.pieces[2].text == "</s>")
+    #expect(model.pieces[3] == .init(text: "<sep>", score: 0, type: .userDefined))
+    #expect(model.pieces[4] == .init(text: "<0x00>", score: 0, type: .byte))
+    #expect(model.pieces[300] == .init(text: "ank", score: -40, type: .normal))
+  }
+
+  @Test("The SentencePiece vocabulary: padded to the model's size, added tokens typed as the converter types them")
+  func sentencePieceTokens() throws {
+    let kv = try Self.vocabulary("llama_spm").metadata
+    guard case let .array(_, tokens)? = kv.first(where: { $0.key == "tokenizer.ggml.tokens" })?.value,
+      case let .array(_, types)? = kv.first(where: { $0.key == "tokenizer.ggml.token_type" })?.value
+    else { Issue.record("no token list"); return }
+    #expect(tokens.count == 368 && tokens[367] == .string("[PAD367]") && types[367] == .i32(5))
+    #expect(tokens[360] == .string("<|user|>") && types[360] == .i32(3))  // special -> control
+    #expect(tokens[361] == .string("<extra>") && types[361] == .i32(4))   // plain -> user-defined
+    #expect(types[3] == .i32(1))  // a user-defined piece of the model stays normal, as in the converter
+  }
+
+  @Test("Malformed tokenizer.model files are refused with bad-tokenizer and never crash")
+  func malformedSentencePiece() throws {
+    let folder = Fixtures.scratch("spm")
+    let good = try MappedFile.contents(of: Fixtures.path("tokenizers/llama_spm/tokenizer.model"))
+    var refused = 0
+    for cut in stride(from: 1, to: good.count, by: 37) {
+      Fixtures.write(Array(good[0..<cut]), to: folder + "/tokenizer.model")
+      do {
+        _ = try SentencePieceModel.read(folder + "/tokenizer.model")
+      } catch {
+        #expect(error.code == "bad-tokenizer" && error.description.contains("tokenizer.model"))
+        refused += 1
+      }
+    }
+    #expect(refused > 100)  // truncations on a piece boundary still parse as a shorter model
+    for (bytes, message) in [
+      ([0x0A, 0x05, 0x0A, 0x02, 0xC3, 0x28, 0x10], "not UTF-8"),          // piece text 0xC3 0x28
+      ([0x0A, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01], "varint"),
+      ([0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F], "runs past the end"),     // a 4 GB field in 6 bytes
+      ([0x0A, 0x04, 0x0A, 0x00, 0x18, 0x09], "unknown type 9"),
+      ([0x13], "wire type 3"),
+      ([0x12, 0x00], "no pieces"),
+    ] as [([UInt8], String)] {
+      Fixtures.write(bytes, to: folder + "/tokenizer.model")
+      #expect(throws: CheckpointError.self) { try SentencePieceModel.read(folder + "/tokenizer.model") }
+      do { _ = try SentencePieceModel.read(folder + "/tokenizer.model") } catch {
+        #expect(error.description.contains(message), "\(error)")
+      }
+    }
+  }
+
+  @Test("A folder without a convertible tokenizer says why; a token id beyond the model's size is an error")
+  func unavailable() throws {
+    let folder = Fixtures.scratch("tok")
+    guard case let .unavailable(reason) = try GGUFVocabulary.read(folder: folder, vocabularySize: 8) else {
+      Issue.record("an empty folder gave a vocabulary"); return
+    }
+    #expect(reason.contains("no tokenizer.model or tokenizer.json"))
+    let original = try Fixtures.json("tokenizers/llama_bpe/tokenizer.json")
+    let other = original.setting("pre_tokenizer", to: .object([("type", .string("Whitespace"))]))
+    Fixtures.write(Array(other.prettyText.utf8), to: folder + "/tokenizer.json")
+    guard case let .unavailable(why) = try GGUFVocabulary.read(folder: folder, vocabularySize: nil) else {
+      Issue.record("an unknown pre-tokenizer gave a vocabulary"); return
+    }
+    #expect(why.contains("pre-tokenizer"))
+    Fixtures.write(Array(original.prettyText.utf8), to: folder + "/tokenizer.json")
+    #expect(throws: CheckpointError.badTokenizer(path: folder + "/tokenizer.json", message: "token id 422 is beyond the model's vocab_size 100")) {
+      try GGUFVocabulary.read(folder: folder, vocabularySize: 100)
+    }
+  }
+}
