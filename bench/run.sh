@@ -10,3 +10,5 @@ echo
 bash bench/bench_merge.sh "$FEDLORA" bench/out
 echo
 bash bench/bench_base.sh "$FEDLORA" bench/out
+echo
+bash bench/bench_vocab.sh "$FEDLORA" bench/out

@@ -117,7 +117,7 @@ struct LlamaConversionTests {
 }
 
 extension LlamaConversionTests {
-  @Test("convert writes the vocabulary of the tokenizer files beside the model, as llama.cpp's converter does")
+  @Test("convert writes the vocabulary of the tokenizer files beside the model and Llama 3.1's rope factors, as llama.cpp's converter does")
   func vocabulary() throws {
     let folder = Fixtures.scratch("vocab")
     for (model, tokenizer, summary) in [("llama_spm", "llama", "SentencePiece tokenizer.model, 368 tokens"),
@@ -129,6 +129,11 @@ extension LlamaConversionTests {
       let reference = try GGUFFile(path: Fixtures.path("tokenizers/expected/\(model).gguf"))
       for (key, value) in reference.metadata where key.hasPrefix("tokenizer.") { #expect(gguf[key] == value, "\(key)") }
     }
+    // Llama 3.1's rotary scaling (llama_bpe's config): the converter's factors, bit for bit (torch float32).
+    let llama3 = try Checkpoint.open(folder + "/llama_bpe.gguf")
+    #expect(llama3.gguf?["llama.rope.freq_base"] == .f32(500_000) && llama3.tensors.first?.name == "rope_freqs.weight")
+    #expect(try #require(llama3.tensor(named: "rope_freqs.weight")).floats() == [1, 1, 0x1.58e65cp+1, 8])
+    #expect(try Checkpoint.open(folder + "/llama_spm.gguf").tensor(named: "rope_freqs.weight") == nil)
   }
 
   @Test("merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters")

@@ -136,49 +136,4 @@ public enum LlamaGGUF {
     guard let query = gguf["llama.attention.head_count"]?.doubleValue else { return nil }
     return Heads(query: Int(query), keyValue: Int(gguf["llama.attention.head_count_kv"]?.doubleValue ?? query))
   }
-
-  /// The llama hyper-parameters llama.cpp reads, from `config.json`.
-  public static func metadata(config: JSON, name: String) -> [(key: String, value: GGUFValue)] {
-    func int(_ key: String) -> Int? { config[key]?.intValue }
-    var kv: [(key: String, value: GGUFValue)] = [("general.architecture", .string("llama")), ("general.name", .string(name))]
-    let hidden = int("hidden_size"), heads = int("num_attention_heads")
-    for (key, value) in [
-      ("llama.context_length", int("max_position_embeddings")), ("llama.embedding_length", hidden),
-      ("llama.block_count", int("num_hidden_layers")), ("llama.feed_forward_length", int("intermediate_size")),
-      ("llama.attention.head_count", heads), ("llama.attention.head_count_kv", int("num_key_value_heads") ?? heads),
-      ("llama.rope.dimension_count", hidden.flatMap { h in heads.map { h / $0 } }), ("llama.vocab_size", int("vocab_size")),
-    ] {
-      if let value { kv.append((key, .u32(UInt32(clamping: value)))) }
-    }
-    // transformers 5 keeps rope_theta under rope_parameters.
-    let ropeTheta = config["rope_theta"]?.doubleValue ?? config["rope_parameters"]?["rope_theta"]?.doubleValue
-    kv.append(("llama.rope.freq_base", .f32(Float(ropeTheta ?? 10_000))))
-    kv.append(("llama.attention.layer_norm_rms_epsilon", .f32(Float(config["rms_norm_eps"]?.doubleValue ?? 1e-6))))
-    return kv
-  }
-
-  /// A Hugging Face llama-family checkpoint as llama.cpp runs it from one GGUF.
-  public struct Export: Sendable {
-    public let tensors: [OutputTensor]
-    public let metadata: [(key: String, value: GGUFValue)]
-    /// Tensors llama.cpp does not use, left out.
-    public let dropped: [String]
-    public let vocabulary: GGUFVocabulary.Outcome
-  }
-
-  /// `tensors` (Hugging Face names) renamed and reordered for llama.cpp, with the hyper-parameters
-  /// of the folder's `config.json` and the vocabulary of its tokenizer files. nil when the folder
-  /// has no llama-family `config.json`.
-  public static func export(_ tensors: [OutputTensor], folder: String) throws(CheckpointError) -> Export? {
-    let configPath = folder + "/config.json"
-    guard Checkpoint.isFile(configPath) else { return nil }
-    let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
-    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = heads(config: config) else { return nil }
-    let (renamed, dropped) = toGGUF(tensors, heads: heads)
-    let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
-    let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
-    var kv = metadata(config: config, name: name)
-    if case let .vocabulary(vocabulary) = vocabulary { kv += vocabulary.metadata }
-    return Export(tensors: renamed, metadata: kv, dropped: dropped, vocabulary: vocabulary)
-  }
 }
