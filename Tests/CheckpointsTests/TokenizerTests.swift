@@ -27,6 +27,23 @@ struct TokenizerTests {
     }
   }
 
+  @Test("Special tokens, add flags and chat templates as gguf-py's SpecialVocab finds them, corner cases included",
+        arguments: ["trailing_eos", "roberta", "added_token_objects", "no_tokenizer_config", "config_only"])
+  func specialTokens(_ name: String) throws {
+    let expected = try #require(try Fixtures.json("tokenizers/special/expected.json")[name])
+    let special = try SpecialTokens(TokenizerFiles(folder: Fixtures.path("tokenizers/special/" + name)), vocabularySize: nil, loadMerges: false)
+    let ids = (expected["ids"]?.arrayValue ?? []).compactMap { pair in pair.arrayValue.flatMap { p in p[0].stringValue.map { ($0, p[1].intValue ?? -1) } } }
+    #expect(special.ids.map(\.kind) == ids.map(\.0) && special.ids.map(\.id) == ids.map(\.1))
+    let flags = (expected["add"]?.arrayValue ?? []).compactMap { pair in pair.arrayValue.flatMap { p in p[0].stringValue.map { ($0, p[1].boolValue ?? false) } } }
+    #expect(special.addFlags.map(\.kind) == flags.map(\.0) && special.addFlags.map(\.value) == flags.map(\.1))
+    let templates: [(String, String)] = switch expected["chat_template"] {
+    case let .string(text)?: [("default", text)]
+    case let .array(list)?: list.map { (($0["name"]?.stringValue ?? "").replacingOccurrences(of: " ", with: "_"), $0["template"]?.stringValue ?? "") }
+    default: []
+    }
+    #expect(special.chatTemplates.map(\.name) == templates.map(\.0) && special.chatTemplates.map(\.template) == templates.map(\.1))
+  }
+
   @Test("SentencePiece pieces: text, score and type in id order")
   func sentencePiece() throws {
     let model = try SentencePieceModel.read(Fixtures.path("tokenizers/llama_spm/tokenizer.model"))
