@@ -136,6 +136,18 @@ extension LlamaConversionTests {
     #expect(try Checkpoint.open(folder + "/llama_spm.gguf").tensor(named: "rope_freqs.weight") == nil)
   }
 
+  @Test("A broken tokenizer file beside the model fails the conversion by name, and nothing is written")
+  func brokenTokenizer() throws {
+    let folder = Fixtures.scratch("broken-tok")
+    for name in ["config.json", "model.safetensors", "tokenizer_config.json"] {
+      Fixtures.write(try Fixtures.read(Fixtures.path("tokenizers/llama_bpe/" + name)), to: folder + "/" + name)
+    }
+    Fixtures.write(Array(#"{"model": {"type": "BPE", "vocab": {"a": 0,}}}"#.utf8), to: folder + "/tokenizer.json")
+    let run = try CLI.run(["convert", folder, folder + "/out.gguf", "--quiet"])
+    #expect(run.status == 1 && run.stderr.contains("tokenizer.json: invalid JSON at byte offset"), "\(run.stderr)")
+    #expect(!Checkpoint.listDirectory(folder).contains { $0.contains("out.gguf") })
+  }
+
   @Test("merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters")
   func mergeIntoGGUF() throws {
     let folder = Fixtures.scratch("llama-merge")
