@@ -50,29 +50,36 @@ public enum CheckpointConversion {
   /// to Float and rounded once, a slice at a time (memory stays small for any tensor size).
   public static func convert(_ tensor: Tensor, to dtype: DType, name: String, shape: [Int]) -> OutputTensor {
     if dtype == tensor.dtype { return OutputTensor(name: name, dtype: dtype, shape: shape, source: .copy(tensor)) }
-    return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-      streamConvert(tensor, to: dtype, into: buffer)
+    let rowElements = tensor.elementCount / max(shape.first ?? 1, 1)
+    guard rowElements % tensor.dtype.block.elements == 0, rowElements % dtype.block.elements == 0 else {
+      // Rows that split a quantisation block (1-D quantised tensors): converted whole.
+      return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
+        streamConvert(tensor, elements: 0..<tensor.elementCount, to: dtype, into: buffer)
+      })
+    }
+    return OutputTensor(name: name, dtype: dtype, shape: shape, source: .rows {
+      { rows, buffer in streamConvert(tensor, elements: (rows.lowerBound * rowElements)..<(rows.upperBound * rowElements), to: dtype, into: buffer) }
     })
   }
 
   /// Elements per slice: a multiple of every block size (32, 256).
   static let slice = 1 << 18
 
-  static func streamConvert(_ tensor: Tensor, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
-    let count = tensor.elementCount
-    let values = UnsafeMutablePointer<Float>.allocate(capacity: min(max(count, 1), slice))
+  /// Elements `elements` of `tensor` (block-aligned), converted into `buffer`.
+  static func streamConvert(_ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+    let values = UnsafeMutablePointer<Float>.allocate(capacity: min(max(elements.count, 1), slice))
     defer { values.deallocate() }
     guard let output = buffer.baseAddress else { return }
     let source = tensor.bytes
     let (inElements, inBytes) = tensor.dtype.block
     let (outElements, outBytes) = dtype.block
-    var start = 0
-    while start < count {
-      let n = min(slice, count - start)
+    var start = elements.lowerBound
+    while start < elements.upperBound {
+      let n = min(slice, elements.upperBound - start)
       let from = start / inElements * inBytes, to = (start + n) / inElements * inBytes
       Dequantize.widen(UnsafeRawBufferPointer(rebasing: source[from..<to]), dtype: tensor.dtype, count: n, into: values)
       tensor.file.done(with: (tensor.offset + from)..<(tensor.offset + to))
-      let target = output + start / outElements * outBytes
+      let target = output + (start - elements.lowerBound) / outElements * outBytes
       if dtype == .q8_0 {
         Dequantize.quantizeQ8_0(values, count: n, into: target)
       } else {

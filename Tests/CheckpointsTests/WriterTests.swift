@@ -66,6 +66,35 @@ struct WriterTests {
     #expect(try Fixtures.read(folder + "/a.safetensors") == Fixtures.read(folder + "/b.safetensors"))
   }
 
+  @Test("Row-streamed outputs over several slices: equal to converting the tensor whole, in any row order")
+  func rowStreaming() throws {
+    let folder = Fixtures.scratch("rows")
+    let (rows, width) = (8200, 1024)  // 16.8 MB of BF16 output: two slices of the writer
+    let values = (0..<(rows * width)).map { Float($0 % 9973) * 0.00123 - 6 }
+    try SafeTensorsWriter.write([OutputTensor(name: "w", dtype: .f32, shape: [rows, width], values: values)], to: folder + "/in.safetensors")
+    let input = try #require(try Checkpoint.open(folder + "/in.safetensors").tensor(named: "w"))
+    let converted = CheckpointConversion.convert(input, to: .bf16, name: "w", shape: [rows, width])
+    guard case .rows = converted.source else { Issue.record("a 2-D conversion should stream rows"); return }
+    // Reversed rows through rowFill, as the llama q/k reorder reads them.
+    let reversed = OutputTensor(name: "r", dtype: .bf16, shape: [rows, width], source: .rows {
+      let source = try converted.rowFill()
+      let rowBytes = converted.rowBytes
+      return { range, buffer in
+        for (i, row) in range.enumerated() {
+          try source((rows - 1 - row)..<(rows - row), UnsafeMutableRawBufferPointer(rebasing: buffer[(i * rowBytes)..<((i + 1) * rowBytes)]))
+        }
+      }
+    })
+    try SafeTensorsWriter.write([converted, reversed], to: folder + "/out.safetensors")
+    let out = try Checkpoint.open(folder + "/out.safetensors")
+    var whole = [UInt8](repeating: 0, count: rows * width * 2)
+    whole.withUnsafeMutableBytes { FloatConversion.narrow(values, to: .bf16, into: $0) }
+    #expect(Array(try #require(out.tensor(named: "w")).bytes) == whole)
+    let rowBytes = width * 2
+    let back = Array(try #require(out.tensor(named: "r")).bytes)
+    #expect((0..<rows).allSatisfy { row in back[(row * rowBytes)..<((row + 1) * rowBytes)] == whole[((rows - 1 - row) * rowBytes)..<((rows - row) * rowBytes)] })
+  }
+
   @Test("JSON: duplicate keys, escapes and big integers")
   func json() throws {
     #expect(throws: CheckpointError.self) { try JSON.parse("{\"a\":1,\"a\":2}", path: "x") }

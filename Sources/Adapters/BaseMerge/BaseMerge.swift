@@ -59,11 +59,12 @@ public enum BaseMerge {
       let heads = base.gguf.flatMap(LlamaGGUF.heads(gguf:))
       let headCount = tensor.name.hasSuffix("attn_q.weight") ? heads?.query : tensor.name.hasSuffix("attn_k.weight") ? heads?.keyValue : nil
       let rowOrder = headCount.map { LlamaGGUF.rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
-      tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
+      tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .rows {
         let (estimate, factors) = try merge.solveOnce(index)
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
         if let rowOrder { left = left.rows(in: rowOrder) }
-        fold(tensor, left: left, right: right, transposed: transposed, into: buffer, dtype: outputType)
+        let update = Update(left: left, right: right, transposed: transposed)
+        return { rows, buffer in fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
       }))
     }
     return Plan(tensors: tensors, requantised: requantised)
@@ -81,39 +82,53 @@ public enum BaseMerge {
     return (left, right)
   }
 
-  /// `W0 + left @ right` (transposed for embeddings and fan-in-fan-out weights), accumulated in
-  /// fp32 by SGEMM straight into the widened base rows, then rounded once. Works through the
-  /// tensor a slice of rows at a time, so memory stays small for any tensor size.
-  static func fold(_ tensor: Tensor, left: Matrix, right: Matrix, transposed: Bool, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
-    guard let output = buffer.baseAddress else { return }
-    let (rows, width) = (tensor.shape[0], tensor.shape[1])
-    let rowBytes = width / tensor.dtype.block.elements * tensor.dtype.block.bytes
-    let outRowBytes = width / dtype.block.elements * dtype.block.bytes
-    let sliceRows = max(1, (1 << 20) / max(width, 1))
-    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(sliceRows * width, 1))
-    defer { w.deallocate() }
-    let l = left.values.map { Float($0) }, r = right.values.map { Float($0) }
-    let (d, rank, k) = (Int32(left.rows), Int32(left.cols), Int32(right.cols))
-    var start = 0
-    while start < rows {
-      let n = min(sliceRows, rows - start)
-      let range = (start * rowBytes)..<((start + n) * rowBytes)
-      Dequantize.widen(UnsafeRawBufferPointer(rebasing: tensor.bytes[range]), dtype: tensor.dtype, count: n * width, into: w)
-      tensor.file.done(with: (tensor.offset + range.lowerBound)..<(tensor.offset + range.upperBound))
-      if rank > 0 {
-        l.withUnsafeBufferPointer { lp in
-          r.withUnsafeBufferPointer { rp in
-            guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
-            if transposed {
-              // W0 is [k, d]: rows start..<start+n of R^T L^T.
-              cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
-            } else {
-              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
-            }
+  /// `left @ right` in fp32 (its transpose for embeddings and fan-in-fan-out weights, whose base is stored [k, d]).
+  struct Update {
+    let l: [Float], r: [Float]
+    let d: Int32, rank: Int32, k: Int32
+    let transposed: Bool
+
+    init(left: Matrix, right: Matrix, transposed: Bool) {
+      (l, r) = (left.values.map { Float($0) }, right.values.map { Float($0) })
+      (d, rank, k) = (Int32(left.rows), Int32(left.cols), Int32(right.cols))
+      self.transposed = transposed
+    }
+
+    /// `w += ` rows `start..<start+n` of the update (`w` is n x width, row-major).
+    func add(rows start: Int, count n: Int, to w: UnsafeMutablePointer<Float>) {
+      guard rank > 0 else { return }
+      l.withUnsafeBufferPointer { lp in
+        r.withUnsafeBufferPointer { rp in
+          guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
+          if transposed {
+            // W0 is [k, d]: rows start..<start+n of R^T L^T.
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
+          } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
           }
         }
       }
-      FloatConversion.narrow(w, count: n * width, to: dtype, into: output + start * outRowBytes)
+    }
+  }
+
+  /// Rows `rows` of `W0 + update`, accumulated in fp32 by SGEMM straight into the widened base
+  /// rows, then rounded once into `buffer`; a slice of rows at a time, so the fp32 work stays small.
+  static func fold(_ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
+    guard let output = buffer.baseAddress else { return }
+    let width = tensor.shape[1]
+    let rowBytes = width / tensor.dtype.block.elements * tensor.dtype.block.bytes
+    let outRowBytes = width / dtype.block.elements * dtype.block.bytes
+    let sliceRows = max(1, (1 << 20) / max(width, 1))
+    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(min(sliceRows, rows.count) * width, 1))
+    defer { w.deallocate() }
+    var start = rows.lowerBound
+    while start < rows.upperBound {
+      let n = min(sliceRows, rows.upperBound - start)
+      let range = (start * rowBytes)..<((start + n) * rowBytes)
+      Dequantize.widen(UnsafeRawBufferPointer(rebasing: tensor.bytes[range]), dtype: tensor.dtype, count: n * width, into: w)
+      tensor.file.done(with: (tensor.offset + range.lowerBound)..<(tensor.offset + range.upperBound))
+      update.add(rows: start, count: n, to: w)
+      FloatConversion.narrow(w, count: n * width, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
       start += n
     }
   }

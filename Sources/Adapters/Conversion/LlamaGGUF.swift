@@ -63,21 +63,15 @@ public enum LlamaGGUF {
     guard let order, tensor.shape.count == 2 else {
       return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source, group: tensor.group)
     }
-    return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: .compute { buffer in
-      if case let .copy(input) = tensor.source { return moveRows(input.bytes, into: buffer, order: order) }
-      let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count, alignment: 64)
-      defer { scratch.deallocate() }
-      try tensor.fill(scratch)
-      moveRows(UnsafeRawBufferPointer(scratch), into: buffer, order: order)
+    let rowBytes = tensor.rowBytes
+    return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: .rows {
+      let sourceRows = try tensor.rowFill()
+      return { rows, buffer in
+        for (index, row) in rows.enumerated() {
+          try sourceRows(order[row]..<(order[row] + 1), UnsafeMutableRawBufferPointer(rebasing: buffer[(index * rowBytes)..<((index + 1) * rowBytes)]))
+        }
+      }
     }, group: tensor.group)
-  }
-
-  static func moveRows(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, order: [Int]) {
-    let rowBytes = source.count / max(order.count, 1)
-    for (row, from) in order.enumerated() {
-      UnsafeMutableRawBufferPointer(rebasing: target[(row * rowBytes)..<((row + 1) * rowBytes)])
-        .copyMemory(from: UnsafeRawBufferPointer(rebasing: source[(from * rowBytes)..<((from + 1) * rowBytes)]))
-    }
   }
 
   /// The head count ordering a tensor's rows in llama.cpp (q: all heads, k: KV heads), by its llama.cpp name.

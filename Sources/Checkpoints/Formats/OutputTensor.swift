@@ -3,9 +3,15 @@ public struct OutputTensor: Sendable {
   public enum Source: Sendable {
     /// The bytes of an input tensor, copied unchanged (same dtype and size).
     case copy(Tensor)
-    /// A function that fills the output bytes (exactly `byteCount` of them).
+    /// A function that fills the output bytes (exactly `byteCount` of them). For small tensors.
     case compute(@Sendable (UnsafeMutableRawBufferPointer) throws -> Void)
+    /// Rows (of the leading dimension) computed a range at a time: the writer prepares once,
+    /// then asks for slices of a few MB, so memory does not grow with the tensor.
+    case rows(@Sendable () throws -> RowFill)
   }
+
+  /// Fills the bytes of rows `range` (row `range.lowerBound` at the start of the buffer).
+  public typealias RowFill = (Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void
 
   public let name: String
   public let dtype: DType
@@ -32,13 +38,46 @@ public struct OutputTensor: Sendable {
 
   public var byteCount: Int { Int(dtype.byteCount(elements: UInt64(shape.reduce(1, *))) ?? 0) }
 
+  /// Rows of the leading dimension (1 for a scalar).
+  public var rowCount: Int { shape.first ?? 1 }
+
+  public var rowBytes: Int { rowCount == 0 ? 0 : byteCount / rowCount }
+
   /// Fills `buffer` (`byteCount` bytes) with this tensor's bytes, whatever their source.
   public func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
     switch source {
     case let .copy(input): buffer.copyMemory(from: input.bytes)
     case let .compute(compute): try compute(buffer)
+    case let .rows(prepare): try prepare()(0..<rowCount, buffer)
     }
   }
+
+  /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole, once).
+  public func rowFill() throws -> RowFill {
+    let rowBytes = rowBytes
+    switch source {
+    case let .copy(input):
+      return { range, buffer in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: input.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])) }
+    case let .compute(compute):
+      let whole = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+      let bytes = UnsafeMutableRawBufferPointer(rebasing: whole[0..<byteCount])
+      try compute(bytes)
+      let holder = Deallocating(whole)
+      return { range, buffer in
+        withExtendedLifetime(holder) {
+          buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)]))
+        }
+      }
+    case let .rows(prepare): return try prepare()
+    }
+  }
+}
+
+/// Frees a buffer when the last closure holding it goes.
+private final class Deallocating {
+  let buffer: UnsafeMutableRawBufferPointer
+  init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+  deinit { buffer.deallocate() }
 }
 
 /// Called with the number of bytes just written, from any thread.
@@ -89,6 +128,20 @@ enum TensorDataWriter {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<tensor.byteCount])
       try fill(bytes)
       try output.write(UnsafeRawBufferPointer(bytes), at: offset)
+    case let .rows(prepare):
+      let fillRows = try prepare()
+      let (rows, rowBytes) = (tensor.rowCount, tensor.rowBytes)
+      let sliceRows = max(1, copySlice / max(rowBytes, 1))
+      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(rows, sliceRows) * rowBytes, 1), alignment: 64)
+      defer { buffer.deallocate() }
+      var start = 0
+      while start < rows {
+        let end = min(rows, start + sliceRows)
+        let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<((end - start) * rowBytes)])
+        try fillRows(start..<end, bytes)
+        try output.write(UnsafeRawBufferPointer(bytes), at: offset + start * rowBytes)
+        start = end
+      }
     }
   }
 }

@@ -61,7 +61,8 @@ struct SpecialTokens {
       if names.bos?.isTruthy != true, names.cls?.isTruthy == true { names.bos = names.set("bos", names.cls, in: &config) }
       if names.eos?.isTruthy != true, names.sep?.isTruthy == true { names.eos = names.set("eos", names.sep, in: &config) }
       let postProcessor = tokenizer["post_processor"]
-      for processor in postProcessor?["processors"]?.arrayValue ?? postProcessor.map { [$0] } ?? [] {
+      let processors = postProcessor?["processors"]?.arrayValue ?? postProcessor.map { [$0] } ?? []
+      for processor in processors {
         switch processor["type"]?.stringValue {
         case "RobertaProcessing":
           for kind in ["bos", "eos", "sep"] { setFlag(kind, true) }
