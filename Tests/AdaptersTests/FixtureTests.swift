@@ -57,6 +57,20 @@ struct FixtureTests {
     }
   }
 
+  @Test("modules_to_save: the weighted average of the clients' copies, any range of rows")
+  func modulesToSave() throws {
+    let embed = try Self.adapter("client_embed")
+    let set = try ClientSet([embed, embed], weights: .weights([0.25, 0.75]))
+    let name = try #require(set.fullTensorNames.first)
+    let average = try AdapterWriter.weightedAverage(name, set: set)
+    let copy = try #require(embed.fullTensors.first { $0.name == name })
+    let rowBytes = average.rowBytes
+    let rows = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * rowBytes, alignment: 8)
+    defer { rows.deallocate() }
+    try average.rowFill()(5..<9, rows)  // same copy twice: the average is the copy
+    #expect(Array(rows) == Array(copy.bytes[(5 * rowBytes)..<(9 * rowBytes)]))
+  }
+
   @Test("DoRA and other PEFT types are listed but not merged, by name")
   func refusals() throws {
     let dora = try Self.adapter("client_dora")

@@ -34,7 +34,7 @@ public enum BaseMerge {
     var requantised: [String] = []
     for tensor in base.tensors {
       if let adapterName = saved[tensor.name] {
-        let average = try AdapterWriter.weightedAverage(adapterName, set: set, dtype: dtype ?? tensor.dtype)
+        let average = try AdapterWriter.weightedAverage(adapterName, set: set)
         tensors.append(OutputTensor(name: tensor.name, dtype: average.dtype, shape: average.shape, source: average.source))
         continue
       }

@@ -46,7 +46,7 @@ public enum AdapterWriter {
         write((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, into: buffer, dtype: outputType)
       }, group: index))
     }
-    for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set, dtype: outputType)) }
+    for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
 
     let metadata: [(key: String, value: String)] = [
       ("format", "pt"), ("fedlora.method", provenance.method), ("fedlora.version", provenance.version),
@@ -84,20 +84,35 @@ public enum AdapterWriter {
     FloatConversion.narrow(floats, to: dtype, into: buffer)
   }
 
-  /// A `modules_to_save` tensor as the weighted average of the clients' copies.
-  static func weightedAverage(_ name: String, set: ClientSet, dtype: DType) throws -> OutputTensor {
+  /// A `modules_to_save` tensor as the weighted average of the clients' copies, in the first
+  /// copy's dtype (float copies only).
+  static func weightedAverage(_ name: String, set: ClientSet) throws -> OutputTensor {
     let copies = set.clients.compactMap { client in client.fullTensors.first { $0.name == name } }
     guard let first = copies.first, copies.allSatisfy({ $0.shape == first.shape }) else {
       throw AdapterError.moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes")
     }
-    let weights = set.weights
-    return OutputTensor(name: name, dtype: first.dtype.isPlainFloat ? first.dtype : dtype, shape: first.shape, source: .compute { buffer in
-      var sum = [Double](repeating: 0, count: first.elementCount)
-      for (copy, weight) in zip(copies, weights) {
-        for (i, value) in try copy.floats().enumerated() { sum[i] += weight * Double(value) }
-      }
-      write(sum, scale: 1, into: buffer, dtype: first.dtype.isPlainFloat ? first.dtype : dtype)
-    })
+    guard let unsupported = copies.first(where: { !$0.dtype.isPlainFloat }) else {
+      // Rows at a time: an lm_head or embedding copy is hundreds of MB per client.
+      let weights = set.weights
+      let rowElements = first.elementCount / max(first.shape.first ?? 1, 1)
+      return OutputTensor(name: name, dtype: first.dtype, shape: first.shape, source: .rows {
+        { rows, buffer in
+          let count = rows.count * rowElements
+          var sum = [Double](repeating: 0, count: count)
+          var values = [Float](repeating: 0, count: count)
+          for (copy, weight) in zip(copies, weights) {
+            let bytes = copy.dtype.block.bytes * rowElements
+            values.withUnsafeMutableBufferPointer { out in
+              Dequantize.widen(UnsafeRawBufferPointer(rebasing: copy.bytes[(rows.lowerBound * bytes)..<(rows.upperBound * bytes)]),
+                               dtype: copy.dtype, count: count, into: out.baseAddress!)
+            }
+            for i in 0..<count { sum[i] += weight * Double(values[i]) }
+          }
+          write(sum, scale: 1, into: buffer, dtype: first.dtype)
+        }
+      })
+    }
+    throw CheckpointError.unsupportedDType(path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue, operation: "average (modules_to_save)")
   }
 }
 
