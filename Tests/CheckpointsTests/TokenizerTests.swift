@@ -116,5 +116,13 @@ struct TokenizerTests {
     #expect(throws: CheckpointError.badTokenizer(path: folder + "/tokenizer.json", message: "token id 422 is beyond the model's vocab_size 100")) {
       try GGUFVocabulary.read(folder: folder, vocabularySize: 100)
     }
+    // A claimed vocab_size is checked before the padded token list is allocated.
+    #expect(throws: CheckpointError.badTokenizer(path: folder + "/config.json", message: "vocab_size 1099511627776 is outside 1...16777216")) {
+      try GGUFVocabulary.read(folder: folder, vocabularySize: 1 << 40)
+    }
+    // Token ids far beyond the model's size, in either file, are refused without allocating for them.
+    let farID = original.setting("added_tokens", to: .array([.object([("id", JSON(1 << 50)), ("content", .string("<x>"))])]))
+    Fixtures.write(Array(farID.prettyText.utf8), to: folder + "/tokenizer.json")
+    #expect(throws: CheckpointError.self) { try GGUFVocabulary.read(folder: folder, vocabularySize: 423) }
   }
 }

@@ -12,6 +12,9 @@ public struct GGUFVocabulary: Sendable {
   /// Where the vocabulary came from and its size, for a log line.
   public let summary: String
 
+  /// The largest vocabulary accepted (the largest real ones have about 260,000 tokens).
+  static let maximumSize = 1 << 24
+
   /// What a folder yields: a vocabulary, or the reason there is none.
   public enum Outcome: Sendable {
     case vocabulary(GGUFVocabulary)
@@ -21,6 +24,10 @@ public struct GGUFVocabulary: Sendable {
   /// Reads the folder's tokenizer files. `vocabularySize` is the model's (config `vocab_size`):
   /// the converter pads the token list to it with `[PADi]` tokens.
   public static func read(folder: String, vocabularySize: Int?) throws(CheckpointError) -> Outcome {
+    // The token list is padded to the model's size: a claimed size is checked before anything is allocated.
+    if let vocabularySize, !(1...maximumSize).contains(vocabularySize) {
+      throw .badTokenizer(path: folder + "/config.json", message: "vocab_size \(vocabularySize) is outside 1...\(maximumSize)")
+    }
     let files = try TokenizerFiles(folder: folder)
     if files.exists("tokenizer.model") { return .vocabulary(try sentencePiece(files, vocabularySize: vocabularySize)) }
     guard let tokenizer = files.tokenizer else { return .unavailable(reason: "no tokenizer.model or tokenizer.json in \(folder)") }
