@@ -134,6 +134,11 @@ extension LlamaConversionTests {
     #expect(llama3.gguf?["llama.rope.freq_base"] == .f32(500_000) && llama3.tensors.first?.name == "rope_freqs.weight")
     #expect(try #require(llama3.tensor(named: "rope_freqs.weight")).floats() == [1, 1, 0x1.58e65cp+1, 8])
     #expect(try Checkpoint.open(folder + "/llama_spm.gguf").tensor(named: "rope_freqs.weight") == nil)
+    // Back to Hugging Face: the same tensors, bit for bit (the rope factors stay behind).
+    #expect(try CLI.run(["convert", folder + "/llama_bpe.gguf", folder + "/back.safetensors", "--quiet"]).status == 0)
+    let (original, back) = (try Checkpoint.open(Fixtures.path("tokenizers/llama_bpe")), try Checkpoint.open(folder + "/back.safetensors"))
+    #expect(Set(back.tensors.map(\.name)) == Set(original.tensors.map(\.name)))
+    for tensor in original.tensors { #expect(Array(try #require(back.tensor(named: tensor.name)).bytes) == Array(tensor.bytes), "\(tensor.name)") }
   }
 
   @Test("A broken tokenizer file beside the model fails the conversion by name, and nothing is written")

@@ -95,9 +95,10 @@ public enum LlamaGGUF {
     return (kept, dropped)
   }
 
-  /// llama.cpp GGUF tensors -> Hugging Face names and row order (unknown names kept).
+  /// llama.cpp GGUF tensors -> Hugging Face names and row order (unknown names kept). The rope
+  /// factors are left out: Hugging Face derives them from `config.json`.
   public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
-    tensors.map { tensor in
+    tensors.filter { $0.name != "rope_freqs.weight" }.map { tensor in
       guard let name = hfName(tensor.name) else { return tensor }
       let order = headCount(forGGUFName: tensor.name, heads).map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: true) }
       return renamed(tensor, to: name, order: order)
