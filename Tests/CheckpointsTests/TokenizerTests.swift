@@ -98,6 +98,36 @@ struct TokenizerTests {
     }
   }
 
+  @Test("Mutated tokenizer files end in a vocabulary or an error, never a crash",
+        arguments: ["llama_spm/tokenizer.model", "llama_spm/tokenizer_config.json", "llama_bpe/tokenizer.json"])
+  func mutations(_ fixture: String) throws {
+    let (model, file) = (String(fixture.split(separator: "/")[0]), String(fixture.split(separator: "/")[1]))
+    let folder = Fixtures.scratch("tok-mutation")
+    for name in Checkpoint.listDirectory(Fixtures.path("tokenizers/" + model)) where !name.hasSuffix(".safetensors") {
+      Fixtures.write(try Fixtures.read(Fixtures.path("tokenizers/\(model)/\(name)")), to: folder + "/" + name)
+    }
+    let original = try Fixtures.read(Fixtures.path("tokenizers/" + fixture))
+    let size = try Fixtures.json("tokenizers/\(model)/config.json")["vocab_size"]?.intValue
+    var generator = SeededGenerator(seed: UInt64(original.count))
+    var refused = 0
+    for round in 0..<600 {
+      var bytes = original
+      if round % 3 == 0 {
+        bytes = Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &generator)))
+      } else {
+        for _ in 0..<Int.random(in: 1...4, using: &generator) {
+          bytes[Int.random(in: 0..<bytes.count, using: &generator)] = round % 5 == 0 ? 0xFF : UInt8.random(in: 0...255, using: &generator)
+        }
+      }
+      Fixtures.write(bytes, to: folder + "/" + file)
+      do { _ = try GGUFVocabulary.read(folder: folder, vocabularySize: size) } catch {
+        #expect(error.code == "bad-tokenizer" || error.code == "invalid-json" || error.code == "invalid-utf8" || error.code == "duplicate-key", "\(error)")
+        refused += 1
+      }
+    }
+    #expect(refused > 50)
+  }
+
   @Test("A folder without a convertible tokenizer says why; a token id beyond the model's size is an error")
   func unavailable() throws {
     let folder = Fixtures.scratch("tok")
