@@ -43,7 +43,7 @@ interop-peft: build
 	  python3 fixtures/peft_interop_check.py /tmp/fedlora-peft-$$m | tail -1; done
 
 # Runs what fedlora writes for llama.cpp in llama.cpp itself: tokens and logits of converted and
-# merged GGUF models (llama-cpp-python builds llama.cpp from source, ~30 min on 2 cores: developers).
+# merged GGUF models (llama-cpp-python builds llama.cpp from source, about 10 min on 2 cores: developers).
 interop-llama: build
 	python3 -m pip install -q torch transformers peft sentencepiece numpy safetensors gguf llama-cpp-python
 	python3 fixtures/llama_cpp_check.py $(FEDLORA)
