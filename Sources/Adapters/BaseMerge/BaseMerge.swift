@@ -32,6 +32,8 @@ public enum BaseMerge {
     }
     var tensors: [OutputTensor] = []
     var requantised: [String] = []
+    // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
+    let heads = base.gguf.flatMap(LlamaGGUF.heads(gguf:))
     for tensor in base.tensors {
       if let adapterName = saved[tensor.name] {
         let average = try AdapterWriter.weightedAverage(adapterName, set: set)
@@ -55,10 +57,8 @@ public enum BaseMerge {
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
       let method = merge.options.method
-      // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
-      let heads = base.gguf.flatMap(LlamaGGUF.heads(gguf:))
-      let headCount = tensor.name.hasSuffix("attn_q.weight") ? heads?.query : tensor.name.hasSuffix("attn_k.weight") ? heads?.keyValue : nil
-      let rowOrder = headCount.map { LlamaGGUF.rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
+      let rowOrder = heads.flatMap { LlamaGGUF.headCount(forGGUFName: tensor.name, $0) }
+        .map { LlamaGGUF.rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
       tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .rows {
         let (estimate, factors) = try merge.solveOnce(index)
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
