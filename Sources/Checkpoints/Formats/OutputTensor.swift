@@ -59,26 +59,16 @@ public struct OutputTensor: Sendable {
     case let .copy(input):
       return { range, buffer in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: input.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])) }
     case let .compute(compute):
-      let whole = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
-      let bytes = UnsafeMutableRawBufferPointer(rebasing: whole[0..<byteCount])
-      try compute(bytes)
-      let holder = Deallocating(whole)
-      return { range, buffer in
-        withExtendedLifetime(holder) {
-          buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)]))
-        }
+      var whole = [UInt8](repeating: 0, count: byteCount)
+      try whole.withUnsafeMutableBytes { try compute($0) }
+      return { [whole] range, buffer in
+        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes { buffer.copyMemory(from: $0) }
       }
     case let .rows(prepare): return try prepare()
     }
   }
 }
 
-/// Frees a buffer when the last closure holding it goes.
-private final class Deallocating {
-  let buffer: UnsafeMutableRawBufferPointer
-  init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
-  deinit { buffer.deallocate() }
-}
 
 /// Called with the number of bytes just written, from any thread.
 public typealias ProgressHandler = @Sendable (Int) -> Void
