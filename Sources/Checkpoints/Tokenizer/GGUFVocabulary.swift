@@ -88,7 +88,7 @@ public struct GGUFVocabulary: Sendable {
     guard let vocabulary = files.tokenizer?["model"]?["vocab"]?.objectValue else {
       throw .badTokenizer(path: path, message: "model.vocab is missing or not an object")
     }
-    let added = try files.addedTokens()
+    let added = files.addedTokens
     var byID: [Int: String] = [:]
     for (token, value) in vocabulary {
       guard let id = value.intValue, id >= 0 else { throw .badTokenizer(path: path, message: "model.vocab['\(token)'] is not a token id") }

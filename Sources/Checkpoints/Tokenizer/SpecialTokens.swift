@@ -54,7 +54,7 @@ struct SpecialTokens {
   // MARK: Sources
 
   private mutating func readTokenizerFiles(_ files: TokenizerFiles) throws(CheckpointError) {
-    let added = try files.addedTokens()
+    let added = files.addedTokens
     var config = files.tokenizerConfig  // gguf-py edits its copy of tokenizer_config as it goes
     if let tokenizer = files.tokenizer {
       var names = Names(config: config)

@@ -1,16 +1,19 @@
-/// The tokenizer files of a Hugging Face model folder, parsed once: `tokenizer.json`,
-/// `tokenizer_config.json` and `config.json` (each nil when absent).
+/// The tokenizer files of a Hugging Face model folder, parsed once: `tokenizer.json` (and its
+/// added tokens), `tokenizer_config.json` and `config.json` (each nil or empty when absent).
 struct TokenizerFiles {
   let folder: String
   let tokenizer: JSON?
   let tokenizerConfig: JSON?
   let config: JSON?
+  /// `tokenizer.json`'s `added_tokens`: id, content and the special flag of each.
+  let addedTokens: [(id: Int, content: String, special: Bool)]
 
   init(folder: String) throws(CheckpointError) {
     self.folder = folder
     tokenizer = try Self.json(folder, "tokenizer.json")
     tokenizerConfig = try Self.json(folder, "tokenizer_config.json")
     config = try Self.json(folder, "config.json")
+    addedTokens = try Self.addedTokens(tokenizer, path: folder + "/tokenizer.json")
   }
 
   func path(_ name: String) -> String { folder + "/" + name }
@@ -33,14 +36,13 @@ struct TokenizerFiles {
     return try JSON.parse(MappedFile.contents(of: path), path: path)
   }
 
-  /// `tokenizer.json`'s `added_tokens`: id, content and the special flag of each.
-  func addedTokens() throws(CheckpointError) -> [(id: Int, content: String, special: Bool)] {
+  private static func addedTokens(_ tokenizer: JSON?, path: String) throws(CheckpointError) -> [(id: Int, content: String, special: Bool)] {
     guard let list = tokenizer?["added_tokens"] else { return [] }
-    guard let entries = list.arrayValue else { throw .badTokenizer(path: path("tokenizer.json"), message: "added_tokens is not a list") }
+    guard let entries = list.arrayValue else { throw .badTokenizer(path: path, message: "added_tokens is not a list") }
     var tokens: [(id: Int, content: String, special: Bool)] = []
     for (index, entry) in entries.enumerated() {
       guard let id = entry["id"]?.intValue, id >= 0, let content = entry["content"]?.stringValue else {
-        throw .badTokenizer(path: path("tokenizer.json"), message: "added_tokens[\(index)] needs a non-negative id and a content string")
+        throw .badTokenizer(path: path, message: "added_tokens[\(index)] needs a non-negative id and a content string")
       }
       tokens.append((id, content, entry["special"]?.boolValue ?? false))
     }
