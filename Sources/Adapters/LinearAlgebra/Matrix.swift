@@ -78,19 +78,16 @@ public struct Matrix: Sendable, Equatable {
   }
 
   /// `self^T self` (SYRK), symmetric `cols x cols`.
-  public var gramOfColumns: Matrix {
-    var out = Matrix(zeros: cols, cols)
-    guard rows > 0, cols > 0 else { return out }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(cols), Int32(rows), 1, values, Int32(cols), 0, &out.values, Int32(cols))
-    out.symmetrizeFromUpper()
-    return out
-  }
+  public var gramOfColumns: Matrix { gram(transposed: true) }
 
   /// `self self^T` (SYRK), symmetric `rows x rows`.
-  public var gramOfRows: Matrix {
-    var out = Matrix(zeros: rows, rows)
+  public var gramOfRows: Matrix { gram(transposed: false) }
+
+  private func gram(transposed: Bool) -> Matrix {
+    let (n, inner) = transposed ? (cols, rows) : (rows, cols)
+    var out = Matrix(zeros: n, n)
     guard rows > 0, cols > 0 else { return out }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(rows), Int32(cols), 1, values, Int32(cols), 0, &out.values, Int32(rows))
+    cblas_dsyrk(CblasRowMajor, CblasUpper, transposed ? CblasTrans : CblasNoTrans, Int32(n), Int32(inner), 1, values, Int32(cols), 0, &out.values, Int32(n))
     out.symmetrizeFromUpper()
     return out
   }
