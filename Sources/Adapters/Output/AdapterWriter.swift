@@ -16,6 +16,15 @@ public enum AdapterWriter {
       self.weights = weights
       self.version = version
     }
+
+    /// The `fedlora.*` metadata entries that record it in an output.
+    public var metadata: [(key: String, value: String)] {
+      [
+        ("fedlora.method", method), ("fedlora.version", version),
+        ("fedlora.clients", JSON.array(clients.map { .string($0) }).compactText),
+        ("fedlora.weights", JSON.array(weights.map { JSON($0) }).compactText),
+      ]
+    }
   }
 
   /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype; `llamaHeads`
@@ -48,11 +57,7 @@ public enum AdapterWriter {
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
 
-    let metadata: [(key: String, value: String)] = [
-      ("format", "pt"), ("fedlora.method", provenance.method), ("fedlora.version", provenance.version),
-      ("fedlora.clients", JSON.array(provenance.clients.map { .string($0) }).compactText),
-      ("fedlora.weights", JSON.array(provenance.weights.map { JSON($0) }).compactText),
-    ]
+    let metadata = [("format", "pt")] + provenance.metadata
     switch format {
     case .peft:
       let config = Array(plan.config(for: set, merge: merge).prettyText.utf8)

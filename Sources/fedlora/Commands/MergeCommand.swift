@@ -106,15 +106,8 @@ struct MergeCommand: ParsableCommand {
         return
       }
       let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
-      let provenance = AdapterWriter.Provenance(
-        method: method.rawValue, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
-      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance, llamaHeads: heads)
-      let report = merge.report
-      if json {
-        Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)
-      } else {
-        MergeReportView.text(report, output: output).forEach(Terminal.err)
-      }
+      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance(method.rawValue, set), llamaHeads: heads)
+      report(merge, set: set)
     } catch let error as ValidationError {
       throw error
     } catch {
@@ -133,11 +126,7 @@ extension MergeCommand {
     }
     let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
     let progress = Progress(total: total, enabled: !quiet)
-    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + [
-      ("fedlora.method", merge.options.method.rawValue), ("fedlora.version", FedLora.version),
-      ("fedlora.clients", JSON.array(clients.map { .string(String($0.split(separator: "/").last ?? "")) }).compactText),
-      ("fedlora.weights", JSON.array(set.weights.map { JSON($0) }).compactText),
-    ]
+    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance(merge.options.method.rawValue, set).metadata
     if output.hasSuffix(".gguf") {
       // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
       let export = base.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: base.folder) : nil
@@ -155,15 +144,23 @@ extension MergeCommand {
     progress.finish()
     if merge.options.method == .fedex {
       let adapterPath = adapterOutput ?? output + ".adapter"
-      let provenance = AdapterWriter.Provenance(method: "fedex", clients: clients, weights: set.weights, version: FedLora.version)
-      try AdapterWriter.write(merge, format: .peft, to: adapterPath, dtype: dtype?.dtype, provenance: provenance)
+      try AdapterWriter.write(merge, format: .peft, to: adapterPath, dtype: dtype?.dtype, provenance: provenance("fedex", set))
       Terminal.err("wrote the FedAvg adapter to \(adapterPath): base + adapter = W0 + T")
     }
-    let report = merge.report
+    report(merge, set: set)
+  }
+
+  /// What an output records of its making: the method, the clients' folder names and weights.
+  func provenance(_ method: String, _ set: ClientSet) -> AdapterWriter.Provenance {
+    AdapterWriter.Provenance(method: method, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
+  }
+
+  /// The merge report: JSON on stdout with --json, else the table on stderr.
+  func report(_ merge: Merge, set: ClientSet) {
     if json {
-      Terminal.out(MergeReportView.json(report, output: output, set: set).prettyText)
+      Terminal.out(MergeReportView.json(merge.report, output: output, set: set).prettyText)
     } else {
-      MergeReportView.text(report, output: output).forEach(Terminal.err)
+      MergeReportView.text(merge.report, output: output).forEach(Terminal.err)
     }
   }
 }
