@@ -62,30 +62,17 @@ public enum CheckpointConversion {
     })
   }
 
-  /// Elements per slice: a multiple of every block size (32, 256).
-  static let slice = 1 << 18
-
-  /// Elements `elements` of `tensor` (block-aligned), converted into `buffer`.
+  /// Elements `elements` of `tensor` (block-aligned), converted into `buffer` a slice at a time.
   static func streamConvert(_ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
-    let values = UnsafeMutablePointer<Float>.allocate(capacity: min(max(elements.count, 1), slice))
-    defer { values.deallocate() }
     guard let output = buffer.baseAddress else { return }
-    let source = tensor.bytes
-    let (inElements, inBytes) = tensor.dtype.block
     let (outElements, outBytes) = dtype.block
-    var start = elements.lowerBound
-    while start < elements.upperBound {
-      let n = min(slice, elements.upperBound - start)
-      let from = start / inElements * inBytes, to = (start + n) / inElements * inBytes
-      Dequantize.widen(UnsafeRawBufferPointer(rebasing: source[from..<to]), dtype: tensor.dtype, count: n, into: values)
-      tensor.file.done(with: (tensor.offset + from)..<(tensor.offset + to))
-      let target = output + (start - elements.lowerBound) / outElements * outBytes
+    tensor.forEachWidenedSlice(elements) { slice, _, values in
+      let target = output + (slice.lowerBound - elements.lowerBound) / outElements * outBytes
       if dtype == .q8_0 {
-        Dequantize.quantizeQ8_0(values, count: n, into: target)
+        Dequantize.quantizeQ8_0(values.baseAddress!, count: values.count, into: target)
       } else {
-        FloatConversion.narrow(values, count: n, to: dtype, into: target)
+        FloatConversion.narrow(values.baseAddress!, count: values.count, to: dtype, into: target)
       }
-      start += n
     }
   }
 }

@@ -39,33 +39,24 @@ public struct TensorScan: Sendable, Equatable {
   /// False for dtypes whose values fedlora cannot decode (their NaN/Inf counts are 0 by default).
   public let valuesChecked: Bool
 
-  /// Reads every byte of `tensor` once, in chunks, releasing pages as it goes.
+  /// Reads every byte of `tensor` once, a slice at a time, releasing pages as it goes.
   public init(_ tensor: Tensor) {
-    let bytes = tensor.bytes
-    crc32 = Checkpoints.crc32(bytes)
     var nan = 0
     var inf = 0
     let floating = tensor.dtype.isComputable
-    if floating, tensor.elementCount > 0 {
-      // Block types decode a whole tensor; element types are widened in chunks.
-      let chunk = tensor.dtype.block.elements == 1 ? 1 << 16 : tensor.elementCount
-      let bytesPerElement = tensor.dtype.block.elements == 1 ? tensor.dtype.block.bytes : 0
-      var buffer = [Float](repeating: 0, count: chunk)
-      var start = 0
-      while start < tensor.elementCount {
-        let count = min(chunk, tensor.elementCount - start)
-        let range = (start * bytesPerElement)..<(bytesPerElement == 0 ? bytes.count : (start + count) * bytesPerElement)
-        buffer.withUnsafeMutableBufferPointer { out in
-          guard let values = out.baseAddress else { return }
-          Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[range]), dtype: tensor.dtype, count: count, into: values)
-          for value in out.prefix(count) where !value.isFinite {
-            if value.isNaN { nan += 1 } else { inf += 1 }
-          }
+    if floating {
+      var crc: UInt32 = 0
+      tensor.forEachWidenedSlice { _, raw, values in
+        crc = Checkpoints.crc32(raw, continuing: crc)
+        for value in values where !value.isFinite {
+          if value.isNaN { nan += 1 } else { inf += 1 }
         }
-        start += count
       }
+      crc32 = crc
+    } else {
+      crc32 = Checkpoints.crc32(tensor.bytes)
+      tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
     }
-    tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
     nanCount = nan
     infCount = inf
     valuesChecked = floating || tensor.dtype.isInteger

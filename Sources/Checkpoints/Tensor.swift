@@ -25,6 +25,30 @@ public struct Tensor: Sendable {
   /// The raw bytes on disk (bounds were checked when the header was read).
   public var bytes: UnsafeRawBufferPointer { file.bytes(offset..<(offset + byteCount)) }
 
+  /// Widens elements `elements` (block-aligned) a slice at a time into one reused Float buffer
+  /// and calls `body` with each slice's element range, raw bytes and values; each slice's pages
+  /// are released once `body` returns. `slice` must be a multiple of the block size.
+  public func forEachWidenedSlice(
+    _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
+    _ body: (Range<Int>, UnsafeRawBufferPointer, UnsafeMutableBufferPointer<Float>) throws -> Void
+  ) rethrows {
+    let elements = elements ?? 0..<elementCount
+    guard !elements.isEmpty else { return }
+    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(elements.count, slice))
+    defer { buffer.deallocate() }
+    let (blockElements, blockBytes) = dtype.block
+    var start = elements.lowerBound
+    while start < elements.upperBound {
+      let end = min(start + slice, elements.upperBound)
+      let raw = (start / blockElements * blockBytes)..<(end / blockElements * blockBytes)
+      let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<(end - start)])
+      Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[raw]), dtype: dtype, count: end - start, into: values.baseAddress!)
+      try body(start..<end, UnsafeRawBufferPointer(rebasing: bytes[raw]), values)
+      file.done(with: (offset + raw.lowerBound)..<(offset + raw.upperBound))
+      start = end
+    }
+  }
+
   /// The values widened to Float (F16, BF16, F32, F64, F8, Q8_0, Q4_0).
   public func floats() throws(CheckpointError) -> [Float] {
     guard dtype.isComputable else {

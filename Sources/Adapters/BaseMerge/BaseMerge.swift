@@ -116,20 +116,12 @@ public enum BaseMerge {
   static func fold(_ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
     guard let output = buffer.baseAddress else { return }
     let width = tensor.shape[1]
-    let rowBytes = width / tensor.dtype.block.elements * tensor.dtype.block.bytes
     let outRowBytes = width / dtype.block.elements * dtype.block.bytes
     let sliceRows = max(1, (1 << 20) / max(width, 1))
-    let w = UnsafeMutablePointer<Float>.allocate(capacity: max(min(sliceRows, rows.count) * width, 1))
-    defer { w.deallocate() }
-    var start = rows.lowerBound
-    while start < rows.upperBound {
-      let n = min(sliceRows, rows.upperBound - start)
-      let range = (start * rowBytes)..<((start + n) * rowBytes)
-      Dequantize.widen(UnsafeRawBufferPointer(rebasing: tensor.bytes[range]), dtype: tensor.dtype, count: n * width, into: w)
-      tensor.file.done(with: (tensor.offset + range.lowerBound)..<(tensor.offset + range.upperBound))
-      update.add(rows: start, count: n, to: w)
-      FloatConversion.narrow(w, count: n * width, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
-      start += n
+    tensor.forEachWidenedSlice((rows.lowerBound * width)..<(rows.upperBound * width), slice: sliceRows * width) { slice, _, w in
+      let (start, n) = (slice.lowerBound / width, slice.count / width)
+      update.add(rows: start, count: n, to: w.baseAddress!)
+      FloatConversion.narrow(w.baseAddress!, count: w.count, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
     }
   }
 }

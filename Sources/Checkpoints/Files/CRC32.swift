@@ -1,8 +1,9 @@
 import CZlib
 
-/// zlib's CRC-32 (the checksum of gzip and PNG) of a byte range.
-public func crc32(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-  var crc: UInt = 0
+/// zlib's CRC-32 (the checksum of gzip and PNG) of a byte range; `continuing` the CRC of the
+/// bytes before it.
+public func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+  var crc = UInt(previous)
   var remaining = bytes
   // zlib takes a 32-bit length: feed large tensors in chunks.
   while let start = remaining.baseAddress, !remaining.isEmpty {
