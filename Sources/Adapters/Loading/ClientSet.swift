@@ -17,6 +17,8 @@ public struct ClientSet: Sendable {
   public let fullTensorNames: [String]
   /// Things the user should know (different ranks, base models, missing modules).
   public let warnings: [String]
+  /// Per client, the index in its `modules` of each module name.
+  private let moduleIndex: [[String: Int]]
 
   /// Checks that `clients` adapt the same modules with the same shapes. With `allowMissing`, a
   /// module a client lacks counts as a zero update from it.
@@ -36,13 +38,13 @@ public struct ClientSet: Sendable {
     weights = normalize || spec == .uniform ? raw.map { $0 / total } : raw
 
     var warnings: [String] = []
-    var shapes: [String: (shape: [Int], client: String)] = [:]
+    var shapes: [String: [Int]] = [:]
     for client in clients {
       for module in client.modules {
-        if let known = shapes[module.name], known.shape != module.updateShape {
-          throw .shapeMismatch(client: client.path, module: module.name, expected: known.shape, found: module.updateShape)
+        if let known = shapes[module.name], known != module.updateShape {
+          throw .shapeMismatch(client: client.path, module: module.name, expected: known, found: module.updateShape)
         }
-        shapes[module.name] = shapes[module.name] ?? (module.updateShape, client.path)
+        shapes[module.name] = shapes[module.name] ?? module.updateShape
       }
     }
     let names = shapes.keys.sorted()
@@ -61,14 +63,22 @@ public struct ClientSet: Sendable {
     if bases.count > 1 { warnings.append("clients name different base models: \(bases.sorted().joined(separator: ", "))") }
 
     let fullNames = clients.map { Set($0.fullTensors.map(\.name)) }
+    let shared = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()
+    for name in shared {  // modules_to_save copies are averaged: checked before anything is written
+      let copyShapes = clients.map { client in client.fullTensors.first { $0.name == name }?.shape ?? [] }
+      guard Set(copyShapes).count == 1 else { throw .moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes") }
+    }
     self.clients = clients
     moduleNames = names
-    fullTensorNames = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()
+    fullTensorNames = shared
     self.warnings = warnings
+    moduleIndex = clients.map { client in
+      Dictionary(client.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
   }
 
   /// Each client's factors for `module` (nil where a client lacks it).
   public func modules(named module: String) -> [LoRAModule?] {
-    clients.map { client in client.modules.first { $0.name == module } }
+    zip(clients, moduleIndex).map { client, index in index[module].map { client.modules[$0] } }
   }
 }
