@@ -108,15 +108,18 @@ struct InspectCommand: ParsableCommand {
     return adapters
   }
 
-  var layerPattern: Regex<AnyRegexOutput>? { filter.flatMap { try? Regex($0) } }
+  /// `--filter` compiled (once per use site: a regex compile per name would dominate a listing).
+  var nameFilter: (String) -> Bool {
+    guard let pattern = filter.flatMap({ try? Regex($0) }) else { return { _ in true } }
+    return { name in (try? pattern.firstMatch(in: name)) != nil }
+  }
 
   private func runFileLevel() throws {
+    let keep = nameFilter
     var reports: [JSON] = []
     for path in paths {
       let checkpoint = try Checkpoint.open(path)
-      let listed = tensors
-        ? checkpoint.tensors.filter { tensor in layerPattern.map { (try? $0.firstMatch(in: tensor.name)) != nil } ?? true }
-        : nil
+      let listed = tensors ? checkpoint.tensors.filter { keep($0.name) } : nil
       if json {
         reports.append(FileReport.json(checkpoint, tensors: listed))
       } else {

@@ -4,13 +4,15 @@ import Checkpoints
 /// `inspect` of adapters: one adapter's layer statistics, or a client set against its aggregates.
 struct AdapterReportView {
   let options: InspectCommand
+  private let keep: (String) -> Bool
+
+  init(options: InspectCommand) {
+    self.options = options
+    keep = options.nameFilter
+  }
 
   func render(_ adapters: [Adapter]) throws -> [String] {
     adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
-  }
-
-  private func keep(_ name: String) -> Bool {
-    options.layerPattern.map { (try? $0.firstMatch(in: name)) != nil } ?? true
   }
 
   /// Formats the table (with summary lines around it for the terminal) and writes the plot.
@@ -89,8 +91,9 @@ struct AdapterReportView {
         throw AdapterError.moduleMismatch(client: merged.path, module: first, message: "the audited adapter does not adapt it")
       }
     }
+    let rank = options.rank
     let rows = try parallelMap(modules) { module in
-      try LayerComparison(set, module: module, rank: options.rank, merged: merged?.modules.first { $0.name == module })
+      try LayerComparison(set, module: module, rank: rank, merged: merged?.modules.first { $0.name == module })
     }
     var columns = ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" } + ["fedavg", "flora_na", "floor"]
     if merged != nil { columns.append("against") }
