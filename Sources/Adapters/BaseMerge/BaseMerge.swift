@@ -57,8 +57,7 @@ public enum BaseMerge {
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
       let method = merge.options.method
-      let rowOrder = heads.flatMap { LlamaGGUF.headCount(forGGUFName: tensor.name, $0) }
-        .map { LlamaGGUF.rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
+      let rowOrder = LlamaGGUF.rowOrder(for: tensor.name, rows: tensor.shape[0], heads: heads, inverse: false)
       tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .rows {
         let (estimate, factors) = try merge.solveOnce(index)
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)

@@ -28,8 +28,7 @@ public enum AdapterConversion {
       let factor = module.scale / fileScale
       if abs(factor - 1) > 1e-12 { folded.append(module.name) }
       tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: base + ".lora_a", shape: module.a.shape))
-      let order = heads.flatMap { LlamaGGUF.headCount(forModule: module.name, $0) }
-        .map { LlamaGGUF.rowOrder(rows: module.b.shape[0], heads: $0, inverse: false) }
+      let order = LlamaGGUF.rowOrder(for: module.name, rows: module.b.shape[0], heads: heads, inverse: false)
       tensors.append(bOutput(module, name: base + ".lora_b", dtype: dtype ?? module.b.dtype, factor: factor, order: order))
     }
     let metadata: [(key: String, value: GGUFValue)] = [

@@ -74,9 +74,14 @@ public enum LlamaGGUF {
     }, group: tensor.group)
   }
 
-  /// The head count ordering a tensor's rows in llama.cpp (q: all heads, k: KV heads), by its llama.cpp name.
-  static func headCount(forGGUFName name: String, _ heads: Heads) -> Int? {
-    name.hasSuffix("attn_q.weight") ? heads.query : name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
+  /// llama.cpp's row order for the weight `name` — a Hugging Face module (`...self_attn.q_proj`)
+  /// or a llama.cpp tensor (`blk.N.attn_q.weight`): q rows by all heads, k rows by KV heads; nil
+  /// for other weights or without head counts. `inverse` gives the order that undoes it.
+  public static func rowOrder(for name: String, rows: Int, heads: Heads?, inverse: Bool) -> [Int]? {
+    guard let heads else { return nil }
+    let count = name.hasSuffix("self_attn.q_proj") || name.hasSuffix("attn_q.weight") ? heads.query
+      : name.hasSuffix("self_attn.k_proj") || name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
+    return count.map { rowOrder(rows: rows, heads: $0, inverse: inverse) }
   }
 
   /// Hugging Face tensors -> llama.cpp names and q/k row order. Tensors llama.cpp does not use
@@ -89,8 +94,7 @@ public enum LlamaGGUF {
         dropped.append(tensor.name)
         continue
       }
-      let order = headCount(forGGUFName: name, heads).map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: false) }
-      kept.append(renamed(tensor, to: name, order: order))
+      kept.append(renamed(tensor, to: name, order: rowOrder(for: name, rows: tensor.shape[0], heads: heads, inverse: false)))
     }
     return (kept, dropped)
   }
@@ -100,15 +104,8 @@ public enum LlamaGGUF {
   public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
     tensors.filter { $0.name != "rope_freqs.weight" }.map { tensor in
       guard let name = hfName(tensor.name) else { return tensor }
-      let order = headCount(forGGUFName: tensor.name, heads).map { rowOrder(rows: tensor.shape[0], heads: $0, inverse: true) }
-      return renamed(tensor, to: name, order: order)
+      return renamed(tensor, to: name, order: rowOrder(for: tensor.name, rows: tensor.shape[0], heads: heads, inverse: true))
     }
-  }
-
-  /// The head count that orders a module's rows in llama.cpp (q: all heads, k: KV heads), or
-  /// nil for modules llama.cpp keeps in Hugging Face order.
-  public static func headCount(forModule module: String, _ heads: Heads) -> Int? {
-    module.hasSuffix("self_attn.q_proj") ? heads.query : module.hasSuffix("self_attn.k_proj") ? heads.keyValue : nil
   }
 
   /// The head counts of the `config.json` at `path`.

@@ -147,9 +147,7 @@ public struct Adapter: Sendable {
       var module = LoRAModule(
         name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
         scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil)
-      if let headCount = heads.flatMap({ LlamaGGUF.headCount(forModule: name, $0) }) {
-        module.bRowOrder = LlamaGGUF.rowOrder(rows: b.shape[0], heads: headCount, inverse: true)
-      }
+      module.bRowOrder = LlamaGGUF.rowOrder(for: name, rows: b.shape[0], heads: heads, inverse: true)
       modules.append(module)
     }
     guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }

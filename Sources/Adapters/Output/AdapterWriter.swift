@@ -44,8 +44,7 @@ public enum AdapterWriter {
       let d = plan.shapes[index][0]
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
-      let rowOrder = format == .gguf ? llamaHeads.flatMap { LlamaGGUF.headCount(forModule: module, $0) }
-        .map { LlamaGGUF.rowOrder(rows: d, heads: $0, inverse: false) } : nil
+      let rowOrder = format == .gguf ? LlamaGGUF.rowOrder(for: module, rows: d, heads: llamaHeads, inverse: false) : nil
       tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
