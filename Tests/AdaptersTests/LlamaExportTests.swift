@@ -30,7 +30,7 @@ struct LlamaExportTests {
     #expect(tensor.name == "rope_freqs.weight" && tensor.shape == [64] && tensor.dtype == .f32)
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: tensor.byteCount, alignment: 4)
     defer { buffer.deallocate() }
-    try tensor.fill(buffer)
+    try tensor.rowFill()(0..<tensor.rowCount, buffer)
     let factors = Array(buffer.bindMemory(to: Float.self))
     // High frequencies untouched, low ones divided by the factor, a smooth ramp between.
     #expect(factors.first == 1 && factors.last == 8)

@@ -14,7 +14,6 @@ public struct AdapterConfig: Sendable {
   public let rankPattern: [(pattern: String, value: Int)]
   public let alphaPattern: [(pattern: String, value: Double)]
   public let targetModules: [String]
-  public let modulesToSave: [String]
   public let baseModel: String?
 
   public init(json: JSON, path: String) throws(AdapterError) {
@@ -34,7 +33,6 @@ public struct AdapterConfig: Sendable {
     case let .array(list)?: targetModules = list.compactMap(\.stringValue)
     default: targetModules = []
     }
-    modulesToSave = json["modules_to_save"]?.arrayValue?.compactMap(\.stringValue) ?? []
     baseModel = json["base_model_name_or_path"]?.stringValue
   }
 
@@ -44,12 +42,6 @@ public struct AdapterConfig: Sendable {
     let rank = rankPattern.first { Self.matches($0.pattern, module) }?.value ?? self.rank
     let alpha = alphaPattern.first { Self.matches($0.pattern, module) }?.value ?? self.alpha
     return (rank, alpha)
-  }
-
-  /// The LoRA scale of `module`: alpha / r, or alpha / sqrt(r) with rsLoRA.
-  public func scale(for module: String) -> Double {
-    let (rank, alpha) = rankAndAlpha(for: module)
-    return useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
   }
 
   /// PEFT's rule: `re.match(rf"(.*\.)?({key})$", name)`.

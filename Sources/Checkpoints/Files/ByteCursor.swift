@@ -25,11 +25,6 @@ struct ByteCursor {
     return value
   }
 
-  mutating func skip(_ count: Int, _ what: @autoclosure () -> String) throws(CheckpointError) {
-    try require(UInt64(count), what())
-    offset += count
-  }
-
   /// A GGUF string: u64 length, then that many bytes of UTF-8.
   mutating func readString(_ what: @autoclosure () -> String) throws(CheckpointError) -> String {
     let start = offset

@@ -43,15 +43,6 @@ public struct OutputTensor: Sendable {
 
   public var rowBytes: Int { rowCount == 0 ? 0 : byteCount / rowCount }
 
-  /// Fills `buffer` (`byteCount` bytes) with this tensor's bytes, whatever their source.
-  public func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
-    switch source {
-    case let .copy(input): buffer.copyMemory(from: input.bytes)
-    case let .compute(compute): try compute(buffer)
-    case let .rows(prepare): try prepare()(0..<rowCount, buffer)
-    }
-  }
-
   /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole, once).
   public func rowFill() throws -> RowFill {
     let rowBytes = rowBytes

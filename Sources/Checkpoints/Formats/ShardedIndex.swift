@@ -6,7 +6,6 @@ public struct ShardedIndex: Sendable {
   public let shards: [SafeTensorsFile]
   /// Tensors in weight-map order (sorted by name), each from the shard the map names.
   public let tensors: [Tensor]
-  public let totalSize: UInt64?
 
   public static func shardName(_ index: Int, of count: Int) -> String {
     func five(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
@@ -19,7 +18,6 @@ public struct ShardedIndex: Sendable {
     guard let weightMap = index["weight_map"]?.objectValue else {
       throw .badIndex(path: path, message: "'weight_map' is missing or not an object")
     }
-    totalSize = index["metadata"]?["total_size"]?.uint64Value
     let folder = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
 
     var shardNames: [String] = []

@@ -139,15 +139,7 @@ enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
   case f32, f16, bf16, q8_0
 
   /// The dtype of float tensors; nil for q8_0, which keeps them and quantises 2-D weights after.
-  var floatType: DType? {
-    switch self {
-    case .f32: .f32
-    case .f16: .f16
-    case .bf16: .bf16
-    case .q8_0: nil
-    }
-  }
-
+  var floatType: DType? { OutputDType(rawValue: rawValue)?.dtype }
 }
 
 /// The float dtypes an output may be written in.
