@@ -34,14 +34,11 @@ public struct LayerFactors: Sendable {
         bs.append(Matrix(zeros: shape[0], 0))
         continue
       }
-      let aValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.a.floats() }
-      let bValues = try AdapterError.wrap { () throws(CheckpointError) in try entry.bFloats() }
-      // The mapped pages are consumed: let the kernel drop them so memory follows one layer.
-      for tensor in [entry.a, entry.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
-      guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else { throw .nonFinite(client: client.path, module: module) }
-      let scale = entry.scale
-      a.append(Matrix(rows: entry.rank, cols: shape[1], values: aValues.map { Double($0) }))
-      bs.append(Matrix(rows: shape[0], cols: entry.rank, values: bValues.map { scale * Double($0) }))
+      guard let factors = try AdapterError.wrap({ () throws(CheckpointError) in try entry.widenedFactors() }) else {
+        throw .nonFinite(client: client.path, module: module)
+      }
+      a.append(factors.a)
+      bs.append(factors.bs)
     }
     self.init(name: module, d: shape[0], k: shape[1], a: a, bs: bs, weights: set.weights)
   }

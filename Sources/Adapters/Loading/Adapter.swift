@@ -33,6 +33,23 @@ public struct LoRAModule: Sendable {
 
   /// The update's shape `[d, k]`.
   public var updateShape: [Int] { [b.shape[0], a.shape[1]] }
+
+  /// `A` and `scale * B` in fp64 (rows of `B` in Hugging Face order), widened once, finiteness
+  /// checked in the same pass; nil when a value is NaN or Inf. The mapped pages are released:
+  /// memory follows one layer.
+  public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
+    func doubles(_ values: [Float], scale: Double) -> [Double]? {
+      var out = [Double](repeating: 0, count: values.count)
+      for (i, value) in values.enumerated() {
+        guard value.isFinite else { return nil }
+        out[i] = scale * Double(value)
+      }
+      return out
+    }
+    defer { for tensor in [a, b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) } }
+    guard let aValues = doubles(try a.floats(), scale: 1), let bValues = doubles(try bFloats(), scale: scale) else { return nil }
+    return (Matrix(rows: rank, cols: a.shape[1], values: aValues), Matrix(rows: b.shape[0], cols: rank, values: bValues))
+  }
 }
 
 /// A client's LoRA adapter, from a PEFT folder, a bare safetensors file or a llama.cpp GGUF.
