@@ -5,11 +5,21 @@ public enum FedAvg {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }
 
-  /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA).
+  /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA): weighted sums of
+  /// the zero-padded factors (a GEMM with the block coefficient matrices would do r times the work).
   static func combine(_ factors: LayerFactors, geometry: LayerGeometry, p: [Double], q: [Double]) -> LayerEstimate {
-    let ca = LayerGeometry.blocks(p, rank: geometry.rank).transposed
-    let cb = LayerGeometry.blocks(q, rank: geometry.rank)
-    return LayerEstimate(
-      a: ca * geometry.stackedA, b: geometry.stackedB * cb, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
+    let r = geometry.rank
+    var a = Matrix(zeros: r, factors.k)
+    var b = Matrix(zeros: factors.d, r)
+    for u in factors.a.indices {
+      let (au, bu, ru) = (factors.a[u], factors.bs[u], factors.a[u].rows)
+      for i in 0..<(ru * factors.k) { a.values[i] += p[u] * au.values[i] }  // A_u fills the top ru rows
+      for row in 0..<factors.d {
+        for j in 0..<ru { b.values[row * r + j] += q[u] * bu.values[row * ru + j] }  // Bs_u the left ru columns
+      }
+    }
+    let ca = LayerGeometry.blocks(p, rank: r).transposed
+    let cb = LayerGeometry.blocks(q, rank: r)
+    return LayerEstimate(a: a, b: b, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
   }
 }
