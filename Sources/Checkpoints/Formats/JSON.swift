@@ -228,10 +228,13 @@ private struct JSONParser {
       }
       position += 1
     }
-    scalars.append(contentsOf: bytes[runStart..<position])
     let end = position
     position += 1
-    guard let string = String(validating: scalars, as: UTF8.self) else {
+    // Without escapes the string is its bytes in the file: validated in place, no copy.
+    let validated = runStart == stringStart
+      ? String(validating: UnsafeRawBufferPointer(rebasing: bytes[stringStart..<end]), as: UTF8.self)
+      : String(validating: scalars + bytes[runStart..<end], as: UTF8.self)
+    guard let string = validated else {
       throw .invalidUTF8(path: path, offset: baseOffset + firstInvalidUTF8(stringStart..<end))
     }
     return string
