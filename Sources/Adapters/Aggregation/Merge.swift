@@ -111,12 +111,16 @@ public final class Merge: @unchecked Sendable {
     MergeReport(method: options.method, layers: slots.compactMap(\.report))
   }
 
-  /// Solves module `index` once, without caching (for base merges, which use each layer once),
-  /// and records its report. Returns the estimate and the factors it came from.
+  /// Solves module `index` for a base merge and records its report. Returns the estimate and the
+  /// factors it came from. For `fedex` the estimate is also kept for the adapter written after
+  /// the base (its two tensors free it), so no layer is read and solved twice.
   public func solveOnce(_ index: Int) throws -> (estimate: LayerEstimate, factors: LayerFactors) {
     let factors = try LayerFactors(set, module: set.moduleNames[index])
     let (estimate, report) = try solve(set.moduleNames[index], factors: factors)
-    slots[index].lock.sync { slots[index].report = report }
+    slots[index].lock.sync {
+      slots[index].report = report
+      if options.method == .fedex { slots[index].estimate = estimate }
+    }
     return (estimate, factors)
   }
 
