@@ -9,14 +9,18 @@ public enum CheckpointConversion {
   }
 
   /// The output tensors for `checkpoint` written as `target`. Float tensors are rounded once to
-  /// `dtype` when given (quantised ones dequantised first); other tensors are copied byte for
+  /// `dtype` when given (quantised ones dequantised first; Q8_0 takes 2-D weights only, as ggml's
+  /// converter does); other tensors are copied byte for
   /// byte. Quantised tensors bound for safetensors become F32 (exact: F32 holds every value).
   /// Any other tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
   public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool) throws(CheckpointError) -> Plan {
     var plan = Plan(tensors: [], skipped: [])
     for tensor in checkpoint.tensors {
       var outputType = tensor.dtype
-      if let dtype, tensor.dtype.isComputable, !tensor.dtype.isInteger {
+      // Q8_0 takes 2-D weights whose rows are whole blocks, as ggml's converter does; norms,
+      // biases and odd shapes keep their dtype.
+      let quantisable = tensor.shape.count == 2 && (tensor.shape.last ?? 0) % 32 == 0
+      if let dtype, tensor.dtype.isComputable, dtype != .q8_0 || quantisable {
         outputType = dtype
       } else if target == .safetensors, tensor.dtype.bitsPerElement == nil, tensor.dtype.isComputable {
         outputType = .f32
@@ -33,17 +37,6 @@ public enum CheckpointConversion {
       plan.tensors.append(convert(tensor, to: outputType, name: tensor.name, shape: tensor.shape))
     }
     return plan
-  }
-
-  /// Quantises 2-D float weights whose rows are a multiple of 32 to Q8_0, as ggml's converter
-  /// does; other tensors (norms, biases, odd shapes) keep their planned dtype.
-  public static func quantizeQ8_0(_ planned: [OutputTensor], from checkpoint: Checkpoint) -> [OutputTensor] {
-    planned.map { output in
-      guard output.shape.count == 2, let last = output.shape.last, last % 32 == 0,
-        let tensor = checkpoint.tensor(named: output.name), tensor.dtype.isComputable, !tensor.dtype.isInteger
-      else { return output }
-      return convert(tensor, to: .q8_0, name: output.name, shape: output.shape)
-    }
   }
 
   /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened

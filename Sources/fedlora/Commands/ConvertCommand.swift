@@ -53,8 +53,7 @@ struct ConvertCommand: ParsableCommand {
       if try convertAdapter() { return }
       let checkpoint = try Checkpoint.open(input)
       let toGGUF = output.hasSuffix(".gguf")
-      var plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.floatType, skipUnsupported: skipUnsupported)
-      if dtype == .q8_0 { plan.tensors = CheckpointConversion.quantizeQ8_0(plan.tensors, from: checkpoint) }
+      var plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
       var metadataOverride: [(key: String, value: GGUFValue)]?
       if !keepNames { (plan.tensors, metadataOverride) = try renameLlama(plan, checkpoint: checkpoint, toGGUF: toGGUF) }
       for skipped in plan.skipped { Terminal.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
@@ -138,7 +137,9 @@ struct ConvertCommand: ParsableCommand {
 enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
   case f32, f16, bf16, q8_0
 
-  /// The dtype of float tensors; nil for q8_0, which keeps them and quantises 2-D weights after.
+  var dtype: DType { OutputDType(rawValue: rawValue)?.dtype ?? .q8_0 }
+
+  /// The dtype of float adapter factors; nil for q8_0 (adapters are not quantised).
   var floatType: DType? { OutputDType(rawValue: rawValue)?.dtype }
 }
 
