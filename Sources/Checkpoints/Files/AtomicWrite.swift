@@ -14,7 +14,7 @@ public final class OutputFile: @unchecked Sendable {
   public init(creating path: String) throws(CheckpointError) {
     self.path = path
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw .writeFailed(path: path, message: String(cString: strerror(errno))) }
+    guard fd >= 0 else { throw .writeFailed(path: path, message: systemError()) }
   }
 
   deinit { close(fd) }
@@ -26,7 +26,7 @@ public final class OutputFile: @unchecked Sendable {
     while done < bytes.count {
       let written = pwrite(fd, base + done, bytes.count - done, off_t(offset + done))
       if written < 0, errno == EINTR { continue }
-      guard written > 0 else { throw .writeFailed(path: path, message: String(cString: strerror(errno))) }
+      guard written > 0 else { throw .writeFailed(path: path, message: systemError()) }
       done += written
     }
   }
@@ -37,12 +37,12 @@ public final class OutputFile: @unchecked Sendable {
 
   /// Sets the file length (sparse where nothing is written).
   public func setLength(_ length: Int) throws(CheckpointError) {
-    guard ftruncate(fd, off_t(length)) == 0 else { throw .writeFailed(path: path, message: String(cString: strerror(errno))) }
+    guard ftruncate(fd, off_t(length)) == 0 else { throw .writeFailed(path: path, message: systemError()) }
   }
 
   /// Flushes the data to stable storage.
   public func sync() throws(CheckpointError) {
-    guard fsync(fd) == 0 else { throw .writeFailed(path: path, message: String(cString: strerror(errno))) }
+    guard fsync(fd) == 0 else { throw .writeFailed(path: path, message: systemError()) }
   }
 }
 
@@ -68,7 +68,7 @@ public enum AtomicWrite {
   public static func directory(_ path: String, _ body: (String) throws -> Void) throws {
     let temporary = temporarySibling(of: path)
     guard mkdir(temporary, 0o755) == 0 else {
-      throw CheckpointError.writeFailed(path: path, message: String(cString: strerror(errno)))
+      throw CheckpointError.writeFailed(path: path, message: systemError())
     }
     do {
       try body(temporary)
@@ -94,14 +94,12 @@ public enum AtomicWrite {
   }
 
   private static func moveIntoPlace(_ from: String, _ to: String) throws(CheckpointError) {
-    guard rename(from, to) == 0 else { throw .writeFailed(path: to, message: String(cString: strerror(errno))) }
+    guard rename(from, to) == 0 else { throw .writeFailed(path: to, message: systemError()) }
   }
 
   private static func temporarySibling(of path: String) -> String {
-    let slash = path.lastIndex(of: "/")
-    let folder = slash.map { String(path[...$0]) } ?? ""
-    let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-    return "\(folder).\(name).fedlora-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    let folder = folderPrefix(of: path)
+    return "\(folder).\(path.dropFirst(folder.count)).fedlora-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
   }
 
   /// Removes a folder this process made, with the files in it (no deeper nesting is created).

@@ -16,10 +16,10 @@ public final class MappedFile: @unchecked Sendable {
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .io(path: path, message: String(cString: strerror(errno))) }
+    guard fd >= 0 else { throw .io(path: path, message: systemError()) }
     defer { close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0 else { throw .io(path: path, message: String(cString: strerror(errno))) }
+    guard fstat(fd, &info) == 0 else { throw .io(path: path, message: systemError()) }
     guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
     size = Int(info.st_size)
     if size == 0 {
@@ -28,7 +28,7 @@ public final class MappedFile: @unchecked Sendable {
     }
     let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
     guard let pointer, pointer != MAP_FAILED else {
-      throw .io(path: path, message: "mmap failed: \(String(cString: strerror(errno)))")
+      throw .io(path: path, message: "mmap failed: \(systemError())")
     }
     base = UnsafeRawPointer(pointer)
   }

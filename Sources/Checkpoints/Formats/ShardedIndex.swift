@@ -18,7 +18,7 @@ public struct ShardedIndex: Sendable {
     guard let weightMap = index["weight_map"]?.objectValue else {
       throw .badIndex(path: path, message: "'weight_map' is missing or not an object")
     }
-    let folder = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
+    let folder = folderPrefix(of: path)
 
     var shardNames: [String] = []
     for (tensor, value) in weightMap {
