@@ -18,9 +18,6 @@ public struct LayerGeometry: Sendable {
   /// Pseudo-inverses of the roots (for the SVD split).
   let raInverse: Matrix
   let rbInverse: Matrix
-  /// The zero-padded stacks `Ast` (`N x k`) and `Bs` (`d x N`).
-  public let stackedA: Matrix
-  public let stackedB: Matrix
   /// `||T||_F`.
   public let normT: Double
   /// SVD of the core `Rb W Ra^T = Uc S Vc^T`: `S` are the singular values of `T`, descending
@@ -39,10 +36,9 @@ public struct LayerGeometry: Sendable {
     rank = r
     clients = factors.a.count
     weights = factors.weights
-    stackedA = factors.stackedA(paddedTo: r)
-    stackedB = factors.stackedB(paddedTo: r)
-    ka = stackedA.gramOfRows
-    kb = stackedB.gramOfColumns
+    // The stacks (N x k, d x N) are not kept: `--scope model` holds every layer's geometry at once.
+    ka = factors.stackedA(paddedTo: r).gramOfRows
+    kb = factors.stackedB(paddedTo: r).gramOfColumns
     (ra, raInverse) = LinearAlgebra.gramRoot(ka)
     (rb, rbInverse) = LinearAlgebra.gramRoot(kb)
     weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)

@@ -20,6 +20,7 @@ public enum SVDOptimal {
     let cb = g.rbInverse * left
     let ca = right * g.raInverse.transposed
     // The residual of the factors as written (the floor plus the split's rounding).
-    return LayerEstimate(a: ca * g.stackedA, b: g.stackedB * cb, residual: g.residualNorm(cb: cb, ca: ca))
+    return LayerEstimate(
+      a: ca * factors.stackedA(paddedTo: g.rank), b: factors.stackedB(paddedTo: g.rank) * cb, residual: g.residualNorm(cb: cb, ca: ca))
   }
 }

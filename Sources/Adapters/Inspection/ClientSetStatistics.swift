@@ -37,7 +37,7 @@ public struct LayerComparison: Sendable {
       }
       let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
       let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
-      against = g.residualNorm(b: b, a: a)
+      against = g.residualNorm(b: b, a: a, factors: factors)
     } else {
       against = nil
     }
@@ -58,11 +58,11 @@ extension LayerGeometry {
   /// `||T - Bh Ah||_F` for arbitrary factors (an adapter fedlora did not produce): the roots of
   /// the Grams of `X = [Bs W, -Bh]` and `Y = [Ast; Ah]`, and the norm of their small product.
   /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
-  public func residualNorm(b: Matrix, a: Matrix) -> Double {
-    let bsTbh = stackedB.product(transposingSelf: true, b)        // Bs^T Bh, N x R
+  public func residualNorm(b: Matrix, a: Matrix, factors: LayerFactors) -> Double {
+    let bsTbh = factors.stackedB(paddedTo: rank).product(transposingSelf: true, b)  // Bs^T Bh, N x R
     let cross = -1.0 * (weightMatrix * bsTbh)                      // (Bs W)^T (-Bh)
     let xGram = Matrix.blocks(weightMatrix * kb * weightMatrix, cross, cross.transposed, b.gramOfColumns)
-    let astAh = stackedA.product(a, transposingOther: true)       // Ast Ah^T, N x R
+    let astAh = factors.stackedA(paddedTo: rank).product(a, transposingOther: true)  // Ast Ah^T, N x R
     let yGram = Matrix.blocks(ka, astAh, astAh.transposed, a.gramOfRows)
     let rx = LinearAlgebra.gramRoot(xGram).root
     let ry = LinearAlgebra.gramRoot(yGram).root
