@@ -56,31 +56,28 @@ public enum FloraNA {
   /// q-step: `G[i][j] = tr(KB[i][j] M)`, `b[i] = sum_l w_l tr(KB[l][i] N_l^T)` with
   /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
   static func qStep(_ layer: LayerGeometry, p: [Double]) -> System {
-    let u = layer.clients
-    let (ka, kb) = (layer.kaBlocks, layer.kbBlocks)
-    var m = Matrix(zeros: layer.rank, layer.rank)
-    for j in 0..<u { for j2 in 0..<u where p[j] != 0 && p[j2] != 0 { m = m + (p[j] * p[j2]) * ka[j][j2] } }
-    let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + p[$1] * ka[l][$1] } }
-    var system = System.zero(u)
-    for i in 0..<u {
-      for j in 0..<u { system.g[i, j] = trace(kb[i][j], m) }
-      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(kb[$1][i], n[$1].transposed) }
-    }
-    return system
+    halfStep(solving: layer.kbBlocks, fixed: layer.kaBlocks, coefficients: p, layer: layer)
   }
 
-  /// p-step: `G'[i][j] = tr(H KA[j][i])`, `b'[i] = sum_l w_l tr(X_l KA[i][l])` with
-  /// `H = sum q_i q_j KB[i][j]` and `X_l = sum_j q_j KB[l][j]`.
+  /// p-step: the same equations with the sides swapped (`KA` solved, `KB` fixed with `q`): the
+  /// Gram blocks are symmetric (`KA[j][i] = KA[i][j]^T`), so `tr(H KA[j][i]) = tr(KA[i][j] H)`
+  /// and `tr(X_l KA[i][l]) = tr(KA[l][i] X_l^T)`.
   static func pStep(_ layer: LayerGeometry, q: [Double]) -> System {
+    halfStep(solving: layer.kaBlocks, fixed: layer.kbBlocks, coefficients: q, layer: layer)
+  }
+
+  /// `G[i][j] = tr(S[i][j] M)`, `b[i] = sum_l w_l tr(S[l][i] N_l^T)` with `M = sum c_j c_j' F[j][j']`
+  /// and `N_l = sum_j c_j F[l][j]`, for the Gram blocks `S` of the side solved for and `F` of
+  /// the side held at coefficients `c`.
+  private static func halfStep(solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: LayerGeometry) -> System {
     let u = layer.clients
-    let (ka, kb) = (layer.kaBlocks, layer.kbBlocks)
-    var h = Matrix(zeros: layer.rank, layer.rank)
-    for i in 0..<u { for j in 0..<u where q[i] != 0 && q[j] != 0 { h = h + (q[i] * q[j]) * kb[i][j] } }
-    let x = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + q[$1] * kb[l][$1] } }
+    var m = Matrix(zeros: layer.rank, layer.rank)
+    for j in 0..<u { for j2 in 0..<u where c[j] != 0 && c[j2] != 0 { m = m + (c[j] * c[j2]) * f[j][j2] } }
+    let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + c[$1] * f[l][$1] } }
     var system = System.zero(u)
     for i in 0..<u {
-      for j in 0..<u { system.g[i, j] = trace(h, ka[j][i]) }
-      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(x[$1], ka[i][$1]) }
+      for j in 0..<u { system.g[i, j] = trace(s[i][j], m) }
+      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(s[$1][i], n[$1].transposed) }
     }
     return system
   }
