@@ -46,13 +46,13 @@ public enum AdapterConversion {
       tensors.append(bOutput(module, name: names.b, dtype: dtype ?? module.b.dtype, factor: 1, order: nil))
     }
     let ranks = adapter.modules.map(\.rank)
-    let common = Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
+    let common = AdapterConfig.commonRank(ranks)
     // llama.cpp's alpha 0 means scale 1: alpha = r per module.
     let alpha = adapter.modules.first?.alpha ?? 0
     let commonAlpha = alpha == 0 ? Double(common) : alpha
     let rankPattern = adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) }
     let alphaPattern = alpha == 0 ? adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) } : []
-    let targets = Set(adapter.modules.map { String($0.name.split(separator: ".").last ?? "") }).sorted()
+    let targets = AdapterConfig.targets(of: adapter.modules.map(\.name))
     let config = JSON.object([
       ("peft_type", .string("LORA")), ("r", JSON(common)), ("lora_alpha", JSON(commonAlpha)), ("use_rslora", .bool(false)),
       ("rank_pattern", .object(rankPattern)), ("alpha_pattern", .object(alphaPattern)),

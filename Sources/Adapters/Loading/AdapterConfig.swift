@@ -44,6 +44,17 @@ public struct AdapterConfig: Sendable {
     return (rank, alpha)
   }
 
+  /// The rank written as `r` when modules differ: the most frequent one (the smallest on a tie);
+  /// the others go to `rank_pattern`.
+  public static func commonRank(_ ranks: [Int]) -> Int {
+    Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
+  }
+
+  /// `target_modules` for adapted modules: the last component of each name, sorted.
+  public static func targets(of moduleNames: [String]) -> [String] {
+    Set(moduleNames.map { String($0.split(separator: ".").last ?? "") }).sorted()
+  }
+
   /// PEFT's rule: `re.match(rf"(.*\.)?({key})$", name)`.
   static func matches(_ pattern: String, _ module: String) -> Bool {
     guard let regex = try? Regex("^(.*\\.)?(\(pattern))$") else { return pattern == module }

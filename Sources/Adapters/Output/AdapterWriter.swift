@@ -155,10 +155,10 @@ struct LayoutPlan {
   func config(for set: ClientSet, merge: Merge) -> JSON {
     let base = set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))])
     if keepsClientConfig { return base }
-    let common = Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
+    let common = AdapterConfig.commonRank(ranks)
     var rankPattern: [(key: String, value: JSON)] = []
     for (module, rank) in zip(set.moduleNames, ranks) where rank != common { rankPattern.append((module, JSON(rank))) }
-    let targets = Set(set.moduleNames.map { String($0.split(separator: ".").last ?? "") }).sorted()
+    let targets = AdapterConfig.targets(of: set.moduleNames)
     return base
       .setting("peft_type", to: .string("LORA"))
       .setting("r", to: JSON(common))

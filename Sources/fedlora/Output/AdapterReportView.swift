@@ -49,7 +49,7 @@ struct AdapterReportView {
     let parameters = adapter.modules.reduce(0) { $0 + $1.a.elementCount + $1.b.elementCount }
     let bytes = adapter.checkpoint.tensors.reduce(0) { $0 + $1.byteCount }
     let config = adapter.config
-    let targets = config?.targetModules ?? Array(Set(adapter.modules.map { String($0.name.split(separator: ".").last ?? "") })).sorted()
+    let targets = config?.targetModules ?? AdapterConfig.targets(of: adapter.modules.map(\.name))
     let summary: [(key: String, value: JSON)] = [
       ("path", .string(adapter.path)), ("format", .string(adapter.format.rawValue)),
       ("parameters", JSON(parameters)), ("bytes", JSON(bytes)), ("modules", JSON(adapter.modules.count)),
