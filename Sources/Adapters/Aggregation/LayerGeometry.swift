@@ -67,7 +67,7 @@ public struct LayerGeometry: Sendable {
   }
 
   /// The relative error `||T - est|| / ||T||`, nil when `T = 0`.
-  public func relative(_ residual: Double) -> Double? { normT > 0 ? residual / normT : nil }
+  public func relative(_ residual: Double) -> Double? { Adapters.relative(residual, to: normT) }
 
   /// The rank-`r` floor: `sqrt(sum_{i>r} s_i^2)`.
   public func floorResidual(rank r: Int) -> Double {

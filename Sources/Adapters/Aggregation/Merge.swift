@@ -27,8 +27,8 @@ public struct LayerReport: Sendable {
   public let q: [Double]?
   public let iterations: Int?
 
-  public var relativeError: Double? { normT > 0 ? residual / normT : nil }
-  public var relativeFloor: Double? { normT > 0 ? floorResidual / normT : nil }
+  public var relativeError: Double? { relative(residual, to: normT) }
+  public var relativeFloor: Double? { relative(floorResidual, to: normT) }
 }
 
 /// A merge's per-layer results and the model-level totals.
@@ -42,6 +42,12 @@ public struct MergeReport: Sendable {
   private func ratio(_ part: KeyPath<LayerReport, Double>) -> Double? {
     modelRelativeError(layers.map { ($0[keyPath: part], $0.normT) })
   }
+}
+
+/// `residual / ||T||`, nil when `T = 0` (or no residual).
+public func relative(_ residual: Double?, to normT: Double) -> Double? {
+  guard let residual, normT > 0 else { return nil }
+  return residual / normT
 }
 
 /// The model-level relative error `sqrt(sum_l r_l^2) / sqrt(sum_l ||T_l||^2)` of per-layer

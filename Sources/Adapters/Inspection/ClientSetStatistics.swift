@@ -13,10 +13,7 @@ public struct LayerComparison: Sendable {
   /// Residual of the merged adapter, when one was given.
   public let against: Double?
 
-  public func relative(_ residual: Double?) -> Double? {
-    guard let residual, normT > 0 else { return nil }
-    return residual / normT
-  }
+  public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
   /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
   public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init()) throws {
