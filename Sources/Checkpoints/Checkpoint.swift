@@ -38,13 +38,13 @@ public struct Checkpoint: Sendable {
   /// Opens `path`, deciding the layout by content (GGUF magic, JSON index) and not only by name.
   public static func open(_ path: String) throws(CheckpointError) -> Checkpoint {
     let resolved = try resolve(path)
-    if resolved.hasSuffix(".json") || startsWithJSON(resolved) {
+    let file = resolved.hasSuffix(".json") ? nil : try MappedFile(path: resolved)
+    guard let file, !startsWithJSON(file) else {
       let index = try ShardedIndex(path: resolved)
       return Checkpoint(
         path: path, resolvedPath: resolved, format: .shardedSafetensors, tensors: index.tensors,
         metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
     }
-    let file = try MappedFile(path: resolved)
     if resolved.hasSuffix(".gguf") || (file.size >= 4 && file.load(UInt32.self, at: 0) == GGUFFile.magic) {
       let gguf = try GGUFFile(file: file)
       return Checkpoint(path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf, files: [file])
@@ -86,9 +86,8 @@ public struct Checkpoint: Sendable {
   /// Names in a folder, sorted.
   public static func listDirectory(_ path: String) -> [String] { AtomicWrite.entries(of: path) }
 
-  private static func startsWithJSON(_ path: String) -> Bool {
-    guard let file = try? MappedFile(path: path) else { return false }
-    return withExtendedLifetime(file) {
+  private static func startsWithJSON(_ file: MappedFile) -> Bool {
+    withExtendedLifetime(file) {
       file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
     }
   }
