@@ -46,21 +46,19 @@ public struct GGUFVocabulary: Sendable {
   static func sentencePiece(_ files: TokenizerFiles, vocabularySize: Int?) throws(CheckpointError) -> GGUFVocabulary {
     let model = try SentencePieceModel.read(files.path("tokenizer.model"))
     let size = vocabularySize ?? model.pieces.count
-    var tokens = (0..<size).map { "[PAD\($0)]" }
-    var scores = [Float](repeating: -10_000, count: size)
-    var types = [TokenType](repeating: .unused, count: size)
-    for (id, piece) in model.pieces.prefix(size).enumerated() {
-      tokens[id] = piece.text
-      scores[id] = piece.score
-      // The converter asks IsUnknown/IsControl/IsUnused/IsByte: user-defined pieces stay normal.
-      types[id] = switch piece.type {
+    let pieces = model.pieces.prefix(size)
+    var tokens = pieces.map(\.text) + (pieces.count..<size).map { "[PAD\($0)]" }
+    var scores = pieces.map(\.score) + [Float](repeating: -10_000, count: size - pieces.count)
+    // The converter asks IsUnknown/IsControl/IsUnused/IsByte: user-defined pieces stay normal.
+    var types = pieces.map { piece -> TokenType in
+      switch piece.type {
       case .unknown: .unknown
       case .control: .control
       case .unused: .unused
       case .byte: .byte
       case .normal, .userDefined: .normal
       }
-    }
+    } + [TokenType](repeating: .unused, count: size - pieces.count)
     for (content, value) in try files.json("added_tokens.json")?.objectValue ?? [] {
       guard let id = value.intValue, id >= 0, id < size else { continue }
       (tokens[id], scores[id], types[id]) = (content, -1000, .userDefined)
