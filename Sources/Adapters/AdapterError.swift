@@ -14,6 +14,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case shapeMismatch(client: String, module: String, expected: [Int], found: [Int])
   case badWeights(message: String)
   case needsBase(method: String)
+  case badOption(message: String)
   case nonFinite(client: String, module: String)
 
   public var code: String {
@@ -30,6 +31,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .shapeMismatch: "shape-mismatch"
     case .badWeights: "bad-weights"
     case .needsBase: "needs-base"
+    case .badOption: "bad-option"
     case .nonFinite: "non-finite"
     }
   }
@@ -49,7 +51,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .shapeMismatch(client, module, expected, found):
       "\(client): module '\(module)' has update shape \(found), other clients have \(expected)"
     case let .badWeights(message): "client weights: \(message)"
-    case let .needsBase(method): "method '\(method)' writes merged base weights: give --base"
+    case let .needsBase(method): "method '\(method)' writes merged base weights: give a base checkpoint"
+    case let .badOption(message): message
     case let .nonFinite(client, module): "\(client): module '\(module)' holds NaN or infinite values"
     }
   }

@@ -78,13 +78,8 @@ public struct Checkpoint: Sendable {
 
   public static func isFile(_ path: String) -> Bool { fileType(path) == S_IFREG }
 
-  private static func fileType(_ path: String) -> mode_t? {
-    var info = stat()
-    return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
-  }
-
   /// Names in a folder, sorted.
-  public static func listDirectory(_ path: String) -> [String] { AtomicWrite.entries(of: path) }
+  public static func listDirectory(_ path: String) -> [String] { directoryEntries(of: path) }
 
   private static func startsWithJSON(_ file: MappedFile) -> Bool {
     withExtendedLifetime(file) {

@@ -9,6 +9,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case tensorNotFound(path: String, tensor: String)
   case unsupportedDType(path: String, tensor: String, dtype: String, operation: String)
   case writeFailed(path: String, message: String)
+  case outputIsInput(output: String, input: String, relation: String)
+  case duplicateInput(first: String, second: String)
   // safetensors
   case fileTooSmall(path: String, size: Int, needed: Int)
   case headerTooLarge(path: String, claimed: UInt64, limit: UInt64)
@@ -59,6 +61,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .tensorNotFound: "tensor-not-found"
     case .unsupportedDType: "unsupported-dtype"
     case .writeFailed: "write-failed"
+    case .outputIsInput: "output-is-input"
+    case .duplicateInput: "duplicate-input"
     case .fileTooSmall: "file-too-small"
     case .headerTooLarge: "header-too-large"
     case .headerBeyondFile: "header-beyond-file"
@@ -107,6 +111,9 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .unsupportedDType(path, tensor, dtype, operation):
       "\(path): tensor '\(tensor)' has dtype \(dtype), which fedlora cannot \(operation)"
     case let .writeFailed(path, message): "\(path): cannot write: \(message)"
+    case let .outputIsInput(output, input, relation):
+      "output \(output) \(relation) \(input): refusing to write over what is being read; choose another output"
+    case let .duplicateInput(first, second): "\(second) is the same input as \(first): give each client once"
     case let .fileTooSmall(path, size, needed):
       "\(path): file is \(size) bytes, a safetensors file needs at least \(needed)"
     case let .headerTooLarge(path, claimed, limit):

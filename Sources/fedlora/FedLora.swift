@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 import ArgumentParser
 
 @main
@@ -9,10 +14,32 @@ struct FedLora: ParsableCommand {
     abstract: "Aggregate, merge, inspect and convert LoRA adapters from federated fine-tuning.",
     discussion: """
       fedlora reads safetensors (single or sharded), GGUF and PEFT adapter folders. Results go to \
-      standard output, diagnostics and progress to standard error. Exit status: 0 success, \
-      1 failure (invalid input, a check that failed), 64 usage error.
+      standard output, warnings, errors and progress to standard error; every command takes \
+      --json (one document on standard output) and --quiet. Outputs are staged as hidden \
+      temporaries and renamed into place, replacing only the files that make up the output. \
+      Exit status: 0 success, 1 failure (invalid input, a check that failed), 64 usage error, \
+      130 and 143 when interrupted by SIGINT or SIGTERM (temporaries removed).
       """,
     version: version,
     subcommands: [MergeCommand.self, InspectCommand.self, VerifyCommand.self, ConvertCommand.self]
   )
+
+  /// ArgumentParser's main, with usage errors given as the JSON failure document under `--json`.
+  static func main() {
+    Interrupts.install()
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    do {
+      var command = try parseAsRoot(arguments)
+      try command.run()
+    } catch {
+      if let exit = error as? ExitCode { Self.exit(withError: exit) }
+      if exitCode(for: error) == .validationFailure, arguments.contains("--json") {
+        let name = arguments.first { !$0.hasPrefix("-") } ?? ""
+        let command = configuration.subcommands.first { $0.configuration.commandName == name }
+        Session.usageFailure(message(for: error), schema: (command as? any PipelineCommand.Type)?.schema ?? "fedlora/1")
+        Self.exit(withError: ExitCode.validationFailure)
+      }
+      Self.exit(withError: error)
+    }
+  }
 }

@@ -92,9 +92,12 @@ struct ReaderTests {
     let size: UInt64 = 1 << 40
     var header = Array("{\"w\":{\"dtype\":\"BF16\",\"shape\":[\(size / 2)],\"data_offsets\":[0,\(size)]}}".utf8)
     while header.count % 8 != 0 { header.append(0x20) }
-    let output = try OutputFile(creating: path)
-    try output.write(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header, at: 0)
-    try output.setLength(Int(UInt64(8 + header.count) + size))
+    try OutputTransaction.run(in: nil) { transaction in
+      try transaction.file(path) { output in
+        try output.write(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header, at: 0)
+        try output.setLength(Int(UInt64(8 + header.count) + size))
+      }
+    }
     let checkpoint = try Checkpoint.open(path)
     #expect(checkpoint.tensors.first?.byteCount == Int(size))
   }

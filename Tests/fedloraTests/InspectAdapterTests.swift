@@ -81,7 +81,7 @@ struct InspectAdapterTests {
         : OutputTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, source: .copy(tensor))
     }
     try SafeTensorsWriter.write(tensors, to: folder + "/adapter_model.safetensors")
-    try OutputFile(creating: folder + "/adapter_config.json").write(try Fixtures.read(Self.clients[0] + "/adapter_config.json"), at: 0)
+    Fixtures.write(try Fixtures.read(Self.clients[0] + "/adapter_config.json"), to: folder + "/adapter_config.json")
     let result = try CLI.run(["inspect"] + Self.clients + ["--against", folder])
     #expect(result.status == 1)
     #expect(result.stderr.contains("q_proj") && result.stderr.contains("[64, 32]"))

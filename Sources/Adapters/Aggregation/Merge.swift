@@ -4,7 +4,8 @@ import Dispatch
 /// Options of an adapter merge.
 public struct MergeOptions: Sendable {
   public var method: Method
-  /// Output rank for `svd` (default: the clients' largest rank).
+  /// Output rank for `svd` (default: the clients' largest rank); refused by the other rules.
+  /// A layer gets at most what it can hold: see ``Merge/outputRanks``.
   public var rank: Int?
   /// One FLoRA-NA `(p, q)` shared by all layers instead of one per layer.
   public var sharedCoefficients = false
@@ -26,9 +27,20 @@ public struct LayerReport: Sendable {
   public let p: [Double]?
   public let q: [Double]?
   public let iterations: Int?
+  /// Why the layer has fewer components than the rank asked for (nil when it has them all).
+  public let rankLimit: RankLimit?
 
   public var relativeError: Double? { relative(residual, to: normT) }
   public var relativeFloor: Double? { relative(floorResidual, to: normT) }
+}
+
+/// What bounds a layer's output rank below the rank asked for.
+public enum RankLimit: String, Sendable {
+  /// `min(d, k)`, or the clients' ranks added up: no update of the layer has a higher rank.
+  case shape
+  /// The ideal update's numerical rank (singular values above ``Merge/rankTolerance`` of the
+  /// largest): further components would be zeros.
+  case update
 }
 
 /// A merge's per-layer results and the model-level totals.
@@ -69,8 +81,18 @@ public func modelRelativeError(_ layers: [(residual: Double?, normT: Double)]) -
 public final class Merge: @unchecked Sendable {
   public let set: ClientSet
   public let options: MergeOptions
+  /// Each module's output rank, decided before anything is solved (writers lay out their
+  /// tensors from it, and every solved layer is checked against it): the rule's rank, but for
+  /// `svd` never more than `min(d, k)`, the clients' ranks added up or, beyond the clients'
+  /// largest rank, the ideal update's numerical rank.
+  public let outputRanks: [Int]
+  private let rankLimits: [RankLimit?]
   private let shared: (p: [Double], q: [Double])?
   private let slots: [Slot]
+
+  /// Singular values of `T` at or below this fraction of the largest count as zero when an
+  /// `svd` rank is clamped: about the resolution of the fp64 Gram route (sqrt of the fp64 epsilon).
+  public static let rankTolerance = 1e-7
 
   /// One layer's result, computed once by whichever of its two tensors comes first.
   final class Slot: @unchecked Sendable {
@@ -84,8 +106,13 @@ public final class Merge: @unchecked Sendable {
   public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws {
     if options.method.needsBase, !withBase { throw AdapterError.needsBase(method: options.method.rawValue) }
     if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
+    if let rank = options.rank {
+      guard options.method == .svd else { throw AdapterError.badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)") }
+      guard rank > 0 else { throw AdapterError.badOption(message: "the rank must be positive") }
+    }
     self.set = set
     self.options = options
+    (outputRanks, rankLimits) = try Self.outputRanks(set, options: options)
     slots = set.moduleNames.map { _ in Slot() }
     if options.method == .floraNA, options.sharedCoefficients {
       let geometries = try parallelMap(set.moduleNames) { LayerGeometry(try LayerFactors(set, module: $0)) }
@@ -101,7 +128,7 @@ public final class Merge: @unchecked Sendable {
     let slot = slots[index]
     return try slot.lock.sync {
       if slot.estimate == nil {
-        let (estimate, report) = try solve(set.moduleNames[index])
+        let (estimate, report) = try solve(index)
         slot.estimate = estimate
         slot.report = report
       }
@@ -122,7 +149,7 @@ public final class Merge: @unchecked Sendable {
   /// the base (its two tensors free it), so no layer is read and solved twice.
   public func solveOnce(_ index: Int) throws -> (estimate: LayerEstimate, factors: LayerFactors) {
     let factors = try LayerFactors(set, module: set.moduleNames[index])
-    let (estimate, report) = try solve(set.moduleNames[index], factors: factors)
+    let (estimate, report) = try solve(index, factors: factors)
     slots[index].lock.sync {
       slots[index].report = report
       if options.method == .fedex { slots[index].estimate = estimate }
@@ -130,11 +157,40 @@ public final class Merge: @unchecked Sendable {
     return (estimate, factors)
   }
 
-  private func solve(_ module: String) throws -> (LayerEstimate, LayerReport) {
-    try solve(module, factors: try LayerFactors(set, module: module))
+  private func solve(_ index: Int) throws -> (LayerEstimate, LayerReport) {
+    try solve(index, factors: try LayerFactors(set, module: set.moduleNames[index]))
   }
 
-  private func solve(_ module: String, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
+  /// Output ranks per module and why some are below the rank asked for.
+  private static func outputRanks(_ set: ClientSet, options: MergeOptions) throws -> ([Int], [RankLimit?]) {
+    let modules = set.moduleNames.map { set.modules(named: $0).compactMap { $0 } }
+    let ranks = modules.map { entries -> Int in
+      let summed = entries.reduce(0) { $0 + $1.rank }
+      switch options.method {
+      case .stack, .exact: return summed
+      case .fedavg, .floraNA, .fedex: return entries.map(\.rank).max() ?? 0
+      case .svd:
+        let shape = entries.first?.updateShape ?? [0, 0]
+        return min(options.rank ?? entries.map(\.rank).max() ?? 0, shape[0], shape[1], summed)
+      }
+    }
+    guard options.method == .svd, let asked = options.rank else { return (ranks, ranks.map { _ in nil }) }
+    // Beyond the clients' largest rank, components past the update's numerical rank would be
+    // zeros: that rank is read from the layer's geometry (one extra pass, only for those layers).
+    let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) { module, pair -> (Int, RankLimit?) in
+      let (rank, entries) = pair
+      let largest = entries.map(\.rank).max() ?? 0
+      guard rank > largest else { return (rank, rank < asked ? .shape : nil) }
+      let values = LayerGeometry(try LayerFactors(set, module: module)).singularValues
+      let numerical = values.filter { $0 > rankTolerance * (values.first ?? 0) }.count
+      let limited = max(largest, min(rank, numerical))
+      return (limited, limited < rank ? .update : limited < asked ? .shape : nil)
+    }
+    return (clamped.map(\.0), clamped.map(\.1))
+  }
+
+  private func solve(_ index: Int, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
+    let module = set.moduleNames[index]
     let geometry = LayerGeometry(factors)
     var estimate: LayerEstimate
     switch options.method {
@@ -145,14 +201,16 @@ public final class Merge: @unchecked Sendable {
       } else {
         estimate = FloraNA.aggregate(factors, geometry: geometry, options: options.flora)
       }
-    case .svd: estimate = SVDOptimal.aggregate(factors, geometry: geometry, rank: options.rank ?? factors.maxRank)
+    case .svd: estimate = SVDOptimal.aggregate(factors, geometry: geometry, rank: outputRanks[index])
     case .stack, .exact: estimate = Stack.aggregate(factors)
     case .fedex: estimate = FedAvg.aggregate(factors, geometry: geometry)
     }
-    let floorRank = options.method == .stack || options.method == .exact ? estimate.rank : (options.rank ?? factors.maxRank)
+    precondition(estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
+    // The floor at the rank written: never above the error.
     let report = LayerReport(
       name: module, shape: [factors.d, factors.k], rank: estimate.rank, normT: geometry.normT, residual: estimate.residual,
-      floorResidual: geometry.floorResidual(rank: floorRank), p: estimate.p, q: estimate.q, iterations: estimate.iterations)
+      floorResidual: geometry.floorResidual(rank: estimate.rank), p: estimate.p, q: estimate.q, iterations: estimate.iterations,
+      rankLimit: rankLimits[index])
     return (estimate, report)
   }
 }

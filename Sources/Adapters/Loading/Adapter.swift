@@ -68,6 +68,9 @@ public struct Adapter: Sendable {
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
   public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
+  /// Whether the file carries no alpha of its own (no `adapter_config.json`, no
+  /// `adapter.lora.alpha`), so the alpha given to `load` is the one used.
+  public var usesGivenAlpha: Bool { format == .gguf ? checkpoint.gguf?["adapter.lora.alpha"] == nil : config == nil }
 
   /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config;
   /// `llamaHeads` says that a GGUF adapter's q/k `lora_b` rows are in llama.cpp's order (as
@@ -75,11 +78,17 @@ public struct Adapter: Sendable {
   public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads) }
-    let configPath = checkpoint.folder + "/adapter_config.json"
     var config: AdapterConfig?
-    if let bytes = try? MappedFile.contents(of: configPath) {
-      let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(bytes, path: configPath) }
-      config = try AdapterConfig(json: json, path: configPath)
+    if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {
+      // A bare safetensors adapter fedlora wrote carries its config (rank and alpha patterns).
+      let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(Array(embedded.utf8), path: checkpoint.path + " (" + AdapterConfig.metadataKey + ")") }
+      config = try AdapterConfig(json: json, path: checkpoint.path)
+    } else {
+      let configPath = checkpoint.folder + "/adapter_config.json"
+      if let bytes = try? MappedFile.contents(of: configPath) {
+        let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(bytes, path: configPath) }
+        config = try AdapterConfig(json: json, path: configPath)
+      }
     }
     if let config, config.peftType.uppercased() != "LORA" { throw .unsupportedPEFTType(path: path, type: config.peftType) }
     return try loadPEFT(checkpoint, config: config, alpha: alpha)

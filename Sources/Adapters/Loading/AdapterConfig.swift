@@ -3,6 +3,9 @@ import Checkpoints
 /// A PEFT `adapter_config.json`: what fedlora uses of it, and the whole JSON so unknown keys
 /// survive a merge.
 public struct AdapterConfig: Sendable {
+  /// The safetensors metadata key under which a bare adapter file carries its config.
+  public static let metadataKey = "fedlora.adapter_config"
+
   public let raw: JSON
   public let peftType: String
   public let rank: Int

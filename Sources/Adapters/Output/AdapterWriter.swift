@@ -27,11 +27,15 @@ public enum AdapterWriter {
     }
   }
 
+  /// The files a PEFT folder output consists of (all that writing one replaces in a folder).
+  public static let peftFiles = ["adapter_model.safetensors", "adapter_config.json"]
+
   /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype; `llamaHeads`
-  /// puts a GGUF output's q/k `lora_b` rows in llama.cpp's order.
+  /// puts a GGUF output's q/k `lora_b` rows in llama.cpp's order. The output is renamed into
+  /// place when `transaction` (or a transaction of its own) commits.
   public static func write(
     _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
-    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil
+    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
@@ -60,19 +64,32 @@ public enum AdapterWriter {
     switch format {
     case .peft:
       let config = Array(plan.config(for: set, merge: merge).prettyText.utf8)
-      try AtomicWrite.directory(path) { folder in
-        try SafeTensorsWriter.write(tensors, metadata: metadata, to: folder + "/adapter_model.safetensors", progress: progress)
-        try OutputFile(creating: folder + "/adapter_config.json").write(config, at: 0)
-      }
+      try writePEFT(tensors, metadata: metadata, config: config, to: path, progress: progress, in: transaction)
     case .safetensors:
-      try SafeTensorsWriter.write(tensors, metadata: metadata, to: path, progress: progress)
+      // No adapter_config.json beside a bare file: it carries the config in its metadata.
+      let config = plan.config(for: set, merge: merge).compactText
+      try SafeTensorsWriter.write(tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress, in: transaction)
     case .gguf:
       let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
       let kv: [(key: String, value: GGUFValue)] = [
         ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
         ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
       ] + metadata.dropFirst().map { ($0.key, .string($0.value)) }
-      try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress)
+      try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
+    }
+  }
+
+  /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json`. In an
+  /// existing folder only these two files are replaced.
+  public static func writePEFT(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)], config: [UInt8], to path: String,
+    progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
+  ) throws {
+    try OutputTransaction.run(in: transaction) { transaction in
+      try transaction.folder(path) { folder in
+        try SafeTensorsWriter.write(tensors, metadata: metadata, named: peftFiles[0], in: folder, progress: progress)
+        try folder.file(peftFiles[1], contents: config)
+      }
     }
   }
 
@@ -133,12 +150,7 @@ struct LayoutPlan {
     let modules = set.moduleNames.map { set.modules(named: $0) }
     shapes = modules.map { $0.compactMap { $0?.updateShape }.first ?? [0, 0] }
     kinds = modules.map { $0.compactMap { $0?.kind }.first ?? .linear }
-    let maxRanks = modules.map { $0.compactMap { $0?.rank }.max() ?? 0 }
-    switch merge.options.method {
-    case .svd: ranks = maxRanks.map { merge.options.rank ?? $0 }
-    case .stack: ranks = modules.map { $0.reduce(0) { $0 + ($1?.rank ?? 0) } }
-    default: ranks = maxRanks
-    }
+    ranks = merge.outputRanks
     // FedAvg of clients that share rank, alpha and rsLoRA keeps their config: B is unscaled.
     let uniform = merge.options.method == .fedavg && modules.allSatisfy { entries in
       let present = entries.compactMap { $0 }

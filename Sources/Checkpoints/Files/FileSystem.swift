@@ -12,3 +12,37 @@ func folderPrefix(of path: String) -> String {
 
 /// The message of the last failed system call (`errno`).
 func systemError() -> String { String(cString: strerror(errno)) }
+
+/// The names in a folder (without `.` and `..`), sorted.
+func directoryEntries(of path: String) -> [String] {
+  guard let dir = opendir(path) else { return [] }
+  defer { closedir(dir) }
+  var names: [String] = []
+  while let entry = readdir(dir) {
+    let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    if name != "." && name != ".." { names.append(name) }
+  }
+  return names.sorted()
+}
+
+/// The file type bits of `path` (following symlinks), or nil when nothing is there.
+func fileType(_ path: String) -> mode_t? {
+  var info = stat()
+  return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
+}
+
+/// `path` without trailing slashes ("out/" -> "out"; "/" stays "/").
+public func trimmingTrailingSlashes(_ path: String) -> String {
+  var path = Substring(path)
+  while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
+  return String(path)
+}
+
+/// The last component of `path` ("a/b" -> "b").
+func lastComponent(_ path: String) -> String { String(path.dropFirst(folderPrefix(of: path).count)) }
+
+/// The file type bits of `path` itself (a symlink is a symlink), or nil when nothing is there.
+func entryType(_ path: String) -> mode_t? {
+  var info = stat()
+  return lstat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
+}

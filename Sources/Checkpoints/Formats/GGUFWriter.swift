@@ -3,7 +3,7 @@
 public enum GGUFWriter {
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
-    to path: String, progress: ProgressHandler? = nil
+    to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws {
     var header = ByteBuffer()
     header.append(GGUFFile.magic)
@@ -43,10 +43,12 @@ public enum GGUFWriter {
       position = (position + tensor.byteCount + alignment - 1) / alignment * alignment
     }
     let dataStart = (header.bytes.count + alignment - 1) / alignment * alignment
-    try AtomicWrite.file(path) { output in
-      try output.write(header.bytes, at: 0)
-      try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
-      try TensorDataWriter.write(tensors, at: offsets.map { $0 + dataStart }, to: output, progress: progress)
+    try OutputTransaction.run(in: transaction) { transaction in
+      try transaction.file(path) { output in
+        try output.write(header.bytes, at: 0)
+        try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
+        try TensorDataWriter.write(tensors, at: offsets.map { $0 + dataStart }, to: output, progress: progress)
+      }
     }
   }
 }

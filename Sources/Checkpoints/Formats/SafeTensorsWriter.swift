@@ -37,22 +37,37 @@ public enum SafeTensorsWriter {
     }
   }
 
-  /// Writes one safetensors file at `path` (through a temporary file renamed into place).
-  /// Every tensor's dtype must be one safetensors names.
+  /// Writes one safetensors file at `path` (through a temporary renamed into place when
+  /// `transaction`, or a transaction of its own, commits). Every tensor's dtype must be one
+  /// safetensors names.
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], to path: String,
-    progress: ProgressHandler? = nil
+    progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws {
     try validate(tensors, path: path)
-    try AtomicWrite.file(path) { output in try write(Layout(tensors, metadata: metadata), to: output, progress: progress) }
+    let layout = Layout(tensors, metadata: metadata)
+    try OutputTransaction.run(in: transaction) { try $0.file(path) { try write(layout, to: $0, progress: progress) } }
+  }
+
+  /// Writes one safetensors file named `name` into a folder output.
+  public static func write(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String, in folder: OutputFolder,
+    progress: ProgressHandler? = nil
+  ) throws {
+    try validate(tensors, path: folder.path + "/" + name)
+    let layout = Layout(tensors, metadata: metadata)
+    try folder.file(name) { try write(layout, to: $0, progress: progress) }
   }
 
   /// Writes a sharded checkpoint into the folder `path`: shards of at most `shardSize` bytes of
   /// tensor data (a larger tensor gets a shard of its own) named `model-0000i-of-0000N.safetensors`,
   /// and `model.safetensors.index.json`. `extraFiles` (name, bytes) are written beside them.
+  /// In an existing folder only these files are replaced, and the shards an earlier index of
+  /// fedlora's listed that this output does not have are removed; every other file stays.
   public static func writeSharded(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], shardSize: Int, to path: String,
-    extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil
+    extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil,
+    in transaction: OutputTransaction? = nil
   ) throws {
     try validate(tensors, path: path)
     var shards: [[OutputTensor]] = [[]]
@@ -66,19 +81,27 @@ public enum SafeTensorsWriter {
       filled += tensor.byteCount
     }
     let names = shards.indices.map { ShardedIndex.shardName($0 + 1, of: shards.count) }
-    try AtomicWrite.directory(path) { folder in
-      for (shard, name) in zip(shards, names) {
-        try write(Layout(shard, metadata: metadata), to: OutputFile(creating: folder + "/" + name), progress: progress)
+    var weightMap: [(key: String, value: JSON)] = []
+    for (shard, name) in zip(shards, names) {
+      for tensor in shard { weightMap.append((tensor.name, .string(name))) }
+    }
+    weightMap.sort { $0.key < $1.key }
+    let total = tensors.reduce(0) { $0 + $1.byteCount }
+    let index = JSON.object([
+      ("metadata", .object([("total_size", JSON(total)), (ShardedIndex.writerKey, .string(ShardedIndex.writer))])),
+      ("weight_map", .object(weightMap)),
+    ])
+    try OutputTransaction.run(in: transaction) { transaction in
+      try transaction.folder(path) { folder in
+        let previous = folder.existed ? ShardedIndex.shardsWrittenByFedlora(in: folder.path) : []
+        for (shard, name) in zip(shards, names) {
+          let layout = Layout(shard, metadata: metadata)
+          try folder.file(name) { try write(layout, to: $0, progress: progress) }
+        }
+        try folder.file(ShardedIndex.fileName, contents: Array(index.prettyText.utf8))
+        for extra in extraFiles { try folder.file(extra.name, contents: extra.contents) }
+        for name in previous where !names.contains(name) { folder.removeOnCommit(name) }
       }
-      var weightMap: [(key: String, value: JSON)] = []
-      for (shard, name) in zip(shards, names) {
-        for tensor in shard { weightMap.append((tensor.name, .string(name))) }
-      }
-      weightMap.sort { $0.key < $1.key }
-      let total = tensors.reduce(0) { $0 + $1.byteCount }
-      let index = JSON.object([("metadata", .object([("total_size", JSON(total))])), ("weight_map", .object(weightMap))])
-      try OutputFile(creating: folder + "/" + ShardedIndex.fileName).write(Array(index.prettyText.utf8), at: 0)
-      for extra in extraFiles { try OutputFile(creating: folder + "/" + extra.name).write(extra.contents, at: 0) }
     }
   }
 

@@ -12,6 +12,33 @@ public struct ShardedIndex: Sendable {
     return "model-\(five(index))-of-\(five(count)).safetensors"
   }
 
+  /// The index metadata entry that marks an index fedlora wrote (so a later output into the
+  /// same folder may remove the shards it listed, and no others).
+  static let writerKey = "writer"
+  static let writer = "fedlora"
+
+  /// The shard files an index of fedlora's in `folder` lists (none when there is no index,
+  /// someone else wrote it, or it cannot be read).
+  static func shardsWrittenByFedlora(in folder: String) -> [String] {
+    guard let bytes = try? MappedFile.contents(of: folder + "/" + fileName), let index = try? JSON.parse(bytes, path: fileName),
+      index["metadata"]?[writerKey]?.stringValue == writer, let weightMap = index["weight_map"]?.objectValue
+    else { return [] }
+    var names: [String] = []
+    for case let .string(name) in weightMap.map(\.value) where isShardName(name) && !names.contains(name) { names.append(name) }
+    return names
+  }
+
+  /// Whether a sharded output writes a file of this name: a shard or the index.
+  public static func isOutputFile(_ name: String) -> Bool { name == fileName || isShardName(name) }
+
+  /// Whether `name` is a shard name of the form fedlora writes (`model-00001-of-00003.safetensors`).
+  static func isShardName(_ name: String) -> Bool {
+    let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "model", parts[2] == "of", parts[3].hasSuffix(".safetensors") else { return false }
+    let digits = [parts[1], parts[3].dropLast(".safetensors".count)]
+    return digits.allSatisfy { $0.count == 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+  }
+
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let index = try JSON.parse(MappedFile.contents(of: path), path: path)

@@ -2,118 +2,148 @@ import Adapters
 import ArgumentParser
 import Checkpoints
 
-struct ConvertCommand: ParsableCommand {
+struct ConvertCommand: PipelineCommand {
+  static let schema = "fedlora.convert/1"
+
   static let configuration = CommandConfiguration(
     commandName: "convert",
-    abstract: "Convert a checkpoint between safetensors (single or sharded) and GGUF.",
+    abstract: "Convert a checkpoint between safetensors (single or sharded) and GGUF, or an adapter between PEFT and GGUF.",
     discussion: """
-      The output format follows OUT: a name ending in .gguf or .safetensors, or a folder \
-      (sharded safetensors with model.safetensors.index.json; give --shard-size). Tensor names \
+      The output format follows OUT: a name ending in .gguf or .safetensors, or else a folder \
+      (sharded safetensors with model.safetensors.index.json, --shard-size default 5GB; for an \
+      adapter, a PEFT folder). Tensor names \
       are kept, except for llama-family models (a config.json beside IN): these get llama.cpp's \
       names, q/k row order and hyper-parameters, and the vocabulary of the tokenizer files beside \
       IN (tokenizer.model or a byte-level BPE tokenizer.json), as llama.cpp's converter writes \
       them; GGUF -> safetensors undoes the names and row order. Without --dtype every tensor keeps \
       its dtype and bytes; with --dtype, float tensors are rounded once to it \
-      (round-to-nearest-even). The output is written to a temporary file and renamed into place, \
-      so OUT is never left half-written.
+      (round-to-nearest-even). The output is staged as a hidden temporary and renamed into \
+      place, so OUT is never left half-written; in an existing folder only the files of this \
+      output are replaced. An OUT that is IN or lies inside IN's folder is refused.
       """
   )
 
-  @Argument(help: "Input checkpoint: a file, a sharded folder or its index.json.", completion: .file())
+  @Argument(help: "Input checkpoint or adapter: a file, a sharded folder or its index.json, a PEFT folder.", completion: .file())
   var input: String
 
-  @Argument(help: "Output: FILE.safetensors, FILE.gguf, or a folder for sharded safetensors.", completion: .file())
+  @Argument(help: "Output: FILE.safetensors, FILE.gguf, or a folder (sharded safetensors; a PEFT folder for an adapter).", completion: .file())
   var output: String
 
   @Option(help: "Output dtype of float tensors: f32, f16 or bf16; q8_0 quantises 2-D weights for GGUF as ggml does.")
   var dtype: ConvertDType?
 
-  @Option(help: "Write sharded safetensors with at most this much tensor data per shard (e.g. 5GB, 500MiB).")
+  @Option(help: "With a folder OUT: at most this much tensor data per shard (e.g. 5GB, 500MiB; default 5GB).")
   var shardSize: String?
 
   @Flag(help: "Leave out tensors the output format cannot hold instead of failing.")
   var skipUnsupported = false
 
-  @Flag(help: "Keep tensor names as they are (no llama-family renaming between Hugging Face and llama.cpp).")
+  @Flag(help: "Keep a llama-family model's tensor names as they are (no renaming between Hugging Face and llama.cpp).")
   var keepNames = false
 
   @OptionGroup var llama: LlamaOptions
 
-  @Flag(help: "No progress display.")
-  var quiet = false
+  @OptionGroup var outputOptions: OutputOptions
+
+  enum Kind { case gguf, safetensors, folder }
+
+  var outputPath: String { trimmingTrailingSlashes(output) }
+
+  var kind: Kind { outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : .folder }
 
   func validate() throws {
-    if dtype == .q8_0, !output.hasSuffix(".gguf") { throw ValidationError("--dtype q8_0 needs a .gguf output") }
-    if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096") }
-    if output.hasSuffix(".gguf"), shardSize != nil { throw ValidationError("--shard-size applies to safetensors output only") }
+    if dtype == .q8_0, kind != .gguf { throw ValidationError("--dtype q8_0 needs a .gguf output") }
+    if let shardSize {
+      guard kind == .folder else { throw ValidationError("--shard-size applies to a sharded output: OUT a folder, not a .\(kind == .gguf ? "gguf" : "safetensors") file") }
+      guard Format.parseSize(shardSize) != nil else { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096") }
+    }
   }
 
-  func run() throws {
-    do {
-      if try convertAdapter() { return }
-      let checkpoint = try Checkpoint.open(input)
-      let toGGUF = output.hasSuffix(".gguf")
-      var plan = try CheckpointConversion.plan(checkpoint, to: toGGUF ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
-      var metadataOverride: [(key: String, value: GGUFValue)]?
-      if !keepNames { (plan.tensors, metadataOverride) = try renameLlama(plan, checkpoint: checkpoint, toGGUF: toGGUF) }
-      for skipped in plan.skipped { Terminal.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
-      let progress = Progress(total: plan.tensors.reduce(0) { $0 + $1.byteCount }, enabled: !quiet)
-      if toGGUF {
-        try GGUFWriter.write(plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
-      } else if let shardSize = shardSize.flatMap(Format.parseSize) {
-        try SafeTensorsWriter.writeSharded(plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: output, progress: progress.handler)
-      } else {
-        guard output.hasSuffix(".safetensors") else {
-          throw ValidationError("OUT must end in .safetensors or .gguf, or be a folder with --shard-size")
-        }
-        try SafeTensorsWriter.write(plan.tensors, metadata: safetensorsMetadata(checkpoint), to: output, progress: progress.handler)
-      }
-      progress.finish()
-      Terminal.err("wrote \(output): \(plan.tensors.count) tensors, \(Format.bytes(plan.tensors.reduce(0) { $0 + $1.byteCount }))")
-    } catch let error as ValidationError {
-      throw error
-    } catch {
-      throw fail(error, json: false)
+  func execute() throws {
+    let outputs: [PathConflicts.Output] = [kind == .folder ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) }) : .file(outputPath)]
+    try PathConflicts.check(outputs, inputs: [input] + [llama.baseConfig].compactMap { $0 })
+    if try convertAdapter() { return }
+    if llama.baseConfig != nil { throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; \(input) is not an adapter") }
+    let checkpoint = try Checkpoint.open(input)
+    var plan = try CheckpointConversion.plan(checkpoint, to: kind == .gguf ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
+    let renamed = try renameLlama(plan, checkpoint: checkpoint)
+    if keepNames, renamed == nil { throw ValidationError("--keep-names: \(input) is not a llama-family model converted across formats, so its names are kept anyway") }
+    var metadataOverride: [(key: String, value: GGUFValue)]?
+    if !keepNames, let renamed { (plan.tensors, metadataOverride) = renamed }
+    for skipped in plan.skipped { Session.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
+    let bytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
+    let progress = Progress(total: bytes, enabled: Session.showsProgress)
+    switch kind {
+    case .gguf:
+      try GGUFWriter.write(plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: outputPath, progress: progress.handler)
+    case .safetensors:
+      try SafeTensorsWriter.write(plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler)
+    case .folder:
+      let shardSize = shardSize.flatMap(Format.parseSize) ?? 5_000_000_000
+      try SafeTensorsWriter.writeSharded(plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: outputPath, progress: progress.handler)
     }
+    progress.finish()
+    finish(plan.tensors, format: kind == .gguf ? "gguf" : kind == .safetensors ? "safetensors" : "sharded-safetensors", detail: "\(plan.tensors.count) tensors, \(Format.bytes(bytes))")
+  }
+
+  /// The result: a line on stdout, or the document listing what was written.
+  private func finish(_ tensors: [OutputTensor], format: String, detail: String) {
+    Session.result("wrote \(outputPath): \(detail)")
+    var dtypes: [(key: String, value: JSON)] = []
+    for tensor in tensors where !dtypes.contains(where: { $0.key == tensor.dtype.rawValue }) {
+      dtypes.append((tensor.dtype.rawValue, JSON(tensors.filter { $0.dtype == tensor.dtype }.count)))
+    }
+    let files = kind == .folder ? Checkpoint.listDirectory(outputPath).filter { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) } : [outputPath]
+    Session.finish([
+      ("input", .string(input)), ("output", .string(outputPath)), ("format", .string(format)),
+      ("files", .array(files.map { .string($0) })), ("tensors", JSON(tensors.count)),
+      ("bytes", JSON(tensors.reduce(0) { $0 + $1.byteCount })), ("dtypes", .object(dtypes)),
+    ])
   }
 
   /// llama-family checkpoints: Hugging Face names and q/k row order <-> llama.cpp's, with the
   /// hyper-parameters of `config.json` and the vocabulary of the tokenizer files as GGUF
-  /// metadata. Other checkpoints pass unchanged.
-  private func renameLlama(_ plan: CheckpointConversion.Plan, checkpoint: Checkpoint, toGGUF: Bool) throws
-    -> ([OutputTensor], [(key: String, value: GGUFValue)]?)
+  /// metadata; nil for other checkpoints (and conversions within one format).
+  private func renameLlama(_ plan: CheckpointConversion.Plan, checkpoint: Checkpoint) throws
+    -> ([OutputTensor], [(key: String, value: GGUFValue)]?)?
   {
-    if toGGUF, checkpoint.gguf == nil {
-      guard let export = try LlamaGGUF.export(plan.tensors, folder: checkpoint.folder) else { return (plan.tensors, nil) }
-      export.report()
+    if kind == .gguf, checkpoint.gguf == nil {
+      guard let export = try LlamaGGUF.export(plan.tensors, folder: checkpoint.folder) else { return nil }
+      if !keepNames { export.report() }
       return (export.tensors, export.metadata)
     }
-    if !toGGUF, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {
+    if kind != .gguf, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {
       return (LlamaGGUF.toHF(plan.tensors, heads: heads), nil)
     }
-    return (plan.tensors, nil)
+    return nil
   }
 
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
   private func convertAdapter() throws -> Bool {
     let heads = try llama.heads()
     guard let adapter = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
-    let dtype = self.dtype?.floatType
-    if output.hasSuffix(".gguf") {
-      let result = try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads)
-      if !result.foldedScales.isEmpty {
-        Terminal.warn("GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b")
-      }
-      try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: output)
-    } else {
-      let result = AdapterConversion.toPEFT(adapter, dtype: dtype)
-      let config = Array((result.peftConfig ?? .object([])).prettyText.utf8)
-      try AtomicWrite.directory(output) { folder in
-        try SafeTensorsWriter.write(result.tensors, metadata: [("format", "pt")], to: folder + "/adapter_model.safetensors")
-        try OutputFile(creating: folder + "/adapter_config.json").write(config, at: 0)
-      }
+    if keepNames { throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format") }
+    if shardSize != nil { throw ValidationError("--shard-size applies to model checkpoints; an adapter is one file") }
+    if dtype == .q8_0 { throw ValidationError("--dtype q8_0 quantises model weights; adapters stay f32, f16 or bf16") }
+    if llama.baseConfig != nil, adapter.format != .gguf, kind != .gguf {
+      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
     }
-    Terminal.err("wrote \(output): \(adapter.modules.count) LoRA modules")
+    let dtype = self.dtype?.floatType
+    let result = kind == .gguf ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads) : AdapterConversion.toPEFT(adapter, dtype: dtype)
+    let config = (result.peftConfig ?? .object([]))
+    switch kind {
+    case .gguf:
+      if !result.foldedScales.isEmpty {
+        Session.warn("GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b")
+      }
+      try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: outputPath)
+    case .safetensors:
+      // No adapter_config.json beside a bare file: it carries the config in its metadata.
+      try SafeTensorsWriter.write(result.tensors, metadata: [("format", "pt"), (AdapterConfig.metadataKey, config.compactText)], to: outputPath)
+    case .folder:
+      try AdapterWriter.writePEFT(result.tensors, metadata: [("format", "pt")], config: Array(config.prettyText.utf8), to: outputPath)
+    }
+    finish(result.tensors, format: kind == .gguf ? "gguf-lora" : kind == .safetensors ? "safetensors" : "peft", detail: "\(adapter.modules.count) LoRA modules")
     return true
   }
 

@@ -2,7 +2,10 @@ import Adapters
 import ArgumentParser
 import Checkpoints
 
-struct InspectCommand: ParsableCommand {
+struct InspectCommand: PipelineCommand {
+  static let schema = "fedlora.inspect/1"
+  static let defaultTop = 4
+
   static let configuration = CommandConfiguration(
     commandName: "inspect",
     abstract: "Show what checkpoints and adapters hold; compare client adapters with their aggregates.",
@@ -36,10 +39,10 @@ struct InspectCommand: ParsableCommand {
   @Option(help: "Sort layers by this column (numbers largest first).")
   var sort: String?
 
-  @Option(help: "How many leading singular values to show per layer (one adapter).")
-  var top = 4
+  @Option(parsing: .unconditional, help: "How many leading singular values to show per layer (one adapter; default: \(defaultTop)).")
+  var top: Int?
 
-  @Option(help: "Rank R of the floor (clients; default: their largest rank).")
+  @Option(parsing: .unconditional, help: "Rank R of the floor (clients; default: their largest rank).")
   var rank: Int?
 
   @OptionGroup var weighting: WeightOptions
@@ -47,7 +50,7 @@ struct InspectCommand: ParsableCommand {
   @Option(help: "A merged adapter to audit against the clients.", completion: .file())
   var against: String?
 
-  @Option(help: "LoRA alpha for bare safetensors adapters without adapter_config.json.")
+  @Option(parsing: .unconditional, help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
 
   @Flag(help: "Treat a module a client lacks as a zero update.")
@@ -58,8 +61,7 @@ struct InspectCommand: ParsableCommand {
 
   @OptionGroup var llama: LlamaOptions
 
-  @Flag(help: "Print JSON on standard output (schemas fedlora.inspect.file/1, .adapter/1, .clients/1).")
-  var json = false
+  @OptionGroup var outputOptions: OutputOptions
 
   @Flag(help: "Print the layer table as CSV.")
   var csv = false
@@ -67,27 +69,45 @@ struct InspectCommand: ParsableCommand {
   @Flag(help: "Print the layer table as Markdown.")
   var markdown = false
 
-  func validate() throws {
-    if [json, csv, markdown].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --markdown") }
-    if let filter, (try? Regex(filter)) == nil { throw ValidationError("--filter is not a valid regular expression") }
+  var json: Bool { outputOptions.json }
+
+  /// The options that only adapter tables use (the header view refuses them).
+  var adapterOptions: [String] {
+    [
+      ("--sort", sort != nil), ("--top", top != nil), ("--rank", rank != nil), ("--weights", weighting.weights != nil),
+      ("--samples", weighting.samples != nil), ("--against", against != nil), ("--alpha", alpha != nil),
+      ("--allow-missing", allowMissing), ("--plot", plot != nil), ("--csv", csv), ("--markdown", markdown),
+      ("--base-config", llama.baseConfig != nil),
+    ].filter(\.1).map(\.0)
   }
 
-  func run() throws {
-    Memory.keepFreedBlocks()
-    do {
-      if !file, !tensors, let adapters = try loadAdapters() {
-        let output = try AdapterReportView(options: self).render(adapters)
-        output.forEach(Terminal.out)
-        return
-      }
-      try runFileLevel()
-    } catch let error as ValidationError {
-      throw error
-    } catch let error as ExitCode {
-      throw error
-    } catch {
-      throw fail(error, json: json)
+  func validate() throws {
+    if [outputOptions.json, csv, markdown].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --markdown") }
+    if let filter, (try? Regex(filter)) == nil { throw ValidationError("--filter is not a valid regular expression") }
+    if file || tensors, let first = adapterOptions.first {
+      throw ValidationError("\(first) applies to adapter tables; --\(file ? "file" : "tensors") shows the header view")
     }
+    let clientView = paths.count > 1 || against != nil
+    if clientView, top != nil { throw ValidationError("--top applies to one adapter's table, not to a set of clients") }
+    if !clientView, let first = [("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil), ("--allow-missing", allowMissing)].first(where: \.1) {
+      throw ValidationError("\(first.0) applies to several clients (or --against); one adapter is shown alone")
+    }
+    try weighting.check(clients: paths.count)
+    if let top, top < 0 { throw ValidationError("--top must be 0 or more (got \(top))") }
+    if let rank, rank < 1 { throw ValidationError("--rank must be at least 1 (got \(rank))") }
+    if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
+  }
+
+  func execute() throws {
+    Memory.keepFreedBlocks()
+    if let plot { try PathConflicts.check([.file(plot)], inputs: paths + [against, llama.baseConfig].compactMap { $0 }) }
+    if !file, !tensors, let adapters = try loadAdapters() {
+      let output = try AdapterReportView(options: self).render(adapters)
+      output.forEach(json ? Terminal.out : Session.result)
+      return
+    }
+    if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
+    try runFileLevel()
   }
 
   /// The adapters at `paths`, or nil when some path is a plain checkpoint (header view).
@@ -101,9 +121,12 @@ struct InspectCommand: ParsableCommand {
       } catch AdapterError.checkpoint {
         return nil
       } catch AdapterError.unsupportedPEFTType(let path, let type) {
-        Terminal.warn("\(path): PEFT type \(type) is not LoRA: showing its header only")
+        Session.warn("\(path): PEFT type \(type) is not LoRA: showing its header only")
         return nil
       }
+    }
+    if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
+      throw ValidationError("--alpha is for adapters without an alpha of their own; every adapter here has one (adapter_config.json or adapter.lora.alpha)")
     }
     return adapters
   }
@@ -115,6 +138,7 @@ struct InspectCommand: ParsableCommand {
   }
 
   private func runFileLevel() throws {
+    Session.schema = "fedlora.inspect.file/1"
     let keep = nameFilter
     var reports: [JSON] = []
     for path in paths {
@@ -123,11 +147,11 @@ struct InspectCommand: ParsableCommand {
       if json {
         reports.append(FileReport.json(checkpoint, tensors: listed))
       } else {
-        FileReport.text(checkpoint, tensors: listed).forEach(Terminal.out)
+        FileReport.text(checkpoint, tensors: listed).forEach(Session.result)
       }
     }
     if json {
-      Terminal.out(JSON.object([("schema", .string("fedlora.inspect.file/1")), ("files", .array(reports))]).prettyText)
+      Terminal.out(Session.document([("files", .array(reports))]))
     }
   }
 }

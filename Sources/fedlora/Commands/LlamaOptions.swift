@@ -12,12 +12,12 @@ struct LlamaOptions: ParsableArguments {
 }
 
 extension LlamaGGUF.Export {
-  /// Says on stderr what the llama.cpp GGUF holds beyond the tensors, and what it lacks.
+  /// Says what the llama.cpp GGUF holds beyond the tensors (a result line), and what it lacks (warnings).
   func report() {
-    if !dropped.isEmpty { Terminal.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
+    if !dropped.isEmpty { Session.warn("\(dropped.count) tensors llama.cpp does not use were left out (first: \(dropped[0]))") }
     switch vocabulary {
-    case let .vocabulary(vocabulary): Terminal.err("llama.cpp metadata: hyper-parameters from config.json, vocabulary from \(vocabulary.summary)")
-    case let .unavailable(reason): Terminal.warn("no vocabulary written (\(reason)): llama.cpp needs one to run the model")
+    case let .vocabulary(vocabulary): Session.result("llama.cpp metadata: hyper-parameters from config.json, vocabulary from \(vocabulary.summary)")
+    case let .unavailable(reason): Session.warn("no vocabulary written (\(reason)): llama.cpp needs one to run the model")
     }
   }
 }

@@ -2,35 +2,42 @@ import Adapters
 import ArgumentParser
 import Checkpoints
 
-struct MergeCommand: ParsableCommand {
+struct MergeCommand: PipelineCommand {
+  static let schema = "fedlora.merge/1"
+
   static let configuration = CommandConfiguration(
     commandName: "merge",
-    abstract: "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking).",
+    abstract: "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking), or into base weights.",
     discussion: """
       CLIENT is a PEFT folder (adapter_config.json + adapter_model.safetensors), a bare \
       safetensors adapter (give --alpha) or a llama.cpp GGUF LoRA; formats may be mixed.
 
-      Methods (see aggregation.md): fedavg (alias fedit) averages A and B separately; flora-na \
+      Methods (docs/aggregation.md): fedavg (alias fedit) averages A and B separately; flora-na \
       learns per-client coefficients p, q so that (sum p_u A_u, sum q_u s_u B_u) comes as close \
       to the ideal update T = sum w_u s_u B_u A_u as a rank-r pair of that form can, by \
       alternating least squares on r x r Gram blocks started at FedAvg (fedlora's solver: \
       the paper states the objective, not the solver), never worse than FedAvg; svd writes \
-      the best rank-R approximation of T (--rank); stack concatenates the factors (exact, \
-      rank sum r_u).
+      the best rank-R approximation of T (--rank; a layer gets at most min(d, k), the clients' \
+      ranks added up and, beyond the clients' largest rank, the rank of T); stack concatenates \
+      the factors (exact, rank sum r_u). With --base: exact writes W0 + T, fedex writes the \
+      FedAvg adapter (--adapter-output) and a base carrying the residual; the other methods \
+      write W0 + Bh Ah.
 
-      After writing, prints the relative error ||T - Bh Ah|| / ||T|| per layer and for the \
-      model, beside the rank-R floor: on stderr, or as JSON on stdout with --json. The output \
-      is written to a temporary sibling and renamed into place.
+      Prints the relative error ||T - Bh Ah|| / ||T|| per layer and for the model, beside the \
+      floor (the best any adapter of the written rank can do), on standard output (--json: as \
+      the document). Outputs are staged as hidden temporaries and renamed into place only when \
+      complete; in an existing folder only the files of this output are replaced. An OUTPUT \
+      that is an input or lies inside an input folder is refused.
       """
   )
 
-  @Argument(help: "Client adapters (folders or files).", completion: .file())
+  @Argument(help: "Client adapters (folders or files), each given once.", completion: .file())
   var clients: [String]
 
-  @Option(name: .shortAndLong, help: "Output: a PEFT folder, FILE.safetensors or FILE.gguf.", completion: .file())
+  @Option(name: .shortAndLong, help: "Output: a PEFT folder, FILE.safetensors or FILE.gguf; with --base a merged checkpoint (a sharded folder, FILE.safetensors or FILE.gguf).", completion: .file())
   var output: String
 
-  @Option(help: "fedavg (fedit), flora-na, svd or stack.")
+  @Option(help: "fedavg (alias fedit), flora-na, svd, stack; with --base also exact or fedex.")
   var method: String = "flora-na"
 
   @OptionGroup var weighting: WeightOptions
@@ -38,22 +45,22 @@ struct MergeCommand: ParsableCommand {
   @Flag(help: "Use --weights as given, without normalising (a plain sum of adapters).")
   var keepWeights = false
 
-  @Option(help: "Output format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft).")
+  @Option(help: "Adapter format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft). Not with --base.")
   var format: AdapterWriter.Format?
 
-  @Option(help: "Output dtype: f32, f16 or bf16 (default: the clients' dtype).")
+  @Option(help: "Output dtype: f32, f16 or bf16 (default: the clients' dtype; with --base, the base's).")
   var dtype: OutputDType?
 
-  @Option(help: "Output rank for --method svd (default: the clients' largest rank).")
+  @Option(parsing: .unconditional, help: "Output rank of --method svd (default: the clients' largest rank).")
   var rank: Int?
 
-  @Option(help: "FLoRA-NA coefficients per layer or one set for the whole model.")
-  var scope: Scope = .layer
+  @Option(help: "FLoRA-NA coefficients per layer or one set for the whole model: layer or model (default: layer).")
+  var scope: Scope?
 
-  @Option(help: "FLoRA-NA iteration limit.")
-  var maxIterations = 100
+  @Option(parsing: .unconditional, help: "FLoRA-NA iteration limit (default: \(FloraNA.Options().maxIterations)).")
+  var maxIterations: Int?
 
-  @Option(help: "LoRA alpha for bare safetensors adapters without adapter_config.json.")
+  @Option(parsing: .unconditional, help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
 
   @Option(help: "Base checkpoint to fold the aggregate into (safetensors file, sharded folder or index, GGUF): OUTPUT is then a merged checkpoint.", completion: .file())
@@ -70,62 +77,112 @@ struct MergeCommand: ParsableCommand {
 
   @OptionGroup var llama: LlamaOptions
 
-  @Flag(help: "Print the merge report as JSON (schema fedlora.merge/1) on standard output.")
-  var json = false
-
-  @Flag(help: "No progress display.")
-  var quiet = false
+  @OptionGroup var outputOptions: OutputOptions
 
   enum Scope: String, ExpressibleByArgument, CaseIterable { case layer, model }
 
-  func validate() throws {
-    guard let parsed = Method(name: method) else { throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd, stack, exact or fedex") }
-    if parsed.needsBase, base == nil { throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base") }
-    if let shardSize, Format.parseSize(shardSize) == nil { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB") }
-    if let rank, rank < 1 { throw ValidationError("--rank must be positive") }
+  /// The output without trailing slashes (`out/` is `out`).
+  var outputPath: String { trimmingTrailingSlashes(output) }
+
+  /// The adapter format OUTPUT's extension names, if any.
+  var formatOfExtension: AdapterWriter.Format? {
+    outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : nil
   }
 
+  /// Whether OUTPUT is a sharded merged checkpoint (a folder).
+  var shardedOutput: Bool { base != nil && formatOfExtension == nil }
 
-  func run() throws {
+  var fedexAdapterPath: String { adapterOutput.map(trimmingTrailingSlashes) ?? outputPath + ".adapter" }
+
+  func validate() throws {
+    guard let parsed = Method(name: method) else {
+      throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
+    }
+    if parsed.needsBase, base == nil { throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base") }
+    try weighting.check(clients: clients.count)
+    if keepWeights, weighting.weights == nil {
+      throw ValidationError("--keep-weights keeps --weights as given, so it needs --weights (--samples are counts: always normalised)")
+    }
+    if let rank {
+      guard parsed == .svd else { throw ValidationError("--rank sets the output rank of --method svd; \(parsed.rawValue) writes the clients' largest rank") }
+      guard rank >= 1 else { throw ValidationError("--rank must be at least 1 (got \(rank))") }
+    }
+    if scope != nil || maxIterations != nil, parsed != .floraNA {
+      throw ValidationError("--scope and --max-iterations tune flora-na, not \(parsed.rawValue)")
+    }
+    if let maxIterations, maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1 (got \(maxIterations))") }
+    if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
+    if adapterOutput != nil, parsed != .fedex {
+      throw ValidationError("--adapter-output is where --method fedex writes its FedAvg adapter; \(parsed.rawValue) writes none")
+    }
+    if let shardSize {
+      guard shardedOutput else { throw ValidationError("--shard-size applies to a sharded merged checkpoint: --base with a folder OUTPUT") }
+      guard Format.parseSize(shardSize) != nil else { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB") }
+    }
+    if let format {
+      guard base == nil else { throw ValidationError("--format chooses an adapter's format; with --base, OUTPUT's extension decides (.safetensors, .gguf, else a sharded folder)") }
+      if let named = formatOfExtension, named != format {
+        throw ValidationError("--format \(format.rawValue) contradicts OUTPUT '\(output)', which names a \(named.rawValue) file")
+      }
+    }
+  }
+
+  /// The outputs this run writes, as the conflict check sees them.
+  var outputs: [PathConflicts.Output] {
+    guard base != nil else {
+      let adapterFormat = format ?? formatOfExtension ?? .peft
+      return [adapterFormat == .peft ? .folder(outputPath, writes: AdapterWriter.peftFiles.contains) : .file(outputPath)]
+    }
+    let merged: PathConflicts.Output = shardedOutput ? .folder(outputPath, writes: ShardedIndex.isOutputFile) : .file(outputPath)
+    return [merged] + (Method(name: method) == .fedex ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
+  }
+
+  func execute() throws {
+    guard let method = Method(name: method) else { throw ValidationError("unknown method") }
+    try PathConflicts.checkDistinct(clients)
+    try PathConflicts.check(outputs, inputs: clients + [base, llama.baseConfig].compactMap { $0 })
     // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
     // retained heap would only add resident memory.
     if base == nil { Memory.keepFreedBlocks() }
-    do {
-      guard let method = Method(name: method) else { throw ValidationError("unknown method") }
-      let heads = try llama.heads()
-      let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
-      let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing)
-      set.warnings.forEach(Terminal.warn)
-      var options = MergeOptions(method: method)
-      options.rank = rank
-      options.sharedCoefficients = scope == .model
-      options.flora.maxIterations = maxIterations
-      let merge = try Merge(set, options: options, withBase: base != nil)
-      if let base {
-        try writeMergedBase(merge, base: base, set: set)
-        return
-      }
-      let outputFormat = format ?? (output.hasSuffix(".gguf") ? .gguf : output.hasSuffix(".safetensors") ? .safetensors : .peft)
-      try AdapterWriter.write(merge, format: outputFormat, to: output, dtype: dtype?.dtype, provenance: provenance(method.rawValue, set), llamaHeads: heads)
-      report(merge, set: set)
-    } catch let error as ValidationError {
-      throw error
-    } catch {
-      throw fail(error, json: json)
+    let heads = try llama.heads()
+    let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
+    if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
+      throw ValidationError("--alpha is for adapters without an alpha of their own; every client has one (adapter_config.json or adapter.lora.alpha)")
     }
+    if llama.baseConfig != nil, !adapters.contains(where: { $0.format == .gguf }), base != nil || (format ?? formatOfExtension) != .gguf {
+      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
+    }
+    let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing)
+    set.warnings.forEach(Session.warn)
+    var options = MergeOptions(method: method)
+    options.rank = rank
+    options.sharedCoefficients = scope == .model
+    if let maxIterations { options.flora.maxIterations = maxIterations }
+    let merge = try Merge(set, options: options, withBase: base != nil)
+    let transaction = OutputTransaction()
+    if let base {
+      try writeMergedBase(merge, base: base, set: set, in: transaction)
+    } else {
+      try AdapterWriter.write(
+        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, provenance: provenance(method.rawValue, set),
+        llamaHeads: heads, in: transaction)
+    }
+    try transaction.commit()
+    report(merge, set: set)
   }
 }
 
 extension MergeCommand {
   /// `--base`: the merged checkpoint (and for fedex, the FedAvg adapter beside it).
-  func writeMergedBase(_ merge: Merge, base path: String, set: ClientSet) throws {
+  func writeMergedBase(_ merge: Merge, base path: String, set: ClientSet, in transaction: OutputTransaction) throws {
+    let output = outputPath
     let base = try Checkpoint.open(path)
     let plan = try BaseMerge.plan(base: base, merge: merge, dtype: dtype?.dtype)
     if !plan.requantised.isEmpty {
-      Terminal.warn("\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))")
+      Session.warn("\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))")
     }
     let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
-    let progress = Progress(total: total, enabled: !quiet)
+    let progress = Progress(total: total, enabled: Session.showsProgress)
     let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance(merge.options.method.rawValue, set).metadata
     if output.hasSuffix(".gguf") {
       // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
@@ -133,21 +190,18 @@ extension MergeCommand {
       export?.report()
       let kv = base.gguf?.metadata ?? export?.metadata ?? [("general.architecture", .string("llama"))]
       try GGUFWriter.write(export?.tensors ?? plan.tensors, metadata: kv + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
-                           alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler)
+                           alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler, in: transaction)
     } else if output.hasSuffix(".safetensors") {
-      try SafeTensorsWriter.write(plan.tensors, metadata: metadata, to: output, progress: progress.handler)
+      try SafeTensorsWriter.write(plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
     } else {
       try SafeTensorsWriter.writeSharded(
         plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000, to: output,
-        extraFiles: try BaseFolder.companionFiles(of: base), progress: progress.handler)
+        extraFiles: try BaseFolder.companionFiles(of: base), progress: progress.handler, in: transaction)
     }
     progress.finish()
     if merge.options.method == .fedex {
-      let adapterPath = adapterOutput ?? output + ".adapter"
-      try AdapterWriter.write(merge, format: .peft, to: adapterPath, dtype: dtype?.dtype, provenance: provenance("fedex", set))
-      Terminal.err("wrote the FedAvg adapter to \(adapterPath): base + adapter = W0 + T")
+      try AdapterWriter.write(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance("fedex", set), in: transaction)
     }
-    report(merge, set: set)
   }
 
   /// What an output records of its making: the method, the clients' folder names and weights.
@@ -155,13 +209,11 @@ extension MergeCommand {
     AdapterWriter.Provenance(method: method, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
   }
 
-  /// The merge report: JSON on stdout with --json, else the table on stderr.
+  /// The merge report: the document with --json, else the table on stdout.
   func report(_ merge: Merge, set: ClientSet) {
-    if json {
-      Terminal.out(MergeReportView.json(merge.report, output: output, set: set).prettyText)
-    } else {
-      MergeReportView.text(merge.report, output: output).forEach(Terminal.err)
-    }
+    let adapter = merge.options.method == .fedex ? fedexAdapterPath : nil
+    Session.finish(MergeReportView.json(merge.report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
+    MergeReportView.text(merge.report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
   }
 }
 
@@ -180,37 +232,45 @@ extension AdapterWriter.Format: ExpressibleByArgument {}
 
 /// The merge summary: per layer and model-level relative error against the ideal update.
 enum MergeReportView {
-  static func json(_ report: MergeReport, output: String, set: ClientSet) -> JSON {
+  static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(key: String, value: JSON)] {
     func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
-    return .object([
-      ("schema", .string("fedlora.merge/1")),
-      ("ok", .bool(true)),
+    return [
       ("output", .string(output)),
+      ("adapter_output", adapterOutput.map { .string($0) } ?? .null),
       ("method", .string(report.method.rawValue)),
+      ("rank", asked.map { JSON($0) } ?? .null),
       ("clients", .array(set.clients.map { .string($0.path) })),
       ("weights", .array(set.weights.map { JSON($0) })),
-      ("warnings", .array(set.warnings.map { .string($0) })),
       ("model", .object([("relative_error", number(report.modelError)), ("floor", number(report.modelFloor))])),
       ("layers", .array(report.layers.map { layer in
         var fields: [(key: String, value: JSON)] = [
           ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })), ("rank", JSON(layer.rank)),
           ("norm_T", JSON(layer.normT)), ("relative_error", number(layer.relativeError)), ("floor", number(layer.relativeFloor)),
+          ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
         ]
         if let p = layer.p, let q = layer.q, report.method == .floraNA {
           fields += [("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })), ("iterations", layer.iterations.map { JSON($0) } ?? .null)]
         }
         return .object(fields)
       })),
-    ])
+    ]
   }
 
-  static func text(_ report: MergeReport, output: String) -> [String] {
+  static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
     var table = Table([("layer", .left), ("shape", .left), ("rank", .right), ("||T||", .right), ("error", .right), ("floor", .right)])
     func rel(_ value: Double?) -> String { value.map { Format.scientific($0) } ?? "n/a" }
     for layer in report.layers {
       table.add([layer.name, Format.shape(layer.shape), "\(layer.rank)", Format.scientific(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)])
     }
-    return ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"] + table.render()
-      + ["model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"]
+    var lines = ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"]
+    if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
+    lines += table.render() + ["model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"]
+    for limit in [RankLimit.shape, .update] {
+      let limited = report.layers.filter { $0.rankLimit == limit }
+      guard let first = limited.first, let asked else { continue }
+      let why = limit == .shape ? "min(d, k) or the clients' ranks added up" : "the rank of the ideal update T"
+      lines.append("note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name), rank \(first.rank)")
+    }
+    return lines
   }
 }

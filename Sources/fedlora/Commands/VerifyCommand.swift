@@ -1,7 +1,9 @@
 import ArgumentParser
 import Checkpoints
 
-struct VerifyCommand: ParsableCommand {
+struct VerifyCommand: PipelineCommand {
+  static let schema = "fedlora.verify/1"
+
   static let configuration = CommandConfiguration(
     commandName: "verify",
     abstract: "Validate checkpoint files fully; with --data, scan every value.",
@@ -22,15 +24,17 @@ struct VerifyCommand: ParsableCommand {
   @Flag(name: .customLong("checksums"), help: "With --data, print each tensor's CRC-32 (always in --json).")
   var showChecksums = false
 
-  @Flag(help: "Print JSON (schema fedlora.verify/1) on standard output.")
-  var json = false
+  @OptionGroup var outputOptions: OutputOptions
 
-  func run() throws {
+  func execute() throws {
+    let json = outputOptions.json
     var allValid = true
+    var failed = 0
     var reports: [JSON] = []
     for path in paths {
       let (tensorCount, scans, problems) = check(path)
       allValid = allValid && problems.isEmpty
+      if !problems.isEmpty { failed += 1 }
       if json {
         reports.append(.object([
           ("path", .string(path)),
@@ -47,20 +51,24 @@ struct VerifyCommand: ParsableCommand {
         ]))
       } else if problems.isEmpty {
         let detail = data ? "\(tensorCount) tensors, all values finite" : "\(tensorCount) tensors, structure valid"
-        Terminal.out("\(Terminal.green("ok"))    \(path) (\(detail))")
+        Session.result("\(Terminal.green("ok"))    \(path) (\(detail))")
         if showChecksums {
-          for (tensor, scan) in scans { Terminal.out("      \(hex(scan.crc32))  \(tensor.name)") }
+          for (tensor, scan) in scans { Session.result("      \(hex(scan.crc32))  \(tensor.name)") }
         }
         let unchecked = scans.filter { !$0.1.valuesChecked }.map(\.0.dtype.rawValue)
         if !unchecked.isEmpty {
-          Terminal.warn("\(path): values of \(Set(unchecked).sorted().joined(separator: ", ")) tensors cannot be decoded; only their CRC-32 was computed")
+          Session.warn("\(path): values of \(Set(unchecked).sorted().joined(separator: ", ")) tensors cannot be decoded; only their CRC-32 was computed")
         }
       } else {
-        for problem in problems { Terminal.out("\(Terminal.red("FAIL"))  \(problem.message)") }
+        for problem in problems { Session.result("\(Terminal.red("FAIL"))  \(problem.message)") }
       }
     }
     if json {
-      Terminal.out(JSON.object([("schema", .string("fedlora.verify/1")), ("valid", .bool(allValid)), ("files", .array(reports))]).prettyText)
+      var fields: [(key: String, value: JSON)] = [("valid", .bool(allValid)), ("files", .array(reports))]
+      if !allValid {
+        fields.append(("error", .object([("code", .string("verify-failed")), ("message", .string("\(failed) of \(paths.count) paths failed verification"))])))
+      }
+      Terminal.out(Session.document(ok: allValid, fields))
     }
     if !allValid { throw ExitCode.failure }
   }

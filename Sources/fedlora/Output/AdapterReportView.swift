@@ -20,22 +20,22 @@ struct AdapterReportView {
     var table = table
     if let column = options.sort { try table.sort(by: column) }
     if let path = options.plot, let plot {
-      try AtomicWrite.file(path) { file in try file.write(Array(plot.svg.utf8), at: 0) }
-      Terminal.err("wrote \(path)")
+      try OutputTransaction.run(in: nil) { try $0.file(path) { file in try file.write(Array(plot.svg.utf8), at: 0) } }
     }
-    if options.json {
-      return [JSON.object([("schema", .string(schema))] + summary + [("layers", table.json)]).prettyText]
+    if options.outputOptions.json {
+      return [Session.document(schema: schema, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)])]
     }
     if options.csv { return [table.csv] }
     if options.markdown { return [table.markdown] }
-    return table.text(bar: bar) + [""] + lines
+    return table.text(bar: bar) + [""] + lines + (options.plot.map { ["wrote \($0)"] } ?? [])
   }
 
   // MARK: One adapter
 
   private func single(_ adapter: Adapter) throws -> [String] {
     let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
-    let k = options.top
+    Session.schema = "fedlora.inspect.adapter/1"
+    let k = options.top ?? InspectCommand.defaultTop
     var table = ReportTable(columns: ["module", "d", "k", "r", "alpha", "scale", "dtype", "norm_A", "norm_B", "norm_sBA"]
       + (0..<k).map { "sigma_\($0 + 1)" } + ["numerical_rank", "stable_rank", "nan", "inf", "flags"])
     for s in stats {
@@ -81,8 +81,9 @@ struct AdapterReportView {
   // MARK: Clients
 
   private func clients(_ adapters: [Adapter]) throws -> [String] {
+    Session.schema = "fedlora.inspect.clients/1"
     let set = try ClientSet(adapters, weights: options.weighting.spec, allowMissing: options.allowMissing)
-    set.warnings.forEach(Terminal.warn)
+    set.warnings.forEach(Session.warn)
     let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
     let modules = set.moduleNames.filter(keep)
     if let merged {

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+import Adapters
+import ArgumentParser
+import Checkpoints
+import Dispatch
+
+/// `--json` and `--quiet`, the same on every command.
+struct OutputOptions: ParsableArguments {
+  @Flag(help: "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success.")
+  var json = false
+
+  @Flag(help: "No progress display and no report on standard output (warnings and errors still go to standard error).")
+  var quiet = false
+}
+
+/// A command that keeps the pipeline contract: its `execute` runs inside a ``Session``.
+protocol PipelineCommand: ParsableCommand {
+  /// The schema of the command's JSON document (a failure before the command knows more
+  /// uses it too).
+  static var schema: String { get }
+  var outputOptions: OutputOptions { get }
+  func execute() throws
+}
+
+extension PipelineCommand {
+  func run() throws {
+    Session.begin(schema: Self.schema, options: outputOptions)
+    do { try execute() } catch { throw Session.failure(error) }
+  }
+}
+
+/// What one run owes its caller, whatever the command: results on stdout (unless `--quiet`),
+/// warnings, errors and progress on stderr; with `--json`, exactly one document on stdout
+/// (`schema`, `ok`, `warnings`, and `error` on failure) and nothing on stderr on success.
+enum Session {
+  nonisolated(unsafe) private(set) static var json = false
+  nonisolated(unsafe) private(set) static var quiet = false
+  nonisolated(unsafe) static var schema = "fedlora/1"
+  private static let lock = DispatchQueue(label: "fedlora.session")
+  nonisolated(unsafe) private static var collected: [String] = []
+
+  static func begin(schema: String, options: OutputOptions) {
+    self.schema = schema
+    json = options.json
+    quiet = options.quiet
+  }
+
+  /// Whether a progress display may be drawn.
+  static var showsProgress: Bool { !json && !quiet }
+
+  /// A warning: into the JSON document with `--json`, else on stderr.
+  static func warn(_ message: String) {
+    lock.sync { collected.append(message) }
+    if !json { Terminal.err("fedlora: warning: \(message)") }
+  }
+
+  static var warnings: [String] { lock.sync { collected } }
+
+  /// A line of the result (reports, "wrote ..." lines): stdout, unless `--quiet` or `--json`.
+  static func result(_ line: String) {
+    if !json && !quiet { Terminal.out(line) }
+  }
+
+  /// The JSON document of a run that ended: `schema`, `ok`, `warnings`, then `fields` (a
+  /// failed check, such as verify's, gives `ok: false` and its own `error`).
+  static func document(schema: String? = nil, ok: Bool = true, _ fields: [(key: String, value: JSON)]) -> String {
+    JSON.object([("schema", .string(schema ?? self.schema)), ("ok", .bool(ok)), ("warnings", warningsJSON)] + fields).prettyText
+  }
+
+  /// Prints the success document with `--json`.
+  static func finish(schema: String? = nil, _ fields: @autoclosure () -> [(key: String, value: JSON)]) {
+    if json { Terminal.out(document(schema: schema, fields())) }
+  }
+
+  private static var warningsJSON: JSON { .array(warnings.map { .string($0) }) }
+
+  /// Reports a failure as every command does: a line on stderr and, with `--json`, the failure
+  /// document on stdout. Returns the exit status to end with: 64 for a usage error (one argv
+  /// reveals: a refused option, an output that is an input), 1 for anything else.
+  static func failure(_ error: any Error) -> ExitCode {
+    if let exit = error as? ExitCode { return exit }
+    let (code, message, usage) = describe(error)
+    report(code: code, message: message)
+    return usage ? .validationFailure : .failure
+  }
+
+  /// The failure document and stderr line of a usage error that ArgumentParser found (with
+  /// `--json` on the command line).
+  static func usageFailure(_ message: String, schema: String) {
+    self.schema = schema
+    json = true
+    report(code: "usage", message: message)
+  }
+
+  private static func report(code: String, message: String) {
+    if json {
+      Terminal.out(JSON.object([
+        ("schema", .string(schema)), ("ok", .bool(false)), ("warnings", warningsJSON),
+        ("error", .object([("code", .string(code)), ("message", .string(message))])),
+      ]).prettyText)
+    }
+    Terminal.err("fedlora: error: \(message)")
+  }
+
+  private static let usageCodes: Set = ["usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count"]
+
+  private static func describe(_ error: any Error) -> (code: String, message: String, usage: Bool) {
+    if let error = error as? ValidationError { return ("usage", error.message, true) }
+    let code = (error as? CheckpointError)?.code ?? (error as? AdapterError)?.code ?? "error"
+    return (code, String(describing: error), usageCodes.contains(code))
+  }
+}
+
+/// SIGINT and SIGTERM remove the run's temporaries, then end it with 130 / 143.
+enum Interrupts {
+  nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
+
+  static func install() {
+    // A file size limit (ulimit -f) is a write error to report, not a kill.
+    signal(SIGXFSZ, SIG_IGN)
+    for (number, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler {
+        Temporaries.removeAll()
+        Terminal.err("fedlora: \(number == SIGINT ? "interrupted" : "terminated"): nothing was written")
+        _exit(status)
+      }
+      source.resume()
+      sources.append(source)
+    }
+  }
+}
