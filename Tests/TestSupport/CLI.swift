@@ -14,16 +14,26 @@ public enum CLI {
     return bundle.appendingPathComponent("fedlora").path
   }()
 
-  public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+  /// Runs fedlora (or `program`) with `arguments`, in `directory` when given; `signal` is sent
+  /// `after` seconds, as a user's Ctrl-C or a scheduler's kill would be.
+  public static func run(
+    _ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+    signal: (number: Int32, after: Double)? = nil, program: String? = nil
+  ) throws -> Result {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
+    process.executableURL = URL(fileURLWithPath: program ?? executable)
     process.arguments = arguments
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    if let signal {
+      let pid = process.processIdentifier
+      DispatchQueue.global().asyncAfter(deadline: .now() + signal.after) { kill(pid, signal.number) }
+    }
     // Read both pipes while the process runs so neither fills up.
     let group = DispatchGroup()
     nonisolated(unsafe) var stdoutData = Data()

@@ -122,8 +122,8 @@ extension LlamaConversionTests {
     let folder = Fixtures.scratch("vocab")
     for (model, tokenizer, summary) in [("llama_spm", "llama", "SentencePiece tokenizer.model, 368 tokens"),
                                         ("llama_bpe", "gpt2", "byte-level BPE tokenizer.json (llama-bpe), 423 tokens, 164 merges")] {
-      let run = try CLI.run(["convert", Fixtures.path("tokenizers/" + model), folder + "/\(model).gguf", "--quiet"])
-      #expect(run.status == 0 && run.stderr.contains("vocabulary from " + summary), "\(run.stderr)")
+      let run = try CLI.run(["convert", Fixtures.path("tokenizers/" + model), folder + "/\(model).gguf"])
+      #expect(run.status == 0 && run.stdout.contains("vocabulary from " + summary), "\(run.stderr)")
       let gguf = try #require(try Checkpoint.open(folder + "/\(model).gguf").gguf)
       #expect(gguf["tokenizer.ggml.model"] == .string(tokenizer) && gguf["general.architecture"] == .string("llama"))
       let reference = try GGUFFile(path: Fixtures.path("tokenizers/expected/\(model).gguf"))
@@ -148,9 +148,10 @@ extension LlamaConversionTests {
       Fixtures.write(try Fixtures.read(Fixtures.path("tokenizers/llama_bpe/" + name)), to: folder + "/" + name)
     }
     Fixtures.write(Array(#"{"model": {"type": "BPE", "vocab": {"a": 0,}}}"#.utf8), to: folder + "/tokenizer.json")
-    let run = try CLI.run(["convert", folder, folder + "/out.gguf", "--quiet"])
+    let output = Fixtures.scratch("broken-tok-out")
+    let run = try CLI.run(["convert", folder, output + "/out.gguf", "--quiet"])
     #expect(run.status == 1 && run.stderr.contains("tokenizer.json: invalid JSON at byte offset"), "\(run.stderr)")
-    #expect(!Checkpoint.listDirectory(folder).contains { $0.contains("out.gguf") })
+    #expect(Checkpoint.listDirectory(output).isEmpty)
   }
 
   @Test("merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters")

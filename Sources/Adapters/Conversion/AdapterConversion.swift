@@ -47,19 +47,22 @@ public enum AdapterConversion {
     }
     let ranks = adapter.modules.map(\.rank)
     let common = AdapterConfig.commonRank(ranks)
-    // llama.cpp's alpha 0 means scale 1: alpha = r per module.
-    let alpha = adapter.modules.first?.alpha ?? 0
-    let commonAlpha = alpha == 0 ? Double(common) : alpha
+    // Every module keeps its scale exactly: alpha_m = r_m * scale_m without rsLoRA (llama.cpp's
+    // alpha 0 is scale 1: alpha = r), the most common alpha as lora_alpha, the others as patterns.
+    let alphas = adapter.modules.map { Double($0.rank) * $0.scale }
+    let commonAlpha = alphas.max { a, b in alphas.filter { $0 == a }.count < alphas.filter { $0 == b }.count } ?? Double(common)
     let rankPattern = adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) }
-    let alphaPattern = alpha == 0 ? adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) } : []
+    let alphaPattern = zip(adapter.modules, alphas).filter { $0.1 != commonAlpha }.map { ($0.0.name, JSON($0.1)) }
     let targets = AdapterConfig.targets(of: adapter.modules.map(\.name))
-    let config = JSON.object([
-      ("peft_type", .string("LORA")), ("r", JSON(common)), ("lora_alpha", JSON(commonAlpha)), ("use_rslora", .bool(false)),
-      ("rank_pattern", .object(rankPattern)), ("alpha_pattern", .object(alphaPattern)),
-      ("target_modules", .array(targets.map { .string($0) })), ("base_model_name_or_path", .null),
-      ("bias", .string("none")), ("fan_in_fan_out", .bool(false)), ("lora_dropout", JSON(0.0)),
-      ("modules_to_save", .null), ("task_type", .null), ("inference_mode", .bool(true)),
-    ])
+    let defaults: [(key: String, value: JSON)] = [
+      ("peft_type", .string("LORA")), ("base_model_name_or_path", .null), ("bias", .string("none")), ("fan_in_fan_out", .bool(false)),
+      ("lora_dropout", JSON(0.0)), ("modules_to_save", .null), ("task_type", .null), ("inference_mode", .bool(true)),
+    ]
+    // A PEFT source keeps its other keys (base model, task type, ...).
+    let config = (adapter.config?.raw ?? .object(defaults))
+      .setting("peft_type", to: .string("LORA")).setting("r", to: JSON(common)).setting("lora_alpha", to: JSON(commonAlpha))
+      .setting("use_rslora", to: .bool(false)).setting("rank_pattern", to: .object(rankPattern))
+      .setting("alpha_pattern", to: .object(alphaPattern)).setting("target_modules", to: .array(targets.map { .string($0) }))
     return Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: [])
   }
 

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 import Checkpoints
 
 /// How client weights are given.
@@ -59,6 +64,11 @@ public struct ClientSet: Sendable {
     }
     let ranks = Set(clients.flatMap { $0.modules.map(\.rank) })
     if ranks.count > 1 { warnings.append("clients have different ranks \(ranks.sorted()): smaller ones are zero-padded for fedavg and flora-na") }
+    for (i, client) in clients.enumerated() {
+      if let twin = clients[..<i].first(where: { Self.sameBytes($0, client) }) {
+        warnings.append("\(client.path) holds the same bytes as \(twin.path): one client given twice under two paths?")
+      }
+    }
     let bases = Set(clients.compactMap { $0.config?.baseModel })
     if bases.count > 1 { warnings.append("clients name different base models: \(bases.sorted().joined(separator: ", "))") }
 
@@ -74,6 +84,19 @@ public struct ClientSet: Sendable {
     self.warnings = warnings
     moduleIndex = clients.map { client in
       Dictionary(client.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+  }
+
+  /// Whether two adapters' weight files are byte for byte the same (sizes first: a compare
+  /// of different clients ends at their first differing byte).
+  static func sameBytes(_ one: Adapter, _ other: Adapter) -> Bool {
+    let (a, b) = (one.checkpoint.files, other.checkpoint.files)
+    guard a.count == b.count, zip(a, b).allSatisfy({ $0.size == $1.size }) else { return false }
+    return zip(a, b).allSatisfy { x, y in
+      withExtendedLifetime((x, y)) {
+        guard let p = x.bytes.baseAddress, let q = y.bytes.baseAddress else { return x.size == y.size }
+        return memcmp(p, q, x.size) == 0
+      }
     }
   }
 
