@@ -85,6 +85,10 @@ struct OutputSafetyTests {
     #expect(Checkpoint.listDirectory(client) == ["adapter_config.json", "adapter_model.safetensors"])
     let twice = try CLI.run(["merge", client, folder + "/link", "-o", folder + "/out"])
     #expect(twice.status == 64 && twice.stderr.contains("same input"), "\(twice.stderr)")
+    // A byte-identical copy under another path is allowed, and named.
+    let twin = try CLI.run(["merge", client, Self.clients[0], "-o", folder + "/twins", "--json"])
+    let warnings = (try? JSON.parse(twin.stdout, path: "stdout"))?["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    #expect(twin.status == 0 && warnings.contains { $0.contains("holds the same bytes as \(client)") }, "\(twin.stdout)")
   }
 
   @Test("OUT/ is OUT; -o . and -o .. write into those folders; a file output onto a folder is a clear error")

@@ -29,37 +29,43 @@ public enum Temporaries {
   /// Creates the temporary file `path` (to become `destination`) and registers it, in one step
   /// that `removeAll` cannot interleave with.
   static func createFile(_ path: String, becoming destination: String) throws(CheckpointError) -> OutputFile {
-    try lock.sync { Result { () throws(CheckpointError) -> OutputFile in
-      guard !closed else { throw .writeFailed(path: destination, message: "interrupted") }
+    try whileOpen { () throws(CheckpointError) in
       let file = try OutputFile(temporary: path, becoming: destination)
       live[path] = false
       return file
-    } }.get()
+    }
   }
 
   /// Creates the temporary folder `path` (to become `destination`) and registers it.
   static func createFolder(_ path: String, becoming destination: String) throws(CheckpointError) {
-    try lock.sync { Result { () throws(CheckpointError) in
-      guard !closed else { throw .writeFailed(path: destination, message: "interrupted") }
+    try whileOpen { () throws(CheckpointError) in
       guard mkdir(path, 0o755) == 0 else { throw .writeFailed(path: destination, message: systemError()) }
       live[path] = true
-    } }.get()
+    }
   }
 
   /// Creates a file inside a registered temporary folder (removed with it).
   static func createFile(inFolder path: String, becoming destination: String) throws(CheckpointError) -> OutputFile {
-    try lock.sync { Result { () throws(CheckpointError) -> OutputFile in
-      guard !closed else { throw .writeFailed(path: destination, message: "interrupted") }
-      return try OutputFile(temporary: path, becoming: destination)
-    } }.get()
+    try whileOpen { () throws(CheckpointError) in try OutputFile(temporary: path, becoming: destination) }
   }
 
   /// Renames the temporary `path` to `destination` and forgets it.
   static func moveIntoPlace(_ path: String, _ destination: String) throws(CheckpointError) {
-    try lock.sync { Result { () throws(CheckpointError) in
+    try whileOpen { () throws(CheckpointError) in
       guard rename(path, destination) == 0 else { throw .writeFailed(path: destination, message: systemError()) }
       live[path] = nil
-    } }.get()
+    }
+  }
+
+  /// Runs `body` under the lock unless `removeAll` has run; then the calling thread waits for
+  /// the exit the signal handler is making (an error of its own would race it to another
+  /// exit status).
+  private static func whileOpen<T>(_ body: () throws(CheckpointError) -> T) throws(CheckpointError) -> T {
+    let result = lock.sync { closed ? nil : Result { () throws(CheckpointError) in try body() } }
+    guard let result else {
+      while true { pause() }
+    }
+    return try result.get()
   }
 
   /// Removes the temporary `path` (a failed or abandoned output) and forgets it.
