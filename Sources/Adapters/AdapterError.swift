@@ -15,7 +15,20 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case badWeights(message: String)
   case needsBase(method: String)
   case badOption(message: String)
+  case configRankMismatch(path: String, module: String, configRank: Int, tensorRank: Int)
+  case noCommonModule(message: String)
+  case differentBaseModels(message: String)
   case nonFinite(client: String, module: String)
+
+  /// The module a per-module error names, if any.
+  public var module: String? {
+    switch self {
+    case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _), let .configRankMismatch(_, module, _, _),
+         let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module):
+      module
+    default: nil
+    }
+  }
 
   public var code: String {
     switch self {
@@ -32,6 +45,9 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .badWeights: "bad-weights"
     case .needsBase: "needs-base"
     case .badOption: "bad-option"
+    case .configRankMismatch: "config-rank-mismatch"
+    case .noCommonModule: "no-common-module"
+    case .differentBaseModels: "different-base-models"
     case .nonFinite: "non-finite"
     }
   }
@@ -39,20 +55,24 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   public var description: String {
     switch self {
     case let .checkpoint(error): error.description
-    case let .badConfig(path, message): "\(path): adapter_config.json: \(message)"
+    case let .badConfig(path, message): "\(path): \(message)"
     case let .unsupportedPEFTType(path, type): "\(path): PEFT type '\(type)' is not LoRA; fedlora can list it but not merge it"
     case let .noAdapterTensors(path): "\(path): no LoRA tensors (lora_A/lora_B or .lora_a/.lora_b) found"
     case let .unpairedModule(path, module, missing): "\(path): module '\(module)' has no \(missing) tensor"
     case let .badFactorShape(path, module, a, b):
       "\(path): module '\(module)': A \(a) and B \(b) do not form a LoRA pair (A [r, in], B [out, r])"
     case let .doraNotMergeable(path): "\(path): DoRA adapters (use_dora) are not W + sBA and cannot be merged; inspect lists them"
-    case let .missingAlpha(path): "\(path): no adapter_config.json or alpha: give --alpha for bare safetensors adapters"
+    case let .missingAlpha(path): "\(path): a bare adapter without adapter_config.json or an alpha of its own: its scale is unknown"
     case let .moduleMismatch(client, module, message): "\(client): module '\(module)': \(message)"
     case let .shapeMismatch(client, module, expected, found):
       "\(client): module '\(module)' has update shape \(found), other clients have \(expected)"
     case let .badWeights(message): "client weights: \(message)"
     case let .needsBase(method): "method '\(method)' writes merged base weights: give a base checkpoint"
     case let .badOption(message): message
+    case let .configRankMismatch(path, module, configRank, tensorRank):
+      "\(path): module '\(module)': adapter_config.json gives rank \(configRank) (r or rank_pattern), its tensors have rank \(tensorRank); PEFT would refuse to load it"
+    case let .noCommonModule(message): "clients cannot belong to one model: \(message)"
+    case let .differentBaseModels(message): "clients name different base models: \(message)"
     case let .nonFinite(client, module): "\(client): module '\(module)' holds NaN or infinite values"
     }
   }

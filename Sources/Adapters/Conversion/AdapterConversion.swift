@@ -53,7 +53,6 @@ public enum AdapterConversion {
     let commonAlpha = alphas.max { a, b in alphas.filter { $0 == a }.count < alphas.filter { $0 == b }.count } ?? Double(common)
     let rankPattern = adapter.modules.filter { $0.rank != common }.map { ($0.name, JSON($0.rank)) }
     let alphaPattern = zip(adapter.modules, alphas).filter { $0.1 != commonAlpha }.map { ($0.0.name, JSON($0.1)) }
-    let targets = AdapterConfig.targets(of: adapter.modules.map(\.name))
     let defaults: [(key: String, value: JSON)] = [
       ("peft_type", .string("LORA")), ("base_model_name_or_path", .null), ("bias", .string("none")), ("fan_in_fan_out", .bool(false)),
       ("lora_dropout", JSON(0.0)), ("modules_to_save", .null), ("task_type", .null), ("inference_mode", .bool(true)),
@@ -62,7 +61,7 @@ public enum AdapterConversion {
     let config = (adapter.config?.raw ?? .object(defaults))
       .setting("peft_type", to: .string("LORA")).setting("r", to: JSON(common)).setting("lora_alpha", to: JSON(commonAlpha))
       .setting("use_rslora", to: .bool(false)).setting("rank_pattern", to: .object(rankPattern))
-      .setting("alpha_pattern", to: .object(alphaPattern)).setting("target_modules", to: .array(targets.map { .string($0) }))
+      .setting("alpha_pattern", to: .object(alphaPattern)).setting("target_modules", to: .array(adapter.modules.map { .string($0.name) }))
     return Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: [])
   }
 

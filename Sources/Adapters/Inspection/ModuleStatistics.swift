@@ -15,21 +15,31 @@ public struct ModuleStatistics: Sendable {
   public let normUpdate: Double?
   /// Singular values of `s B A`, descending.
   public let singularValues: [Double]
+  /// How many singular values exceed `max(d, k) eps64 sigma_1`: the rank of the product of the
+  /// stored factors, at the precision of the fp64 QR and SVD that compute it (whatever the
+  /// storage dtype: rounding factors to bf16 does not lower their rank).
   public let numericalRank: Int?
   public let stableRank: Double?
+  /// How many singular values are at most `eps(dtype) ||s B A||_F`: directions a dense product
+  /// stored in the adapter's dtype would lose in its rounding (a dtype notion, not a rank).
+  public let belowStoragePrecision: Int?
   public let nanCount: Int
   public let infCount: Int
+  /// The rank the config claims, when the tensors have another (PEFT would refuse the module).
+  public let configRank: Int?
 
   public var bAllZero: Bool { normB == 0 && nanCount == 0 }
   public var rankDeficient: Bool { (numericalRank.map { $0 < rank } ?? false) && !bAllZero }
   public var nonFinite: Bool { nanCount + infCount > 0 }
 
-  /// Short names of what looks wrong: an untrained adapter, lost rank, non-finite values.
+  /// Short names of what looks wrong: an untrained adapter, lost rank, non-finite values, a
+  /// config that disagrees with the tensors.
   public var flags: [String] {
     var flags: [String] = []
     if bAllZero { flags.append("B-all-zero") }
     if rankDeficient { flags.append("rank-deficient") }
     if nonFinite { flags.append("non-finite") }
+    if configRank != nil { flags.append("config-rank-mismatch") }
     return flags
   }
 
@@ -43,6 +53,7 @@ public struct ModuleStatistics: Sendable {
     alpha = module.alpha
     scale = module.scale
     dtype = module.a.dtype
+    configRank = module.configRank
     var (nan, inf, sumA, sumB) = (0, 0, 0.0, 0.0)
     for (values, isA) in [(a, true), (b, false)] {
       for value in values {
@@ -53,7 +64,7 @@ public struct ModuleStatistics: Sendable {
     (nanCount, infCount) = (nan, inf)
     (normA, normB) = (sumA.squareRoot(), sumB.squareRoot())
     guard nanCount + infCount == 0 else {
-      (normUpdate, singularValues, numericalRank, stableRank) = (nil, [], nil, nil)
+      (normUpdate, singularValues, numericalRank, stableRank, belowStoragePrecision) = (nil, [], nil, nil, nil)
       return
     }
     let ma = Matrix(rows: rank, cols: shape[1], values: a.map { Double($0) })
@@ -67,12 +78,14 @@ public struct ModuleStatistics: Sendable {
     let total = sigma.reduce(0) { $0 + $1 * $1 }
     normUpdate = total.squareRoot()
     let top = sigma.first ?? 0
-    let cutoff = Double(max(shape[0], shape[1])) * Self.epsilon(dtype) * top
+    let cutoff = Double(max(shape[0], shape[1])) * Double.ulpOfOne * top
     numericalRank = sigma.filter { $0 > cutoff }.count
     stableRank = top > 0 ? total / (top * top) : nil
+    let storage = Self.epsilon(dtype) * total.squareRoot()
+    belowStoragePrecision = sigma.filter { $0 <= storage }.count
   }
 
-  /// Machine epsilon of the stored dtype (the factors cannot resolve finer than this).
+  /// Machine epsilon of the stored dtype (its relative rounding of one value).
   static func epsilon(_ dtype: DType) -> Double {
     switch dtype {
     case .f64: 0x1p-52

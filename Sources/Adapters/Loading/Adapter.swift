@@ -22,6 +22,8 @@ public struct LoRAModule: Sendable {
   public let magnitude: Tensor?
   /// For llama.cpp's q/k row order: Hugging Face row `i` of `B` is stored row `bRowOrder[i]`.
   public var bRowOrder: [Int]? = nil
+  /// The rank the config gives the module (`r` or `rank_pattern`), when it is not the tensors'.
+  public var configRank: Int? = nil
 
   /// `B` widened to Float, rows in Hugging Face order.
   public func bFloats() throws(CheckpointError) -> [Float] {
@@ -64,6 +66,10 @@ public struct Adapter: Sendable {
   public let modules: [LoRAModule]
   /// Full tensors carried in the adapter (`modules_to_save`), keyed by their file name.
   public let fullTensors: [Tensor]
+  /// What is wrong with single modules: a config rank the tensors do not have (always), and,
+  /// when loaded `lenient`, modules that could not be read (an unpaired or misshapen factor).
+  /// A merge refuses an adapter with any.
+  public var problems: [AdapterError] = []
 
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
@@ -75,9 +81,11 @@ public struct Adapter: Sendable {
   /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config;
   /// `llamaHeads` says that a GGUF adapter's q/k `lora_b` rows are in llama.cpp's order (as
   /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
-  public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter {
+  /// With `lenient`, modules that cannot be read are left out and listed in `problems`
+  /// instead of failing the load (inspect shows every good module beside them).
+  public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
-    if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads) }
+    if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
     var config: AdapterConfig?
     if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {
       // A bare safetensors adapter fedlora wrote carries its config (rank and alpha patterns).
@@ -86,12 +94,15 @@ public struct Adapter: Sendable {
     } else {
       let configPath = checkpoint.folder + "/adapter_config.json"
       if let bytes = try? MappedFile.contents(of: configPath) {
-        let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(bytes, path: configPath) }
+        let json: JSON
+        do { json = try JSON.parse(bytes, path: configPath) } catch {
+          throw .badConfig(path: configPath, message: String(error.description.dropFirst(error.description.hasPrefix(configPath + ": ") ? configPath.count + 2 : 0)))
+        }
         config = try AdapterConfig(json: json, path: configPath)
       }
     }
     if let config, config.peftType.uppercased() != "LORA" { throw .unsupportedPEFTType(path: path, type: config.peftType) }
-    return try loadPEFT(checkpoint, config: config, alpha: alpha)
+    return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
   }
 
   /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
@@ -106,7 +117,7 @@ public struct Adapter: Sendable {
     }
   }
 
-  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?) throws(AdapterError) -> Adapter {
+  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?, lenient: Bool) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     var parts: [String: [String: Tensor]] = [:]
     var full: [Tensor] = []
@@ -118,14 +129,17 @@ public struct Adapter: Sendable {
       }
     }
     var modules: [LoRAModule] = []
+    var problems: [AdapterError] = []
     for (name, found) in parts.sorted(by: { $0.key < $1.key }) {
       let embedding = found["lora_embedding_A"] != nil || found["lora_embedding_B"] != nil
       let (aKey, bKey) = embedding ? ("lora_embedding_A", "lora_embedding_B") : ("lora_A.weight", "lora_B.weight")
-      guard let a = found[aKey] else { throw .unpairedModule(path: path, module: name, missing: aKey) }
-      guard let b = found[bKey] else { throw .unpairedModule(path: path, module: name, missing: bKey) }
-      guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
-        throw .badFactorShape(path: path, module: name, a: a.shape, b: b.shape)
+      let (a, b) = (found[aKey], found[bKey])
+      if let problem = pairProblem(path: path, module: name, a: a, b: b, names: (aKey, bKey)) {
+        guard lenient else { throw problem }
+        problems.append(problem)
+        continue
       }
+      guard let a, let b else { continue }
       let rank = a.shape[0]
       let moduleAlpha: Double
       let scale: Double
@@ -137,17 +151,34 @@ public struct Adapter: Sendable {
         moduleAlpha = alpha
         scale = alpha / Double(rank)
       }
-      modules.append(LoRAModule(
+      var module = LoRAModule(
         name: name, kind: embedding ? .embedding : .linear, a: a, b: b, rank: rank, alpha: moduleAlpha, scale: scale,
-        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"]))
+        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"])
+      if let claimed = config?.rankAndAlpha(for: name).rank, claimed != rank {
+        module.configRank = claimed
+        problems.append(.configRankMismatch(path: path, module: name, configRank: claimed, tensorRank: rank))
+      }
+      modules.append(module)
     }
-    guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }
-    return Adapter(path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
+    var adapter = Adapter(path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    adapter.problems = problems
+    return adapter
+  }
+
+  /// Why a module's tensors do not form a LoRA pair `A [r, in]`, `B [out, r]` (nil when they do).
+  private static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String)) -> AdapterError? {
+    guard let a else { return .unpairedModule(path: path, module: module, missing: names.a) }
+    guard let b else { return .unpairedModule(path: path, module: module, missing: names.b) }
+    guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
+      return .badFactorShape(path: path, module: module, a: a.shape, b: b.shape)
+    }
+    return nil
   }
 
   /// llama.cpp: `<base>.lora_a` `[r, in]` and `<base>.lora_b` `[out, r]`, one `adapter.lora.alpha`
   /// for the file; the scale is alpha / r (alpha 0 means scale 1, as llama.cpp applies it).
-  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?) throws(AdapterError) -> Adapter {
+  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?, lenient: Bool) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
     var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
@@ -162,13 +193,15 @@ public struct Adapter: Sendable {
       }
     }
     var modules: [LoRAModule] = []
-    for (base, pair) in pairs {
+    var problems: [AdapterError] = []
+    for (base, pair) in pairs.sorted(by: { $0.key < $1.key }) {
       let name = ModuleName.fromGGUF(base)
-      guard let a = pair.a else { throw .unpairedModule(path: path, module: base, missing: "lora_a") }
-      guard let b = pair.b else { throw .unpairedModule(path: path, module: base, missing: "lora_b") }
-      guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
-        throw .badFactorShape(path: path, module: name, a: a.shape, b: b.shape)
+      if let problem = pairProblem(path: path, module: name, a: pair.a, b: pair.b, names: (base + ".lora_a", base + ".lora_b")) {
+        guard lenient else { throw problem }
+        problems.append(problem)
+        continue
       }
+      guard let a = pair.a, let b = pair.b else { continue }
       let rank = a.shape[0]
       var module = LoRAModule(
         name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
@@ -176,8 +209,10 @@ public struct Adapter: Sendable {
       module.bRowOrder = LlamaGGUF.rowOrder(for: name, rows: b.shape[0], heads: heads, inverse: true)
       modules.append(module)
     }
-    guard !modules.isEmpty else { throw .noAdapterTensors(path: path) }
+    guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
     modules.sort { $0.name < $1.name }
-    return Adapter(path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    var adapter = Adapter(path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    adapter.problems = problems
+    return adapter
   }
 }

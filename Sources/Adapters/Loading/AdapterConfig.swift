@@ -19,24 +19,59 @@ public struct AdapterConfig: Sendable {
   public let targetModules: [String]
   public let baseModel: String?
 
+  /// Reads the config, refusing any key fedlora uses whose value has the wrong type (PEFT
+  /// would fail on it or compute another scale).
   public init(json: JSON, path: String) throws(AdapterError) {
     guard json.objectValue != nil else { throw .badConfig(path: path, message: "not a JSON object") }
-    raw = json
-    peftType = json["peft_type"]?.stringValue ?? "LORA"
-    guard let rank = json["r"]?.intValue, rank > 0 else { throw .badConfig(path: path, message: "'r' must be a positive integer") }
-    self.rank = rank
-    alpha = json["lora_alpha"]?.doubleValue ?? Double(rank)
-    useRSLoRA = json["use_rslora"]?.boolValue ?? false
-    useDoRA = json["use_dora"]?.boolValue ?? false
-    fanInFanOut = json["fan_in_fan_out"]?.boolValue ?? false
-    rankPattern = (json["rank_pattern"]?.objectValue ?? []).compactMap { entry in entry.value.intValue.map { (entry.key, $0) } }
-    alphaPattern = (json["alpha_pattern"]?.objectValue ?? []).compactMap { entry in entry.value.doubleValue.map { (entry.key, $0) } }
-    switch json["target_modules"] {
-    case let .string(single)?: targetModules = [single]
-    case let .array(list)?: targetModules = list.compactMap(\.stringValue)
-    default: targetModules = []
+    func fail(_ key: String, _ expected: String) -> AdapterError { .badConfig(path: path, message: "'\(key)' must be \(expected)") }
+    func present(_ key: String) -> JSON? { json[key].flatMap { $0 == .null ? nil : $0 } }
+    func flag(_ key: String) throws(AdapterError) -> Bool {
+      guard let value = present(key) else { return false }
+      guard let bool = value.boolValue else { throw fail(key, "true or false") }
+      return bool
     }
-    baseModel = json["base_model_name_or_path"]?.stringValue
+    raw = json
+    guard let type = present("peft_type").map({ $0.stringValue }) ?? "LORA" else { throw fail("peft_type", "a string") }
+    peftType = type
+    guard let rank = json["r"]?.intValue, rank > 0 else { throw fail("r", "a positive integer") }
+    self.rank = rank
+    guard let alpha = present("lora_alpha").map({ $0.doubleValue }) ?? Double(rank), alpha.isFinite, alpha >= 0 else {
+      throw fail("lora_alpha", "a non-negative number")
+    }
+    self.alpha = alpha
+    useRSLoRA = try flag("use_rslora")
+    useDoRA = try flag("use_dora")
+    fanInFanOut = try flag("fan_in_fan_out")
+    var ranks: [(pattern: String, value: Int)] = []
+    for entry in try Self.object(present("rank_pattern"), key: "rank_pattern", path: path) {
+      guard let value = entry.value.intValue, value > 0 else { throw fail("rank_pattern['\(entry.key)']", "a positive integer") }
+      ranks.append((entry.key, value))
+    }
+    rankPattern = ranks
+    var alphas: [(pattern: String, value: Double)] = []
+    for entry in try Self.object(present("alpha_pattern"), key: "alpha_pattern", path: path) {
+      guard let value = entry.value.doubleValue, value.isFinite, value >= 0 else { throw fail("alpha_pattern['\(entry.key)']", "a non-negative number") }
+      alphas.append((entry.key, value))
+    }
+    alphaPattern = alphas
+    switch present("target_modules") {
+    case nil: targetModules = []
+    case let .string(single)?: targetModules = [single]
+    case let .array(list)?:
+      targetModules = list.compactMap(\.stringValue)
+      guard targetModules.count == list.count else { throw fail("target_modules", "a string or a list of strings") }
+    default: throw fail("target_modules", "a string or a list of strings")
+    }
+    let base = present("base_model_name_or_path")
+    guard base == nil || base?.stringValue != nil else { throw fail("base_model_name_or_path", "a string") }
+    baseModel = base?.stringValue
+  }
+
+  /// A pattern object (`rank_pattern`, `alpha_pattern`); null or absent is empty.
+  private static func object(_ value: JSON?, key: String, path: String) throws(AdapterError) -> [(key: String, value: JSON)] {
+    guard let value else { return [] }
+    guard let entries = value.objectValue else { throw .badConfig(path: path, message: "'\(key)' must be an object") }
+    return entries
   }
 
   /// The rank and alpha of `module` after `rank_pattern` / `alpha_pattern`, matched as PEFT does:

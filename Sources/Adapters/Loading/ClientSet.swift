@@ -25,10 +25,16 @@ public struct ClientSet: Sendable {
   /// Per client, the index in its `modules` of each module name.
   private let moduleIndex: [[String: Int]]
 
-  /// Checks that `clients` adapt the same modules with the same shapes. With `allowMissing`, a
-  /// module a client lacks counts as a zero update from it.
-  public init(_ clients: [Adapter], weights spec: WeightSpec = .uniform, normalize: Bool = true, allowMissing: Bool = false) throws(AdapterError) {
+  /// Checks that `clients` can be clients of one model: each one sound (no module problems),
+  /// some module in common, the same shapes, one base model named (unless
+  /// `allowDifferentBases`). With `allowMissing`, a module a client lacks counts as a zero
+  /// update from it.
+  public init(
+    _ clients: [Adapter], weights spec: WeightSpec = .uniform, normalize: Bool = true, allowMissing: Bool = false,
+    allowDifferentBases: Bool = false
+  ) throws(AdapterError) {
     guard !clients.isEmpty else { throw .badWeights(message: "no clients") }
+    if let problem = clients.lazy.flatMap(\.problems).first { throw problem }
     var raw: [Double]
     switch spec {
     case .uniform: raw = [Double](repeating: 1, count: clients.count)
@@ -53,6 +59,17 @@ public struct ClientSet: Sendable {
       }
     }
     let names = shapes.keys.sorted()
+    let moduleSets = clients.map { Set($0.modules.map(\.name)) }
+    if clients.count > 1, moduleSets.dropFirst().reduce(moduleSets[0], { $0.intersection($1) }).isEmpty {
+      let listed = zip(clients, moduleSets).map { "\($0.path) adapts \($1.sorted().prefix(2).joined(separator: ", "))\($1.count > 2 ? ", ..." : "")" }
+      throw .noCommonModule(message: "no module is adapted by every client (\(listed.joined(separator: "; ")))")
+    }
+    let bases = clients.compactMap { client in client.config?.baseModel.map { (client.path, $0) } }
+    if Set(bases.map(\.1)).count > 1 {
+      let listed = bases.map { "\($0.0): \($0.1)" }.joined(separator: "; ")
+      guard allowDifferentBases else { throw .differentBaseModels(message: listed) }
+      warnings.append("clients name different base models (allowed): \(listed)")
+    }
     for client in clients {
       let own = Set(client.modules.map(\.name))
       let missing = names.filter { !own.contains($0) }
@@ -69,8 +86,6 @@ public struct ClientSet: Sendable {
         warnings.append("\(client.path) holds the same bytes as \(twin.path): one client given twice under two paths?")
       }
     }
-    let bases = Set(clients.compactMap { $0.config?.baseModel })
-    if bases.count > 1 { warnings.append("clients name different base models: \(bases.sorted().joined(separator: ", "))") }
 
     let fullNames = clients.map { Set($0.fullTensors.map(\.name)) }
     let shared = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()

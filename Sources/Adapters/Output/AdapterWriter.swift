@@ -165,12 +165,14 @@ struct LayoutPlan {
   /// patterns for modules of another rank, no rsLoRA). Unknown keys of the first client's
   /// config are kept.
   func config(for set: ClientSet, merge: Merge) -> JSON {
-    let base = set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))])
+    // target_modules lists exactly the modules written: suffixes such as "dense" would also
+    // attach PEFT to modules the clients never adapted (BERT's pooler.dense).
+    let base = (set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))]))
+      .setting("target_modules", to: .array(set.moduleNames.map { .string($0) }))
     if keepsClientConfig { return base }
     let common = AdapterConfig.commonRank(ranks)
     var rankPattern: [(key: String, value: JSON)] = []
     for (module, rank) in zip(set.moduleNames, ranks) where rank != common { rankPattern.append((module, JSON(rank))) }
-    let targets = AdapterConfig.targets(of: set.moduleNames)
     return base
       .setting("peft_type", to: .string("LORA"))
       .setting("r", to: JSON(common))
@@ -178,7 +180,6 @@ struct LayoutPlan {
       .setting("use_rslora", to: .bool(false))
       .setting("rank_pattern", to: .object(rankPattern))
       .setting("alpha_pattern", to: .object(rankPattern))
-      .setting("target_modules", to: .array(targets.map { .string($0) }))
       .setting("base_model_name_or_path", to: set.clients.compactMap { $0.config?.baseModel }.first.map { .string($0) } ?? .null)
   }
 }

@@ -56,6 +56,9 @@ struct InspectCommand: PipelineCommand {
   @Flag(help: "Treat a module a client lacks as a zero update.")
   var allowMissing = false
 
+  @Flag(help: "Compare clients whose configs name different base models (with a warning) instead of refusing.")
+  var allowDifferentBases = false
+
   @Option(help: "Write an SVG plot of the per-layer errors (clients) or update norms (one adapter).", completion: .file())
   var plot: String?
 
@@ -76,7 +79,7 @@ struct InspectCommand: PipelineCommand {
     [
       ("--sort", sort != nil), ("--top", top != nil), ("--rank", rank != nil), ("--weights", weighting.weights != nil),
       ("--samples", weighting.samples != nil), ("--against", against != nil), ("--alpha", alpha != nil),
-      ("--allow-missing", allowMissing), ("--plot", plot != nil), ("--csv", csv), ("--markdown", markdown),
+      ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases), ("--plot", plot != nil), ("--csv", csv), ("--markdown", markdown),
       ("--base-config", llama.baseConfig != nil),
     ].filter(\.1).map(\.0)
   }
@@ -89,7 +92,7 @@ struct InspectCommand: PipelineCommand {
     }
     let clientView = paths.count > 1 || against != nil
     if clientView, top != nil { throw ValidationError("--top applies to one adapter's table, not to a set of clients") }
-    if !clientView, let first = [("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil), ("--allow-missing", allowMissing)].first(where: \.1) {
+    if !clientView, let first = [("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil), ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases)].first(where: \.1) {
       throw ValidationError("\(first.0) applies to several clients (or --against); one adapter is shown alone")
     }
     try weighting.check(clients: paths.count)
@@ -104,6 +107,10 @@ struct InspectCommand: PipelineCommand {
     if !file, !tensors, let adapters = try loadAdapters() {
       let output = try AdapterReportView(options: self).render(adapters)
       output.forEach(json ? Terminal.out : Session.result)
+      if let bad = adapters.first?.problems.first(where: { $0.code != "config-rank-mismatch" }), adapters.count == 1, against == nil {
+        if !json { Terminal.err("fedlora: error: \(bad.description)") }
+        throw ExitCode.failure
+      }
       return
     }
     if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
@@ -115,7 +122,7 @@ struct InspectCommand: PipelineCommand {
     var adapters: [Adapter] = []
     for path in paths {
       do {
-        adapters.append(try Adapter.load(path, alpha: alpha, llamaHeads: llama.heads()))
+        adapters.append(try Adapter.load(path, alpha: alpha, llamaHeads: llama.heads(), lenient: true))
       } catch AdapterError.noAdapterTensors {
         return nil
       } catch AdapterError.checkpoint {

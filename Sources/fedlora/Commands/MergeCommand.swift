@@ -75,6 +75,9 @@ struct MergeCommand: PipelineCommand {
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
+  @Flag(help: "Merge clients whose configs name different base_model_name_or_path values (with a warning) instead of refusing.")
+  var allowDifferentBases = false
+
   @OptionGroup var llama: LlamaOptions
 
   @OptionGroup var outputOptions: OutputOptions
@@ -152,7 +155,7 @@ struct MergeCommand: PipelineCommand {
     if llama.baseConfig != nil, !adapters.contains(where: { $0.format == .gguf }), base != nil || (format ?? formatOfExtension) != .gguf {
       throw ValidationError("--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
     }
-    let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing)
+    let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing, allowDifferentBases: allowDifferentBases)
     set.warnings.forEach(Session.warn)
     var options = MergeOptions(method: method)
     options.rank = rank

@@ -1,3 +1,4 @@
+import Adapters
 import ArgumentParser
 import Checkpoints
 
@@ -77,12 +78,26 @@ struct VerifyCommand: PipelineCommand {
   private func check(_ path: String) -> (tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [(code: String, message: String)]) {
     let checkpoint: Checkpoint
     do { checkpoint = try Checkpoint.open(path) } catch { return (0, [], [(error.code, error.description)]) }
-    guard data else { return (checkpoint.tensors.count, [], []) }
+    let adapterProblems = adapterConfigProblems(checkpoint)
+    guard data else { return (checkpoint.tensors.count, [], adapterProblems) }
     let scans = checkpoint.tensors.map { ($0, TensorScan($0)) }
     let problems = scans.filter { $0.1.nanCount + $0.1.infCount > 0 }.map { tensor, scan in
       ("non-finite", "\(path): tensor '\(tensor.name)' has \(scan.nanCount) NaN and \(scan.infCount) infinite values")
     }
-    return (checkpoint.tensors.count, scans, problems)
+    return (checkpoint.tensors.count, scans, adapterProblems + problems)
+  }
+
+  /// An adapter's config (`adapter_config.json` beside the tensors, or carried in their
+  /// metadata) is validated too: strict JSON, the types PEFT expects, and agreement with the
+  /// tensors (every module paired, the ranks the config gives).
+  private func adapterConfigProblems(_ checkpoint: Checkpoint) -> [(code: String, message: String)] {
+    let hasConfig = Checkpoint.isFile(checkpoint.folder + "/adapter_config.json") || checkpoint.metadata.contains { $0.key == AdapterConfig.metadataKey }
+    guard hasConfig, checkpoint.gguf == nil else { return [] }
+    do {
+      return try Adapter.load(checkpoint.path, lenient: true).problems.map { ($0.code, $0.description) }
+    } catch {
+      return [(error.code, error.description)]
+    }
   }
 
   private func hex(_ value: UInt32) -> String {

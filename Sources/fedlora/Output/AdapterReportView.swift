@@ -16,14 +16,19 @@ struct AdapterReportView {
   }
 
   /// Formats the table (with summary lines around it for the terminal) and writes the plot.
-  private func emit(_ table: ReportTable, schema: String, summary: [(key: String, value: JSON)], lines: [String], bar: String, plot: SVGPlot?) throws -> [String] {
+  /// `failure`: a check that failed (the document says `ok: false`, the command exits 1).
+  private func emit(
+    _ table: ReportTable, schema: String, summary: [(key: String, value: JSON)], lines: [String], bar: String, plot: SVGPlot?,
+    failure: (code: String, message: String)? = nil
+  ) throws -> [String] {
     var table = table
     if let column = options.sort { try table.sort(by: column) }
     if let path = options.plot, let plot {
       try OutputTransaction.run(in: nil) { try $0.file(path) { file in try file.write(Array(plot.svg.utf8), at: 0) } }
     }
     if options.outputOptions.json {
-      return [Session.document(schema: schema, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)])]
+      let error: [(key: String, value: JSON)] = failure.map { [("error", .object([("code", .string($0.code)), ("message", .string($0.message))]))] } ?? []
+      return [Session.document(schema: schema, ok: failure == nil, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)] + error)]
     }
     if options.csv { return [table.csv] }
     if options.markdown { return [table.markdown] }
@@ -37,13 +42,19 @@ struct AdapterReportView {
     Session.schema = "fedlora.inspect.adapter/1"
     let k = options.top ?? InspectCommand.defaultTop
     var table = ReportTable(columns: ["module", "d", "k", "r", "alpha", "scale", "dtype", "norm_A", "norm_B", "norm_sBA"]
-      + (0..<k).map { "sigma_\($0 + 1)" } + ["numerical_rank", "stable_rank", "nan", "inf", "flags"])
+      + (0..<k).map { "sigma_\($0 + 1)" } + ["numerical_rank", "stable_rank", "below_eps", "nan", "inf", "flags"])
     for s in stats {
       table.rows.append([
         .text(s.name), .integer(s.shape[0]), .integer(s.shape[1]), .integer(s.rank), .number(s.alpha), .number(s.scale),
         .text(s.dtype.rawValue), .number(s.normA), .number(s.normB), .number(s.normUpdate),
       ] + (0..<k).map { .number($0 < s.singularValues.count ? s.singularValues[$0] : nil) }
-        + [.integer(s.numericalRank), .number(s.stableRank), .integer(s.nanCount), .integer(s.infCount), .text(s.flags.joined(separator: ","))])
+        + [.integer(s.numericalRank), .number(s.stableRank), .integer(s.belowStoragePrecision), .integer(s.nanCount), .integer(s.infCount),
+           .text(s.flags.joined(separator: ","))])
+    }
+    // Modules that could not be read: a row each, flagged with the reason (the run then exits 1).
+    let unreadable = adapter.problems.filter { $0.code != "config-rank-mismatch" }.filter { keep($0.module ?? "") }
+    for problem in unreadable {
+      table.rows.append([.text(problem.module ?? "")] + Array(repeating: .number(nil), count: table.columns.count - 2) + [.text("unreadable: \(problem.code)")])
     }
     let flagged = stats.filter { !$0.flags.isEmpty }
     let parameters = adapter.modules.reduce(0) { $0 + $1.a.elementCount + $1.b.elementCount }
@@ -61,6 +72,7 @@ struct AdapterReportView {
                  ("base_model", c.baseModel.map { .string($0) } ?? .null)])
       } ?? .null),
       ("flagged", .array(flagged.map { .object([("module", .string($0.name)), ("flags", .array($0.flags.map { .string($0) }))]) })),
+      ("problems", .array(adapter.problems.map { .object([("module", .string($0.module ?? "")), ("code", .string($0.code)), ("message", .string($0.description))]) })),
     ]
     var lines = [
       "\(adapter.path): \(adapter.format.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(Format.count(parameters)) parameters, \(Format.bytes(bytes))",
@@ -72,17 +84,21 @@ struct AdapterReportView {
         + (config.alphaPattern.isEmpty ? "" : ", alpha_pattern \(config.alphaPattern.map { "\($0.pattern)=\(Format.fixed($0.value, 1))" }.joined(separator: " "))"))
     }
     lines.append(flagged.isEmpty ? "flagged layers: none" : "flagged layers: " + flagged.map { "\($0.name) (\($0.flags.joined(separator: ", ")))" }.joined(separator: "; "))
+    lines += unreadable.map { "problem: \($0.description)" }
+    let mismatched = adapter.problems.filter { $0.code == "config-rank-mismatch" }
+    if let first = mismatched.first { lines.append("problem: \(mismatched.count) modules have a config rank their tensors do not have (first: \(first.description))") }
     let plot = SVGPlot(
       title: "||sBA|| per layer: \(adapter.path)", labels: stats.map(\.name),
       series: [SVGPlot.Series(name: "||sBA||_F", colour: "#1f77b4", values: stats.map(\.normUpdate))])
-    return try emit(table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot)
+    let failure = unreadable.isEmpty ? nil : (code: "unreadable-modules", message: "\(adapter.path): \(unreadable.count) modules cannot be read (first: \(unreadable[0].description))")
+    return try emit(table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot, failure: failure)
   }
 
   // MARK: Clients
 
   private func clients(_ adapters: [Adapter]) throws -> [String] {
     Session.schema = "fedlora.inspect.clients/1"
-    let set = try ClientSet(adapters, weights: options.weighting.spec, allowMissing: options.allowMissing)
+    let set = try ClientSet(adapters, weights: options.weighting.spec, allowMissing: options.allowMissing, allowDifferentBases: options.allowDifferentBases)
     set.warnings.forEach(Session.warn)
     let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
     let modules = set.moduleNames.filter(keep)

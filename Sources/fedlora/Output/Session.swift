@@ -108,10 +108,17 @@ enum Session {
 
   private static let usageCodes: Set = ["usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count"]
 
+  /// What the command line can do about an error the libraries describe in their own terms.
+  private static let hints = [
+    "different-base-models": "--allow-different-bases merges them anyway",
+    "missing-alpha": "give --alpha",
+  ]
+
   private static func describe(_ error: any Error) -> (code: String, message: String, usage: Bool) {
     if let error = error as? ValidationError { return ("usage", error.message, true) }
     let code = (error as? CheckpointError)?.code ?? (error as? AdapterError)?.code ?? "error"
-    return (code, String(describing: error), usageCodes.contains(code))
+    let message = String(describing: error) + (hints[code].map { " (\($0))" } ?? "")
+    return (code, message, usageCodes.contains(code))
   }
 }
 
