@@ -2,7 +2,7 @@
 # the tests. Both install what a fresh machine lacks (Debian packages, then SwiftPM packages).
 
 SWIFT      ?= swift
-APT_DEPS   := libopenblas-dev liblapacke-dev zlib1g-dev
+APT_DEPS   := libopenblas-dev liblapacke-dev zlib1g-dev libssl-dev
 PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

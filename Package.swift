@@ -15,8 +15,9 @@ let package = Package(
   targets: [
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
     .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
+    .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
     .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
-    .target(name: "Checkpoints", dependencies: ["CZlib", "CSIMD"]),
+    .target(name: "Checkpoints", dependencies: ["CZlib", "COpenSSL", "CSIMD"]),
     .target(name: "Adapters", dependencies: ["Checkpoints", "CLAPACK"]),
     .executableTarget(
       name: "fedlora",

@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// Per-layer comparison of a client set with its aggregates: `||T||`, each client's cosine to
 /// `T` (drift), and the relative errors of FedAvg, FLoRA-NA and the rank-R floor; with a merged
 /// adapter someone else produced, its error too.
@@ -12,6 +14,12 @@ public struct LayerComparison: Sendable {
   public let floor: Double
   /// Residual of the merged adapter, when one was given.
   public let against: Double?
+  /// The residuals of FedAvg, FLoRA-NA and the SVD floor estimate with their factors rounded
+  /// to the merged adapter's dtype, as a merge would store them: the audit compares like with
+  /// like, and the change rounding makes is the tolerance of its comparisons.
+  public let roundedFedavg: Double?
+  public let roundedFloraNA: Double?
+  public let roundedFloor: Double?
 
   public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
@@ -35,8 +43,15 @@ public struct LayerComparison: Sendable {
       let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
       let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
       against = g.residualNorm(b: b, a: a, factors: factors)
+      let dtype = merged.b.dtype
+      func stored(_ estimate: LayerEstimate) -> Double {
+        g.residualNorm(b: estimate.b.rounded(to: dtype), a: estimate.a.rounded(to: dtype), factors: factors)
+      }
+      roundedFedavg = stored(FedAvg.combine(factors, geometry: g, p: factors.weights, q: factors.weights))
+      roundedFloraNA = stored(FedAvg.combine(factors, geometry: g, p: solved.p, q: solved.q))
+      roundedFloor = stored(SVDOptimal.aggregate(factors, geometry: g, rank: min(rank ?? factors.maxRank, g.singularValues.count)))
     } else {
-      against = nil
+      (against, roundedFedavg, roundedFloraNA, roundedFloor) = (nil, nil, nil, nil)
     }
   }
 }
@@ -64,5 +79,25 @@ extension LayerGeometry {
     let rx = LinearAlgebra.gramRoot(xGram).root
     let ry = LinearAlgebra.gramRoot(yGram).root
     return (rx * ry.transposed).squaredNorm.squareRoot()
+  }
+}
+
+extension Matrix {
+  /// The values as a file of `dtype` would hold them (F16/BF16 round to nearest even; others
+  /// through F32).
+  func rounded(to dtype: DType) -> Matrix {
+    guard dtype != .f64 else { return self }
+    let floats = values.map { Float($0) }
+    guard dtype == .f16 || dtype == .bf16 else { return Matrix(rows: rows, cols: cols, values: floats.map { Double($0) }) }
+    var bytes = [UInt8](repeating: 0, count: floats.count * 2)
+    bytes.withUnsafeMutableBytes { FloatConversion.narrow(floats, to: dtype, into: $0) }
+    var back = [Float](repeating: 0, count: floats.count)
+    bytes.withUnsafeBytes { raw in
+      back.withUnsafeMutableBufferPointer { out in
+        guard let base = out.baseAddress else { return }
+        Dequantize.widen(raw, dtype: dtype, count: floats.count, into: base)
+      }
+    }
+    return Matrix(rows: rows, cols: cols, values: back.map { Double($0) })
   }
 }

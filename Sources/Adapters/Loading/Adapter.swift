@@ -74,6 +74,15 @@ public struct Adapter: Sendable {
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
   public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
+  /// The string metadata of the weight file (safetensors `__metadata__`, GGUF string values).
+  public var metadataStrings: [(key: String, value: String)] {
+    checkpoint.gguf.map { $0.metadata.compactMap { entry in entry.value.stringValue.map { (entry.key, $0) } } } ?? checkpoint.metadata
+  }
+
+  /// The SHA-256 of the weight file (several files: their digests joined by "+"), as
+  /// `sha256sum` prints it.
+  public var weightDigest: String { checkpoint.files.map { $0.sha256() }.joined(separator: "+") }
+
   /// Whether the file carries no alpha of its own (no `adapter_config.json`, no
   /// `adapter.lora.alpha`), so the alpha given to `load` is the one used.
   public var usesGivenAlpha: Bool { format == .gguf ? checkpoint.gguf?["adapter.lora.alpha"] == nil : config == nil }

@@ -4,17 +4,25 @@ import Checkpoints
 public enum AdapterWriter {
   public enum Format: String, Sendable, CaseIterable { case peft, safetensors, gguf }
 
-  /// Provenance recorded in the output's metadata.
-  public struct Provenance: Sendable {
+  /// Provenance recorded in the output's metadata: the method, each client's path as given
+  /// and the SHA-256 of its weight file (files joined by "+"), the weights used, the version.
+  public struct Provenance: Sendable, Equatable {
     public var method: String
     public var clients: [String]
+    public var digests: [String]
     public var weights: [Double]
     public var version: String
-    public init(method: String, clients: [String], weights: [Double], version: String) {
+    public init(method: String, clients: [String], digests: [String], weights: [Double], version: String) {
       self.method = method
       self.clients = clients
+      self.digests = digests
       self.weights = weights
       self.version = version
+    }
+
+    /// The provenance of a merge of `set`: paths as given, digests of what was read.
+    public init(method: String, set: ClientSet, version: String) {
+      self.init(method: method, clients: set.clients.map(\.path), digests: set.clients.map(\.weightDigest), weights: set.weights, version: version)
     }
 
     /// The `fedlora.*` metadata entries that record it in an output.
@@ -22,8 +30,21 @@ public enum AdapterWriter {
       [
         ("fedlora.method", method), ("fedlora.version", version),
         ("fedlora.clients", JSON.array(clients.map { .string($0) }).compactText),
+        ("fedlora.client_sha256", JSON.array(digests.map { .string($0) }).compactText),
         ("fedlora.weights", JSON.array(weights.map { JSON($0) }).compactText),
       ]
+    }
+
+    /// What an adapter fedlora wrote recorded of its making; nil for other adapters (or
+    /// entries that do not parse). Outputs of earlier versions have no digests.
+    public init?(recordedIn adapter: Adapter) {
+      let entries = Dictionary(adapter.metadataStrings, uniquingKeysWith: { first, _ in first })
+      func list(_ key: String) -> [JSON]? { entries[key].flatMap { try? JSON.parse(Array($0.utf8), path: key) }?.arrayValue }
+      guard let method = entries["fedlora.method"], let clients = list("fedlora.clients")?.compactMap(\.stringValue),
+        let weights = list("fedlora.weights")?.compactMap(\.doubleValue), weights.count == clients.count
+      else { return nil }
+      let digests = list("fedlora.client_sha256")?.compactMap(\.stringValue) ?? []
+      self.init(method: method, clients: clients, digests: digests, weights: weights, version: entries["fedlora.version"] ?? "")
     }
   }
 

@@ -47,8 +47,11 @@ struct InspectCommand: PipelineCommand {
 
   @OptionGroup var weighting: WeightOptions
 
-  @Option(help: "A merged adapter to audit against the clients.", completion: .file())
+  @Option(help: "A merged adapter to audit against the clients (a fedlora merge's recorded weights and client digests are used and checked).", completion: .file())
   var against: String?
+
+  @Option(help: "With --against: exit 1 when the audited adapter's model error is worse than this rule's (fedavg, flora-na or floor) beyond the rounding its dtype allows.")
+  var expect: Audit.Rule?
 
   @Option(parsing: .unconditional, help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
@@ -90,6 +93,7 @@ struct InspectCommand: PipelineCommand {
     if file || tensors, let first = adapterOptions.first {
       throw ValidationError("\(first) applies to adapter tables; --\(file ? "file" : "tensors") shows the header view")
     }
+    if expect != nil, against == nil { throw ValidationError("--expect judges the adapter given with --against: give --against") }
     let clientView = paths.count > 1 || against != nil
     if clientView, top != nil { throw ValidationError("--top applies to one adapter's table, not to a set of clients") }
     if !clientView, let first = [("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil), ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases)].first(where: \.1) {
@@ -105,12 +109,9 @@ struct InspectCommand: PipelineCommand {
     Memory.keepFreedBlocks()
     if let plot { try PathConflicts.check([.file(plot)], inputs: paths + [against, llama.baseConfig].compactMap { $0 }) }
     if !file, !tensors, let adapters = try loadAdapters() {
-      let output = try AdapterReportView(options: self).render(adapters)
+      let (output, failed) = try AdapterReportView(options: self).render(adapters)
       output.forEach(json ? Terminal.out : Session.result)
-      if let bad = adapters.first?.problems.first(where: { $0.code != "config-rank-mismatch" }), adapters.count == 1, against == nil {
-        if !json { Terminal.err("fedlora: error: \(bad.description)") }
-        throw ExitCode.failure
-      }
+      if failed { throw ExitCode.failure }
       return
     }
     if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
@@ -257,6 +258,8 @@ enum FileReport {
     }
   }
 }
+
+extension Audit.Rule: ExpressibleByArgument {}
 
 extension String {
   func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }

@@ -163,11 +163,12 @@ struct MergeCommand: PipelineCommand {
     if let maxIterations { options.flora.maxIterations = maxIterations }
     let merge = try Merge(set, options: options, withBase: base != nil)
     let transaction = OutputTransaction()
+    let provenance = AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
     if let base {
-      try writeMergedBase(merge, base: base, set: set, in: transaction)
+      try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)
     } else {
       try AdapterWriter.write(
-        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, provenance: provenance(method.rawValue, set),
+        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, provenance: provenance,
         llamaHeads: heads, in: transaction)
     }
     try transaction.commit()
@@ -177,7 +178,9 @@ struct MergeCommand: PipelineCommand {
 
 extension MergeCommand {
   /// `--base`: the merged checkpoint (and for fedex, the FedAvg adapter beside it).
-  func writeMergedBase(_ merge: Merge, base path: String, set: ClientSet, in transaction: OutputTransaction) throws {
+  func writeMergedBase(
+    _ merge: Merge, base path: String, set: ClientSet, provenance: AdapterWriter.Provenance, in transaction: OutputTransaction
+  ) throws {
     let output = outputPath
     let base = try Checkpoint.open(path)
     let plan = try BaseMerge.plan(base: base, merge: merge, dtype: dtype?.dtype)
@@ -186,7 +189,7 @@ extension MergeCommand {
     }
     let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
     let progress = Progress(total: total, enabled: Session.showsProgress)
-    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance(merge.options.method.rawValue, set).metadata
+    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance.metadata
     if output.hasSuffix(".gguf") {
       // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
       let export = base.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: base.folder) : nil
@@ -203,14 +206,10 @@ extension MergeCommand {
     }
     progress.finish()
     if merge.options.method == .fedex {
-      try AdapterWriter.write(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance("fedex", set), in: transaction)
+      try AdapterWriter.write(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance, in: transaction)
     }
   }
 
-  /// What an output records of its making: the method, the clients' folder names and weights.
-  func provenance(_ method: String, _ set: ClientSet) -> AdapterWriter.Provenance {
-    AdapterWriter.Provenance(method: method, clients: clients.map { String($0.split(separator: "/").last ?? "") }, weights: set.weights, version: FedLora.version)
-  }
 
   /// The merge report: the document with --json, else the table on stdout.
   func report(_ merge: Merge, set: ClientSet) {

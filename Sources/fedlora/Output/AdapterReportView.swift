@@ -11,7 +11,8 @@ struct AdapterReportView {
     keep = options.nameFilter
   }
 
-  func render(_ adapters: [Adapter]) throws -> [String] {
+  /// The lines to print, and whether a check failed (unreadable modules, an expectation not met).
+  func render(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
     adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
   }
 
@@ -20,7 +21,7 @@ struct AdapterReportView {
   private func emit(
     _ table: ReportTable, schema: String, summary: [(key: String, value: JSON)], lines: [String], bar: String, plot: SVGPlot?,
     failure: (code: String, message: String)? = nil
-  ) throws -> [String] {
+  ) throws -> (lines: [String], failed: Bool) {
     var table = table
     if let column = options.sort { try table.sort(by: column) }
     if let path = options.plot, let plot {
@@ -28,16 +29,17 @@ struct AdapterReportView {
     }
     if options.outputOptions.json {
       let error: [(key: String, value: JSON)] = failure.map { [("error", .object([("code", .string($0.code)), ("message", .string($0.message))]))] } ?? []
-      return [Session.document(schema: schema, ok: failure == nil, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)] + error)]
+      return ([Session.document(schema: schema, ok: failure == nil, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)] + error)], failure != nil)
     }
-    if options.csv { return [table.csv] }
-    if options.markdown { return [table.markdown] }
-    return table.text(bar: bar) + [""] + lines + (options.plot.map { ["wrote \($0)"] } ?? [])
+    if let failure { Terminal.err("fedlora: error: \(failure.message)") }
+    if options.csv { return ([table.csv], failure != nil) }
+    if options.markdown { return ([table.markdown], failure != nil) }
+    return (table.text(bar: bar) + [""] + lines + (options.plot.map { ["wrote \($0)"] } ?? []), failure != nil)
   }
 
   // MARK: One adapter
 
-  private func single(_ adapter: Adapter) throws -> [String] {
+  private func single(_ adapter: Adapter) throws -> (lines: [String], failed: Bool) {
     let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
     Session.schema = "fedlora.inspect.adapter/1"
     let k = options.top ?? InspectCommand.defaultTop
@@ -96,11 +98,17 @@ struct AdapterReportView {
 
   // MARK: Clients
 
-  private func clients(_ adapters: [Adapter]) throws -> [String] {
+  private func clients(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
     Session.schema = "fedlora.inspect.clients/1"
-    let set = try ClientSet(adapters, weights: options.weighting.spec, allowMissing: options.allowMissing, allowDifferentBases: options.allowDifferentBases)
-    set.warnings.forEach(Session.warn)
     let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
+    let weighting = Audit.weighting(
+      given: options.weighting.spec, clients: adapters, recorded: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)),
+      auditedPath: options.against ?? "")
+    weighting.warnings.forEach(Session.warn)
+    let set = try ClientSet(
+      adapters, weights: weighting.spec, normalize: weighting.normalize, allowMissing: options.allowMissing,
+      allowDifferentBases: options.allowDifferentBases)
+    set.warnings.forEach(Session.warn)
     let modules = set.moduleNames.filter(keep)
     if let merged {
       let missing = modules.filter { name in !merged.modules.contains { $0.name == name } }
@@ -126,24 +134,33 @@ struct AdapterReportView {
     let totals: [(String, Double?)] = [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
       + (merged == nil ? [] : [("against", model { $0.against })])
     func show(_ v: Double?) -> String { v.map { Format.scientific($0) } ?? "n/a" }
-    var lines = ["\(set.clients.count) clients, weights \(set.weights.map { Format.fixed($0, 3) }.joined(separator: ", ")), \(rows.count) layers",
+    let source = weighting.source == "recorded" ? " (recorded in \(options.against ?? ""))" : ""
+    var lines = ["\(set.clients.count) clients, weights \(set.weights.map { Format.fixed($0, 3) }.joined(separator: ", "))\(source), \(rows.count) layers",
                  "model: " + totals.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")]
-    var verdict: String?
-    if let merged, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
-      let floraNA = model(\.floraNA) ?? fedavg
-      // Within 1e-6 of FedAvg is FedAvg: written factors carry their dtype's rounding.
-      verdict = mine >= fedavg * (1 - 1e-6)
-        ? "VERDICT: \(merged.path) is no better than FedAvg (error \(show(mine)) vs FedAvg \(show(fedavg)), floor \(show(floor)))"
-        : mine > floraNA * (1 + 1e-6)
-          ? "VERDICT: \(merged.path) beats FedAvg but not FLoRA-NA (error \(show(mine)), FedAvg \(show(fedavg)), FLoRA-NA \(show(floraNA)), floor \(show(floor)))"
-          : "VERDICT: \(merged.path) is as good as FLoRA-NA or better (error \(show(mine)), FLoRA-NA \(show(floraNA)), floor \(show(floor)))"
-      lines.append(verdict ?? "")
+    var audit: Audit.Errors?
+    if merged != nil, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
+      let rounded: [Audit.Rule: Double?] = [.fedavg: model { $0.roundedFedavg }, .floraNA: model { $0.roundedFloraNA }, .floor: model { $0.roundedFloor }]
+      audit = Audit.Errors(against: mine, fedavg: fedavg, floraNA: model(\.floraNA) ?? fedavg, floor: floor, rounded: rounded.compactMapValues { $0 })
+    }
+    let verdict = audit.map { verdictLine($0, path: options.against ?? "") }
+    if let verdict { lines.append(verdict) }
+    var failure: (code: String, message: String)?
+    if let expected = options.expect, let audit, !audit.meets(expected) {
+      failure = ("expectation-failed", "\(options.against ?? ""): error \(show(audit.against)) is worse than \(expected.rawValue)'s \(show(audit.error(of: expected))) by more than the tolerance \(show(audit.tolerance(expected)))")
+      lines.append("EXPECTATION FAILED: " + (failure?.message ?? ""))
+    } else if let expected = options.expect, audit != nil {
+      lines.append("expectation met: no worse than \(expected.rawValue) (tolerance \(show(audit?.tolerance(expected))))")
     }
     let summary: [(key: String, value: JSON)] = [
       ("clients", .array(set.clients.map { .string($0.path) })), ("weights", .array(set.weights.map { JSON($0) })),
+      ("weights_source", .string(weighting.source)),
       ("against", options.against.map { .string($0) } ?? .null),
       ("model", .object(totals.map { ($0.0, $0.1.map { JSON($0) } ?? .null) })),
       ("verdict", verdict.map { .string($0) } ?? .null),
+      ("verdict_code", audit.map { .string($0.verdict.rawValue) } ?? .null),
+      ("tolerances", audit.map { a in .object(Audit.Rule.allCases.map { ($0.rawValue, JSON(a.tolerance($0))) }) } ?? .null),
+      ("expect", options.expect.map { .string($0.rawValue) } ?? .null),
+      ("expectation_met", options.expect.flatMap { rule in audit.map { .bool($0.meets(rule)) } } ?? .null),
     ]
     var series = [
       SVGPlot.Series(name: "FedAvg", colour: "#d62728", values: rows.map { $0.relative($0.fedavg) }),
@@ -152,6 +169,19 @@ struct AdapterReportView {
     ]
     if merged != nil { series.append(SVGPlot.Series(name: "audited adapter", colour: "#9467bd", values: rows.map { $0.relative($0.against) })) }
     let plot = SVGPlot(title: "Relative error per layer against the ideal update (\(set.clients.count) clients)", labels: rows.map(\.name), series: series)
-    return try emit(table, schema: "fedlora.inspect.clients/1", summary: summary, lines: lines, bar: "fedavg", plot: plot)
+    return try emit(table, schema: "fedlora.inspect.clients/1", summary: summary, lines: lines, bar: "fedavg", plot: plot, failure: failure)
+  }
+
+  /// The verdict in words, with the figures it rests on.
+  private func verdictLine(_ audit: Audit.Errors, path: String) -> String {
+    func show(_ v: Double) -> String { Format.scientific(v) }
+    let figures = "error \(show(audit.against)), FedAvg \(show(audit.fedavg)), FLoRA-NA \(show(audit.floraNA)), floor \(show(audit.floor))"
+    switch audit.verdict {
+    case .asGoodAsFloraNA: return "VERDICT: \(path) is as good as FLoRA-NA or better (\(figures))"
+    case .betweenFedAvgAndFloraNA: return "VERDICT: \(path) beats FedAvg but not FLoRA-NA (\(figures))"
+    case .noBetterThanFedAvg: return "VERDICT: \(path) is no better than FedAvg (\(figures))"
+    case .notAnAggregate:
+      return "VERDICT: \(path) is not an aggregate of these clients: it is no closer to the ideal update than a zero update (error >= \(Format.fixed(Audit.notAnAggregateThreshold, 0)); \(figures))"
+    }
   }
 }
