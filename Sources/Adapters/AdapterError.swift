@@ -15,6 +15,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case badWeights(message: String)
   case needsBase(method: String)
   case badOption(message: String)
+  case cannotCarry(what: String, format: String)
+  case noBaseBias(path: String, module: String, tensor: String)
   case configRankMismatch(path: String, module: String, configRank: Int, tensorRank: Int)
   case noCommonModule(message: String)
   case differentBaseModels(message: String)
@@ -45,6 +47,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .badWeights: "bad-weights"
     case .needsBase: "needs-base"
     case .badOption: "bad-option"
+    case .cannotCarry: "cannot-carry"
+    case .noBaseBias: "no-base-bias"
     case .configRankMismatch: "config-rank-mismatch"
     case .noCommonModule: "no-common-module"
     case .differentBaseModels: "different-base-models"
@@ -69,6 +73,9 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .badWeights(message): "client weights: \(message)"
     case let .needsBase(method): "method '\(method)' writes merged base weights: give a base checkpoint"
     case let .badOption(message): message
+    case let .cannotCarry(what, format): "\(what): a \(format) cannot hold it, and fedlora does not drop it; choose another output format"
+    case let .noBaseBias(path, module, tensor):
+      "\(path): module '\(module)' has a LoRA bias (lora_B.bias) but the base has no \(tensor) to add it to (PEFT's merge_and_unload fails on it too)"
     case let .configRankMismatch(path, module, configRank, tensorRank):
       "\(path): module '\(module)': adapter_config.json gives rank \(configRank) (r or rank_pattern), its tensors have rank \(tensorRank); PEFT would refuse to load it"
     case let .noCommonModule(message): "clients cannot belong to one model: \(message)"

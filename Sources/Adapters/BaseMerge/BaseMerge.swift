@@ -24,6 +24,17 @@ public enum BaseMerge {
       }
       targets[name] = index
     }
+    // lora_B.bias: the base's bias gets the exact bias update (fedex's adapter carries it).
+    var biases: [String: Int] = [:]
+    if set.hasBias, merge.options.method != .fedex {
+      for (index, module) in set.moduleNames.enumerated() where set.modules(named: module).contains(where: { $0?.bias != nil }) {
+        let candidates = [module + ".bias", ModuleName.toGGUF(module).map { String($0.dropLast(".weight".count)) + ".bias" }].compactMap { $0 }
+        guard let name = candidates.first(where: { base.tensor(named: $0) != nil }) else {
+          throw AdapterError.noBaseBias(path: base.path, module: module, tensor: candidates.joined(separator: " or "))
+        }
+        biases[name] = index
+      }
+    }
     // modules_to_save: the clients' own copies replace the base tensor (weighted average).
     var saved: [String: String] = [:]
     for name in set.fullTensorNames where !name.contains(".base_layer.") {
@@ -38,6 +49,10 @@ public enum BaseMerge {
       if let adapterName = saved[tensor.name] {
         let average = try AdapterWriter.weightedAverage(adapterName, set: set)
         tensors.append(OutputTensor(name: tensor.name, dtype: average.dtype, shape: average.shape, source: average.source))
+        continue
+      }
+      if let index = biases[tensor.name] {
+        tensors.append(try biasFold(tensor, module: set.moduleNames[index], set: set, dtype: dtype, heads: heads, path: base.path))
         continue
       }
       guard let index = targets[tensor.name] else {
@@ -67,6 +82,26 @@ public enum BaseMerge {
       }))
     }
     return Plan(tensors: tensors, requantised: requantised)
+  }
+
+  /// `b0 + sum_u w_u s_u b_u` for a base bias (rows in llama.cpp's order for a llama GGUF's q/k),
+  /// in fp64, rounded once.
+  static func biasFold(_ tensor: Tensor, module: String, set: ClientSet, dtype: DType?, heads: LlamaGGUF.Heads?, path: String) throws -> OutputTensor {
+    guard tensor.dtype.isPlainFloat, tensor.shape.count == 1 else {
+      throw CheckpointError.unsupportedDType(path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "add a LoRA bias to")
+    }
+    let rows = tensor.shape[0]
+    let outputType = dtype ?? tensor.dtype
+    let order = LlamaGGUF.rowOrder(for: tensor.name, rows: rows, heads: heads, inverse: false)
+    return OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
+      let base = try tensor.floats()
+      let update = try set.biasUpdate(module) ?? []
+      guard update.count == rows else {
+        throw AdapterError.shapeMismatch(client: path, module: module, expected: [update.count], found: tensor.shape)
+      }
+      let values = (0..<rows).map { i in Float(Double(base[i]) + update[order?[i] ?? i]) }
+      FloatConversion.narrow(values, to: outputType, into: buffer)
+    })
   }
 
   /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.

@@ -20,6 +20,9 @@ public enum AdapterConversion {
     let alpha = adapter.config?.alpha ?? adapter.modules.first?.alpha ?? 1
     var tensors: [OutputTensor] = []
     var folded: [String] = []
+    if let biased = adapter.modules.first(where: { $0.bias != nil }) {
+      throw AdapterError.cannotCarry(what: "\(adapter.path): lora_B.bias of \(biased.name)", format: "llama.cpp GGUF LoRA")
+    }
     for module in adapter.modules {
       guard let base = ModuleName.toGGUF(module.name) else {
         throw AdapterError.moduleMismatch(client: adapter.path, module: module.name, message: "no llama.cpp name is known for it")
@@ -44,6 +47,9 @@ public enum AdapterConversion {
       let names = AdapterWriter.tensorNames(module.name, kind: module.kind, format: .peft)
       tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: names.a, shape: module.a.shape))
       tensors.append(bOutput(module, name: names.b, dtype: dtype ?? module.b.dtype, factor: 1, order: nil))
+      if let bias = module.bias {
+        tensors.append(CheckpointConversion.convert(bias, to: dtype ?? bias.dtype, name: "base_model.model.\(module.name).lora_B.bias", shape: bias.shape))
+      }
     }
     let ranks = adapter.modules.map(\.rank)
     let common = AdapterConfig.commonRank(ranks)
@@ -61,6 +67,7 @@ public enum AdapterConversion {
     let config = (adapter.config?.raw ?? .object(defaults))
       .setting("peft_type", to: .string("LORA")).setting("r", to: JSON(common)).setting("lora_alpha", to: JSON(commonAlpha))
       .setting("use_rslora", to: .bool(false)).setting("rank_pattern", to: .object(rankPattern))
+      .setting("lora_bias", to: .bool(adapter.modules.contains { $0.bias != nil }))
       .setting("alpha_pattern", to: .object(alphaPattern)).setting("target_modules", to: .array(adapter.modules.map { .string($0.name) }))
     return Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: [])
   }

@@ -79,8 +79,9 @@ public enum LlamaGGUF {
   /// for other weights or without head counts. `inverse` gives the order that undoes it.
   public static func rowOrder(for name: String, rows: Int, heads: Heads?, inverse: Bool) -> [Int]? {
     guard let heads else { return nil }
-    let count = name.hasSuffix("self_attn.q_proj") || name.hasSuffix("attn_q.weight") ? heads.query
-      : name.hasSuffix("self_attn.k_proj") || name.hasSuffix("attn_k.weight") ? heads.keyValue : nil
+    // As convert_hf_to_gguf.py permutes them: q/k weights and biases.
+    let count = ["self_attn.q_proj", "attn_q.weight", "attn_q.bias"].contains(where: name.hasSuffix) ? heads.query
+      : ["self_attn.k_proj", "attn_k.weight", "attn_k.bias"].contains(where: name.hasSuffix) ? heads.keyValue : nil
     return count.map { rowOrder(rows: rows, heads: $0, inverse: inverse) }
   }
 

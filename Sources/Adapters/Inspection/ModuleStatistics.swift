@@ -11,6 +11,8 @@ public struct ModuleStatistics: Sendable {
   public let dtype: DType
   public let normA: Double
   public let normB: Double
+  /// `||b||` of the module's `lora_B.bias` as stored (nil without one).
+  public let normBias: Double?
   /// `||s B A||_F`, nil when the factors hold NaN or Inf.
   public let normUpdate: Double?
   /// Singular values of `s B A`, descending.
@@ -63,6 +65,9 @@ public struct ModuleStatistics: Sendable {
     }
     (nanCount, infCount) = (nan, inf)
     (normA, normB) = (sumA.squareRoot(), sumB.squareRoot())
+    normBias = try module.bias.map { bias throws(AdapterError) in
+      try AdapterError.wrap { () throws(CheckpointError) in try bias.floats() }.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+    }
     guard nanCount + infCount == 0 else {
       (normUpdate, singularValues, numericalRank, stableRank, belowStoragePrecision) = (nil, [], nil, nil, nil)
       return

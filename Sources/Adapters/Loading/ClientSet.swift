@@ -52,6 +52,9 @@ public struct ClientSet: Sendable {
     var shapes: [String: [Int]] = [:]
     for client in clients {
       for module in client.modules {
+        if let bias = module.bias, bias.shape != [module.updateShape[0]] || !bias.dtype.isPlainFloat {
+          throw .moduleMismatch(client: client.path, module: module.name, message: "lora_B.bias has shape \(bias.shape) and dtype \(bias.dtype.rawValue); [\(module.updateShape[0])] floats expected")
+        }
         if let known = shapes[module.name], known != module.updateShape {
           throw .shapeMismatch(client: client.path, module: module.name, expected: known, found: module.updateShape)
         }
@@ -101,6 +104,23 @@ public struct ClientSet: Sendable {
       Dictionary(client.modules.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
   }
+
+  /// The ideal bias update `sum_u w_u s_u b_u` of `module` (PEFT's `lora_B.bias`, `[d]`; a
+  /// client without one adds nothing), nil when no client has one. It is linear in the clients,
+  /// so every rule carries it exactly.
+  public func biasUpdate(_ module: String) throws(AdapterError) -> [Double]? {
+    var sum: [Double]?
+    for (entry, weight) in zip(modules(named: module), weights) {
+      guard let entry, let bias = entry.bias else { continue }
+      let values = try AdapterError.wrap { () throws(CheckpointError) in try bias.floats() }
+      if sum == nil { sum = [Double](repeating: 0, count: values.count) }
+      for (i, value) in values.enumerated() { sum?[i] += weight * entry.scale * Double(value) }
+    }
+    return sum
+  }
+
+  /// Whether any client carries a `lora_B.bias`.
+  public var hasBias: Bool { clients.contains { $0.modules.contains { $0.bias != nil } } }
 
   /// Whether two adapters' weight files are byte for byte the same (sizes first: a compare
   /// of different clients ends at their first differing byte).

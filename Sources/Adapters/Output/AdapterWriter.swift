@@ -79,6 +79,17 @@ public enum AdapterWriter {
         write((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, into: buffer, dtype: outputType)
       }, group: index))
     }
+    // lora_B.bias: the bias update is linear, so every rule carries it exactly (b = sum w s b_u / s).
+    if set.hasBias {
+      let modules = set.moduleNames.filter { name in set.modules(named: name).contains { $0?.bias != nil } }
+      guard format != .gguf else { throw AdapterError.cannotCarry(what: "lora_B.bias of \(modules[0]) (and \(modules.count - 1) more)", format: "llama.cpp GGUF LoRA") }
+      for (index, module) in set.moduleNames.enumerated() where plan.kinds[index] == .linear {
+        let (d, scale) = (plan.shapes[index][0], plan.scales[index])
+        tensors.append(OutputTensor(name: "base_model.model.\(module).lora_B.bias", dtype: outputType, shape: [d], source: .compute { buffer in
+          write(try set.biasUpdate(module) ?? [Double](repeating: 0, count: d), scale: 1 / scale, into: buffer, dtype: outputType)
+        }))
+      }
+    }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
 
     let metadata = [("format", "pt")] + provenance.metadata
@@ -190,6 +201,7 @@ struct LayoutPlan {
     // attach PEFT to modules the clients never adapted (BERT's pooler.dense).
     let base = (set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))]))
       .setting("target_modules", to: .array(set.moduleNames.map { .string($0) }))
+      .setting("lora_bias", to: .bool(set.hasBias))
     if keepsClientConfig { return base }
     let common = AdapterConfig.commonRank(ranks)
     var rankPattern: [(key: String, value: JSON)] = []

@@ -43,13 +43,14 @@ struct AdapterReportView {
     let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
     Session.schema = "fedlora.inspect.adapter/1"
     let k = options.top ?? InspectCommand.defaultTop
-    var table = ReportTable(columns: ["module", "d", "k", "r", "alpha", "scale", "dtype", "norm_A", "norm_B", "norm_sBA"]
+    let biased = stats.contains { $0.normBias != nil }  // norm_bias only for adapters with lora_B.bias
+    var table = ReportTable(columns: ["module", "d", "k", "r", "alpha", "scale", "dtype", "norm_A", "norm_B"] + (biased ? ["norm_bias"] : []) + ["norm_sBA"]
       + (0..<k).map { "sigma_\($0 + 1)" } + ["numerical_rank", "stable_rank", "below_eps", "nan", "inf", "flags"])
     for s in stats {
       table.rows.append([
         .text(s.name), .integer(s.shape[0]), .integer(s.shape[1]), .integer(s.rank), .number(s.alpha), .number(s.scale),
-        .text(s.dtype.rawValue), .number(s.normA), .number(s.normB), .number(s.normUpdate),
-      ] + (0..<k).map { .number($0 < s.singularValues.count ? s.singularValues[$0] : nil) }
+        .text(s.dtype.rawValue), .number(s.normA), .number(s.normB),
+      ] + (biased ? [.number(s.normBias)] : []) + [.number(s.normUpdate)] + (0..<k).map { .number($0 < s.singularValues.count ? s.singularValues[$0] : nil) }
         + [.integer(s.numericalRank), .number(s.stableRank), .integer(s.belowStoragePrecision), .integer(s.nanCount), .integer(s.infCount),
            .text(s.flags.joined(separator: ","))])
     }
