@@ -15,6 +15,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case badWeights(message: String)
   case needsBase(method: String)
   case badOption(message: String)
+  case unknownRowOrder(path: String, writing: Bool)
   case cannotCarry(what: String, format: String)
   case noBaseBias(path: String, module: String, tensor: String)
   case configRankMismatch(path: String, module: String, configRank: Int, tensorRank: Int)
@@ -47,6 +48,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .badWeights: "bad-weights"
     case .needsBase: "needs-base"
     case .badOption: "bad-option"
+    case .unknownRowOrder: "unknown-row-order"
     case .cannotCarry: "cannot-carry"
     case .noBaseBias: "no-base-bias"
     case .configRankMismatch: "config-rank-mismatch"
@@ -73,6 +75,10 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .badWeights(message): "client weights: \(message)"
     case let .needsBase(method): "method '\(method)' writes merged base weights: give a base checkpoint"
     case let .badOption(message): message
+    case let .unknownRowOrder(path, writing):
+      writing
+        ? "\(path): a llama.cpp GGUF LoRA holds q/k lora_b rows in llama.cpp's per-head order, which needs the base model's head counts, and none is known"
+        : "\(path): a llama GGUF LoRA with q/k modules from another tool holds their lora_b rows in llama.cpp's per-head order, which needs the base model's head counts, and none is known"
     case let .cannotCarry(what, format): "\(what): a \(format) cannot hold it, and fedlora does not drop it; choose another output format"
     case let .noBaseBias(path, module, tensor):
       "\(path): module '\(module)' has a LoRA bias (lora_B.bias) but the base has no \(tensor) to add it to (PEFT's merge_and_unload fails on it too)"

@@ -22,10 +22,17 @@ struct FixtureTests {
     }
   }
 
-  @Test("A GGUF client and its PEFT twin give the same products", arguments: ["client_a", "client_rslora", "client_pattern"])
+  @Test("A llama.cpp-layout GGUF client (GQA) is refused without head counts, and with them gives its PEFT twin's products", arguments: ["client_a", "client_rslora", "client_pattern"])
   func ggufTwin(_ name: String) throws {
     let peft = try Self.adapter(name)
-    let gguf = try Self.adapter("gguf/\(name).gguf")
+    // Written as llama.cpp's converter writes them: q/k rows permuted per head (4 heads, 2 KV heads).
+    let foreign = try Adapter.load(Fixtures.path("adapters/gguf/\(name).gguf"))
+    #expect(foreign.pendingRowOrder)
+    #expect(throws: AdapterError.unknownRowOrder(path: foreign.path, writing: false)) { try ClientSet([peft, foreign]) }
+    let heads = try LlamaGGUF.heads(configAt: Fixtures.path("adapters/base/config.json"))
+    #expect(heads == LlamaGGUF.Heads(query: 4, keyValue: 2))
+    let gguf = try Adapter.load(Fixtures.path("adapters/gguf/\(name).gguf"), llamaHeads: heads)
+    #expect(try QKRowOrder.resolve([foreign], heads: heads)[0].modules.map(\.bRowOrder) == gguf.modules.map(\.bRowOrder))
     #expect(Set(peft.modules.map(\.name)) == Set(gguf.modules.map(\.name)))
     let set = try ClientSet([peft, gguf])
     for module in set.moduleNames {

@@ -189,10 +189,29 @@ struct LlamaAdapterOrderTests {
     let v = try #require(gguf.tensor(named: "blk.0.attn_v.weight.lora_b")).floats()
     #expect(v == (try #require(peft.tensor(named: "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight")).floats()))
 
-    // Audited with the row order known, the GGUF copy is the same adapter; without it, q/k differ.
-    let same = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--base-config", config, "--json"]).stdout, path: "stdout")
-    #expect((same["model"]?["against"]?.doubleValue ?? 1) < 1e-6)
-    let differs = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--json"]).stdout, path: "stdout")
-    #expect((differs["model"]?["against"]?.doubleValue ?? 0) > 0.1)
+    // The file records its order and head counts: it reads back as the same adapter with or
+    // without --base-config.
+    #expect(gguf.gguf?["fedlora.qk_row_order"] == .string("llama.cpp") && gguf.gguf?["fedlora.head_count_kv"] == .u32(2))
+    for extra in [["--base-config", config], []] {
+      let same = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--json"] + extra).stdout, path: "stdout")
+      #expect((same["model"]?["against"]?.doubleValue ?? 1) < 1e-6, "\(extra)")
+    }
+    // Another tool's llama GGUF LoRA: refused until the head counts are known, from --base-config,
+    // --base, or a PEFT client's base_model_name_or_path folder.
+    let foreign = Fixtures.path("adapters/gguf/client_a.gguf")
+    let refused = try CLI.run(["inspect", foreign, "--json"])
+    #expect(refused.status == 1 && refused.stdout.contains("unknown-row-order") && refused.stderr.contains("give --base-config"), "\(refused.stderr)")
+    #expect(try CLI.run(["convert", foreign, folder + "/back"]).status == 1)
+    #expect(try CLI.run(["merge", foreign, "-o", folder + "/m"]).status == 1)
+    #expect(try CLI.run(["inspect", foreign, "--base-config", config]).status == 0)
+    #expect(try CLI.run(["merge", foreign, "--method", "exact", "--base", Fixtures.path("adapters/base"), "-o", folder + "/m.safetensors"]).status == 0)
+    let base = try JSON.parse(MappedFile.contents(of: client + "/adapter_config.json"), path: "config")["base_model_name_or_path"]?.stringValue
+    #expect(base == "fixtures/adapters/base")  // relative to the repository root, where PEFT wrote it
+    let viaClient = try CLI.run(["inspect", foreign, client, "--json"], directory: Fixtures.root)
+    #expect(viaClient.status == 0, "\(viaClient.stderr)")
+    // Converted back to PEFT with the order known: the same products as the original.
+    #expect(try CLI.run(["convert", foreign, folder + "/back", "--base-config", config, "--quiet"]).status == 0)
+    let back = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/back", "--json"]).stdout, path: "stdout")
+    #expect((back["model"]?["against"]?.doubleValue ?? 1) < 1e-6)
   }
 }

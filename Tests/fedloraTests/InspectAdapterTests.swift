@@ -65,7 +65,7 @@ struct InspectAdapterTests {
     #expect(lines.count == 3 && lines.dropFirst().allSatisfy { $0.contains("q_proj") })
     let values = lines.dropFirst().compactMap { Double($0.split(separator: ",")[7]) }
     #expect(values == values.sorted(by: >))
-    let markdown = try CLI.run(["inspect", Fixtures.path("adapters/gguf/client_a.gguf"), "--markdown"])
+    let markdown = try CLI.run(["inspect", Fixtures.path("adapters/gguf/client_a.gguf"), "--markdown", "--base-config", Fixtures.path("adapters/base/config.json")])
     #expect(markdown.stdout.hasPrefix("| module |") && markdown.stdout.contains("|---|"))
     #expect(try CLI.run(["inspect"] + Self.clients + ["--sort", "nope"]).status == 64)
   }

@@ -23,6 +23,9 @@ public enum AdapterConversion {
     if let biased = adapter.modules.first(where: { $0.bias != nil }) {
       throw AdapterError.cannotCarry(what: "\(adapter.path): lora_B.bias of \(biased.name)", format: "llama.cpp GGUF LoRA")
     }
+    let architecture = adapter.architecture ?? "llama"
+    let heads = try QKRowOrder.headsForWriting(
+      architecture: architecture, modules: adapter.modules.map(\.name), heads: heads ?? QKRowOrder.heads(from: [adapter]), path: adapter.path)
     for module in adapter.modules {
       guard let base = ModuleName.toGGUF(module.name) else {
         throw AdapterError.moduleMismatch(client: adapter.path, module: module.name, message: "no llama.cpp name is known for it")
@@ -35,9 +38,9 @@ public enum AdapterConversion {
       tensors.append(bOutput(module, name: base + ".lora_b", dtype: dtype ?? module.b.dtype, factor: factor, order: order))
     }
     let metadata: [(key: String, value: GGUFValue)] = [
-      ("general.architecture", .string(adapter.architecture ?? "llama")), ("general.type", .string("adapter")),
+      ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
       ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(alpha))),
-    ]
+    ] + QKRowOrder.metadata(heads: heads)
     return Result(tensors: tensors, ggufMetadata: metadata, peftConfig: nil, foldedScales: folded)
   }
 

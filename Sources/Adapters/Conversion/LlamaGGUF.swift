@@ -32,6 +32,13 @@ public enum LlamaGGUF {
     return "model.layers.\(layer).\(mapped.hf)"
   }
 
+  // As convert_hf_to_gguf.py permutes them: q/k weights and biases.
+  static let queryNames = ["self_attn.q_proj", "attn_q.weight", "attn_q.bias"]
+  static let keyNames = ["self_attn.k_proj", "attn_k.weight", "attn_k.bias"]
+
+  /// Whether a module or tensor is a q or k projection (whose rows llama.cpp permutes).
+  static func isQueryOrKey(_ name: String) -> Bool { (queryNames + keyNames).contains(where: name.hasSuffix) }
+
   /// Head counts from `config.json` or GGUF metadata.
   public struct Heads: Sendable, Equatable {
     public let query: Int
@@ -79,9 +86,7 @@ public enum LlamaGGUF {
   /// for other weights or without head counts. `inverse` gives the order that undoes it.
   public static func rowOrder(for name: String, rows: Int, heads: Heads?, inverse: Bool) -> [Int]? {
     guard let heads else { return nil }
-    // As convert_hf_to_gguf.py permutes them: q/k weights and biases.
-    let count = ["self_attn.q_proj", "attn_q.weight", "attn_q.bias"].contains(where: name.hasSuffix) ? heads.query
-      : ["self_attn.k_proj", "attn_k.weight", "attn_k.bias"].contains(where: name.hasSuffix) ? heads.keyValue : nil
+    let count = queryNames.contains(where: name.hasSuffix) ? heads.query : keyNames.contains(where: name.hasSuffix) ? heads.keyValue : nil
     return count.map { rowOrder(rows: rows, heads: $0, inverse: inverse) }
   }
 

@@ -63,13 +63,18 @@ public struct Adapter: Sendable {
   public let config: AdapterConfig?
   public let checkpoint: Checkpoint
   /// Adapted weights, sorted by name.
-  public let modules: [LoRAModule]
+  public internal(set) var modules: [LoRAModule]
   /// Full tensors carried in the adapter (`modules_to_save`), keyed by their file name.
   public let fullTensors: [Tensor]
   /// What is wrong with single modules: a config rank the tensors do not have (always), and,
   /// when loaded `lenient`, modules that could not be read (an unpaired or misshapen factor).
   /// A merge refuses an adapter with any.
   public var problems: [AdapterError] = []
+  /// A GGUF LoRA whose q/k rows are in llama.cpp's order for head counts not yet known: no
+  /// product of it may be formed until ``QKRowOrder/resolve(_:heads:)`` gives them.
+  public internal(set) var pendingRowOrder = false
+  /// The head counts its q/k rows were read back with (GGUF LoRAs in llama.cpp's order).
+  public internal(set) var rowOrderHeads: LlamaGGUF.Heads?
 
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
@@ -212,16 +217,40 @@ public struct Adapter: Sendable {
       }
       guard let a = pair.a, let b = pair.b else { continue }
       let rank = a.shape[0]
-      var module = LoRAModule(
+      modules.append(LoRAModule(
         name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
-        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil)
-      module.bRowOrder = LlamaGGUF.rowOrder(for: name, rows: b.shape[0], heads: heads, inverse: true)
-      modules.append(module)
+        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
     }
     guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
     modules.sort { $0.name < $1.name }
     var adapter = Adapter(path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
     adapter.problems = problems
+    // q/k rows: as the file records them, else (another tool's llama LoRA) in llama.cpp's order,
+    // which needs head counts: given, or resolved later (QKRowOrder.resolve), never guessed.
+    let recorded = try checkpoint.gguf.map { gguf throws(AdapterError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
+    switch recorded {
+    case let .some(.some(own)): return adapter.withRowOrder(own)
+    case .some(nil): return adapter
+    case nil:
+      guard QKRowOrder.isPermuted(architecture: adapter.architecture ?? "llama", modules: modules.map(\.name)) else { return adapter }
+      guard let heads else {
+        adapter.pendingRowOrder = true
+        return adapter
+      }
+      return adapter.withRowOrder(heads)
+    }
+  }
+
+  /// The adapter with its q/k `lora_b` rows read from llama.cpp's order for these head counts.
+  func withRowOrder(_ heads: LlamaGGUF.Heads) -> Adapter {
+    var adapter = self
+    adapter.modules = modules.map { module in
+      var module = module
+      module.bRowOrder = LlamaGGUF.rowOrder(for: module.name, rows: module.b.shape[0], heads: heads, inverse: true)
+      return module
+    }
+    adapter.pendingRowOrder = false
+    adapter.rowOrderHeads = heads
     return adapter
   }
 }

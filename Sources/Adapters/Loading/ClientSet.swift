@@ -35,6 +35,7 @@ public struct ClientSet: Sendable {
   ) throws(AdapterError) {
     guard !clients.isEmpty else { throw .badWeights(message: "no clients") }
     if let problem = clients.lazy.flatMap(\.problems).first { throw problem }
+    if let pending = clients.first(where: \.pendingRowOrder) { throw .unknownRowOrder(path: pending.path, writing: false) }
     var raw: [Double]
     switch spec {
     case .uniform: raw = [Double](repeating: 1, count: clients.count)

@@ -51,8 +51,9 @@ public enum AdapterWriter {
   /// The files a PEFT folder output consists of (all that writing one replaces in a folder).
   public static let peftFiles = ["adapter_model.safetensors", "adapter_config.json"]
 
-  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype; `llamaHeads`
-  /// puts a GGUF output's q/k `lora_b` rows in llama.cpp's order. The output is renamed into
+  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
+  /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
+  /// counts the clients give; refused when none is known) and records that order. The output is renamed into
   /// place when `transaction` (or a transaction of its own) commits.
   public static func write(
     _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
@@ -61,6 +62,10 @@ public enum AdapterWriter {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
     let plan = LayoutPlan(merge)
+    let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
+    let rowHeads = format == .gguf
+      ? try QKRowOrder.headsForWriting(architecture: architecture, modules: set.moduleNames, heads: llamaHeads ?? QKRowOrder.heads(from: set.clients), path: path)
+      : nil
     var tensors: [OutputTensor] = []
     for (index, module) in set.moduleNames.enumerated() {
       let names = tensorNames(module, kind: plan.kinds[index], format: format)
@@ -69,7 +74,7 @@ public enum AdapterWriter {
       let d = plan.shapes[index][0]
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
-      let rowOrder = format == .gguf ? LlamaGGUF.rowOrder(for: module, rows: d, heads: llamaHeads, inverse: false) : nil
+      let rowOrder = LlamaGGUF.rowOrder(for: module, rows: d, heads: rowHeads, inverse: false)
       tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
@@ -102,11 +107,10 @@ public enum AdapterWriter {
       let config = plan.config(for: set, merge: merge).compactText
       try SafeTensorsWriter.write(tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress, in: transaction)
     case .gguf:
-      let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
       let kv: [(key: String, value: GGUFValue)] = [
         ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
         ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
-      ] + metadata.dropFirst().map { ($0.key, .string($0.value)) }
+      ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
       try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
     }
   }

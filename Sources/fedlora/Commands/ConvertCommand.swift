@@ -121,7 +121,8 @@ struct ConvertCommand: PipelineCommand {
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
   private func convertAdapter() throws -> Bool {
     let heads = try llama.heads()
-    guard let adapter = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
+    guard let loaded = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
+    let adapter = try QKRowOrder.resolve([loaded], heads: heads)[0]
     if keepNames { throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format") }
     if shardSize != nil { throw ValidationError("--shard-size applies to model checkpoints; an adapter is one file") }
     if dtype == .q8_0 { throw ValidationError("--dtype q8_0 quantises model weights; adapters stay f32, f16 or bf16") }

@@ -133,6 +133,7 @@ struct InspectCommand: PipelineCommand {
         return nil
       }
     }
+    adapters = try QKRowOrder.resolve(adapters, heads: llama.heads())
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
       throw ValidationError("--alpha is for adapters without an alpha of their own; every adapter here has one (adapter_config.json or adapter.lora.alpha)")
     }

@@ -147,8 +147,10 @@ struct MergeCommand: PipelineCommand {
     // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
     // retained heap would only add resident memory.
     if base == nil { Memory.keepFreedBlocks() }
-    let heads = try llama.heads()
-    let adapters = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
+    // q/k row order of llama GGUF LoRAs: --base-config, else the base's, else the clients' own.
+    let heads = try llama.heads() ?? base.flatMap { QKRowOrder.heads(base: try Checkpoint.open($0)) }
+    let loaded = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
+    let adapters = try QKRowOrder.resolve(loaded, heads: heads)
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
       throw ValidationError("--alpha is for adapters without an alpha of their own; every client has one (adapter_config.json or adapter.lora.alpha)")
     }

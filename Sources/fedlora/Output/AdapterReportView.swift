@@ -101,7 +101,8 @@ struct AdapterReportView {
 
   private func clients(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
     Session.schema = "fedlora.inspect.clients/1"
-    let merged = try options.against.map { try Adapter.load($0, alpha: options.alpha, llamaHeads: options.llama.heads()) }
+    let heads = try options.llama.heads() ?? QKRowOrder.heads(from: adapters)
+    let merged = try options.against.map { try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0] }
     let weighting = Audit.weighting(
       given: options.weighting.spec, clients: adapters, recorded: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)),
       auditedPath: options.against ?? "")

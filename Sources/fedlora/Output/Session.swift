@@ -112,6 +112,7 @@ enum Session {
   private static let hints = [
     "different-base-models": "--allow-different-bases merges them anyway",
     "missing-alpha": "give --alpha",
+    "unknown-row-order": "give --base-config with the base's config.json, or --base",
   ]
 
   private static func describe(_ error: any Error) -> (code: String, message: String, usage: Bool) {
