@@ -66,7 +66,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .noAdapterTensors(path): "\(path): no LoRA tensors (lora_A/lora_B or .lora_a/.lora_b) found"
     case let .unpairedModule(path, module, missing): "\(path): module '\(module)' has no \(missing) tensor"
     case let .badFactorShape(path, module, a, b):
-      "\(path): module '\(module)': A \(a) and B \(b) do not form a LoRA pair (A [r, in], B [out, r])"
+      "\(path): module '\(module)': A \(a) and B \(b) do not form a LoRA pair (A [r, in], B [out, r], every dimension 1 to 2^31-1)"
     case let .doraNotMergeable(path): "\(path): DoRA adapters (use_dora) are not W + sBA and cannot be merged; inspect lists them"
     case let .missingAlpha(path): "\(path): a bare adapter without adapter_config.json or an alpha of its own: its scale is unknown"
     case let .moduleMismatch(client, module, message): "\(client): module '\(module)': \(message)"

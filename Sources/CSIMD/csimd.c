@@ -5,10 +5,16 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// Computed on first use by whichever thread gets there; relaxed atomics make the benign race
+// (every thread computes the same value) a defined one.
 static int have_avx2_f16c(void) {
   static int cached = -1;
-  if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return cached;
+  int value = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+  if (value < 0) {
+    value = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    __atomic_store_n(&cached, value, __ATOMIC_RELAXED);
+  }
+  return value;
 }
 
 // Widening writes twice the bytes it reads. Past this size the output cannot stay in cache

@@ -20,7 +20,8 @@ public struct Tensor: Sendable {
     self.file = file
   }
 
-  public var elementCount: Int { shape.reduce(1, *) }
+  /// The number of elements (the reader checked that the product fits; 0 for a zero dimension).
+  public var elementCount: Int { Checkpoints.elementCount(shape) ?? 0 }
 
   /// The raw bytes on disk (bounds were checked when the header was read).
   public var bytes: UnsafeRawBufferPointer { file.bytes(offset..<(offset + byteCount)) }

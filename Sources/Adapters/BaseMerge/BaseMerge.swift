@@ -44,7 +44,7 @@ public enum BaseMerge {
     var tensors: [OutputTensor] = []
     var requantised: [String] = []
     // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
-    let heads = base.gguf.flatMap(LlamaGGUF.heads(gguf:))
+    let heads = try base.gguf.flatMap(LlamaGGUF.heads(gguf:))
     for tensor in base.tensors {
       if let adapterName = saved[tensor.name] {
         let average = try AdapterWriter.weightedAverage(adapterName, set: set)
@@ -72,7 +72,7 @@ public enum BaseMerge {
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
       let method = merge.options.method
-      let rowOrder = LlamaGGUF.rowOrder(for: tensor.name, rows: tensor.shape[0], heads: heads, inverse: false)
+      let rowOrder = LlamaGGUF.rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: false)
       tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .rows {
         let (estimate, factors) = try merge.solveOnce(index)
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
@@ -92,7 +92,7 @@ public enum BaseMerge {
     }
     let rows = tensor.shape[0]
     let outputType = dtype ?? tensor.dtype
-    let order = LlamaGGUF.rowOrder(for: tensor.name, rows: rows, heads: heads, inverse: false)
+    let order = LlamaGGUF.rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: false)
     return OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
       let base = try tensor.floats()
       let update = try set.biasUpdate(module) ?? []

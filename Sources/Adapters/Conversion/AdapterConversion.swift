@@ -34,7 +34,7 @@ public enum AdapterConversion {
       let factor = module.scale / fileScale
       if abs(factor - 1) > 1e-12 { folded.append(module.name) }
       tensors.append(CheckpointConversion.convert(module.a, to: dtype ?? module.a.dtype, name: base + ".lora_a", shape: module.a.shape))
-      let order = LlamaGGUF.rowOrder(for: module.name, rows: module.b.shape[0], heads: heads, inverse: false)
+      let order = LlamaGGUF.rowOrder(for: module.name, shape: module.b.shape, heads: heads, inverse: false)
       tensors.append(bOutput(module, name: base + ".lora_b", dtype: dtype ?? module.b.dtype, factor: factor, order: order))
     }
     let metadata: [(key: String, value: GGUFValue)] = [
@@ -86,7 +86,7 @@ public enum AdapterConversion {
       let width = module.b.shape[1]
       var values = [Float]()
       values.reserveCapacity(hf.count)
-      for row in order ?? Array(0..<module.b.shape[0]) {
+      for row in order ?? Array(0..<(module.b.shape.first ?? 0)) {
         for value in hf[(row * width)..<((row + 1) * width)] { values.append(Float(Double(value) * factor)) }
       }
       FloatConversion.narrow(values, to: dtype, into: buffer)

@@ -15,11 +15,11 @@ extension LlamaGGUF {
 
   /// `tensors` (Hugging Face names) for llama.cpp, with what the folder's `config.json` and
   /// tokenizer files say. nil when the folder has no llama-family `config.json`.
-  public static func export(_ tensors: [OutputTensor], folder: String) throws(CheckpointError) -> Export? {
+  public static func export(_ tensors: [OutputTensor], folder: String) throws -> Export? {
     let configPath = folder + "/config.json"
     guard Checkpoint.isFile(configPath) else { return nil }
     let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
-    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = heads(config: config) else { return nil }
+    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = try heads(config: config, path: configPath) else { return nil }
     let (renamed, dropped) = toGGUF(tensors, heads: heads)
     let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
     let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
@@ -66,10 +66,16 @@ extension LlamaGGUF {
     init(config: JSON) {
       parameters = config["rope_parameters"] ?? config["rope_scaling"]
       theta = config["rope_theta"]?.doubleValue ?? parameters?["rope_theta"]?.doubleValue ?? 10_000
-      let heads = config["num_attention_heads"]?.intValue
-      dimension = config["head_dim"]?.intValue ?? config["hidden_size"]?.intValue.flatMap { hidden in heads.map { hidden / $0 } }
+      // Checked before they size the rope factors: a positive head count, a head dimension of
+      // at most maxDimension (hidden_size -2^63 over -1 heads, or head_dim 1e12, never reach a loop).
+      let heads = Heads.count(config["num_attention_heads"]?.doubleValue)
+      let derived = config["hidden_size"]?.intValue.flatMap { hidden in heads.map { hidden > 0 ? hidden / $0 : 0 } }
+      dimension = (config["head_dim"]?.intValue ?? derived).flatMap { (1...Self.maxDimension).contains($0) ? $0 : nil }
       scalingType = (parameters?["rope_type"] ?? parameters?["type"])?.stringValue?.lowercased()
     }
+
+    /// More than any model's head dimension.
+    static let maxDimension = 1 << 16
 
     var factor: Double? { parameters?["factor"]?.doubleValue }
     var originalContext: Int? { parameters?["original_max_position_embeddings"]?.intValue }

@@ -43,13 +43,33 @@ public enum LlamaGGUF {
   public struct Heads: Sendable, Equatable {
     public let query: Int
     public let keyValue: Int
+
+    public init(query: Int, keyValue: Int) {
+      self.query = query
+      self.keyValue = keyValue
+    }
+
+    /// Counts a file gave, checked before they size anything: whole numbers in
+    /// `1...maxHeads`, the KV heads dividing the query heads (grouped-query attention).
+    init?(query: Double?, keyValue: Double?) {
+      guard let q = Self.count(query), let kv = Self.count(keyValue ?? query), q % kv == 0 else { return nil }
+      self.init(query: q, keyValue: kv)
+    }
+
+    /// More heads than any model has: a count beyond it is hostile or broken.
+    static let maxHeads = 1 << 16
+
+    static func count(_ value: Double?) -> Int? {
+      guard let value, value.isFinite, value.rounded() == value, value >= 1, value <= Double(maxHeads) else { return nil }
+      return Int(value)
+    }
   }
 
   /// The row order llama.cpp's converter gives q (and, with the KV head count, k):
   /// rows `(head, half, i)` become `(head, i, half)` — `permute()` in convert_hf_to_gguf.py.
   /// `inverse` undoes it. Returns, for each output row, the input row it comes from.
   public static func rowOrder(rows: Int, heads: Int, inverse: Bool) -> [Int] {
-    guard heads > 0, rows % (2 * heads) == 0 else { return Array(0..<rows) }
+    guard heads > 0, heads <= Heads.maxHeads, rows % (2 * heads) == 0 else { return Array(0..<rows) }
     let headDim = rows / heads
     let half = headDim / 2
     var order = [Int](repeating: 0, count: rows)
@@ -84,10 +104,15 @@ public enum LlamaGGUF {
   /// llama.cpp's row order for the weight `name` — a Hugging Face module (`...self_attn.q_proj`)
   /// or a llama.cpp tensor (`blk.N.attn_q.weight`): q rows by all heads, k rows by KV heads; nil
   /// for other weights or without head counts. `inverse` gives the order that undoes it.
-  public static func rowOrder(for name: String, rows: Int, heads: Heads?, inverse: Bool) -> [Int]? {
-    guard let heads else { return nil }
+  /// The row order of the q/k tensor or module `name` of `shape` (nil for other names, without
+  /// head counts, or when nothing moves: no rows, no elements, rows that are not whole heads).
+  /// The order is as long as the tensor's rows, which its data bounds: an empty tensor claiming
+  /// 2^40 rows gets none.
+  public static func rowOrder(for name: String, shape: [Int], heads: Heads?, inverse: Bool) -> [Int]? {
+    guard let heads, let rows = shape.first, let elements = elementCount(shape), elements > 0 else { return nil }
     let count = queryNames.contains(where: name.hasSuffix) ? heads.query : keyNames.contains(where: name.hasSuffix) ? heads.keyValue : nil
-    return count.map { rowOrder(rows: rows, heads: $0, inverse: inverse) }
+    guard let count, rows % (2 * count) == 0 else { return nil }
+    return rowOrder(rows: rows, heads: count, inverse: inverse)
   }
 
   /// Hugging Face tensors -> llama.cpp names and q/k row order. Tensors llama.cpp does not use
@@ -100,7 +125,7 @@ public enum LlamaGGUF {
         dropped.append(tensor.name)
         continue
       }
-      kept.append(renamed(tensor, to: name, order: rowOrder(for: name, rows: tensor.shape[0], heads: heads, inverse: false)))
+      kept.append(renamed(tensor, to: name, order: rowOrder(for: name, shape: tensor.shape, heads: heads, inverse: false)))
     }
     return (kept, dropped)
   }
@@ -110,28 +135,39 @@ public enum LlamaGGUF {
   public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
     tensors.filter { $0.name != "rope_freqs.weight" }.map { tensor in
       guard let name = hfName(tensor.name) else { return tensor }
-      return renamed(tensor, to: name, order: rowOrder(for: tensor.name, rows: tensor.shape[0], heads: heads, inverse: true))
+      return renamed(tensor, to: name, order: rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: true))
     }
   }
 
   /// The head counts of the `config.json` at `path`.
-  public static func heads(configAt path: String) throws -> Heads {
-    let config = try JSON.parse(MappedFile.contents(of: path), path: path)
-    guard let heads = heads(config: config) else {
-      throw AdapterError.badConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
+  public static func heads(configAt path: String) throws(AdapterError) -> Heads {
+    let config = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(MappedFile.contents(of: path), path: path) }
+    guard config["num_attention_heads"] != nil else {
+      throw .badConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
+    }
+    guard let heads = try heads(config: config, path: path) else { throw .badConfig(path: path, message: "no num_attention_heads") }
+    return heads
+  }
+
+  /// The head counts of a Hugging Face `config.json`: nil without `num_attention_heads`; an
+  /// error naming the values when they are not head counts.
+  public static func heads(config: JSON, path: String) throws(AdapterError) -> Heads? {
+    guard let query = config["num_attention_heads"] else { return nil }
+    let kv = config["num_key_value_heads"]
+    guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
+      throw .badConfig(path: path, message: "num_attention_heads \(query.compactText) / num_key_value_heads \(kv?.compactText ?? "absent") are not head counts (whole numbers 1...\(Heads.maxHeads), the second dividing the first)")
     }
     return heads
   }
 
-  /// The head counts of a Hugging Face `config.json`.
-  public static func heads(config: JSON) -> Heads? {
-    guard let query = config["num_attention_heads"]?.intValue else { return nil }
-    return Heads(query: query, keyValue: config["num_key_value_heads"]?.intValue ?? query)
-  }
-
-  /// The head counts of a llama GGUF.
-  public static func heads(gguf: GGUFFile) -> Heads? {
-    guard let query = gguf["llama.attention.head_count"]?.doubleValue else { return nil }
-    return Heads(query: Int(query), keyValue: Int(gguf["llama.attention.head_count_kv"]?.doubleValue ?? query))
+  /// The head counts of a llama GGUF: nil without `llama.attention.head_count`; an error naming
+  /// the values when they are not head counts.
+  public static func heads(gguf: GGUFFile) throws(AdapterError) -> Heads? {
+    guard let query = gguf["llama.attention.head_count"] else { return nil }
+    let kv = gguf["llama.attention.head_count_kv"]
+    guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
+      throw .badConfig(path: gguf.file.path, message: "llama.attention.head_count \(query.json().compactText) / head_count_kv \(kv?.json().compactText ?? "absent") are not head counts")
+    }
+    return heads
   }
 }

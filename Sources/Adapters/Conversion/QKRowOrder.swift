@@ -51,10 +51,12 @@ public enum QKRowOrder {
   }
 
   /// The head counts of a base checkpoint: a llama GGUF's metadata or the `config.json` beside it.
-  public static func heads(base: Checkpoint) -> LlamaGGUF.Heads? {
-    if let gguf = base.gguf { return LlamaGGUF.heads(gguf: gguf) }
+  public static func heads(base: Checkpoint) throws(AdapterError) -> LlamaGGUF.Heads? {
+    if let gguf = base.gguf { return try LlamaGGUF.heads(gguf: gguf) }
     let config = base.folder + "/config.json"
-    return Checkpoint.isFile(config) ? try? LlamaGGUF.heads(configAt: config) : nil
+    guard Checkpoint.isFile(config) else { return nil }
+    let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(MappedFile.contents(of: config), path: config) }
+    return try LlamaGGUF.heads(config: json, path: config)
   }
 
   /// The head counts for writing a GGUF LoRA of these modules in llama.cpp's order: nil when

@@ -184,7 +184,11 @@ public struct Adapter: Sendable {
   private static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String)) -> AdapterError? {
     guard let a else { return .unpairedModule(path: path, module: module, missing: names.a) }
     guard let b else { return .unpairedModule(path: path, module: module, missing: names.b) }
-    guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1] else {
+    // Rank at least 1, and every dimension within what BLAS/LAPACK index (Int32): a file can
+    // claim `d = k = 2^40` for factors of rank 0 in a few bytes.
+    guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1], a.shape[0] >= 1,
+      (a.shape + b.shape).allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) })
+    else {
       return .badFactorShape(path: path, module: module, a: a.shape, b: b.shape)
     }
     return nil
@@ -246,7 +250,7 @@ public struct Adapter: Sendable {
     var adapter = self
     adapter.modules = modules.map { module in
       var module = module
-      module.bRowOrder = LlamaGGUF.rowOrder(for: module.name, rows: module.b.shape[0], heads: heads, inverse: true)
+      module.bRowOrder = LlamaGGUF.rowOrder(for: module.name, shape: module.b.shape, heads: heads, inverse: true)
       return module
     }
     adapter.pendingRowOrder = false

@@ -16,6 +16,8 @@ public struct AdapterConfig: Sendable {
   /// Module name or regular expression -> rank / alpha, in file order (the first match wins).
   public let rankPattern: [(pattern: String, value: Int)]
   public let alphaPattern: [(pattern: String, value: Double)]
+  /// The pattern keys compiled (linear-time matching, see ``ModulePattern``).
+  private let compiled: [String: ModulePattern]
   public let targetModules: [String]
   public let baseModel: String?
 
@@ -54,6 +56,13 @@ public struct AdapterConfig: Sendable {
       alphas.append((entry.key, value))
     }
     alphaPattern = alphas
+    var compiled: [String: ModulePattern] = [:]
+    for key in ranks.map(\.pattern) + alphas.map(\.pattern) where compiled[key] == nil {
+      do { compiled[key] = try ModulePattern(key) } catch {
+        throw .badConfig(path: path, message: "pattern key '\(key)' cannot be matched: \(error.message)")
+      }
+    }
+    self.compiled = compiled
     switch present("target_modules") {
     case nil: targetModules = []
     case let .string(single)?: targetModules = [single]
@@ -77,8 +86,8 @@ public struct AdapterConfig: Sendable {
   /// The rank and alpha of `module` after `rank_pattern` / `alpha_pattern`, matched as PEFT does:
   /// the pattern must match a whole dotted suffix of the module name.
   public func rankAndAlpha(for module: String) -> (rank: Int, alpha: Double) {
-    let rank = rankPattern.first { Self.matches($0.pattern, module) }?.value ?? self.rank
-    let alpha = alphaPattern.first { Self.matches($0.pattern, module) }?.value ?? self.alpha
+    let rank = rankPattern.first { compiled[$0.pattern]?.matches(module) == true }?.value ?? self.rank
+    let alpha = alphaPattern.first { compiled[$0.pattern]?.matches(module) == true }?.value ?? self.alpha
     return (rank, alpha)
   }
 
@@ -93,9 +102,4 @@ public struct AdapterConfig: Sendable {
     Set(moduleNames.map { String($0.split(separator: ".").last ?? "") }).sorted()
   }
 
-  /// PEFT's rule: `re.match(rf"(.*\.)?({key})$", name)`.
-  static func matches(_ pattern: String, _ module: String) -> Bool {
-    guard let regex = try? Regex("^(.*\\.)?(\(pattern))$") else { return pattern == module }
-    return (try? regex.wholeMatch(in: module)) != nil
-  }
 }

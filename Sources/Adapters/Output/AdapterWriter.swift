@@ -74,7 +74,7 @@ public enum AdapterWriter {
       let d = plan.shapes[index][0]
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
-      let rowOrder = LlamaGGUF.rowOrder(for: module, rows: d, heads: rowHeads, inverse: false)
+      let rowOrder = LlamaGGUF.rowOrder(for: module, shape: plan.shapes[index], heads: rowHeads, inverse: false)
       tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
         let estimate = try merge.estimate(index)
         write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)

@@ -15,7 +15,12 @@ public final class MappedFile: @unchecked Sendable {
 
   public init(path: String) throws(CheckpointError) {
     self.path = path
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // A FIFO or device where a file is expected is refused before it is opened (opening a FIFO
+    // for reading blocks until a writer comes); O_NONBLOCK covers one swapped in meanwhile.
+    var before = stat()
+    guard stat(path, &before) == 0 else { throw .io(path: path, message: systemError()) }
+    guard (before.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else { throw .io(path: path, message: systemError()) }
     defer { close(fd) }
     var info = stat()
@@ -28,7 +33,8 @@ public final class MappedFile: @unchecked Sendable {
     }
     let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
     guard let pointer, pointer != MAP_FAILED else {
-      throw .io(path: path, message: "mmap failed: \(systemError())")
+      let reason = errno == ENOMEM ? "out of memory maps or address space (the process's memory-map limit, vm.max_map_count?)" : systemError()
+      throw .io(path: path, message: "mmap failed: \(reason)")
     }
     base = UnsafeRawPointer(pointer)
   }

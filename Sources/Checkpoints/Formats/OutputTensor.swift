@@ -36,7 +36,10 @@ public struct OutputTensor: Sendable {
     })
   }
 
-  public var byteCount: Int { Int(dtype.byteCount(elements: UInt64(shape.reduce(1, *))) ?? 0) }
+  public var byteCount: Int {
+    guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: UInt64(elements)), bytes <= UInt64(Int.max) else { return 0 }
+    return Int(bytes)
+  }
 
   /// Rows of the leading dimension (1 for a scalar).
   public var rowCount: Int { shape.first ?? 1 }
@@ -91,6 +94,8 @@ enum TensorDataWriter {
   }
 
   private static func writeOne(_ tensor: OutputTensor, at offset: Int, to output: OutputFile) throws {
+    // A tensor of no bytes (a zero dimension) has nothing to write: never iterate its rows.
+    guard tensor.byteCount > 0 else { return }
     switch tensor.source {
     case let .copy(input):
       // In slices, dropping each slice's pages once written: resident memory stays small

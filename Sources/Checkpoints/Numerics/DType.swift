@@ -142,8 +142,10 @@ public enum DType: String, CaseIterable, Hashable, Sendable, Codable {
     uniqueKeysWithValues: allCases.compactMap { dtype in dtype.ggmlType.map { ($0, dtype) } })
 }
 
-/// The product of `shape`, or nil on overflow.
+/// The product of `shape`, or nil on overflow; 0 when any dimension is 0, whatever the others
+/// (`[2^62, 2^62, 0]` holds no element and overflows nothing).
 public func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == UInt64 {
+  if shape.contains(0) { return 0 }
   var count: UInt64 = 1
   for dimension in shape {
     let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
@@ -151,4 +153,11 @@ public func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == 
     count = product
   }
   return count
+}
+
+/// The product of a shape in `Int`s, or nil when a dimension is negative or the product
+/// overflows; 0 when any dimension is 0.
+public func elementCount(_ shape: [Int]) -> Int? {
+  guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape.map { UInt64($0) }), count <= UInt64(Int.max) else { return nil }
+  return Int(count)
 }

@@ -41,8 +41,10 @@ struct SpecialTokens {
     return kv
   }
 
+  /// Records a special token id; like gguf-py's SpecialVocab, ids no vocabulary can hold
+  /// (negative, beyond the model's size, or beyond GGUF's u32) are left out.
   private mutating func setID(_ kind: String, _ id: Int?) {
-    guard let id, id >= 0, !ids.contains(where: { $0.kind == kind }) else { return }
+    guard let id, id >= 0, id <= Int(UInt32.max), !ids.contains(where: { $0.kind == kind }) else { return }
     if let vocabularySize, id >= vocabularySize { return }
     ids.append((kind, id))
   }

@@ -112,7 +112,7 @@ struct ConvertCommand: PipelineCommand {
       if !keepNames { export.report() }
       return (export.tensors, export.metadata)
     }
-    if kind != .gguf, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = LlamaGGUF.heads(gguf: gguf) {
+    if kind != .gguf, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = try LlamaGGUF.heads(gguf: gguf) {
       return (LlamaGGUF.toHF(plan.tensors, heads: heads), nil)
     }
     return nil

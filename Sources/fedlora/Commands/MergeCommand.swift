@@ -148,7 +148,7 @@ struct MergeCommand: PipelineCommand {
     // retained heap would only add resident memory.
     if base == nil { Memory.keepFreedBlocks() }
     // q/k row order of llama GGUF LoRAs: --base-config, else the base's, else the clients' own.
-    let heads = try llama.heads() ?? base.flatMap { QKRowOrder.heads(base: try Checkpoint.open($0)) }
+    let heads = try llama.heads() ?? base.flatMap { try QKRowOrder.heads(base: Checkpoint.open($0)) }
     let loaded = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
     let adapters = try QKRowOrder.resolve(loaded, heads: heads)
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {

@@ -1,0 +1,292 @@
+/// A `rank_pattern` / `alpha_pattern` key, matched as PEFT matches it
+/// (`re.match(rf"(.*\.)?({key})$", module)`) by a Thompson NFA: time linear in the module
+/// name's length times the pattern's, whatever the pattern (a hostile config's `(.*)*x` cannot
+/// stall a merge as a backtracking engine would).
+///
+/// Python regular-expression syntax without backtracking-only features: literals, `.`, classes
+/// (`[a-z0-9_]`, `[^.]`, `\d \w \s` and their negations), groups (`(...)`, `(?:...)`), `|`,
+/// `* + ?` (lazy forms too: they match the same names), `{n}`, `{n,}`, `{n,m}`, and `^`/`$`.
+/// Back-references and look-arounds are refused with the reason.
+public struct ModulePattern: Sendable {
+  public let source: String
+  private let program: [Instruction]
+
+  /// Longest pattern accepted, and most NFA states after counted repetitions are expanded.
+  static let maxLength = 1_000
+  static let maxStates = 20_000
+
+  enum Instruction: Sendable {
+    case match(CharacterSet)
+    case split(Int, Int)
+    case jump(Int)
+    case lineStart, lineEnd
+    case accept
+  }
+
+  /// What one step of the pattern can consume.
+  struct CharacterSet: Sendable {
+    var ranges: [ClosedRange<UInt32>]
+    var negated: Bool
+
+    func contains(_ c: Unicode.Scalar) -> Bool { ranges.contains { $0.contains(c.value) } != negated }
+
+    static let any = CharacterSet(ranges: [10...10], negated: true)  // `.`: anything but a newline
+    static func single(_ c: Unicode.Scalar) -> CharacterSet { CharacterSet(ranges: [c.value...c.value], negated: false) }
+    static let digit: [ClosedRange<UInt32>] = [48...57]
+    static let word: [ClosedRange<UInt32>] = [48...57, 65...90, 95...95, 97...122]
+    static let space: [ClosedRange<UInt32>] = [9...13, 32...32]
+  }
+
+  /// Why a pattern is refused.
+  public struct Refusal: Error, Sendable { public let message: String }
+
+  public init(_ pattern: String) throws(Refusal) {
+    guard pattern.unicodeScalars.count <= Self.maxLength else { throw Refusal(message: "longer than \(Self.maxLength) characters") }
+    source = pattern
+    var parser = Parser(Array(pattern.unicodeScalars))
+    let node = try parser.parseAlternation()
+    guard parser.position == parser.scalars.count else { throw Refusal(message: "unbalanced ')' at \(parser.position)") }
+    // PEFT's wrapper: (.*\.)?(key)$
+    let prefix = Node.optional(.sequence([.repeated(.set(.any), 0, nil), .set(.single("."))]))
+    var program: [Instruction] = []
+    try Self.compile(.sequence([prefix, node, .lineEnd]), into: &program)
+    program.append(.accept)
+    self.program = program
+  }
+
+  /// Whether `module` matches (the whole name, PEFT's rule).
+  public func matches(_ module: String) -> Bool {
+    let input = Array(module.unicodeScalars)
+    var current = Set<Int>()
+    addState(0, at: 0, count: input.count, to: &current)
+    for (i, c) in input.enumerated() {
+      var next = Set<Int>()
+      for pc in current {
+        if case let .match(set) = program[pc], set.contains(c) { addState(pc + 1, at: i + 1, count: input.count, to: &next) }
+      }
+      current = next
+      if current.isEmpty { return false }
+    }
+    return current.contains { if case .accept = program[$0] { true } else { false } }
+  }
+
+  /// Adds `pc` and what it reaches without consuming (splits, jumps, anchors) at position `at`.
+  private func addState(_ pc: Int, at position: Int, count: Int, to set: inout Set<Int>) {
+    var stack = [pc]
+    while let pc = stack.popLast() {
+      guard set.insert(pc).inserted else { continue }
+      switch program[pc] {
+      case let .split(a, b): stack += [b, a]
+      case let .jump(target): stack.append(target)
+      case .lineStart: if position == 0 { stack.append(pc + 1) }
+      case .lineEnd: if position == count { stack.append(pc + 1) }
+      case .match, .accept: break
+      }
+    }
+  }
+
+  indirect enum Node {
+    case set(CharacterSet)
+    case sequence([Node])
+    case alternation([Node])
+    case repeated(Node, Int, Int?)
+    case lineStart, lineEnd
+    static func optional(_ node: Node) -> Node { .repeated(node, 0, 1) }
+  }
+
+  private static func compile(_ node: Node, into program: inout [Instruction]) throws(Refusal) {
+    guard program.count <= maxStates else { throw Refusal(message: "too large once its repetitions are counted out (over \(maxStates) states)") }
+    switch node {
+    case let .set(set): program.append(.match(set))
+    case .lineStart: program.append(.lineStart)
+    case .lineEnd: program.append(.lineEnd)
+    case let .sequence(nodes): for node in nodes { try compile(node, into: &program) }
+    case let .alternation(branches):
+      var jumps: [Int] = []
+      for (index, branch) in branches.enumerated() {
+        if index < branches.count - 1 {
+          let split = program.count
+          program.append(.split(split + 1, -1))
+          try compile(branch, into: &program)
+          jumps.append(program.count)
+          program.append(.jump(-1))
+          program[split] = .split(split + 1, program.count)
+        } else {
+          try compile(branch, into: &program)
+        }
+      }
+      for jump in jumps { program[jump] = .jump(program.count) }
+    case let .repeated(inner, minimum, maximum):
+      for _ in 0..<minimum { try compile(inner, into: &program) }
+      if let maximum {
+        // Each optional copy: split(take, skip-to-end).
+        var splits: [Int] = []
+        for _ in minimum..<max(minimum, maximum) {
+          splits.append(program.count)
+          program.append(.split(program.count + 1, -1))
+          try compile(inner, into: &program)
+        }
+        for split in splits { program[split] = .split(split + 1, program.count) }
+      } else {
+        let loop = program.count
+        program.append(.split(loop + 1, -1))
+        try compile(inner, into: &program)
+        program.append(.jump(loop))
+        program[loop] = .split(loop + 1, program.count)
+      }
+    }
+  }
+
+  /// A recursive-descent parser of the accepted syntax (nesting is bounded by the length).
+  struct Parser {
+    let scalars: [Unicode.Scalar]
+    var position = 0
+
+    init(_ scalars: [Unicode.Scalar]) { self.scalars = scalars }
+
+    var peek: Unicode.Scalar? { position < scalars.count ? scalars[position] : nil }
+
+    mutating func parseAlternation() throws(Refusal) -> Node {
+      var branches = [try parseSequence()]
+      while peek == "|" {
+        position += 1
+        branches.append(try parseSequence())
+      }
+      return branches.count == 1 ? branches[0] : .alternation(branches)
+    }
+
+    mutating func parseSequence() throws(Refusal) -> Node {
+      var nodes: [Node] = []
+      while let c = peek, c != "|", c != ")" {
+        var atom = try parseAtom()
+        while let q = peek, "*+?{".unicodeScalars.contains(q) {
+          guard let (minimum, maximum) = try parseQuantifier() else { break }
+          if case .lineStart = atom { throw Refusal(message: "a quantifier after an anchor at \(position)") }
+          if case .lineEnd = atom { throw Refusal(message: "a quantifier after an anchor at \(position)") }
+          atom = .repeated(atom, minimum, maximum)
+          if peek == "?" { position += 1 }  // lazy: the same set of names matches
+        }
+        nodes.append(atom)
+      }
+      return .sequence(nodes)
+    }
+
+    /// `* + ? {n} {n,} {n,m}`; nil for a `{` that is a literal (as Python reads `a{x}`).
+    mutating func parseQuantifier() throws(Refusal) -> (Int, Int?)? {
+      guard let c = peek else { return nil }
+      switch c {
+      case "*": position += 1; return (0, nil)
+      case "+": position += 1; return (1, nil)
+      case "?": position += 1; return (0, 1)
+      default:
+        let start = position
+        position += 1
+        let minimum = number()
+        var maximum = minimum
+        if peek == "," {
+          position += 1
+          maximum = number()
+          if maximum == nil, minimum != nil { maximum = -1 }
+        }
+        guard peek == "}", let low = minimum ?? (maximum != nil ? 0 : nil) else {
+          position = start
+          return nil
+        }
+        position += 1
+        let high = maximum == -1 ? nil : maximum
+        guard low <= 1000, high.map({ $0 >= low && $0 <= 1000 }) ?? true else { throw Refusal(message: "a repetition count above 1000 or out of order at \(start)") }
+        return (low, high)
+      }
+    }
+
+    mutating func number() -> Int? {
+      var value: Int?
+      while let c = peek, let digit = Int(String(c)), c.isASCII {
+        value = min((value ?? 0) * 10 + digit, 1_000_000)
+        position += 1
+      }
+      return value
+    }
+
+    mutating func parseAtom() throws(Refusal) -> Node {
+      guard let c = peek else { throw Refusal(message: "ends early") }
+      position += 1
+      switch c {
+      case ".": return .set(.any)
+      case "^": return .lineStart
+      case "$": return .lineEnd
+      case "(":
+        if peek == "?" {
+          guard position + 1 < scalars.count, scalars[position + 1] == ":" else {
+            throw Refusal(message: "look-arounds, named groups and flags ((?...) at \(position - 1)) are not supported")
+          }
+          position += 2
+        }
+        let inner = try parseAlternation()
+        guard peek == ")" else { throw Refusal(message: "unclosed '(' ") }
+        position += 1
+        return inner
+      case "[": return .set(try parseClass())
+      case "\\": return .set(try parseEscape(inClass: false).set)
+      case "*", "+", "?": throw Refusal(message: "nothing to repeat at \(position - 1)")
+      default: return .set(.single(c))
+      }
+    }
+
+    mutating func parseEscape(inClass: Bool) throws(Refusal) -> (set: CharacterSet, single: Unicode.Scalar?) {
+      guard let c = peek else { throw Refusal(message: "a trailing backslash") }
+      position += 1
+      switch c {
+      case "d": return (CharacterSet(ranges: CharacterSet.digit, negated: false), nil)
+      case "D": return (CharacterSet(ranges: CharacterSet.digit, negated: true), nil)
+      case "w": return (CharacterSet(ranges: CharacterSet.word, negated: false), nil)
+      case "W": return (CharacterSet(ranges: CharacterSet.word, negated: true), nil)
+      case "s": return (CharacterSet(ranges: CharacterSet.space, negated: false), nil)
+      case "S": return (CharacterSet(ranges: CharacterSet.space, negated: true), nil)
+      case "n": return (.single("\n"), "\n")
+      case "t": return (.single("\t"), "\t")
+      default:
+        if c.properties.numericType != nil || (c.isASCII && c.properties.isAlphabetic) {
+          throw Refusal(message: "the escape \\\(c) (back-references and classes beyond \\d \\w \\s) is not supported")
+        }
+        return (.single(c), c)
+      }
+    }
+
+    mutating func parseClass() throws(Refusal) -> CharacterSet {
+      var set = CharacterSet(ranges: [], negated: false)
+      if peek == "^" {
+        set.negated = true
+        position += 1
+      }
+      var first = true
+      while let c = peek, c != "]" || first {
+        first = false
+        position += 1
+        var low: Unicode.Scalar = c
+        if c == "\\" {
+          let escape = try parseEscape(inClass: true)
+          guard let single = escape.single else {
+            guard !escape.set.negated else { throw Refusal(message: "negated classes (\\D \\W \\S) inside [...] are not supported") }
+            set.ranges += escape.set.ranges
+            continue
+          }
+          low = single
+        }
+        if peek == "-", position + 1 < scalars.count, scalars[position + 1] != "]" {
+          position += 1
+          guard var high = peek else { break }
+          position += 1
+          if high == "\\" { high = try parseEscape(inClass: true).single ?? high }
+          guard low.value <= high.value else { throw Refusal(message: "a class range out of order") }
+          set.ranges.append(low.value...high.value)
+        } else {
+          set.ranges.append(low.value...low.value)
+        }
+      }
+      guard peek == "]" else { throw Refusal(message: "unclosed '['") }
+      position += 1
+      return set
+    }
+  }
+}
