@@ -78,6 +78,9 @@ public struct Checkpoint: Sendable {
 
   public static func isFile(_ path: String) -> Bool { fileType(path) == S_IFREG }
 
+  /// Whether anything (a file, a link, a FIFO) is at `path`.
+  public static func exists(_ path: String) -> Bool { entryType(path) != nil }
+
   /// Names in a folder, sorted.
   public static func listDirectory(_ path: String) -> [String] { directoryEntries(of: path) }
 
@@ -85,5 +88,20 @@ public struct Checkpoint: Sendable {
     withExtendedLifetime(file) {
       file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
     }
+  }
+}
+
+extension Checkpoint {
+  /// The small files that travel with a model folder (config, tokenizer, generation config):
+  /// every regular file beside the weights that is no weight file, index or hidden file, under
+  /// the symlink rule of ``ModelFolder`` (a FIFO or a link out of the folder is refused by name).
+  public func companionFiles() throws(CheckpointError) -> [(name: String, contents: [UInt8])] {
+    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ShardedIndex.fileName]
+    var files: [(name: String, contents: [UInt8])] = []
+    for name in Checkpoint.listDirectory(folder) where !skip.contains(where: name.hasSuffix) && !name.hasPrefix(".") {
+      guard !Checkpoint.isDirectory(folder + "/" + name) else { continue }
+      files.append((name, try ModelFolder.contents(of: name, in: folder)))
+    }
+    return files
   }
 }

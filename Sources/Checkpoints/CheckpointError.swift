@@ -117,9 +117,14 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .fileTooSmall(path, size, needed):
       "\(path): file is \(size) bytes, a safetensors file needs at least \(needed)"
     case let .headerTooLarge(path, claimed, limit):
-      "\(path): header length at offset 0 is \(claimed) bytes, more than the limit of \(limit)"
+      // A length beyond 2^40 is some other file's first 8 bytes: they are not shown.
+      claimed < 1 << 40
+        ? "\(path): header length at offset 0 is \(claimed) bytes, more than the limit of \(limit)"
+        : "\(path): the first 8 bytes are no safetensors header length (more than the limit of \(limit)): not a safetensors file?"
     case let .headerBeyondFile(path, claimed, fileSize):
-      "\(path): header length at offset 0 is \(claimed) bytes, but the file has only \(fileSize) bytes"
+      claimed < 1 << 40
+        ? "\(path): header length at offset 0 is \(claimed) bytes, but the file has only \(fileSize) bytes"
+        : "\(path): the first 8 bytes are no safetensors header length (the file has \(fileSize) bytes): not a safetensors file?"
     case let .invalidUTF8(path, offset): "\(path): invalid UTF-8 at byte offset \(offset)"
     case let .invalidJSON(path, offset, message): "\(path): invalid JSON at byte offset \(offset): \(message)"
     case let .duplicateKey(path, key, offset): "\(path): duplicate key '\(key)' at byte offset \(offset)"

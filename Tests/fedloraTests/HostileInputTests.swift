@@ -118,4 +118,61 @@ struct HostileInputTests {
     #expect(mkfifo(folder + "/client/adapter_config.json", 0o644) == 0)
     try run(["merge", folder + "/client", Fixtures.path("adapters/client_b"), "-o", folder + "/out"], [1])
   }
+
+  @Test("Names and metadata from files reach the terminal with control characters shown; JSON keeps them exact")
+  func escapes() throws {
+    let folder = Fixtures.scratch("escapes")
+    let evil = "w\u{1B}]0;owned\u{07}\u{1B}[2J"
+    try SafeTensorsWriter.write([OutputTensor(name: evil, dtype: .f32, shape: [1], values: [1])], metadata: [("note", "x\u{1B}[31my")], to: folder + "/e.safetensors")
+    let text = try run(["inspect", "--tensors", folder + "/e.safetensors"], [0])
+    #expect(!text.stdout.contains("\u{1B}") && !text.stdout.contains("\u{07}"))
+    #expect(text.stdout.contains("w\\x1b]0;owned\\x07\\x1b[2J") && text.stdout.contains("x\\x1b[31my"), "\(text.stdout)")
+    let json = try run(["inspect", "--tensors", folder + "/e.safetensors", "--json"], [0])
+    let names = try JSON.parse(json.stdout, path: "stdout")["files"]?.arrayValue?.first?["tensors"]?.arrayValue?.compactMap { $0["name"]?.stringValue }
+    #expect(names == [evil])
+    let verify = try run(["verify", "--data", "--checksums", folder + "/e.safetensors"], [0])
+    #expect(!verify.stdout.contains("\u{1B}"))
+  }
+
+  @Test("Symlinks are followed within a model's repository (the Hugging Face cache layout works), never out of it")
+  func symlinks() throws {
+    let folder = Fixtures.scratch("links")
+    let fm = FileManager.default
+    let source = Fixtures.path("tokenizers/llama_bpe")
+    // A cache entry: snapshots/REV/* are relative links into blobs/.
+    let entry = folder + "/hub/models--o--n"
+    try fm.createDirectory(atPath: entry + "/blobs", withIntermediateDirectories: true)
+    try fm.createDirectory(atPath: entry + "/snapshots/rev", withIntermediateDirectories: true)
+    for name in try fm.contentsOfDirectory(atPath: source) {
+      try fm.copyItem(atPath: source + "/" + name, toPath: entry + "/blobs/" + name + ".blob")
+      try fm.createSymbolicLink(atPath: entry + "/snapshots/rev/" + name, withDestinationPath: "../../blobs/" + name + ".blob")
+    }
+    try run(["convert", entry + "/snapshots/rev", folder + "/cached.gguf"], [0])
+    // A link out of the folder: refused by name, nothing written.
+    let model = folder + "/model"
+    try fm.copyItem(atPath: source, toPath: model)
+    Fixtures.write(Array("secret {{ x }}".utf8), to: folder + "/outside.txt")
+    try fm.removeItem(atPath: model + "/chat_template.jinja")
+    try fm.createSymbolicLink(atPath: model + "/chat_template.jinja", withDestinationPath: folder + "/outside.txt")
+    let out = try run(["convert", model, folder + "/leak.gguf"], [1])
+    #expect(out.stderr.contains("outside the model folder") && !fm.fileExists(atPath: folder + "/leak.gguf"), "\(out.stderr)")
+    // merge --base copies companions only under the same rule.
+    let base = folder + "/base"
+    try fm.copyItem(atPath: Fixtures.path("adapters/base"), toPath: base)
+    try fm.createSymbolicLink(atPath: base + "/notes.txt", withDestinationPath: folder + "/outside.txt")
+    let merged = try run(["merge", Fixtures.path("adapters/client_a"), "--method", "exact", "--base", base, "-o", folder + "/merged"], [1])
+    #expect(merged.stderr.contains("notes.txt") && merged.stderr.contains("not followed"), "\(merged.stderr)")
+    // A shard linked to a system file: refused, and no byte of it is shown.
+    let sharded = folder + "/sharded"
+    try fm.copyItem(atPath: Fixtures.path("sharded"), toPath: sharded)
+    let shard = try #require(try fm.contentsOfDirectory(atPath: sharded).first { $0.hasSuffix(".safetensors") })
+    try fm.removeItem(atPath: sharded + "/" + shard)
+    try fm.createSymbolicLink(atPath: sharded + "/" + shard, withDestinationPath: "/etc/passwd")
+    let passwd = try run(["inspect", sharded], [1])
+    #expect(passwd.stderr.contains("not followed") && !passwd.stderr.contains("root"), "\(passwd.stderr)")
+    // And the first bytes of a non-safetensors file are not echoed as a length.
+    Fixtures.write(Array("root:x:0:0:root:/root:/bin/bash\n".utf8), to: folder + "/p.safetensors")
+    let plain = try run(["inspect", folder + "/p.safetensors"], [1])
+    #expect(plain.stderr.contains("not a safetensors file") && !plain.stderr.contains("header length at offset 0 is"), "\(plain.stderr)")
+  }
 }

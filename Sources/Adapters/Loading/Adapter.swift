@@ -107,7 +107,10 @@ public struct Adapter: Sendable {
       config = try AdapterConfig(json: json, path: checkpoint.path)
     } else {
       let configPath = checkpoint.folder + "/adapter_config.json"
-      if let bytes = try? MappedFile.contents(of: configPath) {
+      // A config that is there but cannot be read (a FIFO, a link out of the folder) is an
+      // error, not an adapter without a config.
+      if Checkpoint.exists(configPath) {
+        let bytes = try AdapterError.wrap { () throws(CheckpointError) in try ModelFolder.contents(of: "adapter_config.json", in: checkpoint.folder) }
         let json: JSON
         do { json = try JSON.parse(bytes, path: configPath) } catch {
           throw .badConfig(path: configPath, message: String(error.description.dropFirst(error.description.hasPrefix(configPath + ": ") ? configPath.count + 2 : 0)))

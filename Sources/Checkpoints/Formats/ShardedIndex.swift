@@ -47,7 +47,9 @@ public struct ShardedIndex: Sendable {
     }
     let folder = folderPrefix(of: path)
 
+    // Linear in the index: each shard named once, each tensor found by name in its shard.
     var shardNames: [String] = []
+    var seen = Set<String>()
     for (tensor, value) in weightMap {
       guard let shard = value.stringValue else {
         throw .badIndex(path: path, message: "weight_map entry '\(tensor)' is not a string")
@@ -55,19 +57,24 @@ public struct ShardedIndex: Sendable {
       guard !shard.isEmpty, !shard.contains("/"), shard != "..", shard != "." else {
         throw .badShardName(path: path, shard: shard)
       }
-      if !shardNames.contains(shard) { shardNames.append(shard) }
+      if seen.insert(shard).inserted { shardNames.append(shard) }
     }
     var shards: [String: SafeTensorsFile] = [:]
     for name in shardNames {
       let shardPath = folder + name
       let shardFile: MappedFile
-      do { shardFile = try MappedFile(path: shardPath) } catch { throw .missingShard(path: path, shard: name) }
+      // A missing shard is named as such; any other failure (a link out of the folder, the
+      // memory-map limit) says what it is.
+      guard Checkpoint.isFile(shardPath) else { throw .missingShard(path: path, shard: name) }
+      try ModelFolder.checkContained(shardPath, in: folder.isEmpty ? "." : String(folder.dropLast()))
+      shardFile = try MappedFile(path: shardPath)
       shards[name] = try SafeTensorsFile(file: shardFile)
     }
+    let byName = shards.mapValues { shard in Dictionary(shard.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
     var tensors: [Tensor] = []
     for (tensor, value) in weightMap.sorted(by: { $0.key < $1.key }) {
       let shard = value.stringValue ?? ""
-      guard let found = shards[shard]?.tensors.first(where: { $0.name == tensor }) else {
+      guard let found = byName[shard]?[tensor] else {
         throw .tensorNotInShard(path: path, tensor: tensor, shard: shard)
       }
       tensors.append(found)

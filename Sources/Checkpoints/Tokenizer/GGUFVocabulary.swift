@@ -44,6 +44,7 @@ public struct GGUFVocabulary: Sendable {
   /// `tokenizer.model`: pieces in id order, padded to the model's size with `[PADi]`, then
   /// `added_tokens.json` and `tokenizer_config.json`'s `added_tokens_decoder` on top.
   static func sentencePiece(_ files: TokenizerFiles, vocabularySize: Int?) throws(CheckpointError) -> GGUFVocabulary {
+    try ModelFolder.checkContained(files.path("tokenizer.model"), in: files.folder)
     let model = try SentencePieceModel.read(files.path("tokenizer.model"))
     let size = vocabularySize ?? model.pieces.count
     let pieces = model.pieces.prefix(size)

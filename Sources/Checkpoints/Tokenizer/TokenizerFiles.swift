@@ -25,7 +25,7 @@ struct TokenizerFiles {
 
   func text(_ name: String) throws(CheckpointError) -> String? {
     guard exists(name) else { return nil }
-    let bytes = try MappedFile.contents(of: path(name))
+    let bytes = try ModelFolder.contents(of: name, in: folder)
     guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidUTF8(path: path(name), offset: 0) }
     return text
   }
@@ -33,7 +33,7 @@ struct TokenizerFiles {
   private static func json(_ folder: String, _ name: String) throws(CheckpointError) -> JSON? {
     let path = folder + "/" + name
     guard Checkpoint.isFile(path) else { return nil }
-    return try JSON.parse(MappedFile.contents(of: path), path: path)
+    return try JSON.parse(ModelFolder.contents(of: name, in: folder), path: path)
   }
 
   private static func addedTokens(_ tokenizer: JSON?, path: String) throws(CheckpointError) -> [(id: Int, content: String, special: Bool)] {

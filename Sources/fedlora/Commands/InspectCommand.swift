@@ -221,7 +221,7 @@ enum FileReport {
 
   static func text(_ checkpoint: Checkpoint, tensors: [Tensor]?) -> [String] {
     let summary = CheckpointSummary(checkpoint)
-    var lines = [Terminal.bold(checkpoint.path)]
+    var lines = [Terminal.bold(checkpoint.path.visible)]
     func field(_ name: String, _ value: String) { lines.append("  " + name.padding(12) + value) }
     field("format", formatName(checkpoint))
     field("tensors", Format.count(summary.tensorCount))
@@ -234,7 +234,7 @@ enum FileReport {
     if !metadata.isEmpty {
       lines.append("  metadata")
       let width = metadata.map(\.0.count).max() ?? 0
-      for (key, value) in metadata { lines.append("    " + key.padding(width + 2) + value) }
+      for (key, value) in metadata { lines.append("    " + key.visible.padding(width + 2) + value.visible) }
     }
     if let tensors {
       var table = Table([("name", .left), ("dtype", .left), ("shape", .left), ("offset", .right), ("bytes", .right)])

@@ -204,7 +204,7 @@ extension MergeCommand {
     } else {
       try SafeTensorsWriter.writeSharded(
         plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000, to: output,
-        extraFiles: try BaseFolder.companionFiles(of: base), progress: progress.handler, in: transaction)
+        extraFiles: try base.companionFiles(), progress: progress.handler, in: transaction)
     }
     progress.finish()
     if merge.options.method == .fedex {
@@ -218,17 +218,6 @@ extension MergeCommand {
     let adapter = merge.options.method == .fedex ? fedexAdapterPath : nil
     Session.finish(MergeReportView.json(merge.report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
     MergeReportView.text(merge.report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
-  }
-}
-
-/// The small files that travel with a model folder (config, tokenizer), copied beside a merged one.
-enum BaseFolder {
-  static func companionFiles(of base: Checkpoint) throws -> [(name: String, contents: [UInt8])] {
-    let folder = base.folder
-    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ShardedIndex.fileName]
-    return try Checkpoint.listDirectory(folder)
-      .filter { name in !skip.contains { name.hasSuffix($0) } && !name.hasPrefix(".") && !Checkpoint.isDirectory(folder + "/" + name) }
-      .map { name in (name, try MappedFile.contents(of: folder + "/" + name)) }
   }
 }
 

@@ -54,14 +54,14 @@ struct VerifyCommand: PipelineCommand {
         let detail = data ? "\(tensorCount) tensors, all values finite" : "\(tensorCount) tensors, structure valid"
         Session.result("\(Terminal.green("ok"))    \(path) (\(detail))")
         if showChecksums {
-          for (tensor, scan) in scans { Session.result("      \(hex(scan.crc32))  \(tensor.name)") }
+          for (tensor, scan) in scans { Session.result("      \(hex(scan.crc32))  \(tensor.name.visible)") }
         }
         let unchecked = scans.filter { !$0.1.valuesChecked }.map(\.0.dtype.rawValue)
         if !unchecked.isEmpty {
           Session.warn("\(path): values of \(Set(unchecked).sorted().joined(separator: ", ")) tensors cannot be decoded; only their CRC-32 was computed")
         }
       } else {
-        for problem in problems { Session.result("\(Terminal.red("FAIL"))  \(problem.message)") }
+        for problem in problems { Session.result("\(Terminal.red("FAIL"))  \(problem.message.visible)") }
       }
     }
     if json {

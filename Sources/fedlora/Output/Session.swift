@@ -55,7 +55,7 @@ enum Session {
   /// A warning: into the JSON document with `--json`, else on stderr.
   static func warn(_ message: String) {
     lock.sync { collected.append(message) }
-    if !json { Terminal.err("fedlora: warning: \(message)") }
+    if !json { Terminal.err("fedlora: warning: \(message.visible)") }
   }
 
   static var warnings: [String] { lock.sync { collected } }
@@ -103,7 +103,7 @@ enum Session {
         ("error", .object([("code", .string(code)), ("message", .string(message))])),
       ]).prettyText)
     }
-    Terminal.err("fedlora: error: \(message)")
+    Terminal.err("fedlora: error: \(code == "usage" ? message : message.visible)")
   }
 
   private static let usageCodes: Set = ["usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count"]

@@ -11,7 +11,8 @@ struct Table {
     alignments = columns.map(\.1)
   }
 
-  mutating func add(_ row: [String]) { rows.append(row) }
+  /// Adds a row; its cells' control characters are shown, not sent (names come from files).
+  mutating func add(_ row: [String]) { rows.append(row.map(\.visible)) }
 
   /// The table as lines, columns separated by two spaces, header underlined with dashes.
   func render(indent: String = "") -> [String] {

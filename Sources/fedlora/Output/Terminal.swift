@@ -24,3 +24,26 @@ enum Terminal {
   static func red(_ text: String) -> String { colour ? "\u{1B}[31m\(text)\u{1B}[0m" : text }
   static func green(_ text: String) -> String { colour ? "\u{1B}[32m\(text)\u{1B}[0m" : text }
 }
+
+extension String {
+  /// The text with control characters shown, not interpreted (`\x1b` for ESC): names and
+  /// metadata come from files, and a file must not drive the terminal. JSON output keeps the
+  /// exact strings.
+  var visible: String {
+    guard unicodeScalars.contains(where: Self.isControl) else { return self }
+    var out = ""
+    for scalar in unicodeScalars {
+      if Self.isControl(scalar) {
+        let hex = String(scalar.value, radix: 16)
+        out += "\\x" + String(repeating: "0", count: max(0, 2 - hex.count)) + hex
+      } else {
+        out.unicodeScalars.append(scalar)
+      }
+    }
+    return out
+  }
+
+  private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+  }
+}
