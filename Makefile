@@ -7,6 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+.PHONY: fuzz fuzz-smoke
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -74,3 +75,25 @@ bench: build python-deps
 
 clean:
 	rm -rf .build
+
+# libFuzzer on every parser of untrusted bytes (Sources/Fuzz), FUZZ_TIME seconds each (default
+# 600), corpora grown in .build-fuzz/corpus from the committed fuzz/corpus seeds; crashes land in
+# .build-fuzz/crashes. FUZZ_TARGETS picks some (default: all).
+FUZZ_TIME    ?= 600
+FUZZ_TARGETS ?= safetensors gguf json sentencepiece tokenizer-json sharded-index adapter-config module-pattern llama-config
+FUZZ_BIN     := .build-fuzz/release/fedlora-fuzz
+fuzz: deps
+	$(SWIFT) build -c release --product fedlora-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	@mkdir -p .build-fuzz/crashes
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build-fuzz/corpus/$$t && cp -n fuzz/corpus/$$t/* .build-fuzz/corpus/$$t/ 2>/dev/null; \
+	  echo "== $$t ($(FUZZ_TIME) s)"; \
+	  FEDLORA_FUZZ_TARGET=$$t $(FUZZ_BIN) .build-fuzz/corpus/$$t -dict=fuzz/dict/$$t.dict -max_total_time=$(FUZZ_TIME) \
+	    -timeout=10 -rss_limit_mb=1024 -max_len=65536 -artifact_prefix=.build-fuzz/crashes/$$t- -print_final_stats=1 2>&1 \
+	    | grep -E "^#[0-9]+ *DONE|cov:|stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY" | tail -4; \
+	done
+
+# What CI runs: every committed corpus replayed through a plain build of the fuzz harness.
+fuzz-smoke: deps
+	$(SWIFT) build --product fedlora-fuzz
+	@for t in $(FUZZ_TARGETS); do $(SWIFT) run --skip-build fedlora-fuzz $$t fuzz/corpus/$$t || exit 1; done
