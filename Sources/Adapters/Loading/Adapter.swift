@@ -99,6 +99,13 @@ public struct Adapter: Sendable {
   /// instead of failing the load (inspect shows every good module beside them).
   public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
+    return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
+  }
+
+  /// The adapter an opened checkpoint holds (a caller that may show its header instead opens
+  /// it once).
+  public static func load(_ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false) throws(AdapterError) -> Adapter {
+    let path = checkpoint.path
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
     var config: AdapterConfig?
     if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {

@@ -70,8 +70,12 @@ public enum JSON: Equatable, Sendable {
 extension JSON {
   /// Parses UTF-8 bytes strictly: one value, optional surrounding whitespace, no duplicate keys.
   /// Errors name `path` and the byte offset in the file (`baseOffset` + position).
-  public static func parse(_ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int = 0) throws(CheckpointError) -> JSON {
-    var parser = JSONParser(bytes: bytes, path: path, baseOffset: baseOffset)
+  /// `maxArrayLength` bounds every array (a safetensors header's arrays are shapes and offsets:
+  /// a 50-million-dimension shape would cost gigabytes as values before anyone could refuse it).
+  public static func parse(
+    _ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int = 0, maxArrayLength: Int = .max
+  ) throws(CheckpointError) -> JSON {
+    var parser = JSONParser(bytes: bytes, path: path, baseOffset: baseOffset, maxArrayLength: maxArrayLength)
     parser.skipWhitespace()
     let value = try parser.parseValue(depth: 0)
     parser.skipWhitespace()
@@ -97,6 +101,7 @@ private struct JSONParser {
   let bytes: UnsafeRawBufferPointer
   let path: String
   let baseOffset: Int
+  let maxArrayLength: Int
   var position = 0
   static let maxDepth = 128
 
@@ -177,6 +182,7 @@ private struct JSONParser {
     }
     while true {
       skipWhitespace()
+      guard elements.count < maxArrayLength else { throw error("an array of more than \(maxArrayLength) elements") }
       elements.append(try parseValue(depth: depth + 1))
       skipWhitespace()
       switch current {

@@ -2,6 +2,9 @@
 /// reference reader validates them.
 public struct SafeTensorsFile: Sendable {
   public static let maxHeaderLength: UInt64 = 100_000_000
+  /// Most dimensions a shape may have: numpy 2 allows 64; a header's arrays (shapes, offsets)
+  /// are bounded by this so a crafted shape cannot cost gigabytes before it is refused.
+  public static let maxDimensions = 1_024
 
   public let file: MappedFile
   /// `__metadata__` in file order.
@@ -27,7 +30,7 @@ public struct SafeTensorsFile: Sendable {
       throw .headerBeyondFile(path: path, claimed: headerLength, fileSize: file.size)
     }
     dataStart = 8 + Int(headerLength)
-    let header = try JSON.parse(file.bytes(8..<dataStart), path: path, baseOffset: 8)
+    let header = try JSON.parse(file.bytes(8..<dataStart), path: path, baseOffset: 8, maxArrayLength: Self.maxDimensions)
     guard let entries = header.objectValue else {
       throw .invalidJSON(path: path, offset: 8, message: "the header is not a JSON object")
     }

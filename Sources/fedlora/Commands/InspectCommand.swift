@@ -108,22 +108,24 @@ struct InspectCommand: PipelineCommand {
   func execute() throws {
     Memory.keepFreedBlocks()
     if let plot { try PathConflicts.check([.file(plot)], inputs: paths + [against, llama.baseConfig].compactMap { $0 }) }
-    if !file, !tensors, let adapters = try loadAdapters() {
+    // Each path is read once, whichever view it gets.
+    let checkpoints = try paths.map { try Checkpoint.open($0) }
+    if !file, !tensors, let adapters = try loadAdapters(checkpoints) {
       let (output, failed) = try AdapterReportView(options: self).render(adapters)
       output.forEach(json ? Terminal.out : Session.result)
       if failed { throw ExitCode.failure }
       return
     }
     if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
-    try runFileLevel()
+    try runFileLevel(checkpoints)
   }
 
   /// The adapters at `paths`, or nil when some path is a plain checkpoint (header view).
-  private func loadAdapters() throws -> [Adapter]? {
+  private func loadAdapters(_ checkpoints: [Checkpoint]) throws -> [Adapter]? {
     var adapters: [Adapter] = []
-    for path in paths {
+    for checkpoint in checkpoints {
       do {
-        adapters.append(try Adapter.load(path, alpha: alpha, llamaHeads: llama.heads(), lenient: true))
+        adapters.append(try Adapter.load(checkpoint, alpha: alpha, llamaHeads: llama.heads(), lenient: true))
       } catch AdapterError.noAdapterTensors {
         return nil
       } catch AdapterError.checkpoint {
@@ -146,12 +148,11 @@ struct InspectCommand: PipelineCommand {
     return { name in (try? pattern.firstMatch(in: name)) != nil }
   }
 
-  private func runFileLevel() throws {
+  private func runFileLevel(_ checkpoints: [Checkpoint]) throws {
     Session.schema = "fedlora.inspect.file/1"
     let keep = nameFilter
     var reports: [JSON] = []
-    for path in paths {
-      let checkpoint = try Checkpoint.open(path)
+    for checkpoint in checkpoints {
       let listed = tensors ? checkpoint.tensors.filter { keep($0.name) } : nil
       if json {
         reports.append(FileReport.json(checkpoint, tensors: listed))
@@ -168,6 +169,7 @@ struct InspectCommand: PipelineCommand {
 /// File-level inspection: the same facts as text for people and as JSON for pipelines.
 enum FileReport {
   static let arrayLimit = 16
+  static let metadataLimit = 1_000
 
   static func formatName(_ checkpoint: Checkpoint) -> String {
     switch checkpoint.format {
@@ -232,9 +234,12 @@ enum FileReport {
       gguf.metadata.map { ($0.key, describe($0.value)) }
     } ?? checkpoint.metadata.map { ($0.key, $0.value) }
     if !metadata.isEmpty {
+      // A terminal view shows the first entries (--json has every one): a header can carry millions.
       lines.append("  metadata")
-      let width = metadata.map(\.0.count).max() ?? 0
-      for (key, value) in metadata { lines.append("    " + key.visible.padding(width + 2) + value.visible) }
+      let shown = metadata.prefix(metadataLimit)
+      let width = shown.map(\.0.count).max() ?? 0
+      for (key, value) in shown { lines.append("    " + key.visible.padding(width + 2) + value.visible) }
+      if metadata.count > metadataLimit { lines.append("    ... \(Format.count(metadata.count - metadataLimit)) more (all of them with --json)") }
     }
     if let tensors {
       var table = Table([("name", .left), ("dtype", .left), ("shape", .left), ("offset", .right), ("bytes", .right)])
