@@ -7,10 +7,10 @@ OUT=$(mktemp -d /tmp/fedlora-demo-XXXXXX)
 CLIENTS="fixtures/adapters/client_a fixtures/adapters/client_b fixtures/adapters/client_c"
 
 echo "== fedlora merge (FLoRA-NA) of 3 clients, weighted by sample counts 100,200,300"
-$FEDLORA merge $CLIENTS --method flora-na --samples 100,200,300 -o "$OUT/merged" --quiet
+$FEDLORA merge $CLIENTS --method flora-na --samples 100,200,300 -o "$OUT/merged"
 echo
 echo "== the same clients with FedAvg, for comparison (model-level line only)"
-$FEDLORA merge $CLIENTS --method fedavg --samples 100,200,300 -o "$OUT/fedavg" --quiet 2>&1 | tail -1
+$FEDLORA merge $CLIENTS --method fedavg --samples 100,200,300 -o "$OUT/fedavg" | tail -1
 echo
 echo "== fedlora inspect of the merged adapter (first layer)"
 $FEDLORA inspect "$OUT/merged" --filter 'layers\.0\.' --top 3
