@@ -96,7 +96,8 @@ extension Checkpoint {
   /// every regular file beside the weights that is no weight file, index or hidden file, under
   /// the symlink rule of ``ModelFolder`` (a FIFO or a link out of the folder is refused by name).
   public func companionFiles() throws(CheckpointError) -> [(name: String, contents: [UInt8])] {
-    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ShardedIndex.fileName]
+    // Weights of every framework and their indexes stay behind: only small companions travel.
+    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt", ".index.json"]
     var files: [(name: String, contents: [UInt8])] = []
     for name in Checkpoint.listDirectory(folder) where !skip.contains(where: name.hasSuffix) && !name.hasPrefix(".") {
       guard !Checkpoint.isDirectory(folder + "/" + name) else { continue }

@@ -110,6 +110,9 @@ struct AuditTests {
     let (bf16, rounded) = try Self.json(["inspect", a, b, c, "--against", folder + "/fa16", "--expect", "fedavg"])
     #expect(bf16.status == 0 && rounded["verdict_code"] == .string("no-better-than-fedavg"), "\(rounded)")
     #expect(try CLI.run(["inspect", a, "--expect", "fedavg"]).status == 64)
+    // Nothing to judge is no pass.
+    let (nothing, unverifiable) = try Self.json(["inspect", a, b, c, "--against", folder + "/fa", "--expect", "fedavg", "--filter", "nomatch"])
+    #expect(nothing.status == 1 && unverifiable["error"]?["code"] == .string("expectation-unverifiable"))
   }
 
   @Test("Inconsistent adapters: config rank mismatches flagged and refused, unreadable modules shown beside the good ones, configs verified")

@@ -59,6 +59,9 @@ struct OutputSafetyTests {
     let client = folder + "/ca"
     try FileManager.default.copyItem(atPath: Self.clients[0], toPath: client)
     try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: client)
+    try FileManager.default.copyItem(atPath: Fixtures.path("adapters/base"), toPath: folder + "/base")
+    try FileManager.default.createDirectory(atPath: folder + "/base-out", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: Fixtures.path("adapters/base/config.json"), toPath: folder + "/base-out/config.json")
     let before = try Fixtures.read(client + "/adapter_model.safetensors")
     let gguf = Fixtures.path("adapters/gguf/client_a.gguf")
     let cases: [(arguments: [String], directory: String?)] = [
@@ -74,6 +77,7 @@ struct OutputSafetyTests {
       (["convert", client, client + "/x.gguf"], nil),
       (["merge", Self.clients[1], client, "--method", "fedex", "--base", Fixtures.path("adapters/base"), "-o", folder + "/m", "--adapter-output", client], nil),
       (["inspect", client, "--plot", client + "/plot.svg"], nil),
+      (["merge", client, "--method", "exact", "--base", folder + "/base", "-o", folder + "/base-out", "--base-config", folder + "/base-out/config.json"], nil),
     ]
     for (arguments, directory) in cases {
       let result = try CLI.run(arguments + ["--json"], directory: directory)

@@ -60,6 +60,9 @@ struct PipelineContractTests {
       (["inspect", Self.base, "--sort", "norm_A"], "holds no adapter"),
       (["inspect", a, b, "--weights", "1,2,3"], "3 values for 2 clients"),
       (["inspect", a, "--json", "--csv"], "choose one of"),
+      (["inspect", Self.base, "--filter", "q_proj"], "--filter selects"),
+      (["convert", a, out + ".gguf", "--skip-unsupported"], "--skip-unsupported leaves out model tensors"),
+      (["verify", Fixtures.path("sharded"), "--checksums"], "--checksums prints"),
     ]
     for (arguments, reason) in cases {
       let result = try CLI.run(arguments)

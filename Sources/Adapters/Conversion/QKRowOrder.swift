@@ -29,10 +29,13 @@ public enum QKRowOrder {
     switch value.stringValue {
     case "huggingface": return .some(nil)
     case "llama.cpp":
-      guard let query = gguf[headCountKey]?.doubleValue, let kv = gguf[headCountKVKey]?.doubleValue, query >= 1, kv >= 1, query < 1e6, kv < 1e6 else {
+      // The same checks as every other head count: whole, bounded, KV dividing query.
+      guard let heads = LlamaGGUF.Heads(query: gguf[headCountKey]?.doubleValue, keyValue: gguf[headCountKVKey]?.doubleValue),
+        gguf[headCountKVKey] != nil
+      else {
         throw .badConfig(path: path, message: "\(key) is llama.cpp but \(headCountKey) / \(headCountKVKey) are missing or not head counts")
       }
-      return .some(LlamaGGUF.Heads(query: Int(query), keyValue: Int(kv)))
+      return .some(heads)
     default: throw .badConfig(path: path, message: "\(key) must be \"llama.cpp\" or \"huggingface\"")
     }
   }

@@ -61,6 +61,8 @@ public enum PathConflicts {
     }
     let prefix = folderPrefix(of: path)
     let folder = prefix.isEmpty ? "." : prefix == "/" ? "/" : String(prefix.dropLast())
+    // Nothing left to resolve (the working folder itself is gone): the path as spelled.
+    guard folder != path, path != "." else { return path }
     let base = resolve(folder)
     switch lastComponent(path) {
     case ".": return base

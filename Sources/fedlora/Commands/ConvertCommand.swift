@@ -126,6 +126,7 @@ struct ConvertCommand: PipelineCommand {
     if keepNames { throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format") }
     if shardSize != nil { throw ValidationError("--shard-size applies to model checkpoints; an adapter is one file") }
     if dtype == .q8_0 { throw ValidationError("--dtype q8_0 quantises model weights; adapters stay f32, f16 or bf16") }
+    if skipUnsupported { throw ValidationError("--skip-unsupported leaves out model tensors a format cannot hold; an adapter's factors are all carried") }
     if llama.baseConfig != nil, adapter.format != .gguf, kind != .gguf {
       throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
     }

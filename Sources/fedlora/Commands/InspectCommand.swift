@@ -117,6 +117,7 @@ struct InspectCommand: PipelineCommand {
       return
     }
     if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
+    if filter != nil, !tensors { throw ValidationError("--filter selects layers of adapter tables or tensors of --tensors; the header view of \(paths.joined(separator: ", ")) lists neither") }
     try runFileLevel(checkpoints)
   }
 

@@ -136,7 +136,10 @@ struct MergeCommand: PipelineCommand {
       let adapterFormat = format ?? formatOfExtension ?? .peft
       return [adapterFormat == .peft ? .folder(outputPath, writes: AdapterWriter.peftFiles.contains) : .file(outputPath)]
     }
-    let merged: PathConflicts.Output = shardedOutput ? .folder(outputPath, writes: ShardedIndex.isOutputFile) : .file(outputPath)
+    // A sharded output also writes the base's companion files (config, tokenizer) beside its shards.
+    let baseFolder = base.map { path in Checkpoint.isDirectory(path) ? path : path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "." } ?? "."
+    let companions = Set(Checkpoint.listDirectory(baseFolder.isEmpty ? "/" : baseFolder))
+    let merged: PathConflicts.Output = shardedOutput ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)
     return [merged] + (Method(name: method) == .fedex ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
   }
 
@@ -262,7 +265,7 @@ enum MergeReportView {
       let limited = report.layers.filter { $0.rankLimit == limit }
       guard let first = limited.first, let asked else { continue }
       let why = limit == .shape ? "min(d, k) or the clients' ranks added up" : "the rank of the ideal update T"
-      lines.append("note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name), rank \(first.rank)")
+      lines.append("note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name.visible), rank \(first.rank)")
     }
     return lines
   }

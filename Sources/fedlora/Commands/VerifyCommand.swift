@@ -27,6 +27,10 @@ struct VerifyCommand: PipelineCommand {
 
   @OptionGroup var outputOptions: OutputOptions
 
+  func validate() throws {
+    if showChecksums, !data { throw ValidationError("--checksums prints the CRC-32s --data computes: give --data") }
+  }
+
   func execute() throws {
     let json = outputOptions.json
     var allValid = true

@@ -31,10 +31,11 @@ struct AdapterReportView {
       let error: [(key: String, value: JSON)] = failure.map { [("error", .object([("code", .string($0.code)), ("message", .string($0.message))]))] } ?? []
       return ([Session.document(schema: schema, ok: failure == nil, summary + [("plot", options.plot.map { .string($0) } ?? .null), ("layers", table.json)] + error)], failure != nil)
     }
-    if let failure { Terminal.err("fedlora: error: \(failure.message)") }
+    if let failure { Terminal.err("fedlora: error: \(failure.message.visible)") }
     if options.csv { return ([table.csv], failure != nil) }
     if options.markdown { return ([table.markdown], failure != nil) }
-    return (table.text(bar: bar) + [""] + lines + (options.plot.map { ["wrote \($0)"] } ?? []), failure != nil)
+    // Summary lines carry names from files: their control characters are shown, not sent.
+    return (table.text(bar: bar) + [""] + lines.map(\.visible) + (options.plot.map { ["wrote \($0)"] } ?? []), failure != nil)
   }
 
   // MARK: One adapter
@@ -112,10 +113,17 @@ struct AdapterReportView {
       allowDifferentBases: options.allowDifferentBases)
     set.warnings.forEach(Session.warn)
     let modules = set.moduleNames.filter(keep)
+    // What the audited adapter changes beyond the clients' modules is no part of their aggregate.
+    var extra: [String] = []
     if let merged {
       let missing = modules.filter { name in !merged.modules.contains { $0.name == name } }
       if let first = missing.first {
         throw AdapterError.moduleMismatch(client: merged.path, module: first, message: "the audited adapter does not adapt it")
+      }
+      let known = Set(set.moduleNames)
+      extra = merged.modules.map(\.name).filter { !known.contains($0) && keep($0) } + merged.fullTensors.map(\.name).filter { name in !set.fullTensorNames.contains(name) }
+      if let first = extra.first {
+        Session.warn("\(merged.path) also changes \(extra.count) tensors or modules the clients do not adapt (first: \(first)); the audit does not cover them")
       }
     }
     let rank = options.rank
@@ -147,7 +155,13 @@ struct AdapterReportView {
     let verdict = audit.map { verdictLine($0, path: options.against ?? "") }
     if let verdict { lines.append(verdict) }
     var failure: (code: String, message: String)?
-    if let expected = options.expect, let audit, !audit.meets(expected) {
+    if options.expect != nil, audit == nil {
+      failure = ("expectation-unverifiable", "\(options.against ?? ""): no model-level error to judge (no layer selected, or T = 0): --expect cannot pass")
+      lines.append("EXPECTATION NOT VERIFIABLE: " + (failure?.message ?? ""))
+    } else if options.expect != nil, let first = extra.first {
+      failure = ("expectation-failed", "\(options.against ?? ""): changes \(first) (and \(extra.count - 1) more) that no client adapts")
+      lines.append("EXPECTATION FAILED: " + (failure?.message ?? ""))
+    } else if let expected = options.expect, let audit, !audit.meets(expected) {
       failure = ("expectation-failed", "\(options.against ?? ""): error \(show(audit.against)) is worse than \(expected.rawValue)'s \(show(audit.error(of: expected))) by more than the tolerance \(show(audit.tolerance(expected)))")
       lines.append("EXPECTATION FAILED: " + (failure?.message ?? ""))
     } else if let expected = options.expect, audit != nil {

@@ -135,7 +135,7 @@ enum Interrupts {
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
       source.setEventHandler {
         Temporaries.removeAll()
-        Terminal.err("fedlora: \(number == SIGINT ? "interrupted" : "terminated"): nothing was written")
+        Terminal.err("fedlora: \(number == SIGINT ? "interrupted" : "terminated"): its temporaries removed")
         _exit(status)
       }
       source.resume()
