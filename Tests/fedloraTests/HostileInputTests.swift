@@ -28,6 +28,19 @@ struct HostileInputTests {
     try GGUFWriter.write(tensors, metadata: [("general.architecture", .string("llama"))] + metadata, to: path)
   }
 
+  /// The llama_bpe fixture model at `path` with `edit` applied to its config.json.
+  static func llamaModel(at path: String, editing edit: [String: Any]) throws -> String {
+    let base = Fixtures.path("tokenizers/llama_bpe")
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    for file in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+      try FileManager.default.copyItem(atPath: base + "/" + file, toPath: path + "/" + file)
+    }
+    var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/config.json"))) as? [String: Any] ?? [:]
+    for (key, value) in edit { config[key] = value }
+    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path + "/config.json"))
+    return path
+  }
+
   static func empty(_ name: String, _ shape: [Int], _ dtype: DType = .f32) -> OutputTensor {
     OutputTensor(name: name, dtype: dtype, shape: shape, values: [])
   }
@@ -60,16 +73,8 @@ struct HostileInputTests {
       let result = try run(["convert", path, folder + "/h\(index).safetensors"], [1])
       #expect(result.stderr.contains("llama.attention.head_count") && result.stderr.contains("not head counts"), "\(result.stderr)")
     }
-    let base = Fixtures.path("tokenizers/llama_bpe")
     for (index, edit) in [["num_attention_heads": 0], ["num_attention_heads": -1, "hidden_size": Int.min], ["num_key_value_heads": 3]].enumerated() {
-      let model = folder + "/model\(index)"
-      try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-      for file in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
-        try FileManager.default.copyItem(atPath: base + "/" + file, toPath: model + "/" + file)
-      }
-      var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/config.json"))) as? [String: Any] ?? [:]
-      for (key, value) in edit { config[key] = value }
-      try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: model + "/config.json"))
+      let model = try Self.llamaModel(at: folder + "/model\(index)", editing: edit)
       let result = try run(["convert", model, folder + "/m\(index).gguf"], [1])
       #expect(result.stderr.contains("not head counts"), "\(edit): \(result.stderr)")
       try run(["inspect", Fixtures.path("adapters/gguf/client_a.gguf"), "--base-config", model + "/config.json"], [1])
@@ -79,16 +84,8 @@ struct HostileInputTests {
   @Test("Config values that would size loops or traps: head_dim 1e12 with llama3 rope, special token ids beyond u32")
   func configSizes() throws {
     let folder = Fixtures.scratch("config-sizes")
-    let base = Fixtures.path("tokenizers/llama_bpe")
     for (index, edit) in [["head_dim": 1_000_000_000_000], ["head_dim": 1 << 31], ["bos_token_id": 1 << 33, "eos_token_id": -5]].enumerated() {
-      let model = folder + "/model\(index)"
-      try FileManager.default.createDirectory(atPath: model, withIntermediateDirectories: true)
-      for file in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
-        try FileManager.default.copyItem(atPath: base + "/" + file, toPath: model + "/" + file)
-      }
-      var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/config.json"))) as? [String: Any] ?? [:]
-      for (key, value) in edit { config[key] = value }
-      try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: model + "/config.json"))
+      let model = try Self.llamaModel(at: folder + "/model\(index)", editing: edit)
       try run(["convert", model, folder + "/m\(index).gguf"])
     }
   }
