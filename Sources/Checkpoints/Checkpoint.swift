@@ -39,13 +39,14 @@ public struct Checkpoint: Sendable {
   public static func open(_ path: String) throws(CheckpointError) -> Checkpoint {
     let resolved = try resolve(path)
     let file = resolved.hasSuffix(".json") ? nil : try MappedFile(path: resolved)
-    guard let file, !startsWithJSON(file) else {
+    guard let file, try !startsWithJSON(file) else {
       let index = try ShardedIndex(path: resolved)
       return Checkpoint(
         path: path, resolvedPath: resolved, format: .shardedSafetensors, tensors: index.tensors,
         metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
     }
-    if resolved.hasSuffix(".gguf") || (file.size >= 4 && file.load(UInt32.self, at: 0) == GGUFFile.magic) {
+    let magic = file.size >= 4 ? try file.load(UInt32.self, at: 0) : 0
+    if resolved.hasSuffix(".gguf") || magic == GGUFFile.magic {
       let gguf = try GGUFFile(file: file)
       return Checkpoint(path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf, files: [file])
     }
@@ -84,9 +85,9 @@ public struct Checkpoint: Sendable {
   /// Names in a folder, sorted.
   public static func listDirectory(_ path: String) -> [String] { directoryEntries(of: path) }
 
-  private static func startsWithJSON(_ file: MappedFile) -> Bool {
-    withExtendedLifetime(file) {
-      file.bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
+  private static func startsWithJSON(_ file: MappedFile) throws(CheckpointError) -> Bool {
+    try file.withBytes(0..<file.size) { bytes in
+      bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
     }
   }
 }

@@ -47,19 +47,19 @@ public enum CheckpointConversion {
     guard rowElements % tensor.dtype.block.elements == 0, rowElements % dtype.block.elements == 0 else {
       // Rows that split a quantisation block (1-D quantised tensors): converted whole.
       return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-        streamConvert(tensor, elements: 0..<tensor.elementCount, to: dtype, into: buffer)
+        try streamConvert(tensor, elements: 0..<tensor.elementCount, to: dtype, into: buffer)
       })
     }
     return OutputTensor(name: name, dtype: dtype, shape: shape, source: .rows {
-      { rows, buffer in streamConvert(tensor, elements: (rows.lowerBound * rowElements)..<(rows.upperBound * rowElements), to: dtype, into: buffer) }
+      { rows, buffer in try streamConvert(tensor, elements: (rows.lowerBound * rowElements)..<(rows.upperBound * rowElements), to: dtype, into: buffer) }
     })
   }
 
   /// Elements `elements` of `tensor` (block-aligned), converted into `buffer` a slice at a time.
-  static func streamConvert(_ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+  static func streamConvert(_ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) throws(CheckpointError) {
     guard let output = buffer.baseAddress else { return }
     let (outElements, outBytes) = dtype.block
-    tensor.forEachWidenedSlice(elements) { slice, _, values in
+    try tensor.forEachWidenedSlice(elements) { slice, _, values in
       let target = output + (slice.lowerBound - elements.lowerBound) / outElements * outBytes
       if dtype == .q8_0 {
         Dequantize.quantizeQ8_0(values.baseAddress!, count: values.count, into: target)

@@ -40,13 +40,13 @@ public struct TensorScan: Sendable, Equatable {
   public let valuesChecked: Bool
 
   /// Reads every byte of `tensor` once, a slice at a time, releasing pages as it goes.
-  public init(_ tensor: Tensor) {
+  public init(_ tensor: Tensor) throws(CheckpointError) {
     var nan = 0
     var inf = 0
     let floating = tensor.dtype.isComputable
     if floating {
       var crc: UInt32 = 0
-      tensor.forEachWidenedSlice { _, raw, values in
+      try tensor.forEachWidenedSlice { _, raw, values in
         crc = Checkpoints.crc32(raw, continuing: crc)
         for value in values where !value.isFinite {
           if value.isNaN { nan += 1 } else { inf += 1 }
@@ -54,7 +54,7 @@ public struct TensorScan: Sendable, Equatable {
       }
       crc32 = crc
     } else {
-      crc32 = Checkpoints.crc32(tensor.bytes)
+      crc32 = try tensor.withBytes { Checkpoints.crc32($0) }
       tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount))
     }
     nanCount = nan

@@ -23,18 +23,31 @@ public struct Tensor: Sendable {
   /// The number of elements (the reader checked that the product fits; 0 for a zero dimension).
   public var elementCount: Int { Checkpoints.elementCount(shape) ?? 0 }
 
-  /// The raw bytes on disk (bounds were checked when the header was read).
-  public var bytes: UnsafeRawBufferPointer { file.bytes(offset..<(offset + byteCount)) }
+  /// Calls `body` with the raw bytes on disk (bounds were checked when the header was read),
+  /// or those of `range` within them; valid only inside `body`.
+  public func withBytes<Result>(
+    _ range: Range<Int>? = nil, _ body: (UnsafeRawBufferPointer) throws(CheckpointError) -> Result
+  ) throws(CheckpointError) -> Result {
+    let range = range ?? 0..<byteCount
+    precondition(range.lowerBound >= 0 && range.upperBound <= byteCount, "range outside the tensor")
+    return try file.withBytes((offset + range.lowerBound)..<(offset + range.upperBound), body)
+  }
+
+  /// A copy of the raw bytes on disk.
+  public func copyBytes() throws(CheckpointError) -> [UInt8] { try withBytes { Array($0) } }
 
   /// Widens elements `elements` (block-aligned) a slice at a time into one reused Float buffer
   /// and calls `body` with each slice's element range, raw bytes and values; each slice's pages
   /// are released once `body` returns. `slice` must be a multiple of the block size.
   public func forEachWidenedSlice(
     _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
-    _ body: (Range<Int>, UnsafeRawBufferPointer, UnsafeMutableBufferPointer<Float>) throws -> Void
-  ) rethrows {
+    _ body: (Range<Int>, UnsafeRawBufferPointer, UnsafeMutableBufferPointer<Float>) throws(CheckpointError) -> Void
+  ) throws(CheckpointError) {
     let elements = elements ?? 0..<elementCount
     guard !elements.isEmpty else { return }
+    let base = try file.beginReading()
+    defer { file.endReading() }
+    let bytes = UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: byteCount)
     let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(elements.count, slice))
     defer { buffer.deallocate() }
     let (blockElements, blockBytes) = dtype.block
@@ -56,11 +69,13 @@ public struct Tensor: Sendable {
       throw .unsupportedDType(path: file.path, tensor: name, dtype: dtype.rawValue, operation: "convert to numbers")
     }
     let count = elementCount
-    return [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-      if let base = buffer.baseAddress, count > 0 {
-        Dequantize.widen(bytes, dtype: dtype, count: count, into: base)
+    return try withBytes { bytes in
+      [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if let base = buffer.baseAddress, count > 0 {
+          Dequantize.widen(bytes, dtype: dtype, count: count, into: base)
+        }
+        initialized = count
       }
-      initialized = count
     }
   }
 }

@@ -24,7 +24,7 @@ enum FuzzTarget: String, CaseIterable {
       let path = scratch.write(bytes, as: self == .gguf ? "x.gguf" : "x.safetensors")
       guard let checkpoint = try? Checkpoint.open(path) else { return }
       _ = CheckpointSummary(checkpoint)
-      for tensor in checkpoint.tensors.prefix(64) where tensor.byteCount <= 1 << 20 { _ = TensorScan(tensor) }
+      for tensor in checkpoint.tensors.prefix(64) where tensor.byteCount <= 1 << 20 { _ = try? TensorScan(tensor) }
       _ = try? CheckpointConversion.plan(checkpoint, to: self == .gguf ? .safetensors : .gguf, dtype: .f16, skipUnsupported: true)
     case .json:
       _ = try? JSON.parse(bytes, path: "fuzz")

@@ -75,7 +75,7 @@ struct FixtureTests {
     let rows = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * rowBytes, alignment: 8)
     defer { rows.deallocate() }
     try average.rowFill()(5..<9, rows)  // same copy twice: the average is the copy
-    #expect(Array(rows) == Array(copy.bytes[(5 * rowBytes)..<(9 * rowBytes)]))
+    #expect(Array(rows) == Array(try copy.copyBytes()[(5 * rowBytes)..<(9 * rowBytes)]))
   }
 
   @Test("DoRA and other PEFT types are listed but not merged, by name")

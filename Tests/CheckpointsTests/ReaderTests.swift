@@ -101,4 +101,69 @@ struct ReaderTests {
     let checkpoint = try Checkpoint.open(path)
     #expect(checkpoint.tensors.first?.byteCount == Int(size))
   }
+
+  /// Writes `count` one-tensor shards of four F32 values each (tensor i holds i, i+1, i+2, i+3).
+  func writeShards(_ count: Int, to folder: String) throws {
+    let tensors = (0..<count).map { i in
+      OutputTensor(name: "t\(i)", dtype: .f32, shape: [4], values: (0..<4).map { Float(i + $0) })
+    }
+    try SafeTensorsWriter.writeSharded(tensors, shardSize: 16, to: folder)
+  }
+
+  @Test("A checkpoint of more shards than may stay mapped is read whole (idle maps released, mapped again)")
+  func moreShardsThanMaps() throws {
+    let folder = Fixtures.scratch("many-shards")
+    try writeShards(40, to: folder + "/model")
+    let limit = MapBudget.shared.setLimit(4)
+    defer { MapBudget.shared.setLimit(limit) }
+    let before = MapBudget.shared.counts.releases
+    let checkpoint = try Checkpoint.open(folder + "/model")
+    #expect(checkpoint.files.count == 40)
+    // Twice: the second pass maps again what the first released.
+    for _ in 0..<2 {
+      for i in 0..<40 {
+        #expect(try checkpoint.tensor(named: "t\(i)")?.floats() == (0..<4).map { Float(i + $0) })
+      }
+    }
+    #expect(MapBudget.shared.counts.releases - before >= 70)
+  }
+
+  @Test("A file replaced on disk after its map was released is refused when read again")
+  func replacedAfterRelease() throws {
+    let folder = Fixtures.scratch("replaced")
+    try writeShards(1, to: folder + "/one")
+    try writeShards(2, to: folder + "/two")
+    let limit = MapBudget.shared.setLimit(1)
+    defer { MapBudget.shared.setLimit(limit) }
+    let first = try Checkpoint.open(folder + "/one")
+    _ = try Checkpoint.open(folder + "/two")  // maps two more files: the first one's map is released
+    try SafeTensorsWriter.write(
+      [OutputTensor(name: "t0", dtype: .f32, shape: [4], values: [9, 9, 9, 9])], to: first.files[0].path)
+    #expect {
+      _ = try first.tensors[0].floats()
+    } throws: { error in
+      "\(error)".contains("changed on disk")
+    }
+  }
+
+  @Test("Header keys are unique byte for byte: canonically equal names are two tensors, a repeated one is refused")
+  func exactKeys() throws {
+    let folder = Fixtures.scratch("keys")
+    func file(_ names: [String]) -> String {
+      let entries = names.enumerated().map { i, name in
+        "\"\(name)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[\(i),\(i + 1)]}"
+      }
+      var header = Array("{\(entries.joined(separator: ","))}".utf8)
+      while header.count % 8 != 0 { header.append(0x20) }
+      let path = folder + "/\(names.count)-\(header.count).safetensors"
+      Fixtures.write(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 7, count: names.count), to: path)
+      return path
+    }
+    #expect(try Checkpoint.open(file(["\u{E9}", "e\u{301}"])).tensors.count == 2)
+    #expect {
+      try Checkpoint.open(file(["w", "a", "w"]))
+    } throws: { error in
+      (error as? CheckpointError)?.code == "duplicate-key"
+    }
+  }
 }

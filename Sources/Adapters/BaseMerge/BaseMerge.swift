@@ -78,7 +78,7 @@ public enum BaseMerge {
         var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
         if let rowOrder { left = left.rows(in: rowOrder) }
         let update = Update(left: left, right: right, transposed: transposed)
-        return { rows, buffer in fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
+        return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
       }))
     }
     return Plan(tensors: tensors, requantised: requantised)
@@ -147,12 +147,12 @@ public enum BaseMerge {
 
   /// Rows `rows` of `W0 + update`, accumulated in fp32 by SGEMM straight into the widened base
   /// rows, then rounded once into `buffer`; a slice of rows at a time, so the fp32 work stays small.
-  static func fold(_ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
+  static func fold(_ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) throws(CheckpointError) {
     guard let output = buffer.baseAddress else { return }
     let width = tensor.shape[1]
     let outRowBytes = width / dtype.block.elements * dtype.block.bytes
     let sliceRows = max(1, (1 << 20) / max(width, 1))
-    tensor.forEachWidenedSlice((rows.lowerBound * width)..<(rows.upperBound * width), slice: sliceRows * width) { slice, _, w in
+    try tensor.forEachWidenedSlice((rows.lowerBound * width)..<(rows.upperBound * width), slice: sliceRows * width) { slice, _, w in
       let (start, n) = (slice.lowerBound / width, slice.count / width)
       update.add(rows: start, count: n, to: w.baseAddress!)
       FloatConversion.narrow(w.baseAddress!, count: w.count, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)

@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// The audit of an adapter someone produced against the clients it claims to aggregate: which
 /// weights to judge it with, whether the clients are the ones it records, and a verdict an
 /// auditor can gate on.
@@ -81,12 +83,13 @@ public enum Audit {
   /// digests), else uniform. Mismatches between the record and the clients are warnings.
   public static func weighting(
     given: WeightSpec, clients: [Adapter], recorded: AdapterWriter.Provenance?, auditedPath: String
-  ) -> Weighting {
+  ) throws(CheckpointError) -> Weighting {
     guard let recorded else { return Weighting(spec: given, normalize: true, source: given == .uniform ? "uniform" : "given", warnings: []) }
     var warnings: [String] = []
     var order: [Int]?  // recorded index of each given client
     if recorded.digests.count == recorded.clients.count, !recorded.digests.isEmpty {
-      let digests = clients.map(\.weightDigest)
+      var digests: [String] = []
+      for client in clients { digests.append(try client.weightDigest()) }
       let found = digests.map { recorded.digests.firstIndex(of: $0) }
       for (client, index) in zip(clients, found) where index == nil {
         warnings.append("\(client.path) is none of the clients \(auditedPath) records (its SHA-256 differs from all \(recorded.digests.count))")

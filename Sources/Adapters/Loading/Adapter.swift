@@ -86,7 +86,11 @@ public struct Adapter: Sendable {
 
   /// The SHA-256 of the weight file (several files: their digests joined by "+"), as
   /// `sha256sum` prints it.
-  public var weightDigest: String { checkpoint.files.map { $0.sha256() }.joined(separator: "+") }
+  public func weightDigest() throws(CheckpointError) -> String {
+    var digests: [String] = []
+    for file in checkpoint.files { digests.append(try file.sha256()) }
+    return digests.joined(separator: "+")
+  }
 
   /// Whether the file carries no alpha of its own (no `adapter_config.json`, no
   /// `adapter.lora.alpha`), so the alpha given to `load` is the one used.

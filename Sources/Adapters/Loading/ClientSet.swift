@@ -128,11 +128,12 @@ public struct ClientSet: Sendable {
   static func sameBytes(_ one: Adapter, _ other: Adapter) -> Bool {
     let (a, b) = (one.checkpoint.files, other.checkpoint.files)
     guard a.count == b.count, zip(a, b).allSatisfy({ $0.size == $1.size }) else { return false }
+    // Only for a warning: a file that cannot be mapped again fails where it is read for real.
     return zip(a, b).allSatisfy { x, y in
-      withExtendedLifetime((x, y)) {
-        guard let p = x.bytes.baseAddress, let q = y.bytes.baseAddress else { return x.size == y.size }
-        return memcmp(p, q, x.size) == 0
+      let same = try? x.withBytes(0..<x.size) { p throws(CheckpointError) in
+        try y.withBytes(0..<y.size) { q in p.count == 0 || memcmp(p.baseAddress!, q.baseAddress!, p.count) == 0 }
       }
+      return same == true
     }
   }
 

@@ -21,8 +21,10 @@ public enum AdapterWriter {
     }
 
     /// The provenance of a merge of `set`: paths as given, digests of what was read.
-    public init(method: String, set: ClientSet, version: String) {
-      self.init(method: method, clients: set.clients.map(\.path), digests: set.clients.map(\.weightDigest), weights: set.weights, version: version)
+    public init(method: String, set: ClientSet, version: String) throws(CheckpointError) {
+      var digests: [String] = []
+      for client in set.clients { digests.append(try client.weightDigest()) }
+      self.init(method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
     }
 
     /// The `fedlora.*` metadata entries that record it in an output.
@@ -157,9 +159,10 @@ public enum AdapterWriter {
           var values = [Float](repeating: 0, count: count)
           for (copy, weight) in zip(copies, weights) {
             let bytes = copy.dtype.block.bytes * rowElements
-            values.withUnsafeMutableBufferPointer { out in
-              Dequantize.widen(UnsafeRawBufferPointer(rebasing: copy.bytes[(rows.lowerBound * bytes)..<(rows.upperBound * bytes)]),
-                               dtype: copy.dtype, count: count, into: out.baseAddress!)
+            try copy.withBytes((rows.lowerBound * bytes)..<(rows.upperBound * bytes)) { raw in
+              values.withUnsafeMutableBufferPointer { out in
+                Dequantize.widen(raw, dtype: copy.dtype, count: count, into: out.baseAddress!)
+              }
             }
             for i in 0..<count { sum[i] += weight * Double(values[i]) }
           }

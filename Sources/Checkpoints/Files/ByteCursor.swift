@@ -20,7 +20,7 @@ struct ByteCursor {
 
   mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws(CheckpointError) -> T {
     try require(UInt64(MemoryLayout<T>.size), what())
-    let value = file.load(T.self, at: offset)
+    let value = try file.load(T.self, at: offset)
     offset += MemoryLayout<T>.size
     return value
   }
@@ -30,8 +30,8 @@ struct ByteCursor {
     let start = offset
     let length = try read(UInt64.self, "length of \(what())")
     try require(length, what())
-    let raw = file.bytes(offset..<(offset + Int(length)))
-    guard let string = String(validating: raw, as: UTF8.self) else {
+    let string = try file.withBytes(offset..<(offset + Int(length))) { String(validating: $0, as: UTF8.self) }
+    guard let string else {
       throw .invalidUTF8(path: file.path, offset: start + 8)
     }
     offset += Int(length)

@@ -3,20 +3,72 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import Synchronization
 
 /// A read-only memory map of a whole file, with bounds-checked unaligned little-endian loads.
 ///
 /// Nothing is copied: tensor data is read straight from the page cache, and pages the kernel
-/// does not need stay on disk. The map lives as long as this object.
-public final class MappedFile: @unchecked Sendable {
+/// does not need stay on disk. Bytes are lent only inside `withBytes`, so the map can be
+/// released while nobody reads it: when more files are open than `MapBudget` allows (a checkpoint
+/// of 10^5 shards would pass the kernel's memory-map limit), idle maps are unmapped and mapped
+/// again on the next read, after checking that the file is still the one that was opened.
+public final class MappedFile: Sendable {
   public let path: String
   public let size: Int
-  private let base: UnsafeRawPointer?
+  private let identity: Identity
+  private let state: Mutex<State>
+
+  private struct State {
+    /// The map, or nil while released (or for an empty file).
+    var base: UnsafeRawPointer?
+    /// Readers inside `withBytes` now; the map is never released while this is above 0.
+    var readers = 0
+    /// Whether the budget's idle queue holds this file already.
+    var queued = false
+  }
+
+  /// What must not change between the first map and a later one.
+  private struct Identity: Equatable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int
+    let modified: Int
+    let modifiedNanoseconds: Int
+
+    init(_ info: stat) {
+      device = UInt64(info.st_dev)
+      inode = UInt64(info.st_ino)
+      size = Int(info.st_size)
+      modified = Int(info.st_mtim.tv_sec)
+      modifiedNanoseconds = Int(info.st_mtim.tv_nsec)
+    }
+  }
 
   public init(path: String) throws(CheckpointError) {
     self.path = path
-    // A FIFO or device where a file is expected is refused before it is opened (opening a FIFO
-    // for reading blocks until a writer comes); O_NONBLOCK covers one swapped in meanwhile.
+    let (base, info) = try Self.map(path)
+    identity = Identity(info)
+    size = identity.size
+    let mapped = base != nil
+    state = Mutex(State(base: base, queued: mapped))
+    if mapped {
+      MapBudget.shared.didMap()
+      MapBudget.shared.becameIdle(self)
+    }
+  }
+
+  deinit {
+    state.withLock { state in
+      if let base = state.base {
+        munmap(UnsafeMutableRawPointer(mutating: base), size)
+        MapBudget.shared.didUnmap()
+      }
+    }
+  }
+
+  /// Opens and maps `path`, refusing what is not a regular file before it is opened for reading
+  /// (opening a FIFO blocks until a writer comes; O_NONBLOCK covers one swapped in meanwhile).
+  private static func map(_ path: String) throws(CheckpointError) -> (UnsafeRawPointer?, stat) {
     var before = stat()
     guard stat(path, &before) == 0 else { throw .io(path: path, message: systemError()) }
     guard (before.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
@@ -26,37 +78,30 @@ public final class MappedFile: @unchecked Sendable {
     var info = stat()
     guard fstat(fd, &info) == 0 else { throw .io(path: path, message: systemError()) }
     guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
-    size = Int(info.st_size)
-    if size == 0 {
-      base = nil
-      return
-    }
-    let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+    guard info.st_size > 0 else { return (nil, info) }
+    let pointer = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
     guard let pointer, pointer != MAP_FAILED else {
       let reason = errno == ENOMEM ? "out of memory maps or address space (the process's memory-map limit, vm.max_map_count?)" : systemError()
       throw .io(path: path, message: "mmap failed: \(reason)")
     }
-    base = UnsafeRawPointer(pointer)
+    return (UnsafeRawPointer(pointer), info)
   }
 
-  deinit {
-    if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
-  }
-
-  /// A copy of a small file's bytes (configs, indexes), made while the map is alive.
+  /// A copy of a small file's bytes (configs, indexes).
   public static func contents(of path: String) throws(CheckpointError) -> [UInt8] {
     let file = try MappedFile(path: path)
-    return withExtendedLifetime(file) { Array(file.bytes) }
+    return try file.withBytes(0..<file.size) { Array($0) }
   }
 
-  /// The whole file as raw bytes. Valid only while this object is alive: keep a reference
-  /// (or use `withExtendedLifetime`) for as long as the buffer is used.
-  public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: size) }
-
-  /// The bytes in `range`, which the caller has checked to lie inside the file.
-  public func bytes(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+  /// Calls `body` with the bytes in `range` (which must lie inside the file), mapping the file
+  /// again first if its map was released. The buffer is valid only inside `body`.
+  public func withBytes<Result>(
+    _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(CheckpointError) -> Result
+  ) throws(CheckpointError) -> Result {
     precondition(range.lowerBound >= 0 && range.upperBound <= size, "range outside the mapped file")
-    return UnsafeRawBufferPointer(rebasing: bytes[range])
+    let base = try beginReading()
+    defer { endReading() }
+    return try body(UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.count))
   }
 
   /// Whether `count` bytes starting at `offset` lie inside the file (overflow-safe).
@@ -65,20 +110,65 @@ public final class MappedFile: @unchecked Sendable {
   }
 
   /// An unaligned little-endian load at `offset`; the caller has checked the bounds.
-  @inline(__always)
-  public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
+  public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) throws(CheckpointError) -> T {
     precondition(contains(offset: offset, count: MemoryLayout<T>.size))
-    return T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+    return try withBytes(offset..<(offset + MemoryLayout<T>.size)) { T(littleEndian: $0.loadUnaligned(as: T.self)) }
   }
 
   /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
-  public func done(with range: Range<Int>) { advise(range, MADV_DONTNEED) }
+  public func done(with range: Range<Int>) {
+    state.withLock { state in
+      guard let base = state.base, !range.isEmpty else { return }
+      let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+      let start = range.lowerBound / page * page
+      let end = min(size, range.upperBound)
+      madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+    }
+  }
 
-  private func advise(_ range: Range<Int>, _ advice: Int32) {
-    guard let base, !range.isEmpty else { return }
-    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-    let start = range.lowerBound / page * page
-    let end = min(size, range.upperBound)
-    madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+  // MARK: Lending the map
+
+  /// Counts a reader in (mapping again if needed) and returns the map's base; pair it with
+  /// `endReading()`. Within the module, for readers whose work throws other errors.
+  func beginReading() throws(CheckpointError) -> UnsafeRawPointer? {
+    let (base, remapped) = try state.withLock { state throws(CheckpointError) -> (UnsafeRawPointer?, Bool) in
+      var remapped = false
+      if state.base == nil, size > 0 {
+        let (base, info) = try Self.map(path)
+        guard Identity(info) == identity else {
+          if let base { munmap(UnsafeMutableRawPointer(mutating: base), Int(info.st_size)) }
+          throw .io(path: path, message: "the file changed on disk while fedlora was reading it")
+        }
+        state.base = base
+        remapped = true
+      }
+      state.readers += 1
+      return (state.base, remapped)
+    }
+    // Outside this file's lock: the budget may release other files' maps.
+    if remapped { MapBudget.shared.didMap() }
+    return base
+  }
+
+  func endReading() {
+    let idle = state.withLock { state in
+      state.readers -= 1
+      guard state.readers == 0, state.base != nil, !state.queued else { return false }
+      state.queued = true
+      return true
+    }
+    if idle { MapBudget.shared.becameIdle(self) }
+  }
+
+  /// Unmaps the file if nobody is reading it (called by the budget, holding no other lock).
+  func releaseIfIdle() {
+    let released = state.withLock { state in
+      state.queued = false
+      guard state.readers == 0, let base = state.base else { return false }
+      munmap(UnsafeMutableRawPointer(mutating: base), size)
+      state.base = nil
+      return true
+    }
+    if released { MapBudget.shared.didUnmap(released: true) }
   }
 }

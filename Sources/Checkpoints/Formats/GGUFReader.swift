@@ -25,7 +25,7 @@ public struct GGUFFile: Sendable {
     var cursor = ByteCursor(file)
     let magic = try cursor.read(UInt32.self, "magic")
     guard magic == Self.magic else {
-      let found = file.bytes(0..<4).map { byte in
+      let found = try file.withBytes(0..<4) { Array($0) }.map { byte in
         (0x20..<0x7F).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
       }.joined()
       throw .badMagic(path: path, found: "'\(found)'")

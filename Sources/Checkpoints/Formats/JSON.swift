@@ -75,11 +75,10 @@ extension JSON {
   public static func parse(
     _ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int = 0, maxArrayLength: Int = .max
   ) throws(CheckpointError) -> JSON {
-    var parser = JSONParser(bytes: bytes, path: path, baseOffset: baseOffset, maxArrayLength: maxArrayLength)
-    parser.skipWhitespace()
-    let value = try parser.parseValue(depth: 0)
-    parser.skipWhitespace()
-    guard parser.position == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+    var value = JSON.null
+    try JSONParser.parseDocument(bytes, path: path, baseOffset: baseOffset, maxArrayLength: maxArrayLength) {
+      parser throws(CheckpointError) in value = try parser.parseValue(depth: 0)
+    }
     return value
   }
 
@@ -97,7 +96,21 @@ extension JSON {
   }
 }
 
-private struct JSONParser {
+/// An object key compared code unit by code unit: JSON keys are equal only byte for byte, while
+/// Swift's `String` equality is canonical equivalence (and would make hashing collide by design).
+private struct ExactKey: Hashable {
+  let key: String
+  init(_ key: String) { self.key = key }
+  static func == (a: ExactKey, b: ExactKey) -> Bool { a.key.utf8.elementsEqual(b.key.utf8) }
+  func hash(into hasher: inout Hasher) {
+    if key.utf8.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+      Array(key.utf8).withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+  }
+}
+
+/// A strict JSON reader over bytes; `parseMembers` lets a caller stream an object's members.
+struct JSONParser {
   let bytes: UnsafeRawBufferPointer
   let path: String
   let baseOffset: Int
@@ -110,6 +123,18 @@ private struct JSONParser {
   }
 
   var current: UInt8? { position < bytes.count ? bytes[position] : nil }
+
+  /// Runs `body` on a parser at the document's one value, then checks that nothing follows it.
+  static func parseDocument(
+    _ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int, maxArrayLength: Int,
+    _ body: (inout JSONParser) throws(CheckpointError) -> Void
+  ) throws(CheckpointError) {
+    var parser = JSONParser(bytes: bytes, path: path, baseOffset: baseOffset, maxArrayLength: maxArrayLength)
+    parser.skipWhitespace()
+    try body(&parser)
+    parser.skipWhitespace()
+    guard parser.position == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+  }
 
   mutating func skipWhitespace() {
     while let c = current, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
@@ -139,34 +164,45 @@ private struct JSONParser {
   }
 
   mutating func parseObject(depth: Int) throws(CheckpointError) -> JSON {
-    position += 1
     var members: [(key: String, value: JSON)] = []
-    var seen = Set<String>()
+    try parseMembers(depth: depth) { key, _, parser throws(CheckpointError) in
+      members.append((key, try parser.parseValue(depth: depth + 1)))
+    }
+    return .object(members)
+  }
+
+  /// Reads the object at the current position member by member: `body` gets each key, its
+  /// offset in the file, and the parser positioned at the value, which it must consume. Keys
+  /// are checked unique as they come, so a caller can keep what it needs and no tree at all.
+  mutating func parseMembers(
+    depth: Int, _ body: (String, Int, inout JSONParser) throws(CheckpointError) -> Void
+  ) throws(CheckpointError) {
+    guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth)") }
+    guard current == UInt8(ascii: "{") else { throw error("expected an object") }
+    position += 1
+    var seen = Set<ExactKey>()
     skipWhitespace()
     if current == UInt8(ascii: "}") {
       position += 1
-      return .object(members)
+      return
     }
     while true {
       skipWhitespace()
       guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
       let keyOffset = baseOffset + position
       let key = try parseString()
-      // Swift's String equality is canonical equivalence; JSON keys are equal only code point by code point.
-      if !seen.insert(key).inserted, members.contains(where: { $0.key.utf8.elementsEqual(key.utf8) }) {
-        throw .duplicateKey(path: path, key: key, offset: keyOffset)
-      }
+      guard seen.insert(ExactKey(key)).inserted else { throw .duplicateKey(path: path, key: key, offset: keyOffset) }
       skipWhitespace()
       guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
       position += 1
       skipWhitespace()
-      members.append((key, try parseValue(depth: depth + 1)))
+      try body(key, keyOffset, &self)
       skipWhitespace()
       switch current {
       case UInt8(ascii: ","): position += 1
       case UInt8(ascii: "}"):
         position += 1
-        return .object(members)
+        return
       default: throw error("expected ',' or '}'")
       }
     }

@@ -51,7 +51,9 @@ public struct OutputTensor: Sendable {
     let rowBytes = rowBytes
     switch source {
     case let .copy(input):
-      return { range, buffer in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: input.bytes[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)])) }
+      return { range, buffer in
+        try input.withBytes((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)) { buffer.copyMemory(from: $0) }
+      }
     case let .compute(compute):
       var whole = [UInt8](repeating: 0, count: byteCount)
       try whole.withUnsafeMutableBytes { try compute($0) }
@@ -100,11 +102,10 @@ enum TensorDataWriter {
     case let .copy(input):
       // In slices, dropping each slice's pages once written: resident memory stays small
       // however large the tensor (an embedding matrix is hundreds of MB).
-      let bytes = input.bytes
       var start = 0
-      while start < bytes.count {
-        let end = min(bytes.count, start + copySlice)
-        try output.write(UnsafeRawBufferPointer(rebasing: bytes[start..<end]), at: offset + start)
+      while start < input.byteCount {
+        let end = min(input.byteCount, start + copySlice)
+        try input.withBytes(start..<end) { bytes throws(CheckpointError) in try output.write(bytes, at: offset + start) }
         input.file.done(with: (input.offset + start)..<(input.offset + end))
         start = end
       }

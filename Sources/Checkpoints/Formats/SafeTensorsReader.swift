@@ -22,7 +22,7 @@ public struct SafeTensorsFile: Sendable {
     let path = file.path
     self.file = file
     guard file.size >= 8 else { throw .fileTooSmall(path: path, size: file.size, needed: 8) }
-    let headerLength = file.load(UInt64.self, at: 0)
+    let headerLength = try file.load(UInt64.self, at: 0)
     guard headerLength <= Self.maxHeaderLength else {
       throw .headerTooLarge(path: path, claimed: headerLength, limit: Self.maxHeaderLength)
     }
@@ -30,18 +30,23 @@ public struct SafeTensorsFile: Sendable {
       throw .headerBeyondFile(path: path, claimed: headerLength, fileSize: file.size)
     }
     dataStart = 8 + Int(headerLength)
-    let header = try JSON.parse(file.bytes(8..<dataStart), path: path, baseOffset: 8, maxArrayLength: Self.maxDimensions)
-    guard let entries = header.objectValue else {
-      throw .invalidJSON(path: path, offset: 8, message: "the header is not a JSON object")
-    }
-
+    // The header is read member by member into compact entries: no JSON tree of the whole
+    // header, so a crafted header of millions of entries costs a few times its size, not 20x.
     var metadata: [(key: String, value: String)] = []
-    var parsed: [(name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)] = []
-    for (name, value) in entries {
-      if name == "__metadata__" {
-        metadata = try Self.parseMetadata(value, path: path)
-      } else {
-        parsed.append(try Self.parseEntry(name, value, path: path))
+    var parsed: [Entry] = []
+    try file.withBytes(8..<dataStart) { header throws(CheckpointError) in
+      try JSONParser.parseDocument(header, path: path, baseOffset: 8, maxArrayLength: Self.maxDimensions) {
+        parser throws(CheckpointError) in
+        guard parser.current == UInt8(ascii: "{") else {
+          throw .invalidJSON(path: path, offset: 8, message: "the header is not a JSON object")
+        }
+        try parser.parseMembers(depth: 0) { name, _, parser throws(CheckpointError) in
+          if name == "__metadata__" {
+            metadata = try Self.parseMetadata(&parser, path: path)
+          } else {
+            parsed.append(try Self.parseEntry(name, parser.parseValue(depth: 1), path: path))
+          }
+        }
       }
     }
 
@@ -58,10 +63,10 @@ public struct SafeTensorsFile: Sendable {
       if entry.begin < expectedBegin {
         throw .offsetOverlap(path: path, tensor: entry.name, expectedBegin: expectedBegin, found: entry.begin)
       }
-      guard let elements = elementCount(entry.shape),
+      guard let elements = elementCount(entry.shape.lazy.map { UInt64($0) }),
         !elements.multipliedReportingOverflow(by: UInt64(entry.dtype.bitsPerElement ?? 8)).overflow
       else {
-        throw .sizeOverflow(path: path, tensor: entry.name, shape: entry.shape)
+        throw .sizeOverflow(path: path, tensor: entry.name, shape: entry.shape.map { UInt64($0) })
       }
       // Sub-byte dtypes (F4, F6) must fill whole bytes.
       let needed = entry.dtype.byteCount(elements: elements) ?? UInt64.max
@@ -72,7 +77,7 @@ public struct SafeTensorsFile: Sendable {
         throw .dataTruncated(path: path, tensor: entry.name, dataEnd: entry.end, bufferLength: bufferLength)
       }
       tensors.append(Tensor(
-        name: entry.name, dtype: entry.dtype, shape: entry.shape.map { Int($0) },
+        name: entry.name, dtype: entry.dtype, shape: entry.shape,
         offset: dataStart + Int(entry.begin), byteCount: Int(needed), file: file))
       expectedBegin = entry.end
     }
@@ -83,16 +88,27 @@ public struct SafeTensorsFile: Sendable {
     self.tensors = tensors
   }
 
-  private static func parseMetadata(_ value: JSON, path: String) throws(CheckpointError) -> [(key: String, value: String)] {
-    guard let members = value.objectValue else {
+  private struct Entry {
+    let name: String
+    let dtype: DType
+    let shape: [Int]
+    let begin: UInt64
+    let end: UInt64
+  }
+
+  private static func parseMetadata(_ parser: inout JSONParser, path: String) throws(CheckpointError)
+    -> [(key: String, value: String)]
+  {
+    guard parser.current == UInt8(ascii: "{") else {
       throw .badMetadata(path: path, message: "expected an object of strings")
     }
-    if value["dtype"] != nil, value["data_offsets"] != nil {
-      throw .badMetadata(path: path, message: "a tensor may not be named __metadata__")
-    }
     var result: [(key: String, value: String)] = []
-    for (key, entry) in members {
-      guard let string = entry.stringValue else {
+    try parser.parseMembers(depth: 1) { key, _, parser throws(CheckpointError) in
+      let value = try parser.parseValue(depth: 2)
+      guard let string = value.stringValue else {
+        if value.arrayValue != nil, key == "shape" || key == "data_offsets" {
+          throw .badMetadata(path: path, message: "a tensor may not be named __metadata__")
+        }
         throw .badMetadata(path: path, message: "value of '\(key)' is not a string")
       }
       result.append((key, string))
@@ -100,9 +116,7 @@ public struct SafeTensorsFile: Sendable {
     return result
   }
 
-  private static func parseEntry(_ name: String, _ value: JSON, path: String) throws(CheckpointError)
-    -> (name: String, dtype: DType, shape: [UInt64], begin: UInt64, end: UInt64)
-  {
+  private static func parseEntry(_ name: String, _ value: JSON, path: String) throws(CheckpointError) -> Entry {
     guard value.objectValue != nil else { throw .badEntry(path: path, tensor: name, message: "entry is not an object") }
     guard let dtypeName = value["dtype"]?.stringValue else {
       throw .badEntry(path: path, tensor: name, message: "missing or non-string 'dtype'")
@@ -113,12 +127,13 @@ public struct SafeTensorsFile: Sendable {
     guard let shapeValues = value["shape"]?.arrayValue else {
       throw .badEntry(path: path, tensor: name, message: "missing or non-array 'shape'")
     }
-    var shape: [UInt64] = []
+    var shape: [Int] = []
+    shape.reserveCapacity(shapeValues.count)
     for dimension in shapeValues {
       guard let size = dimension.uint64Value, size <= UInt64(Int.max) else {
         throw .badEntry(path: path, tensor: name, message: "shape dimension \(dimension.compactText) is not a non-negative integer")
       }
-      shape.append(size)
+      shape.append(Int(size))
     }
     guard let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
       let begin = offsets[0].uint64Value, let end = offsets[1].uint64Value
@@ -126,6 +141,6 @@ public struct SafeTensorsFile: Sendable {
       throw .badEntry(path: path, tensor: name, message: "'data_offsets' must be two non-negative integers")
     }
     guard end >= begin else { throw .badOffsets(path: path, tensor: name, begin: begin, end: end) }
-    return (name, dtype, shape, begin, end)
+    return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
   }
 }

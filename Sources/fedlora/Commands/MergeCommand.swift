@@ -168,7 +168,7 @@ struct MergeCommand: PipelineCommand {
     if let maxIterations { options.flora.maxIterations = maxIterations }
     let merge = try Merge(set, options: options, withBase: base != nil)
     let transaction = OutputTransaction()
-    let provenance = AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
+    let provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
     if let base {
       try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)
     } else {

@@ -84,7 +84,12 @@ struct VerifyCommand: PipelineCommand {
     do { checkpoint = try Checkpoint.open(path) } catch { return (0, [], [(error.code, error.description)]) }
     let adapterProblems = adapterConfigProblems(checkpoint)
     guard data else { return (checkpoint.tensors.count, [], adapterProblems) }
-    let scans = checkpoint.tensors.map { ($0, TensorScan($0)) }
+    var scans: [(Tensor, TensorScan)] = []
+    for tensor in checkpoint.tensors {
+      do { scans.append((tensor, try TensorScan(tensor))) } catch {
+        return (checkpoint.tensors.count, scans, adapterProblems + [(error.code, error.description)])
+      }
+    }
     let problems = scans.filter { $0.1.nanCount + $0.1.infCount > 0 }.map { tensor, scan in
       ("non-finite", "\(path): tensor '\(tensor.name)' has \(scan.nanCount) NaN and \(scan.infCount) infinite values")
     }

@@ -104,7 +104,7 @@ struct AdapterReportView {
     Session.schema = "fedlora.inspect.clients/1"
     let heads = try options.llama.heads() ?? QKRowOrder.heads(from: adapters)
     let merged = try options.against.map { try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0] }
-    let weighting = Audit.weighting(
+    let weighting = try Audit.weighting(
       given: options.weighting.spec, clients: adapters, recorded: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)),
       auditedPath: options.against ?? "")
     weighting.warnings.forEach(Session.warn)
