@@ -7,7 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz fuzz-smoke
+.PHONY: fuzz fuzz-smoke tsan
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -22,6 +22,10 @@ build: deps
 
 test: deps
 	$(SWIFT) test
+
+# The test suite under ThreadSanitizer (its own build folder; a debug build, about 5 min here).
+tsan: deps
+	FEDLORA_TSAN=1 $(SWIFT) test --sanitize=thread --build-path .build-tsan
 
 demo: build
 	@bash scripts/demo.sh $(FEDLORA)

@@ -23,7 +23,7 @@ let package = Package(
       name: "fedlora",
       dependencies: ["Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
-    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Bench"),
+    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLAPACK"], path: "Sources/Bench"),
     .executableTarget(name: "fedlora-fuzz", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Fuzz"),
     .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),

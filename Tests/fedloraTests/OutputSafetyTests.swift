@@ -111,7 +111,11 @@ struct OutputSafetyTests {
     #expect(Self.temporaries(folder).isEmpty)
   }
 
-  @Test("A write that fails (a file size limit standing in for a full disk) names OUT and leaves the previous OUT intact")
+  // ThreadSanitizer's runtime itself dies in a process under a file-size limit (`make tsan` sets
+  // FEDLORA_TSAN).
+  @Test(
+    "A write that fails (a file size limit standing in for a full disk) names OUT and leaves the previous OUT intact",
+    .disabled(if: getenv("FEDLORA_TSAN") != nil, "ThreadSanitizer cannot run under a file-size limit"))
   func failedWrite() throws {
     let folder = Fixtures.scratch("full")
     let out = folder + "/out.safetensors"

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// How many files may stay mapped at once. The kernel allows about 65,000 maps per process
 /// (vm.max_map_count), and a sharded checkpoint may hold more files than that: past the budget,
@@ -18,9 +17,9 @@ final class MapBudget: Sendable {
 
   private struct Weak { weak var file: MappedFile? }
 
-  private let state: Mutex<State>
+  private let state: Locked<State>
 
-  init(limit: Int) { state = Mutex(State(limit: limit)) }
+  init(limit: Int) { state = Locked(State(limit: limit)) }
 
   /// The number of files mapped now, and of maps released so far to keep within the limit.
   var counts: (mapped: Int, releases: Int) { state.withLock { ($0.mapped, $0.releases) } }

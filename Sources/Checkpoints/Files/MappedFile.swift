@@ -3,7 +3,6 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Synchronization
 
 /// A read-only memory map of a whole file, with bounds-checked unaligned little-endian loads.
 ///
@@ -16,7 +15,7 @@ public final class MappedFile: Sendable {
   public let path: String
   public let size: Int
   private let identity: Identity
-  private let state: Mutex<State>
+  private let state: Locked<State>
 
   private struct State {
     /// The map, or nil while released (or for an empty file).
@@ -50,7 +49,7 @@ public final class MappedFile: Sendable {
     identity = Identity(info)
     size = identity.size
     let mapped = base != nil
-    state = Mutex(State(base: base, queued: mapped))
+    state = Locked(State(base: base, queued: mapped))
     if mapped {
       MapBudget.shared.didMap()
       MapBudget.shared.becameIdle(self)
