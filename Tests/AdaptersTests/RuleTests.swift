@@ -58,11 +58,13 @@ struct RuleTests {
   func ordering(_ spread: Double) {
     let f = Dense.clients(5, d: 30, k: 18, ranks: [4, 4, 3, 4, 2], spread: spread, seed: 5)
     let g = LayerGeometry(f)
-    let fedavg = FedAvg.aggregate(f, geometry: g).residual
-    let flora = FloraNA.aggregate(f, geometry: g).residual
-    let svd = SVDOptimal.aggregate(f, geometry: g, rank: 4).residual
+    let fedavg = FedAvg.aggregate(f, geometry: g).computedResidual
+    let flora = FloraNA.aggregate(f, geometry: g).computedResidual
+    let svd = SVDOptimal.aggregate(f, geometry: g, rank: 4).computedResidual
     #expect(0 <= svd && svd <= flora * (1 + 1e-9) && flora <= fedavg * (1 + 1e-12))
-    #expect(abs(svd - g.floorResidual(rank: 4)) <= 1e-9 * g.normT)
+    // The floor (from the Cholesky core) is exact to ~1e-17 of ||T|| against a dense SVD; the
+    // SVD rule's factors carry the rounding of their split, about 1e-8 of ||T|| (SVDOptimal).
+    #expect(abs(svd - g.floorResidual(rank: 4)) <= 1e-8 * g.normT)
     #expect(Dense.relativeError(f, Stack.aggregate(f)) < 1e-12)
   }
 
@@ -94,7 +96,7 @@ struct RuleTests {
       (FedAvg.aggregate(f, geometry: LayerGeometry(f)), FedAvg.aggregate(g, geometry: LayerGeometry(g))),
       (FloraNA.aggregate(f, geometry: LayerGeometry(f)), FloraNA.aggregate(g, geometry: LayerGeometry(g))),
     ] {
-      #expect(abs(one.residual - two.residual) <= 1e-9 * max(one.residual, 1e-300))
+      #expect(abs(one.computedResidual - two.computedResidual) <= 1e-9 * max(one.computedResidual, 1e-300))
     }
   }
 
@@ -106,7 +108,7 @@ struct RuleTests {
     let (gf, gg) = (LayerGeometry(f), LayerGeometry(g))
     #expect(abs(gg.normT - c * gf.normT) <= 1e-12 * gg.normT)
     for (x, y) in [(FedAvg.aggregate(f, geometry: gf), FedAvg.aggregate(g, geometry: gg)), (FloraNA.aggregate(f, geometry: gf), FloraNA.aggregate(g, geometry: gg))] {
-      #expect(abs(y.residual - c * x.residual) <= 1e-8 * y.residual)
+      #expect(abs(y.computedResidual - c * x.computedResidual) <= 1e-8 * y.computedResidual)
     }
   }
 
@@ -130,4 +132,9 @@ struct RuleTests {
     let estimate = FloraNA.aggregate(f, geometry: LayerGeometry(f))
     #expect(abs((estimate.p ?? []).reduce(0, +) - 1) < 1e-12)
   }
+}
+
+extension LayerEstimate {
+  /// The residual the rule computed (NaN, which fails every comparison, if it computed none).
+  var computedResidual: Double { residual ?? .nan }
 }

@@ -32,6 +32,29 @@ struct MergeCommandTests {
     #expect(config["r"]?.intValue == 24 && config["lora_alpha"]?.intValue == 24)
   }
 
+  @Test("--no-errors writes the same bytes as the merge with errors (fedavg over PEFT and llama.cpp GGUF clients, stack) and reports shapes and ranks, errors null")
+  func noErrors() throws {
+    let folder = Fixtures.scratch("merge-no-errors")
+    let mixed = [Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"), Fixtures.path("adapters/client_c")]
+    for (method, clients) in [("fedavg", Self.clients), ("fedavg", mixed), ("stack", Self.clients)] {
+      let with = folder + "/\(method)-\(clients.count)-with"
+      let without = folder + "/\(method)-\(clients.count)-without"
+      let (first, reported) = try merge(clients + ["--method", method, "-o", with, "--samples", "1,2,3"])
+      let (second, json) = try merge(clients + ["--method", method, "-o", without, "--samples", "1,2,3", "--no-errors"])
+      #expect(first.status == 0 && second.status == 0, "\(first.stderr) \(second.stderr)")
+      #expect(try Fixtures.read(with + "/adapter_model.safetensors") == Fixtures.read(without + "/adapter_model.safetensors"), "\(method)")
+      let layers = json?["layers"]?.arrayValue ?? []
+      #expect(!layers.isEmpty && layers.count == reported?["layers"]?.arrayValue?.count)
+      for (layer, full) in zip(layers, reported?["layers"]?.arrayValue ?? []) {
+        #expect(layer["norm_T"] == .null && layer["relative_error"] == .null && layer["floor"] == .null)
+        #expect(layer["shape"] == full["shape"] && layer["rank"] == full["rank"] && layer["name"] == full["name"])
+      }
+      #expect(json?["model"]?["relative_error"] == .null)
+    }
+    let text = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/text", "--no-errors"])
+    #expect(text.stdout.contains("errors not computed (--no-errors)") && !text.stdout.contains("||T||"))
+  }
+
   @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
   func gguf() throws {
     let folder = Fixtures.scratch("merge-gguf")

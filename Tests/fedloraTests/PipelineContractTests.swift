@@ -22,6 +22,8 @@ struct PipelineContractTests {
     let out = folder + "/out"
     let cases: [(arguments: [String], reason: String)] = [
       (["merge", a, b, "-o", out, "--rank", "4"], "--rank sets the output rank of --method svd"),
+      (["merge", a, b, "-o", out, "--no-errors"], "--no-errors: flora-na solves on the Gram blocks"),
+      (["merge", a, b, "-o", out, "--method", "svd", "--no-errors"], "--no-errors: svd solves on the Gram blocks"),
       (["merge", a, b, "-o", out, "--method", "fedavg", "--rank", "4"], "--rank sets the output rank"),
       (["merge", a, b, "-o", out, "--method", "svd", "--rank", "0"], "--rank must be at least 1"),
       (["merge", a, b, "-o", out, "--method", "svd", "--rank", "-3"], "--rank must be at least 1"),

@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// FedAvg / FedIT: average the (zero-padded) factors separately, `Ah = sum w_u A_u`,
 /// `Bh = sum w_u Bs_u`. In general `Bh Ah != T`: that gap is what the reports show.
 public enum FedAvg {
@@ -5,21 +7,100 @@ public enum FedAvg {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }
 
-  /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA): weighted sums of
-  /// the zero-padded factors (a GEMM with the block coefficient matrices would do r times the work).
+  /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA), with its residual.
   static func combine(_ factors: LayerFactors, geometry: LayerGeometry, p: [Double], q: [Double]) -> LayerEstimate {
+    let (a, b) = sum(factors, p: p, q: q)
     let r = geometry.rank
-    var a = Matrix(zeros: r, factors.k)
-    var b = Matrix(zeros: factors.d, r)
-    for u in factors.a.indices {
-      let (au, bu, ru) = (factors.a[u], factors.bs[u], factors.a[u].rows)
-      for i in 0..<(ru * factors.k) { a.values[i] += p[u] * au.values[i] }  // A_u fills the top ru rows
-      for row in 0..<factors.d {
-        for j in 0..<ru { b.values[row * r + j] += q[u] * bu.values[row * ru + j] }  // Bs_u the left ru columns
-      }
-    }
     let ca = LayerGeometry.blocks(p, rank: r).transposed
     let cb = LayerGeometry.blocks(q, rank: r)
     return LayerEstimate(a: a, b: b, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
+  }
+
+  /// The weighted sums of the zero-padded factors alone: one pass over them, no Gram work (a
+  /// GEMM with the block coefficient matrices would do r times the work).
+  public static func sum(_ factors: LayerFactors, p: [Double], q: [Double]) -> (a: Matrix, b: Matrix) {
+    let r = factors.maxRank
+    var a = Matrix(zeros: r, factors.k)
+    var b = Matrix(zeros: factors.d, r)
+    a.values.withUnsafeMutableBufferPointer { a in
+      b.values.withUnsafeMutableBufferPointer { b in
+        for u in factors.a.indices {
+          let (pu, qu, ru) = (p[u], q[u], factors.a[u].rows)
+          factors.a[u].values.withUnsafeBufferPointer { au in
+            for i in au.indices { a[i] += pu * au[i] }  // A_u fills the top ru rows
+          }
+          factors.bs[u].values.withUnsafeBufferPointer { bu in
+            for row in 0..<factors.d {
+              for j in 0..<ru { b[row * r + j] += qu * bu[row * ru + j] }  // Bs_u the left ru columns
+            }
+          }
+        }
+      }
+    }
+    return (a, b)
+  }
+}
+
+extension FedAvg {
+  /// `Ah = sum w_u A_u`, `Bh = sum w_u s_u B_u` of `module` streamed from the clients' files: each
+  /// factor is widened a slice at a time and added into the fp64 sums, never held whole in
+  /// fp64 (what `merge --no-errors` does, at the speed of reading the factors). The arithmetic
+  /// is `sum(LayerFactors(...))`'s, term for term, so the bytes written are the same.
+  public static func streamedSum(_ set: ClientSet, module: String) throws -> (a: Matrix, b: Matrix) {
+    let entries = set.modules(named: module)
+    guard let shape = entries.compactMap({ $0?.updateShape }).first else {
+      throw AdapterError.moduleMismatch(client: set.clients.first?.path ?? "", module: module, message: "no client adapts it")
+    }
+    let (d, k) = (shape[0], shape[1])
+    let r = entries.compactMap { $0?.rank }.max() ?? 0
+    var a = Matrix(zeros: r, k)
+    var b = Matrix(zeros: d, r)
+    for ((client, entry), weight) in zip(zip(set.clients, entries), set.weights) {
+      guard let entry else { continue }
+      for tensor in [entry.a, entry.b] where !tensor.dtype.isComputable {
+        throw CheckpointError.unsupportedDType(path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
+      }
+      var nonFinite: UInt32 = 0
+      let ru = entry.rank
+      try a.values.withUnsafeMutableBufferPointer { a in
+        try entry.a.forEachWidenedSlice { range, _, values in
+          // `A_u` fills the top ru rows of `Ah`, element for element.
+          let offset = range.lowerBound
+          var bad: UInt32 = 0  // a local, so the loop vectorises
+          for i in values.indices {
+            bad |= (values[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+            a[offset + i] += weight * (1 * Double(values[i]))
+          }
+          nonFinite |= bad
+        }
+      }
+      // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
+      let target = entry.bRowOrder.map { order in
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (row, stored) in order.enumerated() { inverse[stored] = row }
+        return inverse
+      }
+      let scale = entry.scale
+      try b.values.withUnsafeMutableBufferPointer { b in
+        try entry.b.forEachWidenedSlice { range, _, values in
+          // A row (or the part of one this slice holds) at a time: `B_u` fills the left ru columns.
+          var (row, column) = (range.lowerBound / ru, range.lowerBound % ru)
+          var (e, bad): (Int, UInt32) = (0, 0)
+          while e < values.count {
+            let count = min(ru - column, values.count - e)
+            let start = (target?[row] ?? row) * r + column
+            for j in 0..<count {
+              bad |= (values[e + j].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+              b[start + j] += weight * (scale * Double(values[e + j]))
+            }
+            (e, column) = (e + count, column + count)
+            if column == ru { (row, column) = (row + 1, 0) }
+          }
+          nonFinite |= bad
+        }
+      }
+      guard nonFinite == 0 else { throw AdapterError.nonFinite(client: client.path, module: module) }
+    }
+    return (a, b)
   }
 }

@@ -2,10 +2,16 @@
 /// from which every error is computed without forming a dense `[d, k]` matrix.
 ///
 /// With `Ast = [A_1; ...; A_U]` (`N x k`, N = U r) and `Bs = [Bs_1, ..., Bs_U]` (`d x N`):
-/// `KA = Ast Ast^T`, `KB = Bs^T Bs` (one SYRK each), and roots `Ra^T Ra = KA`, `Rb^T Rb = KB`.
+/// `KA = Ast Ast^T`, `KB = Bs^T Bs` (one SYRK each), and roots `Ra^T Ra = KA`, `Rb^T Rb = KB`
+/// (pivoted Cholesky, as many rows as the numerical rank).
 /// An estimate `Bh Ah` with `Bh = Bs Cb`, `Ah = Ca Ast` leaves the residual
 /// `T - Bh Ah = Bs (W - Cb Ca) Ast`, whose norm is `||Rb (W - Cb Ca) Ra^T||_F`: a product of small
 /// matrices, computed directly (no cancelling expansion), exact to rounding.
+///
+/// Cost per layer: the two SYRKs, `N^2 (d + k)` flops, are nearly all of it; the roots
+/// (`N^3 / 3` each) and the singular values of the core (no vectors) are small beside them for
+/// `N << min(d, k)`. The SVD rule alone needs the core's vectors and the roots' inverses, and
+/// computes them itself (``SVDOptimal``).
 public struct LayerGeometry: Sendable {
   public let rank: Int
   public let clients: Int
@@ -15,15 +21,11 @@ public struct LayerGeometry: Sendable {
   public let kb: Matrix
   let ra: Matrix
   let rb: Matrix
-  /// Pseudo-inverses of the roots (for the SVD split).
-  let raInverse: Matrix
-  let rbInverse: Matrix
   /// `||T||_F`.
   public let normT: Double
-  /// SVD of the core `Rb W Ra^T = Uc S Vc^T`: `S` are the singular values of `T`, descending
-  /// (the SVD rule splits with `Uc` and `Vc`).
-  let core: (u: Matrix, s: [Double], vt: Matrix)
-  public var singularValues: [Double] { core.s }
+  /// The singular values of `T`, descending: those of the core `Rb W Ra^T`, padded with zeros
+  /// to `N`.
+  public let singularValues: [Double]
   /// `W = diag(w_u I_r)`.
   let weightMatrix: Matrix
   /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations and the cosines use them).
@@ -39,14 +41,15 @@ public struct LayerGeometry: Sendable {
     // The stacks (N x k, d x N) are not kept: `--scope model` holds every layer's geometry at once.
     ka = factors.stackedA(paddedTo: r).gramOfRows
     kb = factors.stackedB(paddedTo: r).gramOfColumns
-    (ra, raInverse) = LinearAlgebra.gramRoot(ka)
-    (rb, rbInverse) = LinearAlgebra.gramRoot(kb)
+    ra = LinearAlgebra.choleskyRoot(ka)
+    rb = LinearAlgebra.choleskyRoot(kb)
     weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)
     kaBlocks = Self.split(ka, clients: clients, rank: r)
     kbBlocks = Self.split(kb, clients: clients, rank: r)
     let product = rb * weightMatrix * ra.transposed
     normT = product.squaredNorm.squareRoot()
-    core = LinearAlgebra.svd(product)
+    let values = LinearAlgebra.singularValues(product)
+    singularValues = values + [Double](repeating: 0, count: max(0, clients * r - values.count))
   }
 
   /// `[c_1 I; ...; c_U I]` (`U r x r`) or, with `diagonal`, `diag(c_u I)`.
@@ -67,7 +70,7 @@ public struct LayerGeometry: Sendable {
   }
 
   /// The relative error `||T - est|| / ||T||`, nil when `T = 0`.
-  public func relative(_ residual: Double) -> Double? { Adapters.relative(residual, to: normT) }
+  public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
   /// The rank-`r` floor: `sqrt(sum_{i>r} s_i^2)`.
   public func floorResidual(rank r: Int) -> Double {

@@ -10,6 +10,9 @@ public struct MergeOptions: Sendable {
   /// One FLoRA-NA `(p, q)` shared by all layers instead of one per layer.
   public var sharedCoefficients = false
   public var flora = FloraNA.Options()
+  /// Whether to compute each layer's error and floor (the Gram blocks). Without, fedavg, stack,
+  /// exact and fedex are a weighted sum of the factors and nothing more.
+  public var computeErrors = true
 
   public init(method: Method) { self.method = method }
 }
@@ -19,11 +22,11 @@ public struct LayerReport: Sendable {
   public let name: String
   public let shape: [Int]
   public let rank: Int
-  public let normT: Double
-  /// `||T - Bh Ah||_F` of the merged factors.
-  public let residual: Double
-  /// The rank-R floor's residual, for comparison.
-  public let floorResidual: Double
+  /// `||T||_F`, the residual `||T - Bh Ah||_F` of the merged factors and the rank-R floor's
+  /// residual, for comparison (all nil when the merge computes no errors).
+  public let normT: Double?
+  public let residual: Double?
+  public let floorResidual: Double?
   public let p: [Double]?
   public let q: [Double]?
   public let iterations: Int?
@@ -51,14 +54,19 @@ public struct MergeReport: Sendable {
   public var modelError: Double? { ratio(\.residual) }
   public var modelFloor: Double? { ratio(\.floorResidual) }
 
-  private func ratio(_ part: KeyPath<LayerReport, Double>) -> Double? {
-    modelRelativeError(layers.map { ($0[keyPath: part], $0.normT) })
+  private func ratio(_ part: KeyPath<LayerReport, Double?>) -> Double? {
+    var parts: [(residual: Double?, normT: Double)] = []
+    for layer in layers {
+      guard let normT = layer.normT else { return nil }
+      parts.append((layer[keyPath: part], normT))
+    }
+    return modelRelativeError(parts)
   }
 }
 
 /// `residual / ||T||`, nil when `T = 0` (or no residual).
-public func relative(_ residual: Double?, to normT: Double) -> Double? {
-  guard let residual, normT > 0 else { return nil }
+public func relative(_ residual: Double?, to normT: Double?) -> Double? {
+  guard let residual, let normT, normT > 0 else { return nil }
   return residual / normT
 }
 
@@ -105,6 +113,9 @@ public final class Merge: @unchecked Sendable {
   /// `withBase`: the result goes into base weights, which `exact` and `fedex` need.
   public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws {
     if options.method.needsBase, !withBase { throw AdapterError.needsBase(method: options.method.rawValue) }
+    if !options.computeErrors, !options.method.aggregatesWithoutGrams {
+      throw AdapterError.badOption(message: "\(options.method.rawValue) solves on the Gram blocks the errors come from: it always computes them")
+    }
     if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
     if let rank = options.rank {
       guard options.method == .svd else { throw AdapterError.badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)") }
@@ -158,7 +169,13 @@ public final class Merge: @unchecked Sendable {
   }
 
   private func solve(_ index: Int) throws -> (LayerEstimate, LayerReport) {
-    try solve(index, factors: try LayerFactors(set, module: set.moduleNames[index]))
+    // FedAvg without errors streams the factors into its sums: no fp64 copy of them at all.
+    if !options.computeErrors, options.method == .fedavg {
+      let (a, b) = try FedAvg.streamedSum(set, module: set.moduleNames[index])
+      let estimate = LayerEstimate(a: a, b: b, residual: nil)
+      return (estimate, unreported(index, estimate))
+    }
+    return try solve(index, factors: try LayerFactors(set, module: set.moduleNames[index]))
   }
 
   /// Output ranks per module and why some are below the rank asked for.
@@ -191,6 +208,7 @@ public final class Merge: @unchecked Sendable {
 
   private func solve(_ index: Int, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
     let module = set.moduleNames[index]
+    guard options.computeErrors else { return try sum(index, factors: factors) }
     let geometry = LayerGeometry(factors)
     var estimate: LayerEstimate
     switch options.method {
@@ -212,5 +230,27 @@ public final class Merge: @unchecked Sendable {
       floorResidual: geometry.floorResidual(rank: estimate.rank), p: estimate.p, q: estimate.q, iterations: estimate.iterations,
       rankLimit: rankLimits[index])
     return (estimate, report)
+  }
+
+  /// The rules that need no Gram blocks, without their errors: one weighted pass over the factors.
+  private func sum(_ index: Int, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
+    let estimate: LayerEstimate
+    if options.method == .stack || options.method == .exact {
+      let stacked = Stack.aggregate(factors)
+      estimate = LayerEstimate(a: stacked.a, b: stacked.b, residual: nil)
+    } else {
+      let (a, b) = FedAvg.sum(factors, p: factors.weights, q: factors.weights)
+      estimate = LayerEstimate(a: a, b: b, residual: nil)
+    }
+    return (estimate, unreported(index, estimate))
+  }
+
+  /// A layer's report without errors (shapes and ranks), checked against the planned layout.
+  private func unreported(_ index: Int, _ estimate: LayerEstimate) -> LayerReport {
+    let module = set.moduleNames[index]
+    precondition(estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
+    return LayerReport(
+      name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: nil, residual: nil, floorResidual: nil,
+      p: nil, q: nil, iterations: nil, rankLimit: rankLimits[index])
   }
 }

@@ -20,6 +20,10 @@ public enum Method: String, Sendable, CaseIterable {
 
   /// Whether the rule writes merged base weights (and so needs `--base`).
   public var needsBase: Bool { self == .exact || self == .fedex }
+
+  /// Whether the rule's factors come without the Gram blocks (fixed coefficients), so a merge
+  /// that reports no errors does no Gram work at all; flora-na and svd solve on the blocks.
+  public var aggregatesWithoutGrams: Bool { self == .fedavg || self == .stack || self == .exact || self == .fedex }
 }
 
 /// One rule's result for one layer: factors `Bh` `[d, R]`, `Ah` `[R, k]` with their scale folded
@@ -27,8 +31,8 @@ public enum Method: String, Sendable, CaseIterable {
 public struct LayerEstimate: Sendable {
   public let a: Matrix
   public let b: Matrix
-  /// `||T - Bh Ah||_F`.
-  public let residual: Double
+  /// `||T - Bh Ah||_F` (nil when the merge computes no errors).
+  public let residual: Double?
   /// FLoRA-NA's coefficients and iterations, for reports.
   public var p: [Double]? = nil
   public var q: [Double]? = nil

@@ -7,7 +7,10 @@
 /// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
 public enum SVDOptimal {
   public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
-    let (uc, s, vt) = g.core
+    // Eigen roots here, not the geometry's Cholesky ones: the split needs their pseudo-inverses.
+    let (ra, raInverse) = LinearAlgebra.gramRoot(g.ka)
+    let (rb, rbInverse) = LinearAlgebra.gramRoot(g.kb)
+    let (uc, s, vt) = LinearAlgebra.svd(rb * g.weightMatrix * ra.transposed)
     let r = min(rank, s.count)
     var left = Matrix(zeros: uc.rows, rank)
     var right = Matrix(zeros: rank, vt.cols)
@@ -17,8 +20,8 @@ public enum SVDOptimal {
       for col in 0..<vt.cols { right[i, col] = vt[i, col] * root }
     }
     // Components beyond the available singular values (tiny layers) stay zero.
-    let cb = g.rbInverse * left
-    let ca = right * g.raInverse.transposed
+    let cb = rbInverse * left
+    let ca = right * raInverse.transposed
     // The residual of the factors as written (the floor plus the split's rounding).
     return LayerEstimate(
       a: ca * factors.stackedA(paddedTo: g.rank), b: factors.stackedB(paddedTo: g.rank) * cb, residual: g.residualNorm(cb: cb, ca: ca))

@@ -41,12 +41,18 @@ public struct LoRAModule: Sendable {
   /// memory follows one layer.
   public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
     func doubles(_ values: [Float], scale: Double) -> [Double]? {
-      var out = [Double](repeating: 0, count: values.count)
-      for (i, value) in values.enumerated() {
-        guard value.isFinite else { return nil }
-        out[i] = scale * Double(value)
+      // One branch-free pass (it vectorises): exponent bits all ones is NaN or Inf.
+      var nonFinite: UInt32 = 0
+      let out = [Double](unsafeUninitializedCapacity: values.count) { out, count in
+        values.withUnsafeBufferPointer { source in
+          for i in source.indices {
+            nonFinite |= (source[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+            out[i] = scale * Double(source[i])
+          }
+        }
+        count = values.count
       }
-      return out
+      return nonFinite == 0 ? out : nil
     }
     defer { for tensor in [a, b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) } }
     guard let aValues = doubles(try a.floats(), scale: 1), let bValues = doubles(try bFloats(), scale: scale) else { return nil }

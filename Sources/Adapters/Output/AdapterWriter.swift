@@ -21,9 +21,9 @@ public enum AdapterWriter {
     }
 
     /// The provenance of a merge of `set`: paths as given, digests of what was read.
-    public init(method: String, set: ClientSet, version: String) throws(CheckpointError) {
-      var digests: [String] = []
-      for client in set.clients { digests.append(try client.weightDigest()) }
+    public init(method: String, set: ClientSet, version: String) throws {
+      // In parallel: hashing every byte of every client is a tenth of a merge's work.
+      let digests = try parallelMap(set.clients) { try $0.weightDigest() }
       self.init(method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
     }
 

@@ -115,13 +115,15 @@ public final class MappedFile: Sendable {
   }
 
   /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
-  public func done(with range: Range<Int>) {
+  public func done(with range: Range<Int>) { advise(range, MADV_DONTNEED) }
+
+  private func advise(_ range: Range<Int>, _ advice: Int32) {
     state.withLock { state in
       guard let base = state.base, !range.isEmpty else { return }
       let page = Int(sysconf(Int32(_SC_PAGESIZE)))
       let start = range.lowerBound / page * page
       let end = min(size, range.upperBound)
-      madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
+      madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
     }
   }
 

@@ -72,6 +72,9 @@ struct MergeCommand: PipelineCommand {
   @Option(help: "With --method fedex: where the FedAvg adapter goes (default OUTPUT.adapter).", completion: .file())
   var adapterOutput: String?
 
+  @Flag(help: "Compute no errors (fedavg, stack, exact, fedex): the factors' weighted sum alone, no Gram work; the report gives shapes and ranks, errors null.")
+  var noErrors = false
+
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
@@ -115,6 +118,9 @@ struct MergeCommand: PipelineCommand {
     }
     if let maxIterations, maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1 (got \(maxIterations))") }
     if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
+    if noErrors, !parsed.aggregatesWithoutGrams {
+      throw ValidationError("--no-errors: \(parsed.rawValue) solves on the Gram blocks the errors come from, so it always reports them (fedavg, stack, exact and fedex can skip them)")
+    }
     if adapterOutput != nil, parsed != .fedex {
       throw ValidationError("--adapter-output is where --method fedex writes its FedAvg adapter; \(parsed.rawValue) writes none")
     }
@@ -165,6 +171,7 @@ struct MergeCommand: PipelineCommand {
     var options = MergeOptions(method: method)
     options.rank = rank
     options.sharedCoefficients = scope == .model
+    options.computeErrors = !noErrors
     if let maxIterations { options.flora.maxIterations = maxIterations }
     let merge = try Merge(set, options: options, withBase: base != nil)
     let transaction = OutputTransaction()
@@ -241,7 +248,7 @@ enum MergeReportView {
       ("layers", .array(report.layers.map { layer in
         var fields: [(key: String, value: JSON)] = [
           ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })), ("rank", JSON(layer.rank)),
-          ("norm_T", JSON(layer.normT)), ("relative_error", number(layer.relativeError)), ("floor", number(layer.relativeFloor)),
+          ("norm_T", number(layer.normT)), ("relative_error", number(layer.relativeError)), ("floor", number(layer.relativeFloor)),
           ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
         ]
         if let p = layer.p, let q = layer.q, report.method == .floraNA {
@@ -253,14 +260,16 @@ enum MergeReportView {
   }
 
   static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
-    var table = Table([("layer", .left), ("shape", .left), ("rank", .right), ("||T||", .right), ("error", .right), ("floor", .right)])
+    let errors = report.layers.contains { $0.normT != nil }
+    var table = Table([("layer", .left), ("shape", .left), ("rank", .right)] + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
     func rel(_ value: Double?) -> String { value.map { Format.scientific($0) } ?? "n/a" }
     for layer in report.layers {
-      table.add([layer.name, Format.shape(layer.shape), "\(layer.rank)", Format.scientific(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)])
+      table.add([layer.name, Format.shape(layer.shape), "\(layer.rank)"] + (errors ? [rel(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)] : []))
     }
     var lines = ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"]
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
-    lines += table.render() + ["model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"]
+    lines += table.render()
+    lines.append(errors ? "model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))" : "errors not computed (--no-errors)")
     for limit in [RankLimit.shape, .update] {
       let limited = report.layers.filter { $0.rankLimit == limit }
       guard let first = limited.first, let asked else { continue }
