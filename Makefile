@@ -18,7 +18,7 @@ deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_DEPS); }
 
 build: deps
-	$(SWIFT) build -c release --product fedlora
+	$(SWIFT) build -c release --product fedlora --static-swift-stdlib
 
 test: deps
 	$(SWIFT) test

@@ -14,16 +14,17 @@ let package = Package(
   ],
   targets: [
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-    .systemLibrary(name: "CLAPACK", path: "Sources/CLAPACK"),
     .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
     .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
+    // BLAS/LAPACK through dlopen on first use (Sources/CLinearAlgebra): not linked, so not loaded by commands that compute nothing.
+    .target(name: "CLinearAlgebra", linkerSettings: [.linkedLibrary("dl")]),
     .target(name: "Checkpoints", dependencies: ["CZlib", "COpenSSL", "CSIMD"]),
-    .target(name: "Adapters", dependencies: ["Checkpoints", "CLAPACK"]),
+    .target(name: "Adapters", dependencies: ["Checkpoints", "CLinearAlgebra"]),
     .executableTarget(
       name: "fedlora",
       dependencies: ["Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
-    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLAPACK"], path: "Sources/Bench"),
+    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLinearAlgebra"], path: "Sources/Bench"),
     .executableTarget(name: "fedlora-fuzz", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Fuzz"),
     .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),

@@ -5,7 +5,7 @@
 #if canImport(Glibc)
   import Glibc
 #endif
-import CLAPACK
+import CLinearAlgebra
 import Checkpoints
 
 func now() -> Double {
@@ -66,7 +66,7 @@ extension String {
 /// `clients` x rank 16 (N = 16 clients): the Gram blocks of the stacks (fp64 DSYRK and fp32 SSYRK
 /// over the long dimension) and the LAPACK work on the N x N cores, in GFLOP/s and ms.
 func layerAlgebra(clients: Int) {
-  openblas_set_num_threads(1)
+  la_set_num_threads(1)
   let n = clients * 16
   for length in [4096, 11008] {
     let doubles = (0..<(n * length)).map { _ in Double(Float.random(in: -1...1)) }
@@ -74,24 +74,24 @@ func layerAlgebra(clients: Int) {
     var out = [Double](repeating: 0, count: n * n)
     var outFloat = [Float](repeating: 0, count: n * n)
     let flops = Double(n * n * length)
-    let dsyrk = best(3) { cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(length), 1, doubles, Int32(length), 0, &out, Int32(n)) }
-    let ssyrk = best(3) { cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(length), 1, floats, Int32(length), 0, &outFloat, Int32(n)) }
-    let dsyrkT = best(3) { cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(length), 1, doubles, Int32(n), 0, &out, Int32(n)) }
+    let dsyrk = best(3) { la_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(length), 1, doubles, Int32(length), 0, &out, Int32(n)) }
+    let ssyrk = best(3) { la_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(length), 1, floats, Int32(length), 0, &outFloat, Int32(n)) }
+    let dsyrkT = best(3) { la_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(length), 1, doubles, Int32(n), 0, &out, Int32(n)) }
     print("N \(n), length \(length): DSYRK \(Int(flops / dsyrk / 1e9)) GFLOP/s (\(Int(dsyrk * 1e3)) ms), transposed \(Int(flops / dsyrkT / 1e9)) GFLOP/s; SSYRK \(Int(flops / ssyrk / 1e9)) GFLOP/s")
   }
   let gram = (0..<(n * 2 * n)).map { _ in Double.random(in: -1...1) }
   var g = [Double](repeating: 0, count: n * n)
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(2 * n), 1, gram, Int32(2 * n), 0, &g, Int32(n))
+  la_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(n), Int32(2 * n), 1, gram, Int32(2 * n), 0, &g, Int32(n))
   var w = [Double](repeating: 0, count: n)
-  let eigen = best(3) { var a = g; _ = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &w) }
-  let eigenValues = best(3) { var a = g; _ = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &w) }
+  let eigen = best(3) { var a = g; _ = la_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &w) }
+  let eigenValues = best(3) { var a = g; _ = la_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &w) }
   var u = [Double](repeating: 0, count: n * n), vt = u
-  let svd = best(3) { var a = g; _ = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(n), Int32(n), &a, Int32(n), &w, &u, Int32(n), &vt, Int32(n)) }
-  let svdValues = best(3) { var a = g; _ = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(n), Int32(n), &a, Int32(n), &w, &u, Int32(n), &vt, Int32(n)) }
+  let svd = best(3) { var a = g; _ = la_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(n), Int32(n), &a, Int32(n), &w, &u, Int32(n), &vt, Int32(n)) }
+  let svdValues = best(3) { var a = g; _ = la_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(n), Int32(n), &a, Int32(n), &w, &u, Int32(n), &vt, Int32(n)) }
   var piv = [Int32](repeating: 0, count: n)
   var rank: Int32 = 0
-  let cholesky = best(3) { var a = g; _ = LAPACKE_dpstrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &piv, &rank, -1) }
-  let gemm = best(3) { cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, g, Int32(n), g, Int32(n), 0, &u, Int32(n)) }
+  let cholesky = best(3) { var a = g; _ = la_dpstrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &piv, &rank, -1) }
+  let gemm = best(3) { la_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, g, Int32(n), g, Int32(n), 0, &u, Int32(n)) }
   func ms(_ t: Double) -> String { "\((t * 1e5).rounded() / 100) ms" }
   print("N \(n) cores: dsyevd \(ms(eigen)) (values only \(ms(eigenValues))), dgesdd \(ms(svd)) (values only \(ms(svdValues))), dpstrf \(ms(cholesky)), dgemm \(ms(gemm))")
 }

@@ -117,6 +117,19 @@ struct PipelineContractTests {
     #expect(!Checkpoint.listDirectory(folder).contains { $0 == "x" || $0 == "y.gguf" || $0 == "z" })
   }
 
+  @Test("BLAS/LAPACK are loaded on first use: without them a merge with errors ends with 1 and says why, leaving nothing; --no-errors and header-only inspect need none")
+  func blasOnFirstUse() throws {
+    let folder = Fixtures.scratch("no-blas")
+    let missing = ["FEDLORA_OPENBLAS": folder + "/libopenblas-missing.so"]
+    let failed = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/out"], environment: missing)
+    #expect(failed.status == 1 && failed.stderr.contains("cannot load BLAS/LAPACK") && failed.stderr.contains("libopenblas-missing.so"))
+    #expect(Checkpoint.listDirectory(folder).isEmpty, "no output, no temporary")
+    let summed = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "--no-errors", "-o", folder + "/sum", "--quiet"], environment: missing)
+    #expect(summed.status == 0, "\(summed.stderr)")
+    #expect(try CLI.run(["inspect", "--tensors", Self.clients[0]], environment: missing).status == 0)
+    #expect(try CLI.run(["--version"], environment: missing).status == 0)
+  }
+
   @Test("Results go to stdout, --quiet silences them; warnings stay on stderr")
   func streams() throws {
     let folder = Fixtures.scratch("streams")

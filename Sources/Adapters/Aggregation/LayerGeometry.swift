@@ -33,7 +33,6 @@ public struct LayerGeometry: Sendable {
   let kbBlocks: [[Matrix]]
 
   public init(_ factors: LayerFactors) {
-    _ = LinearAlgebra.singleThreaded
     let r = factors.maxRank
     rank = r
     clients = factors.a.count

@@ -1,4 +1,4 @@
-import CLAPACK
+import CLinearAlgebra
 import Checkpoints
 
 /// Folds an aggregate into base weights: `W = W0 + Bh Ah` for every adapted weight (for `exact`,
@@ -136,9 +136,9 @@ public enum BaseMerge {
           guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
           if transposed {
             // W0 is [k, d]: rows start..<start+n of R^T L^T.
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
+            la_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
           } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
+            la_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
           }
         }
       }

@@ -46,7 +46,6 @@ public struct ModuleStatistics: Sendable {
   }
 
   public init(_ module: LoRAModule) throws(AdapterError) {
-    _ = LinearAlgebra.singleThreaded
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
     let b = try AdapterError.wrap { () throws(CheckpointError) in try module.bFloats() }
     name = module.name

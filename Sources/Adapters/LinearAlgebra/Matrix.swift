@@ -1,4 +1,4 @@
-import CLAPACK
+import CLinearAlgebra
 
 /// A dense row-major matrix of Doubles: the small fp64 algebra of aggregation (Gram blocks,
 /// cores, coefficient matrices) and widened stacked factors. Thin wrappers over BLAS/LAPACK.
@@ -41,7 +41,7 @@ public struct Matrix: Sendable, Equatable {
     precondition(lhs.cols == rhs.rows, "shape mismatch \(lhs.rows)x\(lhs.cols) * \(rhs.rows)x\(rhs.cols)")
     var out = Matrix(zeros: lhs.rows, rhs.cols)
     guard lhs.rows > 0, rhs.cols > 0, lhs.cols > 0 else { return out }
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(lhs.rows), Int32(rhs.cols), Int32(lhs.cols),
+    la_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(lhs.rows), Int32(rhs.cols), Int32(lhs.cols),
                 1, lhs.values, Int32(lhs.cols), rhs.values, Int32(rhs.cols), 0, &out.values, Int32(rhs.cols))
     return out
   }
@@ -63,7 +63,7 @@ public struct Matrix: Sendable, Equatable {
     precondition(inner == (transposingOther ? other.cols : other.rows), "shape mismatch")
     var out = Matrix(zeros: m, n)
     guard m > 0, n > 0, inner > 0 else { return out }
-    cblas_dgemm(CblasRowMajor, transposingSelf ? CblasTrans : CblasNoTrans, transposingOther ? CblasTrans : CblasNoTrans,
+    la_dgemm(CblasRowMajor, transposingSelf ? CblasTrans : CblasNoTrans, transposingOther ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(inner), 1, values, Int32(cols), other.values, Int32(other.cols), 0, &out.values, Int32(n))
     return out
   }
@@ -87,7 +87,7 @@ public struct Matrix: Sendable, Equatable {
     let (n, inner) = transposed ? (cols, rows) : (rows, cols)
     var out = Matrix(zeros: n, n)
     guard rows > 0, cols > 0 else { return out }
-    cblas_dsyrk(CblasRowMajor, CblasUpper, transposed ? CblasTrans : CblasNoTrans, Int32(n), Int32(inner), 1, values, Int32(cols), 0, &out.values, Int32(n))
+    la_dsyrk(CblasRowMajor, CblasUpper, transposed ? CblasTrans : CblasNoTrans, Int32(n), Int32(inner), 1, values, Int32(cols), 0, &out.values, Int32(n))
     out.symmetrizeFromUpper()
     return out
   }
@@ -119,14 +119,18 @@ public struct Matrix: Sendable, Equatable {
 
 /// LAPACK decompositions used by the rules.
 public enum LinearAlgebra {
-  /// fedlora runs layers in parallel itself: BLAS threads on top would only spin and contend.
-  public static let singleThreaded: Void = openblas_set_num_threads(1)
+  /// What runs before the process exits when BLAS/LAPACK, loaded on first use, cannot be
+  /// loaded (the CLI removes its temporaries; the reason is then printed on stderr). Loading
+  /// also sets OpenBLAS to one thread: fedlora runs layers in parallel itself.
+  public static func onLoadFailure(_ handler: @escaping @convention(c) (UnsafePointer<CChar>?) -> Void) {
+    la_set_failure_handler(handler)
+  }
 
   /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
     var a = m.values
     var w = [Double](repeating: 0, count: m.rows)
-    let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
+    let info = la_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
     if info != 0 { return (w.map { _ in 0 }, Matrix.identity(m.rows)) }
     return (w, Matrix(rows: m.rows, cols: m.rows, values: a))
   }
@@ -159,7 +163,7 @@ public enum LinearAlgebra {
     var u = gram.values
     var pivots = [Int32](repeating: 0, count: n)
     var rank: Int32 = 0
-    let info = LAPACKE_dpstrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), &u, Int32(n), &pivots, &rank, -1)
+    let info = la_dpstrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), &u, Int32(n), &pivots, &rank, -1)
     precondition(info >= 0, "dpstrf: argument \(-info) is invalid")
     // `P^T G P = U^T U` with `P` the pivots' permutation, so `R = U P^T`: column `j` of `U`
     // (its upper triangle, first `rank` rows) is column `pivots[j] - 1` of `R`.
@@ -177,7 +181,7 @@ public enum LinearAlgebra {
     var a = m.values
     var s = [Double](repeating: 0, count: k)
     var (u, vt) = ([0.0], [0.0])  // not referenced with jobz N (LAPACKE still checks their strides)
-    let info = LAPACKE_dgesdd(
+    let info = la_dgesdd(
       LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(m.rows), &vt, Int32(m.cols))
     precondition(info >= 0, "dgesdd: argument \(-info) is invalid")
     // No convergence: NaN, which every error computed from these shows, rather than zeros.
@@ -192,7 +196,7 @@ public enum LinearAlgebra {
     var u = [Double](repeating: 0, count: m.rows * k)
     var vt = [Double](repeating: 0, count: k * m.cols)
     guard k > 0 else { return (Matrix(zeros: m.rows, 0), [], Matrix(zeros: 0, m.cols)) }
-    let info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt, Int32(m.cols))
+    let info = la_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt, Int32(m.cols))
     if info != 0 { return (Matrix(zeros: m.rows, k), [Double](repeating: 0, count: k), Matrix(zeros: k, m.cols)) }
     return (Matrix(rows: m.rows, cols: k, values: u), s, Matrix(rows: k, cols: m.cols, values: vt))
   }
@@ -203,11 +207,11 @@ public enum LinearAlgebra {
     let k = min(m.rows, m.cols)
     var a = m.values
     var tau = [Double](repeating: 0, count: max(k, 1))
-    _ = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &tau)
+    _ = la_dgeqrf(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &tau)
     var r = Matrix(zeros: k, m.cols)
     for i in 0..<k { for j in i..<m.cols { r[i, j] = a[i * m.cols + j] } }
     guard computeQ else { return (nil, r) }
-    _ = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(k), Int32(k), &a, Int32(m.cols), &tau)
+    _ = la_dorgqr(LAPACK_ROW_MAJOR, Int32(m.rows), Int32(k), Int32(k), &a, Int32(m.cols), &tau)
     let q = Matrix(rows: m.rows, cols: m.cols, values: a).columns(0..<k)
     return (q, r)
   }
@@ -224,7 +228,7 @@ public enum LinearAlgebra {
       }
       var x = b
       var pivots = [Int32](repeating: 0, count: n)
-      let info = LAPACKE_dgesv(LAPACK_ROW_MAJOR, Int32(n), 1, &a, Int32(n), &pivots, &x, 1)
+      let info = la_dgesv(LAPACK_ROW_MAJOR, Int32(n), 1, &a, Int32(n), &pivots, &x, 1)
       if info == 0, x.allSatisfy(\.isFinite) { return x }
     }
     return b.map { _ in .nan }

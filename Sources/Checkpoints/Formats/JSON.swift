@@ -351,8 +351,9 @@ extension JSON {
   }
 
   private func write(to out: inout String, indent: String?, level: Int) {
-    let newline = indent.map { "\n" + String(repeating: $0, count: level + 1) } ?? ""
-    let closing = indent.map { "\n" + String(repeating: $0, count: level) } ?? ""
+    // Only containers need the line breaks (built per container, not per value).
+    var newline: String { indent.map { "\n" + String(repeating: $0, count: level + 1) } ?? "" }
+    var closing: String { indent.map { "\n" + String(repeating: $0, count: level) } ?? "" }
     switch self {
     case .null: out += "null"
     case let .bool(b): out += b ? "true" : "false"
@@ -361,6 +362,7 @@ extension JSON {
     case let .array(elements):
       guard !elements.isEmpty else { out += "[]"; return }
       out += "["
+      let newline = newline
       for (i, element) in elements.enumerated() {
         out += (i == 0 ? "" : ",") + newline
         element.write(to: &out, indent: indent, level: level + 1)
@@ -369,6 +371,7 @@ extension JSON {
     case let .object(members):
       guard !members.isEmpty else { out += "{}"; return }
       out += "{"
+      let newline = newline
       for (i, member) in members.enumerated() {
         out += (i == 0 ? "" : ",") + newline
         JSON.writeString(member.key, to: &out)
@@ -381,6 +384,12 @@ extension JSON {
 
   static func writeString(_ s: String, to out: inout String) {
     out += "\""
+    // Most strings (tensor names, keys) need no escape: appended whole.
+    if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+      out += s
+      out += "\""
+      return
+    }
     for scalar in s.unicodeScalars {
       switch scalar {
       case "\"": out += "\\\""

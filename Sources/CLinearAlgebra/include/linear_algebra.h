@@ -1,0 +1,42 @@
+// BLAS and LAPACK for fedlora, loaded on first use: OpenBLAS (and its Fortran runtime) is
+// mapped and its threads started only when a command computes, so a command that does not
+// (`--version`, header-only `inspect`) pays nothing for it. Each `la_` function has the
+// signature of the CBLAS / LAPACKE function it forwards to. FEDLORA_OPENBLAS names another
+// OpenBLAS library to load.
+#ifndef FEDLORA_LINEAR_ALGEBRA_H
+#define FEDLORA_LINEAR_ALGEBRA_H
+
+#include <cblas.h>
+#include <lapacke.h>
+
+// Loads the libraries if not loaded yet; 0 on success, else -1 with `la_load_error()` saying why.
+int la_load(void);
+const char *la_load_error(void);
+
+// Called (before the process exits with status 1) when a function below is used and the
+// libraries cannot be loaded; the default prints the reason on stderr.
+typedef void (*la_failure_handler)(const char *message);
+void la_set_failure_handler(la_failure_handler handler);
+
+void la_set_num_threads(int threads);
+
+void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
+              double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c, blasint ldc);
+void la_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
+              float alpha, const float *a, blasint lda, const float *b, blasint ldb, float beta, float *c, blasint ldc);
+void la_dsyrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, blasint n, blasint k,
+              double alpha, const double *a, blasint lda, double beta, double *c, blasint ldc);
+void la_ssyrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, blasint n, blasint k,
+              float alpha, const float *a, blasint lda, float beta, float *c, blasint ldc);
+
+lapack_int la_dsyevd(int layout, char jobz, char uplo, lapack_int n, double *a, lapack_int lda, double *w);
+lapack_int la_dgesdd(int layout, char jobz, lapack_int m, lapack_int n, double *a, lapack_int lda, double *s,
+                     double *u, lapack_int ldu, double *vt, lapack_int ldvt);
+lapack_int la_dgeqrf(int layout, lapack_int m, lapack_int n, double *a, lapack_int lda, double *tau);
+lapack_int la_dorgqr(int layout, lapack_int m, lapack_int n, lapack_int k, double *a, lapack_int lda, const double *tau);
+lapack_int la_dgesv(int layout, lapack_int n, lapack_int nrhs, double *a, lapack_int lda, lapack_int *ipiv,
+                    double *b, lapack_int ldb);
+lapack_int la_dpstrf(int layout, char uplo, lapack_int n, double *a, lapack_int lda, lapack_int *piv,
+                     lapack_int *rank, double tol);
+
+#endif
