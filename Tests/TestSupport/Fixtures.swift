@@ -27,6 +27,16 @@ public enum Fixtures {
     return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
   }
 
+  /// Removes a scratch folder and what it holds (tests clean up after themselves).
+  public static func remove(_ path: String) {
+    for name in Checkpoint.listDirectory(path) {
+      let entry = path + "/" + name
+      var info = stat()
+      if lstat(entry, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { remove(entry) } else { unlink(entry) }
+    }
+    rmdir(path)
+  }
+
   /// Writes bytes to a file (for crafted inputs).
   public static func write(_ bytes: [UInt8], to path: String) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

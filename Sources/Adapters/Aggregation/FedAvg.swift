@@ -2,7 +2,22 @@ import Checkpoints
 
 /// FedAvg / FedIT: average the (zero-padded) factors separately, `Ah = sum w_u A_u`,
 /// `Bh = sum w_u Bs_u`. In general `Bh Ah != T`: that gap is what the reports show.
-public enum FedAvg {
+public struct FedAvg: AggregationRule {
+  public init() {}
+
+  public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
+
+  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+    if let geometry { return Self.aggregate(factors, geometry: geometry) }
+    let (a, b) = Self.sum(factors, p: factors.weights, q: factors.weights)
+    return LayerEstimate(a: a, b: b, residual: nil)
+  }
+
+  public func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate? {
+    let (a, b) = try Self.streamedSum(set, module: module)
+    return LayerEstimate(a: a, b: b, residual: nil)
+  }
+
   public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry) -> LayerEstimate {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }

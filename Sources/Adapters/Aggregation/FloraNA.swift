@@ -2,11 +2,28 @@
 /// minimising `||T - Bh Ah||_F`, found by alternating least squares on the `r x r` Gram blocks
 /// (this solver is fedlora's; the paper states the objective, not the solver). Starts at
 /// FedAvg and keeps the best iterate, so it is never worse than FedAvg.
-public enum FloraNA {
+public struct FloraNA: AggregationRule {
   public struct Options: Sendable {
     public var maxIterations = 100
     public var tolerance = 1e-7
     public init() {}
+  }
+
+  public let options: Options
+  /// One `(p, q)` for every layer (`--scope model`), solved beforehand; nil to solve per layer.
+  public let shared: (p: [Double], q: [Double])?
+
+  public init(options: Options = Options(), shared: (p: [Double], q: [Double])? = nil) {
+    self.options = options
+    self.shared = shared
+  }
+
+  public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
+
+  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+    guard let geometry else { preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them") }
+    if let shared { return FedAvg.combine(factors, geometry: geometry, p: shared.p, q: shared.q) }
+    return Self.aggregate(factors, geometry: geometry, options: options)
   }
 
   /// The normal equations of one half-step, summed over layers for `--scope model`.

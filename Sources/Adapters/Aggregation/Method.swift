@@ -20,10 +20,6 @@ public enum Method: String, Sendable, CaseIterable {
 
   /// Whether the rule writes merged base weights (and so needs `--base`).
   public var needsBase: Bool { self == .exact || self == .fedex }
-
-  /// Whether the rule's factors come without the Gram blocks (fixed coefficients), so a merge
-  /// that reports no errors does no Gram work at all; flora-na and svd solve on the blocks.
-  public var aggregatesWithoutGrams: Bool { self == .fedavg || self == .stack || self == .exact || self == .fedex }
 }
 
 /// One rule's result for one layer: factors `Bh` `[d, R]`, `Ah` `[R, k]` with their scale folded

@@ -5,7 +5,21 @@
 /// the small core `Uc S Vc^T` gives the balanced split `Bh = Qb Uc_R S_R^(1/2)`,
 /// `Ah = S_R^(1/2) Vc_R^T Qa^T`, with `Qb = Bs Rb^+` and `Qa^T = Ra^+T Ast`. The error reported is
 /// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
-public enum SVDOptimal {
+public struct SVDOptimal: AggregationRule {
+  /// The rank asked for (`--rank`); the clients' largest by default.
+  public let rank: Int?
+
+  public init(rank: Int?) { self.rank = rank }
+
+  public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int {
+    min(rank ?? ranks.max() ?? 0, d, k, ranks.reduce(0, +))
+  }
+
+  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+    guard let geometry else { preconditionFailure("svd solves on the Gram blocks: its merge always computes them") }
+    return Self.aggregate(factors, geometry: geometry, rank: rank)
+  }
+
   public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
     // Eigen roots here, not the geometry's Cholesky ones: the split needs their pseudo-inverses.
     let (ra, raInverse) = LinearAlgebra.gramRoot(g.ka)

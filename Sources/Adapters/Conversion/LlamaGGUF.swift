@@ -88,7 +88,7 @@ public enum LlamaGGUF {
   /// `tensor` renamed, with its rows reordered when `order` is given (whole rows: any dtype).
   static func renamed(_ tensor: OutputTensor, to name: String, order: [Int]?) -> OutputTensor {
     guard let order, tensor.shape.count == 2 else {
-      return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source, group: tensor.group)
+      return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source)
     }
     let rowBytes = tensor.rowBytes
     return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: .rows {
@@ -98,7 +98,7 @@ public enum LlamaGGUF {
           try sourceRows(order[row]..<(order[row] + 1), UnsafeMutableRawBufferPointer(rebasing: buffer[(index * rowBytes)..<((index + 1) * rowBytes)]))
         }
       }
-    }, group: tensor.group)
+    })
   }
 
   /// llama.cpp's row order for the weight `name` — a Hugging Face module (`...self_attn.q_proj`)

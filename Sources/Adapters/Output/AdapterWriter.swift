@@ -56,11 +56,13 @@ public enum AdapterWriter {
   /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
   /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
   /// counts the clients give; refused when none is known) and records that order. The output is renamed into
-  /// place when `transaction` (or a transaction of its own) commits.
+  /// place when `transaction` (or a transaction of its own) commits. Returns the merge's report
+  /// (every layer is solved once, as it is written).
+  @discardableResult
   public static func write(
     _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
     llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
-  ) throws {
+  ) throws -> MergeReport {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
     let plan = LayoutPlan(merge)
@@ -77,14 +79,16 @@ public enum AdapterWriter {
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
       let rowOrder = LlamaGGUF.rowOrder(for: module, shape: plan.shapes[index], heads: rowHeads, inverse: false)
-      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .compute { buffer in
-        let estimate = try merge.estimate(index)
-        write(estimate.a.values, scale: 1, into: buffer, dtype: outputType)
-      }, group: index))
-      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .compute { buffer in
-        let estimate = try merge.estimate(index)
-        write((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, into: buffer, dtype: outputType)
-      }, group: index))
+      // Both factors from one solve of the layer, written by the thread that solved it.
+      let layer = JointFill {
+        let estimate = try merge.solveLayer(index)
+        return [
+          bytes(estimate.a.values, scale: 1, dtype: outputType),
+          bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: outputType),
+        ]
+      }
+      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .part(layer, 0)))
+      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .part(layer, 1)))
     }
     // lora_B.bias: the bias update is linear, so every rule carries it exactly (b = sum w s b_u / s).
     if set.hasBias {
@@ -115,6 +119,7 @@ public enum AdapterWriter {
       ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
       try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
     }
+    return merge.report
   }
 
   /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json`. In an
@@ -141,6 +146,13 @@ public enum AdapterWriter {
   static func write(_ values: [Double], scale: Double, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) {
     let floats = values.map { Float($0 * scale) }
     FloatConversion.narrow(floats, to: dtype, into: buffer)
+  }
+
+  /// `values * scale` rounded once to `dtype`, as the bytes of a tensor.
+  static func bytes(_ values: [Double], scale: Double, dtype: DType) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: Int(dtype.byteCount(elements: UInt64(values.count)) ?? 0))
+    out.withUnsafeMutableBytes { write(values, scale: scale, into: $0, dtype: dtype) }
+    return out
   }
 
   /// A `modules_to_save` tensor as the weighted average of the clients' copies, in the first

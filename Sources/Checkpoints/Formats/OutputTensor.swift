@@ -8,6 +8,9 @@ public struct OutputTensor: Sendable {
     /// Rows (of the leading dimension) computed a range at a time: the writer prepares once,
     /// then asks for slices of a few MB, so memory does not grow with the tensor.
     case rows(@Sendable () throws -> RowFill)
+    /// Part `index` of what one `JointFill` computes for several tensors (a solved layer's two
+    /// factors): computed once, when the writer comes to the first of them, and written whole.
+    case part(JointFill, Int)
   }
 
   /// Fills the bytes of rows `range` (row `range.lowerBound` at the start of the buffer).
@@ -17,16 +20,12 @@ public struct OutputTensor: Sendable {
   public let dtype: DType
   public let shape: [Int]
   public let source: Source
-  /// Tensors with the same group are computed one after the other on one thread (two factors
-  /// of one solved layer); groups run in parallel, in order of first appearance.
-  public let group: Int?
 
-  public init(name: String, dtype: DType, shape: [Int], source: Source, group: Int? = nil) {
+  public init(name: String, dtype: DType, shape: [Int], source: Source) {
     self.name = name
     self.dtype = dtype
     self.shape = shape
     self.source = source
-    self.group = group
   }
 
   /// An output holding `values` rounded once to `dtype`.
@@ -61,7 +60,31 @@ public struct OutputTensor: Sendable {
         whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes { buffer.copyMemory(from: $0) }
       }
     case let .rows(prepare): return try prepare()
+    case let .part(fill, index):
+      let whole = try fill.part(index, byteCount: byteCount)
+      return { range, buffer in
+        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+      }
     }
+  }
+}
+
+/// The bytes of several output tensors computed together, in one call, on the thread that
+/// writes them: a solved layer's factors, which come from one solve. Nothing is kept once
+/// written.
+public final class JointFill: Sendable {
+  private let compute: @Sendable () throws -> [[UInt8]]
+
+  /// `compute` returns each part's bytes, in part order.
+  public init(_ compute: @escaping @Sendable () throws -> [[UInt8]]) { self.compute = compute }
+
+  func parts() throws -> [[UInt8]] { try compute() }
+
+  /// Part `index` alone (a reader that wants one tensor's rows).
+  func part(_ index: Int, byteCount: Int) throws -> [UInt8] {
+    let parts = try compute()
+    precondition(parts[index].count == byteCount, "part \(index): \(parts[index].count) bytes computed, \(byteCount) laid out")
+    return parts[index]
   }
 }
 
@@ -72,24 +95,35 @@ public typealias ProgressHandler = @Sendable (Int) -> Void
 enum TensorDataWriter {
   static let copySlice = 16 << 20
 
-  /// Writes every tensor at its offset, several groups at a time. Memory stays bounded by
-  /// (threads x largest computed group); the file's bytes do not depend on the thread count.
+  /// Writes every tensor at its offset, several at a time: each tensor alone, or all the parts
+  /// of one `JointFill` together, computed once (jobs in order of first appearance). Memory
+  /// stays bounded by (threads x largest job); the file's bytes do not depend on the thread count.
   static func write(
     _ tensors: [OutputTensor], at offsets: [Int], to output: OutputFile, progress: ProgressHandler?
   ) throws {
-    var groups: [[Int]] = []
-    var groupOf: [Int: Int] = [:]
+    var jobs: [[Int]] = []
+    var jobOfFill: [ObjectIdentifier: Int] = [:]
     for (index, tensor) in tensors.enumerated() {
-      if let key = tensor.group, let known = groupOf[key] {
-        groups[known].append(index)
-      } else {
-        if let key = tensor.group { groupOf[key] = groups.count }
-        groups.append([index])
+      if case let .part(fill, _) = tensor.source {
+        if let known = jobOfFill[ObjectIdentifier(fill)] {
+          jobs[known].append(index)
+          continue
+        }
+        jobOfFill[ObjectIdentifier(fill)] = jobs.count
       }
+      jobs.append([index])
     }
-    _ = try parallelMap(groups) { group in
-      for index in group {
-        try writeOne(tensors[index], at: offsets[index], to: output)
+    _ = try parallelMap(jobs) { job in
+      guard case let .part(fill, _) = tensors[job[0]].source else {
+        try writeOne(tensors[job[0]], at: offsets[job[0]], to: output)
+        progress?(tensors[job[0]].byteCount)
+        return
+      }
+      let parts = try fill.parts()
+      for index in job {
+        guard case let .part(_, part) = tensors[index].source else { continue }
+        precondition(parts[part].count == tensors[index].byteCount, "\(tensors[index].name): \(parts[part].count) bytes computed, \(tensors[index].byteCount) laid out")
+        try output.write(parts[part], at: offsets[index])
         progress?(tensors[index].byteCount)
       }
     }
@@ -115,6 +149,8 @@ enum TensorDataWriter {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<tensor.byteCount])
       try fill(bytes)
       try output.write(UnsafeRawBufferPointer(bytes), at: offset)
+    case let .part(fill, index):
+      try output.write(try fill.part(index, byteCount: tensor.byteCount), at: offset)
     case let .rows(prepare):
       let fillRows = try prepare()
       let (rows, rowBytes) = (tensor.rowCount, tensor.rowBytes)

@@ -118,7 +118,7 @@ struct MergeCommand: PipelineCommand {
     }
     if let maxIterations, maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1 (got \(maxIterations))") }
     if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
-    if noErrors, !parsed.aggregatesWithoutGrams {
+    if noErrors, parsed.solvesOnGrams {
       throw ValidationError("--no-errors: \(parsed.rawValue) solves on the Gram blocks the errors come from, so it always reports them (fedavg, stack, exact and fedex can skip them)")
     }
     if adapterOutput != nil, parsed != .fedex {
@@ -176,15 +176,17 @@ struct MergeCommand: PipelineCommand {
     let merge = try Merge(set, options: options, withBase: base != nil)
     let transaction = OutputTransaction()
     let provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
+    let report: MergeReport
     if let base {
       try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)
+      report = merge.report
     } else {
-      try AdapterWriter.write(
+      report = try AdapterWriter.write(
         merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, provenance: provenance,
         llamaHeads: heads, in: transaction)
     }
     try transaction.commit()
-    report(merge, set: set)
+    show(report, method: method, set: set)
   }
 }
 
@@ -224,10 +226,10 @@ extension MergeCommand {
 
 
   /// The merge report: the document with --json, else the table on stdout.
-  func report(_ merge: Merge, set: ClientSet) {
-    let adapter = merge.options.method == .fedex ? fedexAdapterPath : nil
-    Session.finish(MergeReportView.json(merge.report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
-    MergeReportView.text(merge.report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
+  func show(_ report: MergeReport, method: Method, set: ClientSet) {
+    let adapter = method == .fedex ? fedexAdapterPath : nil
+    Session.finish(MergeReportView.json(report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
+    MergeReportView.text(report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
   }
 }
 

@@ -1,0 +1,27 @@
+/// One rule of aggregation.md: the rank it writes for a module, and the factors it writes.
+/// One type per rule (``FedAvg``, ``FloraNA``, ``SVDOptimal``, ``Stack``); a ``Merge`` lays out
+/// its output from `outputRank` and checks every solved layer against that layout.
+public protocol AggregationRule: Sendable {
+  /// The rank written for a module whose clients (those that have it) hold `ranks`, of update
+  /// shape `[d, k]`. `svd` may lower it further for a layer whose update has lower rank
+  /// (``Merge/outputRanks``).
+  func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int
+
+  /// The layer's factors at `rank`, with their residual when `geometry` is given. Rules that
+  /// solve on the Gram blocks (``Method/solvesOnGrams``) are always given it.
+  func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate
+
+  /// The factors computed straight from the clients' files, without widening them whole
+  /// first, when the rule can (FedAvg without errors); nil otherwise.
+  func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate?
+}
+
+extension AggregationRule {
+  public func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate? { nil }
+}
+
+extension Method {
+  /// Whether the rule's factors come from the Gram blocks (so its errors come for free); the
+  /// others are fixed-coefficient sums, which a merge without errors computes alone.
+  public var solvesOnGrams: Bool { self == .floraNA || self == .svd }
+}
