@@ -1,47 +1,58 @@
 #!/usr/bin/env bash
-# Merge benchmark of the merge issue: 10 clients with LLaMA-7B-shaped adapters (32 layers x
-# q,k,v,o,gate,up,down, r=16, BF16, ~80 MB each), all figures from one run.
-#   bench/bench_merge.sh FEDLORA_BIN [OUTDIR]
+# Merge benchmark of the engine issue: LLaMA-7B-shaped BF16 PEFT clients (r = 16; q, k, v, o,
+# gate, up, down), three sets of about the same bytes: 10 clients x 32 layers, 40 x 8, 100 x 4.
+# Each fedlora run against baselines measured in the same run: cat of the inputs, the torch
+# script a practitioner writes (bench/torch_fedavg.py) and NumPy (bench/numpy_merge.py).
+#   bench/bench_merge.sh FEDLORA_BIN [OUTDIR] [SETS]      SETS default "10x32 40x8 100x4"
+# Best of RUNS (default 3) for the time, the largest peak RSS (GNU time).
 set -euo pipefail
 FEDLORA=$1
 OUT=${2:-bench/out}
+SETS=${3:-10x32 40x8 100x4}
 mkdir -p "$OUT"
-[ -d "$OUT/clients/client_39" ] || python3 bench/make_bench_adapters.py "$OUT/clients" --clients 40 >/dev/null
-TEN=$(ls -d "$OUT"/clients/client_0* | head -10)
-FORTY=$(ls -d "$OUT"/clients/client_* | head -40)
-FILES10=$(for c in $TEN; do echo "$c/adapter_model.safetensors"; done)
+[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
 
-# "seconds peak_rss_kb" of a command (GNU time), best of RUNS (default 3) for the time.
+# "seconds peak_rss_kb" of a command, best of RUNS for the time.
 measure() {
   local best="" rss=0
   for _ in $(seq "${RUNS:-3}"); do
     /usr/bin/time -f "%e %M" -o /tmp/fedlora-bench-time "$@" >/dev/null 2>&1
-    read -r t m < /tmp/fedlora-bench-time
+    read -r t m < <(tail -1 /tmp/fedlora-bench-time)
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
     [ "$m" -gt "$rss" ] && rss=$m
   done
   echo "$best $rss"
 }
+ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 
-cat $FILES10 > /dev/null  # warm the page cache: every run below reads from memory
-read -r CAT _ < <(measure cat $FILES10)
-printf "%-34s %9s %9s %10s\n" "run (10 clients unless said)" "seconds" "x cat" "peak RSS"
-row() { printf "%-34s %9s %9s %8s MB\n" "$1" "$2" "$(awk "BEGIN{printf \"%.2f\", $2/$CAT}")" "$(( $3 / 1024 ))"; }
-row "cat inputs > /dev/null" "$CAT" 0
-for method in fedavg flora-na svd; do
-  read -r t m < <(measure "$FEDLORA" merge $TEN --method $method -o "$OUT/merged-$method" --quiet)
-  row "fedlora $method" "$t" "$m"
-  eval "T_${method//-/_}=$t"
+for set in $SETS; do
+  clients=${set%x*}
+  layers=${set#*x}
+  dir="$OUT/clients${set}"
+  [ "$set" = 10x32 ] && dir="$OUT/clients"  # the 40-client set of 32 layers; its first 10
+  [ -d "$dir/client_$(printf %02d $((clients - 1)))" ] ||
+    python3 bench/make_bench_adapters.py "$dir" --clients "$clients" --layers "$layers" >/dev/null
+  CLIENTS=$(ls -d "$dir"/client_* | head -"$clients")
+  FILES=$(for c in $CLIENTS; do echo "$c/adapter_model.safetensors"; done)
+  cat $FILES >/dev/null  # warm the page cache: every run below reads from memory
+  echo "== $clients clients x $layers layers ($(du -cm $FILES | tail -1 | cut -f1) MB)"
+  printf "%-40s %8s %10s %9s\n" "run" "seconds" "peak RSS" "ratio"
+  row() { printf "%-40s %8s %7s MB %9s\n" "$1" "$2" "$(($3 / 1024))" "$4"; }
+  read -r CAT _ < <(measure cat $FILES)
+  row "cat of the inputs" "$CAT" 0 ""
+  read -r TORCH m < <(measure python3 bench/torch_fedavg.py "$OUT/torch.safetensors" $CLIENTS)
+  row "torch script (fedavg, no errors)" "$TORCH" "$m" ""
+  read -r t m < <(measure python3 bench/numpy_merge.py "$OUT/numpy-fedavg" $CLIENTS --method fedavg)
+  row "numpy fedavg (no errors)" "$t" "$m" "$(ratio "$t" "$TORCH")x torch"
+  read -r FA m < <(measure "$FEDLORA" merge $CLIENTS --method fedavg -o "$OUT/merged" --quiet)
+  row "fedlora fedavg (exact errors)" "$FA" "$m" "$(ratio "$TORCH" "$FA")x faster than torch"
+  read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method fedavg --no-errors -o "$OUT/merged" --quiet)
+  row "fedlora fedavg --no-errors" "$t" "$m" "$(ratio "$t" "$CAT")x cat, $(ratio "$TORCH" "$t")x faster than torch"
+  read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method flora-na -o "$OUT/merged" --quiet)
+  row "fedlora flora-na" "$t" "$m" "$(ratio "$t" "$FA")x fedavg"
+  read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method svd -o "$OUT/merged" --quiet)
+  row "fedlora svd" "$t" "$m" "$(ratio "$t" "$FA")x fedavg"
+  read -r t m < <(measure "$FEDLORA" inspect $CLIENTS --json)
+  row "fedlora inspect of the clients" "$t" "$m" "$(ratio "$t" "$FA")x fedavg"
+  echo
 done
-read -r t m < <(measure "$FEDLORA" merge $FORTY --method fedavg -o "$OUT/merged-40" --quiet)
-row "fedlora fedavg, 40 clients" "$t" "$m"
-read -r t m < <(measure "$FEDLORA" merge $FORTY --method flora-na -o "$OUT/merged-40" --quiet)
-row "fedlora flora-na, 40 clients" "$t" "$m"
-for method in fedavg flora-na; do
-  read -r t m < <(measure python3 bench/numpy_merge.py "$OUT/numpy-$method" $TEN --method $method)
-  row "numpy $method" "$t" "$m"
-  eval "N_${method//-/_}=$t"
-done
-echo
-echo "flora-na / fedavg: $(awk "BEGIN{printf \"%.2f\", $T_flora_na/$T_fedavg}")   svd / fedavg: $(awk "BEGIN{printf \"%.2f\", $T_svd/$T_fedavg}")"
-echo "numpy / fedlora: fedavg $(awk "BEGIN{printf \"%.1f\", $N_fedavg/$T_fedavg}")x, flora-na $(awk "BEGIN{printf \"%.1f\", $N_flora_na/$T_flora_na}")x"

@@ -21,6 +21,9 @@ public struct LayerGeometry: Sendable {
   public let kb: Matrix
   let ra: Matrix
   let rb: Matrix
+  /// `Rb W Ra^T`: `T = Bs W Ast` seen through the roots. Its norm is `||T||`, its singular
+  /// values are `T`'s, and a residual is its difference with a thin product.
+  let core: Matrix
   /// `||T||_F`.
   public let normT: Double
   /// The singular values of `T`, descending: those of the core `Rb W Ra^T`, padded with zeros
@@ -45,9 +48,14 @@ public struct LayerGeometry: Sendable {
     weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)
     kaBlocks = Self.split(ka, clients: clients, rank: r)
     kbBlocks = Self.split(kb, clients: clients, rank: r)
-    let product = rb * weightMatrix * ra.transposed
-    normT = product.squaredNorm.squareRoot()
-    let values = LinearAlgebra.singularValues(product)
+    // `Rb W`: W is diagonal, so a scaling of Rb's columns (not a GEMM).
+    var rbW = rb
+    for i in 0..<rbW.rows {
+      for (u, w) in factors.weights.enumerated() { for j in (u * r)..<((u + 1) * r) { rbW[i, j] *= w } }
+    }
+    core = rbW.product(ra, transposingOther: true)
+    normT = core.squaredNorm.squareRoot()
+    let values = LinearAlgebra.singularValues(core)
     singularValues = values + [Double](repeating: 0, count: max(0, clients * r - values.count))
   }
 
@@ -60,7 +68,10 @@ public struct LayerGeometry: Sendable {
 
   /// `||T - Bh Ah||_F` for `Bh = Bs Cb`, `Ah = Ca Ast`.
   public func residualNorm(cb: Matrix, ca: Matrix) -> Double {
-    (rb * (weightMatrix - cb * ca) * ra.transposed).squaredNorm.squareRoot()
+    // `Rb (W - Cb Ca) Ra^T = core - (Rb Cb)(Ca Ra^T)`: thin products (N R each) instead of two
+    // N^3 ones; the subtraction loses about eps ||T|| absolute, far below any error reported.
+    let estimate = (rb * cb) * ca.product(ra, transposingOther: true)
+    return (core - estimate).squaredNorm.squareRoot()
   }
 
   /// `||T - Bh Ah||_F` for coefficient vectors: `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`.
