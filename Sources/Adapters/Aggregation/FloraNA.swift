@@ -54,11 +54,13 @@ public struct FloraNA: AggregationRule {
     var best = (p: p, q: q, value: objective(p, q))
     var previous = best.value
     var iterations = 0
+    // The r x r blocks, split out of KA and KB once for all iterations.
+    let blocks = layers.map { (layer: $0, ka: $0.kaBlocks, kb: $0.kbBlocks) }
     while iterations < options.maxIterations, best.value > 0 {
       iterations += 1
-      let qSystem = layers.map { qStep($0, p: p) }.reduce(System.zero(w.count), +)
+      let qSystem = blocks.map { qStep($0.layer, p: p, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
       q = LinearAlgebra.solve(qSystem.g, qSystem.b)
-      let pSystem = layers.map { pStep($0, q: q) }.reduce(System.zero(w.count), +)
+      let pSystem = blocks.map { pStep($0.layer, q: q, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
       p = LinearAlgebra.solve(pSystem.g, pSystem.b)
       guard p.allSatisfy(\.isFinite), q.allSatisfy(\.isFinite) else { break }
       let value = objective(p, q)
@@ -72,15 +74,15 @@ public struct FloraNA: AggregationRule {
 
   /// q-step: `G[i][j] = tr(KB[i][j] M)`, `b[i] = sum_l w_l tr(KB[l][i] N_l^T)` with
   /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
-  static func qStep(_ layer: LayerGeometry, p: [Double]) -> System {
-    halfStep(solving: layer.kbBlocks, fixed: layer.kaBlocks, coefficients: p, layer: layer)
+  static func qStep(_ layer: LayerGeometry, p: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+    halfStep(solving: kb, fixed: ka, coefficients: p, layer: layer)
   }
 
   /// p-step: the same equations with the sides swapped (`KA` solved, `KB` fixed with `q`): the
   /// Gram blocks are symmetric (`KA[j][i] = KA[i][j]^T`), so `tr(H KA[j][i]) = tr(KA[i][j] H)`
   /// and `tr(X_l KA[i][l]) = tr(KA[l][i] X_l^T)`.
-  static func pStep(_ layer: LayerGeometry, q: [Double]) -> System {
-    halfStep(solving: layer.kaBlocks, fixed: layer.kbBlocks, coefficients: q, layer: layer)
+  static func pStep(_ layer: LayerGeometry, q: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+    halfStep(solving: ka, fixed: kb, coefficients: q, layer: layer)
   }
 
   /// `G[i][j] = tr(S[i][j] M)`, `b[i] = sum_l w_l tr(S[l][i] N_l^T)` with `M = sum c_j c_j' F[j][j']`

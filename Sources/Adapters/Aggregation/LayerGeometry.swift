@@ -29,11 +29,12 @@ public struct LayerGeometry: Sendable {
   /// The singular values of `T`, descending: those of the core `Rb W Ra^T`, padded with zeros
   /// to `N`.
   public let singularValues: [Double]
-  /// `W = diag(w_u I_r)`.
-  let weightMatrix: Matrix
-  /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices (FLoRA-NA's normal equations and the cosines use them).
-  let kaBlocks: [[Matrix]]
-  let kbBlocks: [[Matrix]]
+  /// `W = diag(w_u I_r)` (built when asked: `N^2` values that FedAvg never needs).
+  var weightMatrix: Matrix { Self.blocks(weights, rank: rank, diagonal: true) }
+  /// `KA[i][j]` and `KB[i][j]` as `r x r` matrices, for FLoRA-NA's normal equations and the
+  /// cosines (built when asked, as copies of `KA` and `KB`).
+  var kaBlocks: [[Matrix]] { Self.split(ka, clients: clients, rank: rank) }
+  var kbBlocks: [[Matrix]] { Self.split(kb, clients: clients, rank: rank) }
 
   public init(_ factors: LayerFactors) {
     let r = factors.maxRank
@@ -45,9 +46,6 @@ public struct LayerGeometry: Sendable {
     kb = factors.stackedB(paddedTo: r).gramOfColumns
     ra = LinearAlgebra.choleskyRoot(ka)
     rb = LinearAlgebra.choleskyRoot(kb)
-    weightMatrix = Self.blocks(factors.weights, rank: r, diagonal: true)
-    kaBlocks = Self.split(ka, clients: clients, rank: r)
-    kbBlocks = Self.split(kb, clients: clients, rank: r)
     // `Rb W`: W is diagonal, so a scaling of Rb's columns (not a GEMM).
     var rbW = rb
     for i in 0..<rbW.rows {
