@@ -127,6 +127,21 @@ public final class MappedFile: Sendable {
     }
   }
 
+  /// A descriptor for reading the file with `pread`, checked to be the file that was mapped.
+  func openAgain() throws(CheckpointError) -> Int32 {
+    var before = stat()
+    guard stat(path, &before) == 0 else { throw .io(path: path, message: systemError()) }
+    guard (before.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { throw .io(path: path, message: systemError()) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, Identity(info) == identity else {
+      close(fd)
+      throw .io(path: path, message: "the file changed on disk while fedlora was reading it")
+    }
+    return fd
+  }
+
   // MARK: Lending the map
 
   /// Counts a reader in (mapping again if needed) and returns the map's base; pair it with
