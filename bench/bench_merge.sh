@@ -43,11 +43,11 @@ for set in $SETS; do
   read -r TORCH m < <(measure python3 bench/torch_fedavg.py "$OUT/torch.safetensors" $CLIENTS)
   row "torch script (fedavg, no errors)" "$TORCH" "$m" ""
   read -r t m < <(measure python3 bench/numpy_merge.py "$OUT/numpy-fedavg" $CLIENTS --method fedavg)
-  row "numpy fedavg (no errors)" "$t" "$m" "$(ratio "$t" "$TORCH")x torch"
+  row "numpy fedavg (no errors)" "$t" "$m" "torch/this $(ratio "$TORCH" "$t")"
   read -r FA m < <(measure "$FEDLORA" merge $CLIENTS --method fedavg -o "$OUT/merged" --quiet)
-  row "fedlora fedavg (exact errors)" "$FA" "$m" "$(ratio "$TORCH" "$FA")x faster than torch"
+  row "fedlora fedavg (exact errors)" "$FA" "$m" "torch/this $(ratio "$TORCH" "$FA")"
   read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method fedavg --no-errors -o "$OUT/merged" --quiet)
-  row "fedlora fedavg --no-errors" "$t" "$m" "$(ratio "$t" "$CAT")x cat, $(ratio "$TORCH" "$t")x faster than torch"
+  row "fedlora fedavg --no-errors" "$t" "$m" "$(ratio "$t" "$CAT")x cat, torch/this $(ratio "$TORCH" "$t")"
   read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method flora-na -o "$OUT/merged" --quiet)
   row "fedlora flora-na" "$t" "$m" "$(ratio "$t" "$FA")x fedavg"
   read -r t m < <(measure "$FEDLORA" merge $CLIENTS --method svd -o "$OUT/merged" --quiet)

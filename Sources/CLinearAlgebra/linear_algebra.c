@@ -24,6 +24,11 @@ static struct {
                 double *, blasint);
   void (*ssyrk)(CBLAS_ORDER, CBLAS_UPLO, CBLAS_TRANSPOSE, blasint, blasint, float, const float *, blasint, float,
                 float *, blasint);
+  void (*dtrsm)(CBLAS_ORDER, CBLAS_SIDE, CBLAS_UPLO, CBLAS_TRANSPOSE, CBLAS_DIAG, blasint, blasint, double,
+                const double *, blasint, double *, blasint);
+  lapack_int (*dgesvdx)(int, char, char, char, lapack_int, lapack_int, double *, lapack_int, double, double,
+                        lapack_int, lapack_int, lapack_int *, double *, double *, lapack_int, double *, lapack_int,
+                        lapack_int *);
   lapack_int (*dsyevd)(int, char, char, lapack_int, double *, lapack_int, double *);
   lapack_int (*dgesdd)(int, char, lapack_int, lapack_int, double *, lapack_int, double *, double *, lapack_int,
                        double *, lapack_int);
@@ -64,6 +69,8 @@ static void load_once(void) {
   RESOLVE(blas, sgemm, "cblas_sgemm");
   RESOLVE(blas, dsyrk, "cblas_dsyrk");
   RESOLVE(blas, ssyrk, "cblas_ssyrk");
+  RESOLVE(blas, dtrsm, "cblas_dtrsm");
+  RESOLVE(lapacke, dgesvdx, "LAPACKE_dgesvdx");
   RESOLVE(lapacke, dsyevd, "LAPACKE_dsyevd");
   RESOLVE(lapacke, dgesdd, "LAPACKE_dgesdd");
   RESOLVE(lapacke, dgeqrf, "LAPACKE_dgeqrf");
@@ -121,6 +128,19 @@ void la_ssyrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, blasint
               const float *a, blasint lda, float beta, float *c, blasint ldc) {
   require();
   fn.ssyrk(order, uplo, trans, n, k, alpha, a, lda, beta, c, ldc);
+}
+
+void la_dtrsm(CBLAS_ORDER order, CBLAS_SIDE side, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, CBLAS_DIAG diag, blasint m,
+              blasint n, double alpha, const double *a, blasint lda, double *b, blasint ldb) {
+  require();
+  fn.dtrsm(order, side, uplo, trans, diag, m, n, alpha, a, lda, b, ldb);
+}
+
+lapack_int la_dgesvdx(int layout, char jobu, char jobvt, char range, lapack_int m, lapack_int n, double *a,
+                      lapack_int lda, double vl, double vu, lapack_int il, lapack_int iu, lapack_int *ns, double *s,
+                      double *u, lapack_int ldu, double *vt, lapack_int ldvt, lapack_int *superb) {
+  require();
+  return fn.dgesvdx(layout, jobu, jobvt, range, m, n, a, lda, vl, vu, il, iu, ns, s, u, ldu, vt, ldvt, superb);
 }
 
 lapack_int la_dsyevd(int layout, char jobz, char uplo, lapack_int n, double *a, lapack_int lda, double *w) {

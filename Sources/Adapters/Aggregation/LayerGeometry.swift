@@ -21,6 +21,9 @@ public struct LayerGeometry: Sendable {
   public let kb: Matrix
   let ra: Matrix
   let rb: Matrix
+  /// Their pivots (the columns holding each root's triangular part), for right inverses.
+  let raPivots: [Int]
+  let rbPivots: [Int]
   /// `Rb W Ra^T`: `T = Bs W Ast` seen through the roots. Its norm is `||T||`, its singular
   /// values are `T`'s, and a residual is its difference with a thin product.
   let core: Matrix
@@ -44,8 +47,8 @@ public struct LayerGeometry: Sendable {
     // The stacks (N x k, d x N) are not kept: `--scope model` holds every layer's geometry at once.
     ka = factors.stackedA(paddedTo: r).gramOfRows
     kb = factors.stackedB(paddedTo: r).gramOfColumns
-    ra = LinearAlgebra.choleskyRoot(ka)
-    rb = LinearAlgebra.choleskyRoot(kb)
+    (ra, raPivots) = LinearAlgebra.pivotedCholesky(ka)
+    (rb, rbPivots) = LinearAlgebra.pivotedCholesky(kb)
     // `Rb W`: W is diagonal, so a scaling of Rb's columns (not a GEMM).
     var rbW = rb
     for i in 0..<rbW.rows {

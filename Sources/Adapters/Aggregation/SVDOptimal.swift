@@ -1,9 +1,9 @@
-/// The optimal rank-`R` estimate (Eckart-Young), never forming `T`. The stacked factors
-/// `Bst = Bs W` and `Ast^T` are written `Bs = Qb Rb`, `Ast^T = Qa Ra` with the R factors taken
-/// from the fp64 Gram blocks (`Rb^T Rb = Bs^T Bs`: a QR factor up to a rotation, at a fraction of
-/// the cost of a Householder QR of the `d x Ur` stack), so `T = Qb (Rb W Ra^T) Qa^T`. The SVD of
-/// the small core `Uc S Vc^T` gives the balanced split `Bh = Qb Uc_R S_R^(1/2)`,
-/// `Ah = S_R^(1/2) Vc_R^T Qa^T`, with `Qb = Bs Rb^+` and `Qa^T = Ra^+T Ast`. The error reported is
+/// The optimal rank-`R` estimate (Eckart-Young), never forming `T`. With the geometry's roots
+/// (`Rb^T Rb = Bs^T Bs`, `Ra^T Ra = Ast Ast^T`: QR factors up to a rotation, at a fraction of the
+/// cost of a Householder QR of the `d x Ur` stack), `Bs = Qb Rb` and `Ast^T = Qa Ra` with
+/// `Qb = Bs Gb`, `Qa = Ast^T Ga` for right inverses `Rb Gb = I`, `Ra Ga = I`, so
+/// `T = Qb (Rb W Ra^T) Qa^T`. The `R` largest singular triplets of that core `Uc S Vc^T` give the
+/// balanced split `Bh = Qb Uc_R S_R^(1/2)`, `Ah = S_R^(1/2) Vc_R^T Qa^T`. The error reported is
 /// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
 public struct SVDOptimal: AggregationRule {
   /// The rank asked for (`--rank`); the clients' largest by default.
@@ -21,23 +21,36 @@ public struct SVDOptimal: AggregationRule {
   }
 
   public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
-    // Eigen roots here, not the geometry's Cholesky ones: the split needs their pseudo-inverses.
-    let (ra, raInverse) = LinearAlgebra.gramRoot(g.ka)
-    let (rb, rbInverse) = LinearAlgebra.gramRoot(g.kb)
-    let (uc, s, vt) = LinearAlgebra.svd(rb * g.weightMatrix * ra.transposed)
-    let r = min(rank, s.count)
+    let (uc, s, vt) = LinearAlgebra.largestSingularTriplets(g.core, count: rank)
     var left = Matrix(zeros: uc.rows, rank)
     var right = Matrix(zeros: rank, vt.cols)
-    for i in 0..<r {
+    for i in 0..<s.count {
       let root = s[i].squareRoot()
       for row in 0..<uc.rows { left[row, i] = uc[row, i] * root }
       for col in 0..<vt.cols { right[i, col] = vt[i, col] * root }
     }
     // Components beyond the available singular values (tiny layers) stay zero.
-    let cb = rbInverse * left
-    let ca = right * raInverse.transposed
+    let cb = LinearAlgebra.rightInverse(g.rb, pivots: g.rbPivots) * left
+    let ca = right * LinearAlgebra.rightInverse(g.ra, pivots: g.raPivots).transposed
     // The residual of the factors as written (the floor plus the split's rounding).
-    return LayerEstimate(
-      a: ca * factors.stackedA(paddedTo: g.rank), b: factors.stackedB(paddedTo: g.rank) * cb, residual: g.residualNorm(cb: cb, ca: ca))
+    return LayerEstimate(a: combinedA(factors, ca, rank: g.rank), b: combinedB(factors, cb, rank: g.rank), residual: g.residualNorm(cb: cb, ca: ca))
+  }
+
+  /// `Ca Ast` as a sum over clients of `Ca[:, block u] A_u`: no `N x k` stack in memory.
+  static func combinedA(_ factors: LayerFactors, _ ca: Matrix, rank r: Int) -> Matrix {
+    var out = Matrix(zeros: ca.rows, factors.k)
+    for (u, a) in factors.a.enumerated() where a.rows > 0 {
+      out = out + ca.columns((u * r)..<(u * r + a.rows)) * a
+    }
+    return out
+  }
+
+  /// `Bs Cb` as a sum over clients of `Bs_u Cb[block u, :]`: no `d x N` stack in memory.
+  static func combinedB(_ factors: LayerFactors, _ cb: Matrix, rank r: Int) -> Matrix {
+    var out = Matrix(zeros: factors.d, cb.cols)
+    for (u, b) in factors.bs.enumerated() where b.cols > 0 {
+      out = out + b * cb.rows((u * r)..<(u * r + b.cols))
+    }
+    return out
   }
 }

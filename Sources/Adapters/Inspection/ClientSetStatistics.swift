@@ -35,7 +35,7 @@ public struct LayerComparison: Sendable {
     let solved = FloraNA.solve([g], options: flora)
     floraNA = g.residualNorm(p: solved.p, q: solved.q)
     floor = g.floorResidual(rank: rank ?? factors.maxRank)
-    cosines = factors.weights.indices.map { u in g.cosineToT(client: u) }
+    cosines = g.cosinesToT()
     if let merged {
       guard merged.updateShape == shape else {
         throw AdapterError.shapeMismatch(client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
@@ -57,14 +57,16 @@ public struct LayerComparison: Sendable {
 }
 
 extension LayerGeometry {
-  /// Cosine of client `u`'s update `Bs_u A_u` to `T`, from the Gram blocks.
-  func cosineToT(client u: Int) -> Double? {
+  /// Cosine of each client's update `Bs_u A_u` to `T`, from the Gram blocks (nil for a zero update).
+  func cosinesToT() -> [Double?] {
     let (ka, kb) = (kaBlocks, kbBlocks)
-    let own = FloraNA.trace(kb[u][u], ka[u][u])
-    var inner = 0.0
-    for j in 0..<clients { inner += weights[j] * FloraNA.trace(kb[u][j], ka[j][u]) }
-    guard own > 0, normT > 0 else { return nil }
-    return inner / (own.squareRoot() * normT)
+    return (0..<clients).map { u in
+      let own = FloraNA.trace(kb[u][u], ka[u][u])
+      var inner = 0.0
+      for j in 0..<clients { inner += weights[j] * FloraNA.trace(kb[u][j], ka[j][u]) }
+      guard own > 0, normT > 0 else { return nil }
+      return inner / (own.squareRoot() * normT)
+    }
   }
 
   /// `||T - Bh Ah||_F` for arbitrary factors (an adapter fedlora did not produce): the roots of

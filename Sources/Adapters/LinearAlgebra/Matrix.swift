@@ -157,9 +157,13 @@ public enum LinearAlgebra {
   /// A root `R` (`rank x n`) with `R^T R = G` for a positive semi-definite Gram matrix `G`, by
   /// pivoted Cholesky (LAPACK `dpstrf`, stopping at the numerical rank): a tenth of the cost of
   /// the eigen-decomposition `gramRoot` uses, for the rules that need norms only, not inverses.
-  public static func choleskyRoot(_ gram: Matrix) -> Matrix {
+  public static func choleskyRoot(_ gram: Matrix) -> Matrix { pivotedCholesky(gram).root }
+
+  /// `choleskyRoot`'s root with its pivots: columns `pivots[0..<rank]` of the root form an
+  /// upper-triangular, invertible `rank x rank` matrix.
+  public static func pivotedCholesky(_ gram: Matrix) -> (root: Matrix, pivots: [Int]) {
     let n = gram.rows
-    guard n > 0 else { return Matrix(zeros: 0, 0) }
+    guard n > 0 else { return (Matrix(zeros: 0, 0), []) }
     var u = gram.values
     var pivots = [Int32](repeating: 0, count: n)
     var rank: Int32 = 0
@@ -171,7 +175,44 @@ public enum LinearAlgebra {
     for i in 0..<Int(rank) {
       for j in i..<n { root[i, Int(pivots[j]) - 1] = u[i * n + j] }
     }
-    return root
+    return (root, pivots.map { Int($0) - 1 })
+  }
+
+  /// A right inverse `G` (`n x rank`, `R G = I`) of a pivoted-Cholesky root: the inverse of its
+  /// triangular part (one TRSM), in the pivots' rows. With `R^T R = X^T X`, `X G` has
+  /// orthonormal columns whichever right inverse is taken, so this one serves as `R^+` does.
+  public static func rightInverse(_ root: Matrix, pivots: [Int]) -> Matrix {
+    let rank = root.rows
+    var inverse = Matrix.identity(rank)
+    guard rank > 0 else { return Matrix(zeros: root.cols, 0) }
+    var triangle = Matrix(zeros: rank, rank)
+    for i in 0..<rank { for j in i..<rank { triangle[i, j] = root[i, pivots[j]] } }
+    la_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(rank), Int32(rank), 1,
+             triangle.values, Int32(rank), &inverse.values, Int32(rank))
+    var g = Matrix(zeros: root.cols, rank)
+    for j in 0..<rank { for k in 0..<rank { g[pivots[j], k] = inverse[j, k] } }
+    return g
+  }
+
+  /// The `count` largest singular values of `m` with their vectors (LAPACK `dgesvdx`: one
+  /// bidiagonalisation, then only the vectors asked for), descending.
+  public static func largestSingularTriplets(_ m: Matrix, count: Int) -> (u: Matrix, s: [Double], vt: Matrix) {
+    let k = min(count, m.rows, m.cols)
+    guard k > 0 else { return (Matrix(zeros: m.rows, 0), [], Matrix(zeros: 0, m.cols)) }
+    var a = m.values
+    var found: Int32 = 0
+    var s = [Double](repeating: 0, count: min(m.rows, m.cols))
+    var u = [Double](repeating: 0, count: m.rows * k)
+    var vt = [Double](repeating: 0, count: k * m.cols)
+    var superb = [Int32](repeating: 0, count: 12 * min(m.rows, m.cols))
+    let info = la_dgesvdx(
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(m.rows), Int32(m.cols),
+      &a, Int32(m.cols), 0, 0, 1, Int32(k), &found, &s, &u, Int32(k), &vt, Int32(m.cols), &superb)
+    precondition(info >= 0, "dgesvdx: argument \(-info) is invalid")
+    guard info == 0, Int(found) == k else {
+      return (Matrix(zeros: m.rows, k), [Double](repeating: .nan, count: k), Matrix(zeros: k, m.cols))
+    }
+    return (Matrix(rows: m.rows, cols: k, values: u), Array(s.prefix(k)), Matrix(rows: k, cols: m.cols, values: vt))
   }
 
   /// The singular values of `m`, descending, without its vectors (a third of the full SVD).

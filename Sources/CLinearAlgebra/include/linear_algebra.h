@@ -29,6 +29,12 @@ void la_dsyrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, blasint
 void la_ssyrk(CBLAS_ORDER order, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, blasint n, blasint k,
               float alpha, const float *a, blasint lda, float beta, float *c, blasint ldc);
 
+void la_dtrsm(CBLAS_ORDER order, CBLAS_SIDE side, CBLAS_UPLO uplo, CBLAS_TRANSPOSE trans, CBLAS_DIAG diag, blasint m,
+              blasint n, double alpha, const double *a, blasint lda, double *b, blasint ldb);
+
+lapack_int la_dgesvdx(int layout, char jobu, char jobvt, char range, lapack_int m, lapack_int n, double *a,
+                      lapack_int lda, double vl, double vu, lapack_int il, lapack_int iu, lapack_int *ns, double *s,
+                      double *u, lapack_int ldu, double *vt, lapack_int ldvt, lapack_int *superb);
 lapack_int la_dsyevd(int layout, char jobz, char uplo, lapack_int n, double *a, lapack_int lda, double *w);
 lapack_int la_dgesdd(int layout, char jobz, lapack_int m, lapack_int n, double *a, lapack_int lda, double *s,
                      double *u, lapack_int ldu, double *vt, lapack_int ldvt);
