@@ -84,7 +84,7 @@ clean:
 # 600), corpora grown in .build-fuzz/corpus from the committed fuzz/corpus seeds; crashes land in
 # .build-fuzz/crashes. FUZZ_TARGETS picks some (default: all).
 FUZZ_TIME    ?= 600
-FUZZ_TARGETS ?= safetensors gguf json sentencepiece tokenizer-json sharded-index adapter-config module-pattern llama-config
+FUZZ_TARGETS ?= safetensors gguf json sentencepiece pytorch tokenizer-json sharded-index adapter-config module-pattern llama-config
 FUZZ_BIN     := .build-fuzz/release/fedlora-fuzz
 fuzz: deps
 	$(SWIFT) build -c release --product fedlora-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING

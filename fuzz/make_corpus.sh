@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 c=fuzz/corpus
-rm -rf "$c"; mkdir -p "$c"/{safetensors,gguf,json,sentencepiece,tokenizer-json,sharded-index,adapter-config,module-pattern,llama-config}
+rm -rf "$c"; mkdir -p "$c"/{safetensors,gguf,json,sentencepiece,pytorch,tokenizer-json,sharded-index,adapter-config,module-pattern,llama-config}
 cp fixtures/safetensors/*.safetensors fixtures/malformed/st_*.safetensors "$c/safetensors/"
+cp fixtures/pytorch/views.bin fixtures/pytorch/evil_eval.bin fixtures/pytorch/transposed.bin fixtures/pytorch/legacy.bin "$c/pytorch/"
 cp fixtures/gguf/*.gguf fixtures/malformed/gg_*.gguf "$c/gguf/"
 for f in fixtures/adapters/client_{a,pattern,rslora}/adapter_config.json fixtures/tokenizers/llama_bpe/{config,tokenizer_config}.json \
          fixtures/malformed/cases.json fixtures/adapters/bad/truncated_config/adapter_config.json; do

@@ -12,6 +12,8 @@ public struct Checkpoint: Sendable {
     case safetensors
     case shardedSafetensors = "sharded-safetensors"
     case gguf
+    /// `torch.save`'s zip of a pickle and its storages (`adapter_model.bin`, `pytorch_model.bin`).
+    case pytorch
   }
 
   /// The path the user gave.
@@ -46,6 +48,10 @@ public struct Checkpoint: Sendable {
         metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
     }
     let magic = file.size >= 4 ? try file.load(UInt32.self, at: 0) : 0
+    if magic == ZipArchive.localSignature || resolved.hasSuffix(".bin") || resolved.hasSuffix(".pt") || resolved.hasSuffix(".pth") {
+      let pytorch = try PyTorchFile(file: file)
+      return Checkpoint(path: path, resolvedPath: resolved, format: .pytorch, tensors: pytorch.tensors, metadata: [], gguf: nil, files: [file])
+    }
     if resolved.hasSuffix(".gguf") || magic == GGUFFile.magic {
       let gguf = try GGUFFile(file: file)
       return Checkpoint(path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf, files: [file])
@@ -68,8 +74,10 @@ public struct Checkpoint: Sendable {
     if let only = candidates.first, candidates.count == 1 || only.hasSuffix(".index.json") {
       return path + "/" + only
     }
-    if entries.contains("adapter_model.bin") || entries.contains("pytorch_model.bin") {
-      throw .unrecognizedFormat(path: path, reason: "PyTorch pickle (.bin) files are not read; save with safe_serialization=True")
+    // PyTorch's own files last: a folder with both holds the safetensors as the reference.
+    for pickle in ["adapter_model.bin", "pytorch_model.bin"] where entries.contains(pickle) { return path + "/" + pickle }
+    if entries.contains("pytorch_model.bin.index.json") {
+      throw .unrecognizedFormat(path: path, reason: "sharded PyTorch .bin checkpoints are not read yet; convert them to safetensors")
     }
     throw .unrecognizedFormat(
       path: path, reason: candidates.isEmpty ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")

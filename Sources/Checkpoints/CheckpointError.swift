@@ -52,11 +52,20 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case tensorNotInShard(path: String, tensor: String, shard: String)
   // Tokenizer files (tokenizer.model, tokenizer.json, tokenizer_config.json)
   case badTokenizer(path: String, message: String)
+  // PyTorch checkpoints (a zip of a pickle and its storages)
+  case badArchive(path: String, message: String)
+  case badPickle(path: String, offset: Int, message: String)
+  /// Globals a pickle would import and call that are not in fedlora's allowlist, with their
+  /// byte offsets in `data.pkl`: nothing is ever imported or run, the file is refused.
+  case unsafePickle(path: String, globals: [PickleGlobal])
 
   /// A stable kebab-case name for the case, for pipelines and tests.
   public var code: String {
     switch self {
     case .io: "io"
+    case .badArchive: "bad-archive"
+    case .badPickle: "bad-pickle"
+    case .unsafePickle: "unsafe-pickle"
     case .unrecognizedFormat: "unrecognized-format"
     case .tensorNotFound: "tensor-not-found"
     case .unsupportedDType: "unsupported-dtype"
@@ -106,6 +115,12 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   public var description: String {
     switch self {
     case let .io(path, message): "\(path): \(message)"
+    case let .badArchive(path, message): "\(path): not a readable PyTorch archive: \(message)"
+    case let .badPickle(path, offset, message): "\(path): data.pkl at byte \(offset): \(message)"
+    case let .unsafePickle(path, globals):
+      "\(path): the pickle would import and run code fedlora does not allow: "
+        + globals.map { "\($0.module).\($0.name) (data.pkl byte \($0.offset))" }.joined(separator: ", ")
+        + "; refused unopened (load it only if you trust it, and save it with safe_serialization=True)"
     case let .unrecognizedFormat(path, reason): "\(path): not a checkpoint fedlora can read (\(reason))"
     case let .tensorNotFound(path, tensor): "\(path): no tensor named '\(tensor)'"
     case let .unsupportedDType(path, tensor, dtype, operation):

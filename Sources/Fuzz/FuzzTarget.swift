@@ -10,7 +10,7 @@ import Checkpoints
 /// file it would be, in a scratch folder beside the fixed files it needs. An input may be
 /// refused with any error; it must never trap, hang or take unbounded memory.
 enum FuzzTarget: String, CaseIterable {
-  case safetensors, gguf, json, sentencepiece
+  case safetensors, gguf, json, sentencepiece, pytorch
   case tokenizerJSON = "tokenizer-json"
   case shardedIndex = "sharded-index"
   case adapterConfig = "adapter-config"
@@ -20,8 +20,8 @@ enum FuzzTarget: String, CaseIterable {
   /// Runs one input.
   func run(_ bytes: [UInt8], in scratch: Scratch) {
     switch self {
-    case .safetensors, .gguf:
-      let path = scratch.write(bytes, as: self == .gguf ? "x.gguf" : "x.safetensors")
+    case .safetensors, .gguf, .pytorch:
+      let path = scratch.write(bytes, as: self == .gguf ? "x.gguf" : self == .pytorch ? "x.bin" : "x.safetensors")
       guard let checkpoint = try? Checkpoint.open(path) else { return }
       _ = CheckpointSummary(checkpoint)
       for tensor in checkpoint.tensors.prefix(64) where tensor.byteCount <= 1 << 20 { _ = try? TensorScan(tensor) }

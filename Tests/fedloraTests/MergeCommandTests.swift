@@ -55,6 +55,21 @@ struct MergeCommandTests {
     #expect(text.stdout.contains("errors not computed (--no-errors)") && !text.stdout.contains("||T||"))
   }
 
+  @Test("PyTorch .bin clients (PEFT's safe_serialization=False) merge to the tensors of their safetensors twins, bit for bit", arguments: ["fedavg", "flora-na", "svd"])
+  func pytorchClients(_ method: String) throws {
+    let folder = Fixtures.scratch("merge-bin")
+    defer { Fixtures.remove(folder) }
+    let pickled = ["client_a", "client_b", "client_c"].map { Fixtures.path("pytorch/" + $0) }
+    let (first, _) = try merge(pickled + ["--method", method, "-o", folder + "/bin", "--samples", "1,2,3"])
+    let (second, _) = try merge(Self.clients + ["--method", method, "-o", folder + "/st", "--samples", "1,2,3"])
+    #expect(first.status == 0 && second.status == 0, "\(first.stderr) \(second.stderr)")
+    let (one, other) = (try Checkpoint.open(folder + "/bin"), try Checkpoint.open(folder + "/st"))
+    #expect(one.tensors.map(\.name) == other.tensors.map(\.name))
+    for (a, b) in zip(one.tensors, other.tensors) { #expect(try a.copyBytes() == b.copyBytes(), "\(a.name)") }
+    let evil = try CLI.run(["merge", Fixtures.path("pytorch/evil_eval.bin"), Self.clients[0], "-o", folder + "/evil", "--alpha", "16"])
+    #expect(evil.status == 1 && evil.stderr.contains("__builtin__.eval") && !Checkpoint.exists(folder + "/evil"))
+  }
+
   @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
   func gguf() throws {
     let folder = Fixtures.scratch("merge-gguf")

@@ -177,6 +177,7 @@ enum FileReport {
     case .safetensors: "safetensors"
     case .shardedSafetensors: "safetensors, \(checkpoint.files.count) shards"
     case .gguf: "GGUF v\(checkpoint.gguf?.version ?? 0), alignment \(checkpoint.gguf?.alignment ?? 0)"
+    case .pytorch: "PyTorch zip (torch.save), pickle interpreted, never run"
     }
   }
 

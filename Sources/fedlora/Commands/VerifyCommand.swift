@@ -81,7 +81,16 @@ struct VerifyCommand: PipelineCommand {
   /// Opens and validates one path; with --data scans every tensor.
   private func check(_ path: String) -> (tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [(code: String, message: String)]) {
     let checkpoint: Checkpoint
-    do { checkpoint = try Checkpoint.open(path) } catch { return (0, [], [(error.code, error.description)]) }
+    do { checkpoint = try Checkpoint.open(path) } catch {
+      // A pickle naming globals outside the allowlist: each one is a failure of its own, as
+      // picklescan and modelscan list them (nothing of the file was imported or run).
+      if case let .unsafePickle(_, globals) = error {
+        return (0, [], globals.map { global in
+          ("unsafe-global", "\(path): data.pkl byte \(global.offset) names \(global.module).\(global.name), which unpickling would import and call")
+        })
+      }
+      return (0, [], [(error.code, error.description)])
+    }
     let adapterProblems = adapterConfigProblems(checkpoint)
     guard data else { return (checkpoint.tensors.count, [], adapterProblems) }
     var scans: [(Tensor, TensorScan)] = []
