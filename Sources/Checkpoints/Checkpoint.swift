@@ -14,6 +14,8 @@ public struct Checkpoint: Sendable {
     case gguf
     /// `torch.save`'s zip of a pickle and its storages (`adapter_model.bin`, `pytorch_model.bin`).
     case pytorch
+    /// transformers' `pytorch_model.bin.index.json` and its `.bin` shards.
+    case shardedPytorch = "sharded-pytorch"
   }
 
   /// The path the user gave.
@@ -44,7 +46,8 @@ public struct Checkpoint: Sendable {
     guard let file, try !startsWithJSON(file) else {
       let index = try ShardedIndex(path: resolved)
       return Checkpoint(
-        path: path, resolvedPath: resolved, format: .shardedSafetensors, tensors: index.tensors,
+        path: path, resolvedPath: resolved, format: resolved.hasSuffix(ShardedIndex.pytorchFileName) ? .shardedPytorch : .shardedSafetensors,
+        tensors: index.tensors,
         metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
     }
     let magic = file.size >= 4 ? try file.load(UInt32.self, at: 0) : 0
@@ -75,9 +78,8 @@ public struct Checkpoint: Sendable {
       return path + "/" + only
     }
     // PyTorch's own files last: a folder with both holds the safetensors as the reference.
-    for pickle in ["adapter_model.bin", "pytorch_model.bin"] where entries.contains(pickle) { return path + "/" + pickle }
-    if entries.contains("pytorch_model.bin.index.json") {
-      throw .unrecognizedFormat(path: path, reason: "sharded PyTorch .bin checkpoints are not read yet; convert them to safetensors")
+    for pickle in [ShardedIndex.pytorchFileName, "adapter_model.bin", "pytorch_model.bin"] where entries.contains(pickle) {
+      return path + "/" + pickle
     }
     throw .unrecognizedFormat(
       path: path, reason: candidates.isEmpty ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")

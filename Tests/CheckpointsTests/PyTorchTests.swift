@@ -31,6 +31,17 @@ struct PyTorchTests {
     }
   }
 
+  @Test("A sharded .bin model (pytorch_model.bin.index.json) holds its safetensors twin's tensors")
+  func sharded() throws {
+    let pickled = try Checkpoint.open(Self.path("sharded_base"))
+    let reference = try Checkpoint.open(Fixtures.path("adapters/base"))
+    #expect(pickled.format == .shardedPytorch && pickled.files.count == 15)
+    #expect(Set(pickled.tensors.map(\.name)) == Set(reference.tensors.map(\.name)))
+    for tensor in reference.tensors {
+      #expect(try pickled.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)")
+    }
+  }
+
   @Test("Tensors sharing one storage are views at their offsets")
   func views() throws {
     let file = try Checkpoint.open(Self.path("views.bin"))

@@ -66,6 +66,12 @@ struct MergeCommandTests {
     let (one, other) = (try Checkpoint.open(folder + "/bin"), try Checkpoint.open(folder + "/st"))
     #expect(one.tensors.map(\.name) == other.tensors.map(\.name))
     for (a, b) in zip(one.tensors, other.tensors) { #expect(try a.copyBytes() == b.copyBytes(), "\(a.name)") }
+    // Into a sharded .bin base (transformers' pytorch_model.bin.index.json): its safetensors twin's merge.
+    for (base, out) in [(Fixtures.path("pytorch/sharded_base"), "/base-bin.safetensors"), (Fixtures.path("adapters/base"), "/base-st.safetensors")] {
+      #expect(try CLI.run(["merge"] + pickled + ["--method", method == "svd" ? "exact" : method, "--base", base, "-o", folder + out, "--quiet"]).status == 0)
+    }
+    let (merged, twin) = (try Checkpoint.open(folder + "/base-bin.safetensors"), try Checkpoint.open(folder + "/base-st.safetensors"))
+    for tensor in twin.tensors { #expect(try merged.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
     let evil = try CLI.run(["merge", Fixtures.path("pytorch/evil_eval.bin"), Self.clients[0], "-o", folder + "/evil", "--alpha", "16"])
     #expect(evil.status == 1 && evil.stderr.contains("__builtin__.eval") && !Checkpoint.exists(folder + "/evil"))
   }

@@ -1,9 +1,18 @@
-/// A sharded safetensors checkpoint: `model.safetensors.index.json` and the shards it names.
+/// A sharded checkpoint: `model.safetensors.index.json` (or transformers'
+/// `pytorch_model.bin.index.json`) and the shards it names, safetensors or PyTorch zips.
 public struct ShardedIndex: Sendable {
   public static let fileName = "model.safetensors.index.json"
+  public static let pytorchFileName = "pytorch_model.bin.index.json"
+
+  /// One shard: its file, tensors and (safetensors) metadata.
+  public struct Shard: Sendable {
+    public let file: MappedFile
+    public let tensors: [Tensor]
+    public let metadata: [(key: String, value: String)]
+  }
 
   public let path: String
-  public let shards: [SafeTensorsFile]
+  public let shards: [Shard]
   /// Tensors in weight-map order (sorted by name), each from the shard the map names.
   public let tensors: [Tensor]
 
@@ -59,7 +68,7 @@ public struct ShardedIndex: Sendable {
       }
       if seen.insert(shard).inserted { shardNames.append(shard) }
     }
-    var shards: [String: SafeTensorsFile] = [:]
+    var shards: [String: Shard] = [:]
     for name in shardNames {
       let shardPath = folder + name
       let shardFile: MappedFile
@@ -68,7 +77,13 @@ public struct ShardedIndex: Sendable {
       guard Checkpoint.isFile(shardPath) else { throw .missingShard(path: path, shard: name) }
       try ModelFolder.checkContained(shardPath, in: folder.isEmpty ? "." : String(folder.dropLast()))
       shardFile = try MappedFile(path: shardPath)
-      shards[name] = try SafeTensorsFile(file: shardFile)
+      let magic = shardFile.size >= 4 ? try shardFile.load(UInt32.self, at: 0) : 0
+      if magic == ZipArchive.localSignature {
+        shards[name] = Shard(file: shardFile, tensors: try PyTorchFile(file: shardFile).tensors, metadata: [])
+      } else {
+        let safetensors = try SafeTensorsFile(file: shardFile)
+        shards[name] = Shard(file: shardFile, tensors: safetensors.tensors, metadata: safetensors.metadata)
+      }
     }
     let byName = shards.mapValues { shard in Dictionary(shard.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
     var tensors: [Tensor] = []

@@ -178,6 +178,7 @@ enum FileReport {
     case .shardedSafetensors: "safetensors, \(checkpoint.files.count) shards"
     case .gguf: "GGUF v\(checkpoint.gguf?.version ?? 0), alignment \(checkpoint.gguf?.alignment ?? 0)"
     case .pytorch: "PyTorch zip (torch.save), pickle interpreted, never run"
+    case .shardedPytorch: "PyTorch zips (torch.save), \(checkpoint.files.count) shards, pickles interpreted, never run"
     }
   }
 
