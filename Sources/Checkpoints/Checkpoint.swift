@@ -40,8 +40,9 @@ public struct Checkpoint: Sendable {
   }
 
   /// Opens `path`, deciding the layout by content (GGUF magic, JSON index) and not only by name.
+  /// `path` may also be a Hugging Face id (`owner/name[@revision]`) in the local cache.
   public static func open(_ path: String) throws(CheckpointError) -> Checkpoint {
-    let resolved = try resolve(path)
+    let resolved = try resolve(HubCache.snapshot(for: path) ?? path)
     let file = resolved.hasSuffix(".json") ? nil : try MappedFile(path: resolved)
     guard let file, try !startsWithJSON(file) else {
       let index = try ShardedIndex(path: resolved)

@@ -6,6 +6,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   // Files
   case io(path: String, message: String)
   case unrecognizedFormat(path: String, reason: String)
+  /// A Hugging Face id (`owner/name[@revision]`) that is neither a path nor in the local cache.
+  case notCached(id: String, looked: [String])
   case tensorNotFound(path: String, tensor: String)
   case unsupportedDType(path: String, tensor: String, dtype: String, operation: String)
   case writeFailed(path: String, message: String)
@@ -67,6 +69,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .badPickle: "bad-pickle"
     case .unsafePickle: "unsafe-pickle"
     case .unrecognizedFormat: "unrecognized-format"
+    case .notCached: "not-cached"
     case .tensorNotFound: "tensor-not-found"
     case .unsupportedDType: "unsupported-dtype"
     case .writeFailed: "write-failed"
@@ -122,6 +125,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
         + globals.map { "\($0.module).\($0.name) (data.pkl byte \($0.offset))" }.joined(separator: ", ")
         + "; refused unopened (load it only if you trust it, and save it with safe_serialization=True)"
     case let .unrecognizedFormat(path, reason): "\(path): not a checkpoint fedlora can read (\(reason))"
+    case let .notCached(id, looked):
+      "\(id): no such file, and not in the Hugging Face cache (looked for \(looked.joined(separator: " and "))); fedlora never downloads: fetch it first (huggingface-cli download \(id.split(separator: "@").first ?? ""))"
     case let .tensorNotFound(path, tensor): "\(path): no tensor named '\(tensor)'"
     case let .unsupportedDType(path, tensor, dtype, operation):
       "\(path): tensor '\(tensor)' has dtype \(dtype), which fedlora cannot \(operation)"

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// Hugging Face model ids (`owner/name`, `owner/name@revision`) resolved from the local cache,
+/// offline: `models--OWNER--NAME/refs/REVISION` (default `main`) names the commit whose
+/// `snapshots/COMMIT/` folder holds the files (links into `blobs/`, which ``ModelFolder``
+/// follows). A revision may also be a commit hash. fedlora never downloads anything.
+public enum HubCache {
+  /// The cache folder, as the Hub's libraries choose it: `$HF_HUB_CACHE`, else `$HF_HOME/hub`,
+  /// else `~/.cache/huggingface/hub`.
+  public static var root: String {
+    func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+    if let hub = variable("HF_HUB_CACHE") { return hub }
+    if let home = variable("HF_HOME") { return home + "/hub" }
+    return (variable("HOME") ?? "") + "/.cache/huggingface/hub"
+  }
+
+  /// The snapshot folder `argument` names when it is not an existing path but has the form of
+  /// a model id; nil for anything else. An id that is not cached is an error naming where it
+  /// was looked for.
+  public static func snapshot(for argument: String) throws(CheckpointError) -> String? {
+    guard entryType(argument) == nil, let (owner, name, revision) = parse(argument) else { return nil }
+    let entry = root + "/models--\(owner)--\(name)"
+    let ref = entry + "/refs/" + revision
+    if Checkpoint.isFile(ref) {
+      let commit = String(decoding: try MappedFile.contents(of: ref), as: UTF8.self).trimmingCharacters(in: " \n\r\t")
+      let folder = entry + "/snapshots/" + commit
+      guard parse("x/x@" + commit) != nil, Checkpoint.isDirectory(folder) else {
+        throw .notCached(id: argument, looked: [ref + " -> " + folder])
+      }
+      return folder
+    }
+    // A commit hash given as the revision names its snapshot directly.
+    if revision.count == 40, revision.allSatisfy(\.isHexDigit), Checkpoint.isDirectory(entry + "/snapshots/" + revision) {
+      return entry + "/snapshots/" + revision
+    }
+    throw .notCached(id: argument, looked: [ref, entry + "/snapshots/" + revision])
+  }
+
+  /// `owner/name[@revision]` with the Hub's characters, or nil.
+  static func parse(_ argument: String) -> (owner: String, name: String, revision: String)? {
+    let (id, revision) = argument.split(separator: "@", maxSplits: 1).map(String.init).splitFirst
+    let parts = id.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+    func valid(_ part: String, slashes: Bool = false) -> Bool {
+      !part.isEmpty && part.count <= 96 && !part.hasPrefix(".") && !part.contains("..")
+        && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0) || (slashes && $0 == "/")) }
+    }
+    guard parts.count == 2, valid(parts[0]), valid(parts[1]), valid(revision ?? "main", slashes: true) else { return nil }
+    return (parts[0], parts[1], revision ?? "main")
+  }
+}
+
+private extension Array where Element == String {
+  /// The first element and the second, if any.
+  var splitFirst: (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }
+}
+
+private extension String {
+  func trimmingCharacters(in set: String) -> String {
+    var text = Substring(self)
+    while let first = text.first, set.contains(first) { text = text.dropFirst() }
+    while let last = text.last, set.contains(last) { text = text.dropLast() }
+    return String(text)
+  }
+}
