@@ -76,6 +76,34 @@ struct MergeCommandTests {
     #expect(evil.status == 1 && evil.stderr.contains("__builtin__.eval") && !Checkpoint.exists(folder + "/evil"))
   }
 
+  @Test("--dry-run checks and plans without writing: each file with its tensors, dtypes and bytes and what it replaces; each layer's rank")
+  func dryRun() throws {
+    let folder = Fixtures.scratch("dry-run")
+    defer { Fixtures.remove(folder) }
+    Fixtures.write(Array("keep".utf8), to: folder + "/existing.gguf")
+    let (run, json) = try merge(Self.clients + ["--method", "stack", "-o", folder + "/existing.gguf", "--dry-run"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(json?["dry_run"]?.boolValue == true)
+    let file = json?["files"]?.arrayValue?.first
+    #expect(file?["path"]?.stringValue == folder + "/existing.gguf" && file?["replaces"]?.boolValue == true)
+    #expect(file?["tensors"]?.intValue == 28 && (file?["bytes"]?.intValue ?? 0) > 0)
+    #expect(json?["layers"]?.arrayValue?.first?["rank"]?.intValue == 24)
+    #expect(try Fixtures.read(folder + "/existing.gguf") == Array("keep".utf8), "nothing written")
+    #expect(Checkpoint.listDirectory(folder) == ["existing.gguf"], "no temporaries")
+    // Into a sharded base: shards, index and companions listed, nothing solved or written.
+    let (base, plan) = try merge([Self.clients[0], Self.clients[1], "--method", "exact", "--base", Fixtures.path("pytorch/sharded_base"), "-o", folder + "/merged", "--dry-run"])
+    #expect(base.status == 0, "\(base.stderr)")
+    let paths = plan?["files"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
+    #expect(paths.contains(folder + "/merged/model.safetensors.index.json") && paths.contains(folder + "/merged/config.json"))
+    #expect(!Checkpoint.exists(folder + "/merged"))
+    // Refused options are refused in a dry run too; convert plans as well.
+    #expect(try CLI.run(["merge"] + Self.clients + ["-o", folder + "/x", "--method", "svd", "--no-errors", "--dry-run"]).status == 64)
+    let convert = try CLI.run(["convert", Fixtures.path("pytorch/sharded_base"), folder + "/m.safetensors", "--dry-run", "--json", "--quiet"])
+    let converted = try JSON.parse(convert.stdout, path: "stdout")
+    #expect(convert.status == 0 && converted["files"]?.arrayValue?.first?["tensors"]?.intValue == 21)
+    #expect(!Checkpoint.exists(folder + "/m.safetensors"))
+  }
+
   @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
   func gguf() throws {
     let folder = Fixtures.scratch("merge-gguf")

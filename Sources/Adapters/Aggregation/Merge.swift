@@ -12,6 +12,10 @@ public struct MergeOptions: Sendable {
   /// Whether to compute each layer's error and floor (the Gram blocks). Without, fedavg, stack,
   /// exact and fedex are a weighted sum of the factors and nothing more.
   public var computeErrors = true
+  /// A plan only (`--dry-run`): the merge lays out its output but solves nothing, so neither
+  /// FLoRA-NA's model-wide coefficients nor svd's per-layer numerical clamp is computed (svd's
+  /// ranks are then upper bounds). Such a merge cannot be solved.
+  public var planOnly = false
 
   public init(method: Method) { self.method = method }
 }
@@ -64,7 +68,7 @@ public final class Merge: Sendable {
     case .stack, .exact: return Stack()
     case .svd: return SVDOptimal(rank: options.rank)
     case .floraNA:
-      guard options.sharedCoefficients else { return FloraNA(options: options.flora) }
+      guard options.sharedCoefficients, !options.planOnly else { return FloraNA(options: options.flora) }
       let geometries = try parallelMap(set.moduleNames) { LayerGeometry(try LayerFactors(set, module: $0)) }
       let solved = FloraNA.solve(geometries, options: options.flora)
       return FloraNA(options: options.flora, shared: (solved.p, solved.q))
@@ -74,6 +78,7 @@ public final class Merge: Sendable {
   /// Module `index`'s factors, solved (once: a layer the fedex base merge solved is handed
   /// over) with its report recorded.
   public func solveLayer(_ index: Int) throws -> LayerEstimate {
+    precondition(!options.planOnly, "a merge planned for a dry run is not solved")
     if let estimate = kept.withLock({ kept in defer { kept[index] = nil }; return kept[index] }) { return estimate }
     let (estimate, report) = try solve(index)
     reports.withLock { $0[index] = report }
@@ -134,7 +139,7 @@ public final class Merge: Sendable {
       let shape = entries.first?.updateShape ?? [0, 0]
       return rule.outputRank(clientRanks: entries.map(\.rank), d: shape[0], k: shape[1])
     }
-    guard options.method == .svd, let asked = options.rank else { return (ranks, ranks.map { _ in nil }) }
+    guard options.method == .svd, let asked = options.rank, !options.planOnly else { return (ranks, ranks.map { _ in nil }) }
     // Beyond the clients' largest rank, components past the update's numerical rank would be
     // zeros: that rank is read from the layer's geometry (one extra pass, only for those layers).
     let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) { module, pair -> (Int, RankLimit?) in

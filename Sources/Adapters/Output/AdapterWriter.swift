@@ -53,16 +53,11 @@ public enum AdapterWriter {
   /// The files a PEFT folder output consists of (all that writing one replaces in a folder).
   public static let peftFiles = ["adapter_model.safetensors", "adapter_config.json"]
 
-  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
-  /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
-  /// counts the clients give; refused when none is known) and records that order. The output is renamed into
-  /// place when `transaction` (or a transaction of its own) commits. Returns the merge's report
-  /// (every layer is solved once, as it is written).
-  @discardableResult
-  public static func write(
-    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
-    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
-  ) throws -> MergeReport {
+  /// The tensors a merge's output holds, in order, their data computed only when written; with
+  /// the layout, the q/k row-order heads (GGUF) and the architecture they were laid out for.
+  static func outputTensors(
+    _ merge: Merge, format: Format, path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads?
+  ) throws -> (tensors: [OutputTensor], plan: LayoutPlan, rowHeads: LlamaGGUF.Heads?, architecture: String) {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
     let plan = LayoutPlan(merge)
@@ -102,7 +97,22 @@ public enum AdapterWriter {
       }
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
+    return (tensors, plan, rowHeads, architecture)
+  }
 
+
+  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
+  /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
+  /// counts the clients give; refused when none is known) and records that order. The output is renamed into
+  /// place when `transaction` (or a transaction of its own) commits. Returns the merge's report
+  /// (every layer is solved once, as it is written).
+  @discardableResult
+  public static func write(
+    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
+    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
+  ) throws -> MergeReport {
+    let (tensors, plan, rowHeads, architecture) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
+    let set = merge.set
     let metadata = [("format", "pt")] + provenance.metadata
     switch format {
     case .peft:
@@ -120,6 +130,16 @@ public enum AdapterWriter {
       try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
     }
     return merge.report
+  }
+
+  /// The files `write` would write for this merge, with their tensors (none for a config), for
+  /// a dry run: nothing is solved or written.
+  public static func plannedFiles(
+    _ merge: Merge, format: Format, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
+  ) throws -> [(path: String, tensors: [OutputTensor])] {
+    let (tensors, _, _, _) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
+    guard format == .peft else { return [(path, tensors)] }
+    return [(path + "/" + peftFiles[0], tensors), (path + "/" + peftFiles[1], [])]
   }
 
   /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json`. In an

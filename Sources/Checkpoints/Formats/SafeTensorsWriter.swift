@@ -59,6 +59,21 @@ public enum SafeTensorsWriter {
     try folder.file(name) { try write(layout, to: $0, progress: progress) }
   }
 
+  /// The shards `writeSharded` makes of `tensors`, in order, and their file names.
+  public static func shardPlan(_ tensors: [OutputTensor], shardSize: Int) -> (shards: [[OutputTensor]], names: [String]) {
+    var shards: [[OutputTensor]] = [[]]
+    var filled = 0
+    for tensor in tensors {
+      if filled > 0, filled + tensor.byteCount > shardSize {
+        shards.append([])
+        filled = 0
+      }
+      shards[shards.count - 1].append(tensor)
+      filled += tensor.byteCount
+    }
+    return (shards, shards.indices.map { ShardedIndex.shardName($0 + 1, of: shards.count) })
+  }
+
   /// Writes a sharded checkpoint into the folder `path`: shards of at most `shardSize` bytes of
   /// tensor data (a larger tensor gets a shard of its own) named `model-0000i-of-0000N.safetensors`,
   /// and `model.safetensors.index.json`. `extraFiles` (name, bytes) are written beside them.
@@ -70,17 +85,7 @@ public enum SafeTensorsWriter {
     in transaction: OutputTransaction? = nil
   ) throws {
     try validate(tensors, path: path)
-    var shards: [[OutputTensor]] = [[]]
-    var filled = 0
-    for tensor in tensors {
-      if filled > 0, filled + tensor.byteCount > shardSize {
-        shards.append([])
-        filled = 0
-      }
-      shards[shards.count - 1].append(tensor)
-      filled += tensor.byteCount
-    }
-    let names = shards.indices.map { ShardedIndex.shardName($0 + 1, of: shards.count) }
+    let (shards, names) = shardPlan(tensors, shardSize: shardSize)
     var weightMap: [(key: String, value: JSON)] = []
     for (shard, name) in zip(shards, names) {
       for tensor in shard { weightMap.append((tensor.name, .string(name))) }

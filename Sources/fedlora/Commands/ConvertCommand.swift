@@ -41,6 +41,9 @@ struct ConvertCommand: PipelineCommand {
   @Flag(help: "Keep a llama-family model's tensor names as they are (no renaming between Hugging Face and llama.cpp).")
   var keepNames = false
 
+  @Flag(help: "Check everything and print what would be written (files, tensors, dtypes, bytes, what they replace), writing nothing.")
+  var dryRun = false
+
   @OptionGroup var llama: LlamaOptions
 
   @OptionGroup var outputOptions: OutputOptions
@@ -71,6 +74,11 @@ struct ConvertCommand: PipelineCommand {
     var metadataOverride: [(key: String, value: GGUFValue)]?
     if !keepNames, let renamed { (plan.tensors, metadataOverride) = renamed }
     for skipped in plan.skipped { Session.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
+    if dryRun {
+      guard kind == .folder else { return DryRunView.show([(outputPath, plan.tensors)], layers: []) }
+      let (shards, names) = SafeTensorsWriter.shardPlan(plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+      return DryRunView.show(zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])], layers: [])
+    }
     let bytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
     let progress = Progress(total: bytes, enabled: Session.showsProgress)
     switch kind {
@@ -133,6 +141,13 @@ struct ConvertCommand: PipelineCommand {
     let dtype = self.dtype?.floatType
     let result = kind == .gguf ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads) : AdapterConversion.toPEFT(adapter, dtype: dtype)
     let config = (result.peftConfig ?? .object([]))
+    if dryRun {
+      let files: [(path: String, tensors: [OutputTensor])] = kind == .folder
+        ? [(outputPath + "/" + AdapterWriter.peftFiles[0], result.tensors), (outputPath + "/" + AdapterWriter.peftFiles[1], [])]
+        : [(outputPath, result.tensors)]
+      DryRunView.show(files, layers: [])
+      return true
+    }
     switch kind {
     case .gguf:
       if !result.foldedScales.isEmpty {

@@ -75,6 +75,9 @@ struct MergeCommand: PipelineCommand {
   @Flag(help: "Compute no errors (fedavg, stack, exact, fedex): the factors' weighted sum alone, no Gram work; the report gives shapes and ranks, errors null.")
   var noErrors = false
 
+  @Flag(help: "Check everything that needs no computing and print the plan (each output file with its tensors, dtypes and bytes and what it replaces; each layer's output rank), writing nothing.")
+  var dryRun = false
+
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
@@ -173,7 +176,9 @@ struct MergeCommand: PipelineCommand {
     options.sharedCoefficients = scope == .model
     options.computeErrors = !noErrors
     if let maxIterations { options.flora.maxIterations = maxIterations }
+    options.planOnly = dryRun
     let merge = try Merge(set, options: options, withBase: base != nil)
+    if dryRun { return try showPlan(merge, heads: heads) }
     let transaction = OutputTransaction()
     let provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
     let report: MergeReport
@@ -224,6 +229,40 @@ extension MergeCommand {
     }
   }
 
+
+  /// `--dry-run`: the files the merge would write and each layer's output rank, nothing solved.
+  func showPlan(_ merge: Merge, heads: LlamaGGUF.Heads?) throws {
+    var files: [(path: String, tensors: [OutputTensor])]
+    if let base {
+      let checkpoint = try Checkpoint.open(base)
+      let plan = try BaseMerge.plan(base: checkpoint, merge: merge, dtype: dtype?.dtype)
+      if outputPath.hasSuffix(".gguf") {
+        let export = checkpoint.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: checkpoint.folder) : nil
+        files = [(outputPath, export?.tensors ?? plan.tensors)]
+      } else if outputPath.hasSuffix(".safetensors") {
+        files = [(outputPath, plan.tensors)]
+      } else {
+        let (shards, names) = SafeTensorsWriter.shardPlan(plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+        files = zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])]
+        files += try checkpoint.companionFiles().map { (outputPath + "/" + $0.name, []) }
+      }
+      if merge.options.method == .fedex {
+        files += try AdapterWriter.plannedFiles(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype)
+      }
+    } else {
+      files = try AdapterWriter.plannedFiles(merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, llamaHeads: heads)
+    }
+    let set = merge.set
+    let layers = zip(set.moduleNames, merge.outputRanks).map { module, rank in
+      let entries = set.modules(named: module).compactMap { $0 }
+      // svd beyond the clients' largest rank is clamped to T's numerical rank, which takes computing.
+      let bounded = merge.options.method == .svd && rank > (entries.map(\.rank).max() ?? 0)
+      return DryRunView.Layer(
+        name: module, shape: entries.first?.updateShape ?? [0, 0], rank: rank,
+        note: bounded ? "svd ranks beyond the clients' largest are upper bounds: a layer whose update has lower rank gets that" : nil)
+    }
+    DryRunView.show(files, layers: layers)
+  }
 
   /// The merge report: the document with --json, else the table on stdout.
   func show(_ report: MergeReport, method: Method, set: ClientSet) {
