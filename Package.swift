@@ -11,6 +11,7 @@ let package = Package(
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
   ],
   targets: [
     .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -22,7 +23,10 @@ let package = Package(
     .target(name: "Adapters", dependencies: ["Checkpoints", "CLinearAlgebra"]),
     .executableTarget(
       name: "fedlora",
-      dependencies: ["Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+      dependencies: [
+        "Checkpoints", "Adapters", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Yams", package: "Yams"),
+      ]
     ),
     .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLinearAlgebra"], path: "Sources/Bench"),
     .executableTarget(name: "fedlora-fuzz", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Fuzz"),

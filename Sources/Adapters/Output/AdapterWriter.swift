@@ -12,6 +12,8 @@ public enum AdapterWriter {
     public var digests: [String]
     public var weights: [Double]
     public var version: String
+    /// The recipe the merge was run from (`merge --recipe`), as written.
+    public var recipe: String?
     public init(method: String, clients: [String], digests: [String], weights: [Double], version: String) {
       self.method = method
       self.clients = clients
@@ -34,7 +36,7 @@ public enum AdapterWriter {
         ("fedlora.clients", JSON.array(clients.map { .string($0) }).compactText),
         ("fedlora.client_sha256", JSON.array(digests.map { .string($0) }).compactText),
         ("fedlora.weights", JSON.array(weights.map { JSON($0) }).compactText),
-      ]
+      ] + (recipe.map { [("fedlora.recipe", $0)] } ?? [])
     }
 
     /// What an adapter fedlora wrote recorded of its making; nil for other adapters (or

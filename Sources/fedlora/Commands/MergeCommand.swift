@@ -31,14 +31,17 @@ struct MergeCommand: PipelineCommand {
       """
   )
 
-  @Argument(help: "Client adapters (folders or files), each given once.", completion: .file())
-  var clients: [String]
+  @Argument(help: "Client adapters (folders, files or Hugging Face ids), each given once (or in --recipe).", completion: .file())
+  var clients: [String] = []
 
   @Option(name: .shortAndLong, help: "Output: a PEFT folder, FILE.safetensors or FILE.gguf; with --base a merged checkpoint (a sharded folder, FILE.safetensors or FILE.gguf).", completion: .file())
-  var output: String
+  var output: String?
 
-  @Option(help: "fedavg (alias fedit), flora-na, svd, stack; with --base also exact or fedex.")
-  var method: String = "flora-na"
+  @Option(help: "fedavg (alias fedit), flora-na (default), svd, stack; with --base also exact or fedex.")
+  var method: String?
+
+  @Option(help: "A YAML recipe of the merge: its options as keys (method, clients: [{path, weight|samples}], output, base, format, dtype, rank, scope, max_iterations, alpha, allow_missing), paths relative to the recipe. An option it gives may not be given here too.", completion: .file(extensions: ["yaml", "yml"]))
+  var recipe: String?
 
   @OptionGroup var weighting: WeightOptions
 
@@ -91,7 +94,9 @@ struct MergeCommand: PipelineCommand {
   enum Scope: String, ExpressibleByArgument, CaseIterable { case layer, model }
 
   /// The output without trailing slashes (`out/` is `out`).
-  var outputPath: String { trimmingTrailingSlashes(output) }
+  var outputPath: String { trimmingTrailingSlashes(output ?? "") }
+
+  var methodName: String { method ?? "flora-na" }
 
   /// The adapter format OUTPUT's extension names, if any.
   var formatOfExtension: AdapterWriter.Format? {
@@ -104,6 +109,57 @@ struct MergeCommand: PipelineCommand {
   var fedexAdapterPath: String { adapterOutput.map(trimmingTrailingSlashes) ?? outputPath + ".adapter" }
 
   func validate() throws {
+    guard let recipe else { return try checkOptions() }
+    try applying(MergeRecipe(path: recipe)).checkOptions()
+  }
+
+  /// This command with the recipe's options filled in; an option both give is a usage error.
+  func applying(_ recipe: MergeRecipe) throws -> MergeCommand {
+    let both = [
+      ("CLIENT arguments", "clients", !clients.isEmpty), ("--output", "output", output != nil && recipe.output != nil),
+      ("--method", "method", method != nil && recipe.method != nil), ("--base", "base", base != nil && recipe.base != nil),
+      ("--format", "format", format != nil && recipe.format != nil), ("--dtype", "dtype", dtype != nil && recipe.dtype != nil),
+      ("--rank", "rank", rank != nil && recipe.rank != nil), ("--scope", "scope", scope != nil && recipe.scope != nil),
+      ("--max-iterations", "max_iterations", maxIterations != nil && recipe.maxIterations != nil),
+      ("--alpha", "alpha", alpha != nil && recipe.alpha != nil),
+      ("--weights/--samples", "clients' weights", (weighting.weights != nil || weighting.samples != nil) && (recipe.weights != nil || recipe.samples != nil)),
+      ("--allow-missing", "allow_missing", allowMissing && recipe.allowMissing != nil),
+    ]
+    if let (flag, key, _) = both.first(where: { $0.2 }) {
+      throw ValidationError("\(flag) given both here and in the recipe (\(key)): give each option in one place")
+    }
+    var command = self
+    command.clients = recipe.clients.map(\.path)
+    command.output = output ?? recipe.output
+    command.method = method ?? recipe.method
+    command.base = base ?? recipe.base
+    if let format = recipe.format {
+      guard let parsed = AdapterWriter.Format(rawValue: format) else { throw ValidationError("recipe: format '\(format)' is not peft, safetensors or gguf") }
+      command.format = parsed
+    }
+    if let dtype = recipe.dtype {
+      guard let parsed = OutputDType(rawValue: dtype) else { throw ValidationError("recipe: dtype '\(dtype)' is not f32, f16 or bf16") }
+      command.dtype = parsed
+    }
+    if let scope = recipe.scope {
+      guard let parsed = Scope(rawValue: scope) else { throw ValidationError("recipe: scope '\(scope)' is not layer or model") }
+      command.scope = parsed
+    }
+    command.rank = rank ?? recipe.rank
+    command.maxIterations = maxIterations ?? recipe.maxIterations
+    command.alpha = alpha ?? recipe.alpha
+    command.weighting.weights = weighting.weights ?? recipe.weights
+    command.weighting.samples = weighting.samples ?? recipe.samples
+    command.allowMissing = allowMissing || recipe.allowMissing == true
+    return command
+  }
+
+  /// Every check of the options that needs no file.
+  func checkOptions() throws {
+    guard !clients.isEmpty else { throw ValidationError("give the clients (CLIENT arguments or a --recipe)") }
+    guard output != nil else { throw ValidationError("give --output (or output: in a --recipe)") }
+    try weighting.validate()
+    let method = methodName
     guard let parsed = Method(name: method) else {
       throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
     }
@@ -134,7 +190,7 @@ struct MergeCommand: PipelineCommand {
     if let format {
       guard base == nil else { throw ValidationError("--format chooses an adapter's format; with --base, OUTPUT's extension decides (.safetensors, .gguf, else a sharded folder)") }
       if let named = formatOfExtension, named != format {
-        throw ValidationError("--format \(format.rawValue) contradicts OUTPUT '\(output)', which names a \(named.rawValue) file")
+        throw ValidationError("--format \(format.rawValue) contradicts OUTPUT '\(outputPath)', which names a \(named.rawValue) file")
       }
     }
   }
@@ -149,11 +205,18 @@ struct MergeCommand: PipelineCommand {
     let baseFolder = base.map { path in Checkpoint.isDirectory(path) ? path : path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "." } ?? "."
     let companions = Set(Checkpoint.listDirectory(baseFolder.isEmpty ? "/" : baseFolder))
     let merged: PathConflicts.Output = shardedOutput ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)
-    return [merged] + (Method(name: method) == .fedex ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
+    return [merged] + (Method(name: methodName) == .fedex ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
   }
 
   func execute() throws {
-    guard let method = Method(name: method) else { throw ValidationError("unknown method") }
+    guard let recipe else { return try merge(recipeText: nil) }
+    let parsed = try MergeRecipe(path: recipe)
+    try applying(parsed).merge(recipeText: parsed.text)
+  }
+
+  /// The merge of these options (a recipe's applied), its text recorded in the provenance.
+  func merge(recipeText: String?) throws {
+    guard let method = Method(name: methodName) else { throw ValidationError("unknown method") }
     try PathConflicts.checkDistinct(clients)
     try PathConflicts.check(outputs, inputs: clients + [base, llama.baseConfig].compactMap { $0 })
     // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
@@ -180,7 +243,8 @@ struct MergeCommand: PipelineCommand {
     let merge = try Merge(set, options: options, withBase: base != nil)
     if dryRun { return try showPlan(merge, heads: heads) }
     let transaction = OutputTransaction()
-    let provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
+    var provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
+    provenance.recipe = recipeText
     let report: MergeReport
     if let base {
       try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Checkpoints
+import Yams
+
+/// A merge described in YAML (`merge --recipe FILE.yaml`), as mergekit users describe theirs:
+/// the merge's options as keys, the clients as a list. Paths are relative to the recipe's
+/// folder (a Hugging Face id stays an id). Every error names the key and its line.
+///
+/// ```yaml
+/// method: flora-na
+/// clients:
+///   - {path: clients/a, samples: 100}
+///   - {path: clients/b, samples: 300}
+/// output: merged
+/// ```
+struct MergeRecipe {
+  struct Client {
+    let path: String
+    let weight: Double?
+    let samples: Double?
+  }
+
+  static let keys = [
+    "method", "clients", "output", "base", "format", "dtype", "rank", "scope", "max_iterations", "alpha", "allow_missing",
+  ]
+
+  /// The recipe file's text, recorded in the output's provenance.
+  let text: String
+  var method: String?
+  var clients: [Client] = []
+  var output: String?
+  var base: String?
+  var format: String?
+  var dtype: String?
+  var rank: Int?
+  var scope: String?
+  var maxIterations: Int?
+  var alpha: Double?
+  var allowMissing: Bool?
+
+  init(path: String) throws {
+    text = String(decoding: try MappedFile.contents(of: path), as: UTF8.self)
+    let root: Node?
+    do { root = try Yams.compose(yaml: text) } catch { throw ValidationError("\(path): not YAML: \(error)") }
+    func fail(_ node: Node?, _ message: String) -> ValidationError {
+      ValidationError("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)")
+    }
+    guard case let .mapping(mapping)? = root else { throw fail(root, "a recipe is a mapping of merge options (\(Self.keys.joined(separator: ", ")))") }
+    let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+
+    /// A path from the recipe, relative to its folder unless absolute (or a cached Hub id).
+    func located(_ value: String) -> String {
+      guard !value.hasPrefix("/") else { return value }
+      let joined = folder + "/" + value
+      if !Checkpoint.exists(joined), (try? HubCache.snapshot(for: value)) != nil { return value }
+      return joined
+    }
+    func string(_ node: Node, _ key: String) throws -> String {
+      guard case .scalar = node, let value = node.string, !value.isEmpty else { throw fail(node, "'\(key)' must be a string") }
+      return value
+    }
+    func integer(_ node: Node, _ key: String) throws -> Int {
+      guard let value = node.int else { throw fail(node, "'\(key)' must be an integer") }
+      return value
+    }
+    func number(_ node: Node, _ key: String) throws -> Double {
+      guard let value = node.int.map(Double.init) ?? node.float, value.isFinite else { throw fail(node, "'\(key)' must be a number") }
+      return value
+    }
+
+    var seen = Set<String>()
+    for (keyNode, value) in mapping {
+      guard let key = keyNode.string else { throw fail(keyNode, "a key that is not a string") }
+      guard seen.insert(key).inserted else { throw fail(keyNode, "'\(key)' is given twice") }
+      switch key {
+      case "method": method = try string(value, key)
+      case "output": output = located(try string(value, key))
+      case "base": base = located(try string(value, key))
+      case "format": format = try string(value, key)
+      case "dtype": dtype = try string(value, key)
+      case "rank": rank = try integer(value, key)
+      case "scope": scope = try string(value, key)
+      case "max_iterations": maxIterations = try integer(value, key)
+      case "alpha": alpha = try number(value, key)
+      case "allow_missing":
+        guard let flag = value.bool else { throw fail(value, "'allow_missing' must be true or false") }
+        allowMissing = flag
+      case "clients":
+        guard case let .sequence(entries) = value, !entries.isEmpty else { throw fail(value, "'clients' must be a list of {path, weight} or {path, samples}") }
+        for entry in entries {
+          guard case let .mapping(fields) = entry else { throw fail(entry, "a client must be {path, weight} or {path, samples}") }
+          var (clientPath, weight, samples): (String?, Double?, Double?) = (nil, nil, nil)
+          for (field, fieldValue) in fields {
+            switch field.string {
+            case "path": clientPath = located(try string(fieldValue, "path"))
+            case "weight": weight = try number(fieldValue, "weight")
+            case "samples": samples = try number(fieldValue, "samples")
+            default: throw fail(field, "unknown client key '\(field.string ?? "")' (path, weight or samples)")
+            }
+          }
+          guard let clientPath else { throw fail(entry, "a client without 'path'") }
+          guard weight == nil || samples == nil else { throw fail(entry, "a client has 'weight' or 'samples', not both") }
+          clients.append(Client(path: clientPath, weight: weight, samples: samples))
+        }
+      default: throw fail(keyNode, "unknown key '\(key)' (the keys are \(Self.keys.joined(separator: ", ")))")
+      }
+    }
+    guard !clients.isEmpty else { throw fail(root, "no 'clients'") }
+    let weighted = clients.filter { $0.weight != nil }.count
+    let counted = clients.filter { $0.samples != nil }.count
+    guard (weighted == 0 || weighted == clients.count), (counted == 0 || counted == clients.count), weighted == 0 || counted == 0 else {
+      throw fail(root, "give every client a 'weight', or every client 'samples', or none of them")
+    }
+  }
+
+  /// The comma-separated `--weights` or `--samples` the clients' values make.
+  var weights: String? { clients.first?.weight == nil ? nil : clients.compactMap(\.weight).map { "\($0)" }.joined(separator: ",") }
+  var samples: String? { clients.first?.samples == nil ? nil : clients.compactMap(\.samples).map { "\($0)" }.joined(separator: ",") }
+}
