@@ -71,9 +71,18 @@ struct PyTorchTests {
     #expect(scan.unsafe == globals && scan.all.contains { $0.name == "_rebuild_tensor_v2" })
   }
 
-  @Test("Refused with their reason: a non-contiguous tensor, the pre-1.6 format, a bad CRC, a truncated archive")
+  @Test("A strided view (a transpose) is read as .contiguous() gives it; a deflated archive is inflated")
+  func stridedAndDeflated() throws {
+    // torch.arange(12).reshape(3, 4).t(): rows of the transpose.
+    #expect(try Checkpoint.open(Self.path("transposed.bin")).tensor(named: "t")?.floats() == [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
+    let deflated = try Checkpoint.open(Self.path("deflated.bin"))
+    let stored = try Checkpoint.open(Self.path("client_a"))
+    #expect(deflated.tensors.count == stored.tensors.count)
+    for tensor in stored.tensors { #expect(try deflated.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
+  }
+
+  @Test("Refused with their reason: the pre-1.6 format, a bad CRC, a truncated archive")
   func refused() {
-    #expect(Self.refusal(Self.path("transposed.bin"))?.code == "bad-entry")
     #expect(Self.refusal(Self.path("legacy.bin"))?.description.contains("before 1.6") == true)
     #expect(Self.refusal(Self.path("bad_crc.bin"))?.description.contains("CRC-32") == true)
     #expect(Self.refusal(Self.path("truncated.bin"))?.code == "bad-archive")
@@ -110,12 +119,13 @@ struct PyTorchTests {
   }
 
   /// `{"w": _rebuild_tensor_v2(storage, 0, shape, strides, False, None)}` over `count` floats.
-  static func archive(shape: [Int], count: Int, storageBytes: Int? = nil, extraPickle: [UInt8] = []) -> [UInt8] {
+  static func archive(shape: [Int], count: Int, strides given: [Int]? = nil, storageBytes: Int? = nil, extraPickle: [UInt8] = []) -> [UInt8] {
     func str(_ s: String) -> [UInt8] { [0x58] + (0..<4).map { UInt8(truncatingIfNeeded: s.utf8.count >> (8 * $0)) } + Array(s.utf8) }
     func int(_ v: Int) -> [UInt8] { [0x4A] + (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
     var strides: [Int] = []
     var running = 1
     for size in shape.reversed() { strides.insert(running, at: 0); running *= size }
+    strides = given ?? strides
     var p: [UInt8] = [0x80, 0x02, 0x7D] + str("w")
     p += Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8)
     p += [0x28, 0x28] + str("storage") + Array("ctorch\nFloatStorage\n".utf8) + str("0") + str("cpu") + int(count) + [0x74, 0x51]
@@ -138,6 +148,15 @@ struct PyTorchTests {
     // A tensor larger than its storage, and one claiming 2^40 elements.
     #expect(code(Self.archive(shape: [4, 4], count: 6)) == "data-truncated")
     #expect(code(Self.archive(shape: [1 << 20, 1 << 20], count: 6)) == "data-truncated")
+    // A broadcast view (stride 0) of 10^6 elements over 6: refused rather than expanded.
+    #expect(code(Self.archive(shape: [1000, 1000], count: 6, strides: [0, 0])) == "bad-entry")
+    // A deflated entry claiming 2^31 bytes from one (a zip bomb), refused before allocating.
+    #expect(Self.refusal(Self.write(Self.zip([("a/data.pkl", [0x2E])]) { bytes, _ in
+      let eocd = bytes.count - 22
+      let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
+      bytes[central + 10] = 8
+      bytes[central + 27] = 0x80
+    }))?.description.contains("zip bomb") == true)
     // A central directory claiming more entries than it can hold.
     #expect(code(Self.zip([("a/data.pkl", [0x2E])]) { bytes, _ in bytes[bytes.count - 12] = 0xFF }) == "bad-archive")
     // A local header offset pointing past the file.

@@ -16,6 +16,8 @@ public final class MappedFile: Sendable {
   public let size: Int
   private let identity: Identity
   private let state: Locked<State>
+  /// Memory standing in for a file (``init(anonymousFor:count:fill:)``): never released.
+  private let anonymous: Bool
 
   private struct State {
     /// The map, or nil while released (or for an empty file).
@@ -48,6 +50,7 @@ public final class MappedFile: Sendable {
     let (base, info) = try Self.map(path)
     identity = Identity(info)
     size = identity.size
+    anonymous = false
     let mapped = base != nil
     state = Locked(State(base: base, queued: mapped))
     if mapped {
@@ -56,11 +59,32 @@ public final class MappedFile: Sendable {
     }
   }
 
+  /// Memory standing in for a file: `count` bytes written once by `fill` (a deflated archive
+  /// entry inflated, a strided tensor made contiguous) and read like a map. There is no file to
+  /// map again, so it is never released to the budget, and `done(with:)` leaves it alone.
+  init(anonymousFor path: String, count: Int, fill: (UnsafeMutableRawBufferPointer) throws(CheckpointError) -> Void) throws(CheckpointError) {
+    self.path = path
+    size = count
+    identity = Identity(stat())
+    anonymous = true
+    var base: UnsafeRawPointer?
+    if count > 0 {
+      let pointer = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+      guard let pointer, pointer != MAP_FAILED else { throw .io(path: path, message: "cannot reserve \(count) bytes: \(systemError())") }
+      do { try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count)) } catch {
+        munmap(pointer, count)
+        throw error
+      }
+      base = UnsafeRawPointer(pointer)
+    }
+    state = Locked(State(base: base, queued: true))  // queued: never offered to the budget
+  }
+
   deinit {
     state.withLock { state in
       if let base = state.base {
         munmap(UnsafeMutableRawPointer(mutating: base), size)
-        MapBudget.shared.didUnmap()
+        if !anonymous { MapBudget.shared.didUnmap() }
       }
     }
   }
@@ -115,7 +139,10 @@ public final class MappedFile: Sendable {
   }
 
   /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
-  public func done(with range: Range<Int>) { advise(range, MADV_DONTNEED) }
+  public func done(with range: Range<Int>) {
+    // Dropping an anonymous map's pages would zero them.
+    if !anonymous { advise(range, MADV_DONTNEED) }
+  }
 
   private func advise(_ range: Range<Int>, _ advice: Int32) {
     state.withLock { state in
@@ -129,6 +156,7 @@ public final class MappedFile: Sendable {
 
   /// A descriptor for reading the file with `pread`, checked to be the file that was mapped.
   func openAgain() throws(CheckpointError) -> Int32 {
+    guard !anonymous else { throw .io(path: path, message: "held in memory, not a file to read again") }
     var before = stat()
     guard stat(path, &before) == 0 else { throw .io(path: path, message: systemError()) }
     guard (before.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }

@@ -1,7 +1,9 @@
 /// A PyTorch checkpoint in the zip format of `torch.save` (PyTorch >= 1.6): `ARCHIVE/data.pkl`
 /// (a pickle of the state dict, interpreted by `PickleReader`, never run) and `ARCHIVE/data/KEY`
-/// (the storages, mapped in place). Tensors are views of their storages: several may share
-/// one, at any storage offset; they must be contiguous.
+/// (the storages, mapped in place when stored, as torch.save writes them; inflated into memory
+/// when deflated). Tensors are views of their storages: several may share one, at any storage
+/// offset; a strided view (a transpose, a slice) is copied out contiguous, as `.contiguous()`
+/// would.
 public struct PyTorchFile: Sendable {
   public let file: MappedFile
   /// Tensors in state-dict order.
@@ -25,6 +27,7 @@ public struct PyTorchFile: Sendable {
     }
     var tensors: [Tensor] = []
     var names = Set<String>()
+    var inflated: [String: MappedFile] = [:]
     for (key, value) in stateDict.items {
       guard case let .string(name) = key else { throw .unrecognizedFormat(path: path, reason: "a state dict key that is not a string") }
       guard names.insert(name).inserted else { throw .duplicateTensor(path: path, tensor: name) }
@@ -34,29 +37,80 @@ public struct PyTorchFile: Sendable {
       guard let entry = archive.zip.entry("\(prefix)data/\(storage)") else {
         throw .badArchive(path: path, message: "tensor '\(name)': its storage data/\(storage) is not in the archive")
       }
-      guard entry.method == 0 else {
-        throw .badArchive(path: path, message: "tensor '\(name)': storage data/\(storage) is deflated; torch.save writes storages stored")
-      }
-      // Row-major contiguous (dimensions of size 1 may carry any stride), as `.contiguous()` leaves it.
-      var expected = 1
-      for (size, stride) in zip(shape, strides).reversed() {
-        guard size == 1 || stride == expected else {
-          throw .badEntry(path: path, tensor: name, message: "strides \(strides) of shape \(shape) are not contiguous; save tensor.contiguous()")
+      let bytes: (file: MappedFile, offset: Int)
+      if entry.method == 0 {
+        bytes = (file, entry.dataOffset)
+      } else if let known = inflated[storage] {
+        bytes = (known, 0)
+      } else {
+        try archive.zip.checkClaimedSize(entry)
+        let memory = try MappedFile(anonymousFor: "\(path) (data/\(storage), inflated)", count: entry.size) { buffer throws(CheckpointError) in
+          try archive.zip.read(entry, into: buffer)
         }
-        let (next, overflow) = expected.multipliedReportingOverflow(by: size)
-        guard !overflow else { throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) }) }
-        expected = next
+        inflated[storage] = memory
+        bytes = (memory, 0)
       }
       let width = (dtype.bitsPerElement ?? 8) / 8
-      let elements = elementCount(shape) ?? 0
-      let (begin, beginOverflow) = start.multipliedReportingOverflow(by: width)
-      let (length, lengthOverflow) = elements.multipliedReportingOverflow(by: width)
-      guard !beginOverflow, !lengthOverflow, begin <= entry.size, length <= entry.size - begin else {
-        throw .dataTruncated(path: path, tensor: name, dataEnd: UInt64(clamping: begin) &+ UInt64(clamping: length), bufferLength: UInt64(entry.size))
+      let storageElements = entry.size / width
+      guard let elements = elementCount(shape) else { throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) }) }
+      // The last element the view reaches must lie in the storage (no stride is negative in torch).
+      var last = start
+      for (size, stride) in zip(shape, strides) where size > 0 {
+        guard stride >= 0 else { throw .badEntry(path: path, tensor: name, message: "a negative stride \(stride)") }
+        let (reach, overflow) = (size - 1).multipliedReportingOverflow(by: stride)
+        let (sum, sumOverflow) = last.addingReportingOverflow(reach)
+        guard !overflow, !sumOverflow else { throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) }) }
+        last = sum
       }
-      tensors.append(Tensor(name: name, dtype: dtype, shape: shape, offset: entry.dataOffset + begin, byteCount: length, file: file))
+      guard elements == 0 || last < storageElements else {
+        throw .dataTruncated(path: path, tensor: name, dataEnd: UInt64(clamping: last &+ 1) &* UInt64(width), bufferLength: UInt64(entry.size))
+      }
+      if Self.isContiguous(shape: shape, strides: strides) {
+        tensors.append(Tensor(name: name, dtype: dtype, shape: shape, offset: bytes.offset + start * width, byteCount: elements * width, file: bytes.file))
+        continue
+      }
+      // A strided view, copied out contiguous; a broadcast (stride 0) may not blow up memory.
+      guard elements <= 4 * storageElements + 4096 else {
+        throw .badEntry(path: path, tensor: name, message: "a view of \(elements) elements over a storage of \(storageElements): refused rather than expanded")
+      }
+      let copy = try MappedFile(anonymousFor: "\(path) (\(name), made contiguous)", count: elements * width) { target throws(CheckpointError) in
+        try bytes.file.withBytes(bytes.offset..<(bytes.offset + entry.size)) { source in
+          Self.gather(source, into: target, start: start, shape: shape, strides: strides, width: width)
+        }
+      }
+      tensors.append(Tensor(name: name, dtype: dtype, shape: shape, offset: 0, byteCount: elements * width, file: copy))
     }
     self.tensors = tensors
+  }
+
+  /// Row-major contiguous (dimensions of size 1 may carry any stride), as `.contiguous()` leaves it.
+  static func isContiguous(shape: [Int], strides: [Int]) -> Bool {
+    var expected = 1
+    for (size, stride) in zip(shape, strides).reversed() {
+      guard size == 1 || stride == expected else { return false }
+      expected &*= size
+    }
+    return true
+  }
+
+  /// Copies the elements of a strided view in row-major order (an odometer over the indices).
+  static func gather(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, start: Int, shape: [Int], strides: [Int], width: Int) {
+    let count = target.count / max(width, 1)
+    guard count > 0 else { return }
+    var index = [Int](repeating: 0, count: shape.count)
+    var offset = start
+    for element in 0..<count {
+      (target.baseAddress! + element * width).copyMemory(from: source.baseAddress! + offset * width, byteCount: width)
+      var axis = shape.count - 1
+      while axis >= 0 {
+        index[axis] += 1
+        offset += strides[axis]
+        if index[axis] < shape[axis] { break }
+        offset -= strides[axis] * shape[axis]
+        index[axis] = 0
+        axis -= 1
+      }
+    }
   }
 
   /// The archive, its prefix, and the pickle read to its end.

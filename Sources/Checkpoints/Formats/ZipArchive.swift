@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import CZlib
 
 /// The entries of a zip archive (the container of `torch.save` since PyTorch 1.6), read from
 /// its central directory and checked against the file before anything is used: every count
@@ -16,7 +17,9 @@ struct ZipArchive {
     let name: String
     let method: UInt16
     let crc: UInt32
+    /// Bytes once inflated (for a stored entry, its bytes in the file).
     let size: Int
+    let compressedSize: Int
     /// Absolute offset of the entry's bytes in the file.
     let dataOffset: Int
   }
@@ -129,12 +132,13 @@ struct ZipArchive {
       if method == 0, compressed != size {
         throw fail("entry '\(name)' is stored but claims \(size) bytes in \(compressed)")
       }
-      entries.append(Entry(name: name, method: method, crc: crc, size: method == 0 ? Int(size) : Int(compressed), dataOffset: dataOffset))
+      guard size <= UInt64(Int.max) else { throw fail("entry '\(name)' claims \(size) bytes") }
+      entries.append(Entry(name: name, method: method, crc: crc, size: Int(size), compressedSize: Int(compressed), dataOffset: dataOffset))
       cursor = next
     }
     // Entries may not share bytes (a crafted archive could make one storage alias a header).
     let sorted = entries.sorted { $0.dataOffset < $1.dataOffset }
-    for (one, other) in zip(sorted, sorted.dropFirst()) where one.dataOffset + one.size > other.dataOffset {
+    for (one, other) in zip(sorted, sorted.dropFirst()) where one.dataOffset + one.compressedSize > other.dataOffset {
       throw fail("entries '\(one.name)' and '\(other.name)' overlap")
     }
     self.entries = entries
@@ -143,16 +147,59 @@ struct ZipArchive {
   /// The entry named `name`, if any.
   func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
 
-  /// A stored entry's bytes, checked against its CRC-32.
+  /// Deflate expands at most 1032:1: an entry claiming more is a zip bomb, refused unread.
+  static let maxExpansion = 1032
+
+  /// A stored entry's bytes, or a deflated one's inflated, checked against its CRC-32.
   func checkedBytes(_ entry: Entry) throws(CheckpointError) -> [UInt8] {
-    guard entry.method == 0 else {
-      throw .badArchive(path: file.path, message: "entry '\(entry.name)' is deflated; torch.save writes them stored (re-save it with torch.save)")
-    }
-    let bytes = try file.withBytes(entry.dataOffset..<(entry.dataOffset + entry.size)) { Array($0) }
-    let actual = bytes.withUnsafeBytes { crc32($0) }
-    guard actual == entry.crc else {
-      throw .badArchive(path: file.path, message: "entry '\(entry.name)' fails its CRC-32 check (corrupt or truncated)")
-    }
+    try checkClaimedSize(entry)
+    var bytes = [UInt8](repeating: 0, count: entry.size)
+    try bytes.withUnsafeMutableBytes { buffer in Result { () throws(CheckpointError) in try read(entry, into: buffer) } }.get()
     return bytes
+  }
+
+  /// Writes `entry`'s bytes (exactly `entry.size`) into `buffer`, inflating a deflated one, and
+  /// checks them against its CRC-32.
+  func read(_ entry: Entry, into buffer: UnsafeMutableRawBufferPointer) throws(CheckpointError) {
+    precondition(buffer.count == entry.size)
+    let path = file.path
+    let range = entry.dataOffset..<(entry.dataOffset + entry.compressedSize)
+    try checkClaimedSize(entry)
+    if entry.method == 0 {
+      try file.withBytes(range) { source in buffer.copyMemory(from: source) }
+    } else {
+      try file.withBytes(range) { source throws(CheckpointError) in try Self.inflate(source, into: buffer, entry: entry.name, path: path) }
+    }
+    let actual = crc32(UnsafeRawBufferPointer(buffer))
+    guard actual == entry.crc else {
+      throw .badArchive(path: path, message: "entry '\(entry.name)' fails its CRC-32 check (corrupt or truncated)")
+    }
+  }
+
+  /// Refuses, before anything is allocated for it, a deflated entry claiming more bytes than
+  /// deflate can make of its compressed ones.
+  func checkClaimedSize(_ entry: Entry) throws(CheckpointError) {
+    guard entry.method != 0 else { return }
+    let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: Self.maxExpansion)
+    guard overflow || entry.size <= limit + 1024 else {
+      throw .badArchive(path: file.path, message: "entry '\(entry.name)' claims \(entry.size) bytes from \(entry.compressedSize): more than deflate can expand (a zip bomb)")
+    }
+  }
+
+  /// Raw deflate (zip's method 8) of `source` into exactly `buffer`, by zlib.
+  private static func inflate(_ source: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer, entry: String, path: String) throws(CheckpointError) {
+    var stream = z_stream()
+    guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+      throw .badArchive(path: path, message: "entry '\(entry)': zlib cannot start")
+    }
+    defer { inflateEnd(&stream) }
+    stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    stream.avail_in = uInt(clamping: source.count)
+    stream.next_out = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+    stream.avail_out = uInt(clamping: buffer.count)
+    let status = CZlib.inflate(&stream, Z_FINISH)
+    guard status == Z_STREAM_END, Int(stream.total_out) == buffer.count else {
+      throw .badArchive(path: path, message: "entry '\(entry)' does not inflate to its \(buffer.count) bytes (zlib status \(status), \(stream.total_out) bytes)")
+    }
   }
 }
