@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
   name: "fedlora",
-  platforms: [.macOS(.v14)],
+  // Built and tested on Linux (Debian/Ubuntu: the system libraries below come from apt).
   products: [
     .executable(name: "fedlora", targets: ["fedlora"]),
     .library(name: "Checkpoints", targets: ["Checkpoints"]),
@@ -14,9 +14,9 @@ let package = Package(
     .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
   ],
   targets: [
-    .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-    .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
-    .target(name: "CSIMD", cSettings: [.unsafeFlags(["-O3"])]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
+    .target(name: "CSIMD"),
     // BLAS/LAPACK through dlopen on first use (Sources/CLinearAlgebra): not linked, so not loaded by commands that compute nothing.
     .target(name: "CLinearAlgebra", linkerSettings: [.linkedLibrary("dl")]),
     .target(name: "Checkpoints", dependencies: ["CZlib", "COpenSSL", "CSIMD"]),
