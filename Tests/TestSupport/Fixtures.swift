@@ -24,7 +24,19 @@ public enum Fixtures {
   /// A fresh empty folder under the system temporary folder.
   public static func scratch(_ name: String = "test") -> String {
     var template = Array("/tmp/fedlora-\(name)-XXXXXX".utf8CString)
-    return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    let folder = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    scratchFolders.withLock { folders in
+      if folders.isEmpty { atexit { Fixtures.removeScratchFolders() } }
+      folders.append(folder)
+    }
+    return folder
+  }
+
+  /// Every scratch folder of this test process, removed when it exits: tests leave nothing in /tmp.
+  private static let scratchFolders = Locked<[String]>([])
+
+  private static func removeScratchFolders() {
+    for folder in scratchFolders.withLock({ $0 }) { remove(folder) }
   }
 
   /// Removes a scratch folder and what it holds (tests clean up after themselves).

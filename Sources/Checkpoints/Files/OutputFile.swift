@@ -9,7 +9,7 @@
 ///
 /// It is always a temporary that an ``OutputTransaction`` renames into place; errors name
 /// `path`, the destination the user asked for, never the temporary.
-public final class OutputFile: @unchecked Sendable {
+public final class OutputFile: Sendable {
   /// The destination this file becomes (what errors name).
   public let path: String
   private let fd: Int32

@@ -7,6 +7,8 @@ import Checkpoints
 import Dispatch
 
 /// A one-line progress display on stderr (bytes done, rate, time left), only on a terminal.
+/// `@unchecked Sendable`: writer threads report through `handler`, and the mutable counts are
+/// only touched on `lock`.
 final class Progress: @unchecked Sendable {
   private let total: Int
   private let enabled: Bool
