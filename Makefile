@@ -7,7 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz fuzz-smoke tsan
+.PHONY: fuzz fuzz-smoke tsan lint format
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -22,6 +22,13 @@ build: deps
 
 test: deps
 	$(SWIFT) test
+
+# The formatter's rules (.swift-format at the root): `make lint` checks, `make format` rewrites.
+lint:
+	$(SWIFT) format lint --recursive --strict Sources Tests Package.swift
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Sources Tests Package.swift
 
 # The test suite under ThreadSanitizer (its own build folder; a debug build, about 5 min here).
 tsan: deps

@@ -28,7 +28,8 @@ let package = Package(
         .product(name: "Yams", package: "Yams"),
       ]
     ),
-    .executableTarget(name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLinearAlgebra"], path: "Sources/Bench"),
+    .executableTarget(
+      name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLinearAlgebra"], path: "Sources/Bench"),
     .executableTarget(name: "fedlora-fuzz", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Fuzz"),
     .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),

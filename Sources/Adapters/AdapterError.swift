@@ -26,8 +26,9 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   /// The module a per-module error names, if any.
   public var module: String? {
     switch self {
-    case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _), let .configRankMismatch(_, module, _, _),
-         let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module):
+    case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _),
+      let .configRankMismatch(_, module, _, _),
+      let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module):
       module
     default: nil
     }
@@ -62,13 +63,16 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     switch self {
     case let .checkpoint(error): error.description
     case let .badConfig(path, message): "\(path): \(message)"
-    case let .unsupportedPEFTType(path, type): "\(path): PEFT type '\(type)' is not LoRA; fedlora can list it but not merge it"
+    case let .unsupportedPEFTType(path, type):
+      "\(path): PEFT type '\(type)' is not LoRA; fedlora can list it but not merge it"
     case let .noAdapterTensors(path): "\(path): no LoRA tensors (lora_A/lora_B or .lora_a/.lora_b) found"
     case let .unpairedModule(path, module, missing): "\(path): module '\(module)' has no \(missing) tensor"
     case let .badFactorShape(path, module, a, b):
       "\(path): module '\(module)': A \(a) and B \(b) do not form a LoRA pair (A [r, in], B [out, r], every dimension 1 to 2^31-1)"
-    case let .doraNotMergeable(path): "\(path): DoRA adapters (use_dora) are not W + sBA and cannot be merged; inspect lists them"
-    case let .missingAlpha(path): "\(path): a bare adapter without adapter_config.json or an alpha of its own: its scale is unknown"
+    case let .doraNotMergeable(path):
+      "\(path): DoRA adapters (use_dora) are not W + sBA and cannot be merged; inspect lists them"
+    case let .missingAlpha(path):
+      "\(path): a bare adapter without adapter_config.json or an alpha of its own: its scale is unknown"
     case let .moduleMismatch(client, module, message): "\(client): module '\(module)': \(message)"
     case let .shapeMismatch(client, module, expected, found):
       "\(client): module '\(module)' has update shape \(found), other clients have \(expected)"
@@ -79,7 +83,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
       writing
         ? "\(path): a llama.cpp GGUF LoRA holds q/k lora_b rows in llama.cpp's per-head order, which needs the base model's head counts, and none is known"
         : "\(path): a llama GGUF LoRA with q/k modules from another tool holds their lora_b rows in llama.cpp's per-head order, which needs the base model's head counts, and none is known"
-    case let .cannotCarry(what, format): "\(what): a \(format) cannot hold it, and fedlora does not drop it; choose another output format"
+    case let .cannotCarry(what, format):
+      "\(what): a \(format) cannot hold it, and fedlora does not drop it; choose another output format"
     case let .noBaseBias(path, module, tensor):
       "\(path): module '\(module)' has a LoRA bias (lora_B.bias) but the base has no \(tensor) to add it to (PEFT's merge_and_unload fails on it too)"
     case let .configRankMismatch(path, module, configRank, tensorRank):

@@ -47,18 +47,25 @@ public struct Checkpoint: Sendable {
     guard let file, try !startsWithJSON(file) else {
       let index = try ShardedIndex(path: resolved)
       return Checkpoint(
-        path: path, resolvedPath: resolved, format: resolved.hasSuffix(ShardedIndex.pytorchFileName) ? .shardedPytorch : .shardedSafetensors,
+        path: path, resolvedPath: resolved,
+        format: resolved.hasSuffix(ShardedIndex.pytorchFileName) ? .shardedPytorch : .shardedSafetensors,
         tensors: index.tensors,
         metadata: index.shards.first?.metadata ?? [], gguf: nil, files: index.shards.map(\.file))
     }
     let magic = file.size >= 4 ? try file.load(UInt32.self, at: 0) : 0
-    if magic == ZipArchive.localSignature || resolved.hasSuffix(".bin") || resolved.hasSuffix(".pt") || resolved.hasSuffix(".pth") {
+    if magic == ZipArchive.localSignature || resolved.hasSuffix(".bin") || resolved.hasSuffix(".pt")
+      || resolved.hasSuffix(".pth")
+    {
       let pytorch = try PyTorchFile(file: file)
-      return Checkpoint(path: path, resolvedPath: resolved, format: .pytorch, tensors: pytorch.tensors, metadata: [], gguf: nil, files: [file])
+      return Checkpoint(
+        path: path, resolvedPath: resolved, format: .pytorch, tensors: pytorch.tensors, metadata: [], gguf: nil,
+        files: [file])
     }
     if resolved.hasSuffix(".gguf") || magic == GGUFFile.magic {
       let gguf = try GGUFFile(file: file)
-      return Checkpoint(path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf, files: [file])
+      return Checkpoint(
+        path: path, resolvedPath: resolved, format: .gguf, tensors: gguf.tensors, metadata: [], gguf: gguf,
+        files: [file])
     }
     let safetensors = try SafeTensorsFile(file: file)
     return Checkpoint(
@@ -70,20 +77,25 @@ public struct Checkpoint: Sendable {
   public static func resolve(_ path: String) throws(CheckpointError) -> String {
     guard isDirectory(path) else { return path }
     let entries = listDirectory(path)
-    for preferred in [ShardedIndex.fileName, "adapter_model.safetensors", "model.safetensors"] where entries.contains(preferred) {
+    for preferred in [ShardedIndex.fileName, "adapter_model.safetensors", "model.safetensors"]
+    where entries.contains(preferred) {
       return path + "/" + preferred
     }
-    let candidates = entries.filter { $0.hasSuffix(".safetensors.index.json") } + entries.filter { $0.hasSuffix(".safetensors") }
+    let candidates =
+      entries.filter { $0.hasSuffix(".safetensors.index.json") } + entries.filter { $0.hasSuffix(".safetensors") }
       + entries.filter { $0.hasSuffix(".gguf") }
     if let only = candidates.first, candidates.count == 1 || only.hasSuffix(".index.json") {
       return path + "/" + only
     }
     // PyTorch's own files last: a folder with both holds the safetensors as the reference.
-    for pickle in [ShardedIndex.pytorchFileName, "adapter_model.bin", "pytorch_model.bin"] where entries.contains(pickle) {
+    for pickle in [ShardedIndex.pytorchFileName, "adapter_model.bin", "pytorch_model.bin"]
+    where entries.contains(pickle) {
       return path + "/" + pickle
     }
     throw .unrecognizedFormat(
-      path: path, reason: candidates.isEmpty ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")
+      path: path,
+      reason: candidates.isEmpty
+        ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")
   }
 
   public static func isDirectory(_ path: String) -> Bool { fileType(path) == S_IFDIR }

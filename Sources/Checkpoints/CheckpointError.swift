@@ -196,7 +196,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .badTokenizer(path, message): "\(path): \(message)"
     case let .badShardName(path, shard): "\(path): shard name '\(shard)' must be a bare file name"
     case let .missingShard(path, shard): "\(path): shard '\(shard)' does not exist"
-    case let .tensorNotInShard(path, tensor, shard): "\(path): tensor '\(tensor)' is not in shard '\(shard)' as the index says"
+    case let .tensorNotInShard(path, tensor, shard):
+      "\(path): tensor '\(tensor)' is not in shard '\(shard)' as the index says"
     }
   }
 }

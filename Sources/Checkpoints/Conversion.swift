@@ -13,7 +13,9 @@ public enum CheckpointConversion {
   /// converter does); other tensors are copied byte for
   /// byte. Quantised tensors bound for safetensors become F32 (exact: F32 holds every value).
   /// Any other tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
-  public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool) throws(CheckpointError) -> Plan {
+  public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool)
+    throws(CheckpointError) -> Plan
+  {
     var plan = Plan(tensors: [], skipped: [])
     for tensor in checkpoint.tensors {
       var outputType = tensor.dtype
@@ -31,8 +33,12 @@ public enum CheckpointConversion {
           plan.skipped.append((tensor.name, tensor.dtype))
           continue
         }
-        let hint = tensor.dtype.isComputable ? " (give --dtype to convert it, or --skip-unsupported)" : " (give --skip-unsupported to leave it out)"
-        throw .unsupportedDType(path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to \(target)\(hint)")
+        let hint =
+          tensor.dtype.isComputable
+          ? " (give --dtype to convert it, or --skip-unsupported)" : " (give --skip-unsupported to leave it out)"
+        throw .unsupportedDType(
+          path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype.rawValue,
+          operation: "write to \(target)\(hint)")
       }
       plan.tensors.append(convert(tensor, to: outputType, name: tensor.name, shape: tensor.shape))
     }
@@ -46,17 +52,27 @@ public enum CheckpointConversion {
     let rowElements = tensor.elementCount / max(shape.first ?? 1, 1)
     guard rowElements % tensor.dtype.block.elements == 0, rowElements % dtype.block.elements == 0 else {
       // Rows that split a quantisation block (1-D quantised tensors): converted whole.
-      return OutputTensor(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-        try streamConvert(tensor, elements: 0..<tensor.elementCount, to: dtype, into: buffer)
-      })
+      return OutputTensor(
+        name: name, dtype: dtype, shape: shape,
+        source: .compute { buffer in
+          try streamConvert(tensor, elements: 0..<tensor.elementCount, to: dtype, into: buffer)
+        })
     }
-    return OutputTensor(name: name, dtype: dtype, shape: shape, source: .rows {
-      { rows, buffer in try streamConvert(tensor, elements: (rows.lowerBound * rowElements)..<(rows.upperBound * rowElements), to: dtype, into: buffer) }
-    })
+    return OutputTensor(
+      name: name, dtype: dtype, shape: shape,
+      source: .rows {
+        { rows, buffer in
+          try streamConvert(
+            tensor, elements: (rows.lowerBound * rowElements)..<(rows.upperBound * rowElements), to: dtype, into: buffer
+          )
+        }
+      })
   }
 
   /// Elements `elements` of `tensor` (block-aligned), converted into `buffer` a slice at a time.
-  static func streamConvert(_ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) throws(CheckpointError) {
+  static func streamConvert(
+    _ tensor: Tensor, elements: Range<Int>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer
+  ) throws(CheckpointError) {
     guard let output = buffer.baseAddress else { return }
     let (outElements, outBytes) = dtype.block
     try tensor.forEachWidenedSlice(elements) { slice, _, values in

@@ -56,7 +56,8 @@ public struct Tensor: Sendable {
       let end = min(start + slice, elements.upperBound)
       let raw = (start / blockElements * blockBytes)..<(end / blockElements * blockBytes)
       let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<(end - start)])
-      Dequantize.widen(UnsafeRawBufferPointer(rebasing: bytes[raw]), dtype: dtype, count: end - start, into: values.baseAddress!)
+      Dequantize.widen(
+        UnsafeRawBufferPointer(rebasing: bytes[raw]), dtype: dtype, count: end - start, into: values.baseAddress!)
       try body(start..<end, UnsafeRawBufferPointer(rebasing: bytes[raw]), values)
       file.done(with: (offset + raw.lowerBound)..<(offset + raw.upperBound))
       start = end

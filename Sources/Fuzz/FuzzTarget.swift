@@ -1,10 +1,11 @@
+import Adapters
+import Checkpoints
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Adapters
-import Checkpoints
 
 /// The parsers that read untrusted bytes, each fed one input the way fedlora meets it: as the
 /// file it would be, in a scratch folder beside the fixed files it needs. An input may be
@@ -25,7 +26,8 @@ enum FuzzTarget: String, CaseIterable {
       guard let checkpoint = try? Checkpoint.open(path) else { return }
       _ = CheckpointSummary(checkpoint)
       for tensor in checkpoint.tensors.prefix(64) where tensor.byteCount <= 1 << 20 { _ = try? TensorScan(tensor) }
-      _ = try? CheckpointConversion.plan(checkpoint, to: self == .gguf ? .safetensors : .gguf, dtype: .f16, skipUnsupported: true)
+      _ = try? CheckpointConversion.plan(
+        checkpoint, to: self == .gguf ? .safetensors : .gguf, dtype: .f16, skipUnsupported: true)
     case .json:
       _ = try? JSON.parse(bytes, path: "fuzz")
     case .sentencepiece:
@@ -80,9 +82,11 @@ final class Scratch {
 
   /// A valid one-tensor shard (`w` F32 [2, 2]) for the index and llama-config targets.
   static let shard: [UInt8] = {
-    var header = Array(#"{"model.layers.0.self_attn.q_proj.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#.utf8)
+    var header = Array(
+      #"{"model.layers.0.self_attn.q_proj.weight":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#.utf8)
     while header.count % 8 != 0 { header.append(0x20) }
-    return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 0, count: 16)
+    return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header
+      + [UInt8](repeating: 0, count: 16)
   }()
 
   /// A valid rank-1 PEFT adapter of two modules, for the adapter-config target.
@@ -92,12 +96,15 @@ final class Scratch {
     var offset = 0
     for name in names {
       for part in ["lora_A", "lora_B"] {
-        entries.append(#""base_model.model.\#(name).\#(part).weight":{"dtype":"F32","shape":[\#(part == "lora_A" ? "1,2" : "2,1")],"data_offsets":[\#(offset),\#(offset + 8)]}"#)
+        entries.append(
+          #""base_model.model.\#(name).\#(part).weight":{"dtype":"F32","shape":[\#(part == "lora_A" ? "1,2" : "2,1")],"data_offsets":[\#(offset),\#(offset + 8)]}"#
+        )
         offset += 8
       }
     }
     var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
     while header.count % 8 != 0 { header.append(0x20) }
-    return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 0x3f, count: offset)
+    return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header
+      + [UInt8](repeating: 0x3f, count: offset)
   }()
 }

@@ -36,7 +36,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
   // runs: start its driver here.
   @_silgen_name("LLVMFuzzerRunDriver")
   func runDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
   ) -> CInt
 
@@ -47,7 +48,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
   /// `fedlora-fuzz TARGET PATH...`: every file (folders: every file in them) through TARGET.
   func replay(_ arguments: [String]) -> Int32 {
     guard arguments.count >= 2, let chosen = FuzzTarget(rawValue: arguments[0]) else {
-      complain("usage: fedlora-fuzz TARGET PATH...  (TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
+      complain(
+        "usage: fedlora-fuzz TARGET PATH...  (TARGET: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", ")))")
       return 64
     }
     let scratch = Scratch()
@@ -58,7 +60,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
       if stat(path, &isFolder) == 0, (isFolder.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) {
         var names: [String] = []
         while let entry = readdir(dir) {
-          let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+          let name = withUnsafeBytes(of: entry.pointee.d_name) {
+            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+          }
           if !name.hasPrefix(".") { names.append(path + "/" + name) }
         }
         closedir(dir)

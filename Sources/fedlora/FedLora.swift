@@ -1,9 +1,10 @@
+import ArgumentParser
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import ArgumentParser
 
 @main
 struct FedLora: ParsableCommand {

@@ -1,6 +1,7 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
+
 @testable import Adapters
 
 @Suite("Adapters written by PEFT and gguf-py, against expected.json (dense fp64 in NumPy)")
@@ -9,7 +10,9 @@ struct FixtureTests {
 
   static func adapter(_ name: String) throws -> Adapter { try Adapter.load(Fixtures.path("adapters/" + name)) }
 
-  @Test("Ranks and scales, including rsLoRA and rank/alpha patterns", arguments: ["client_a", "client_r4", "client_rslora", "client_pattern", "client_bf16", "client_embed"])
+  @Test(
+    "Ranks and scales, including rsLoRA and rank/alpha patterns",
+    arguments: ["client_a", "client_r4", "client_rslora", "client_pattern", "client_bf16", "client_embed"])
   func scales(_ name: String) throws {
     let adapter = try Self.adapter(name)
     let modules = try #require(Self.expected?["clients"]?[name]?["modules"]?.objectValue)
@@ -22,17 +25,22 @@ struct FixtureTests {
     }
   }
 
-  @Test("A llama.cpp-layout GGUF client (GQA) is refused without head counts, and with them gives its PEFT twin's products", arguments: ["client_a", "client_rslora", "client_pattern"])
+  @Test(
+    "A llama.cpp-layout GGUF client (GQA) is refused without head counts, and with them gives its PEFT twin's products",
+    arguments: ["client_a", "client_rslora", "client_pattern"])
   func ggufTwin(_ name: String) throws {
     let peft = try Self.adapter(name)
     // Written as llama.cpp's converter writes them: q/k rows permuted per head (4 heads, 2 KV heads).
     let foreign = try Adapter.load(Fixtures.path("adapters/gguf/\(name).gguf"))
     #expect(foreign.pendingRowOrder)
-    #expect(throws: AdapterError.unknownRowOrder(path: foreign.path, writing: false)) { try ClientSet([peft, foreign]) }
+    #expect(throws: AdapterError.unknownRowOrder(path: foreign.path, writing: false)) {
+      try ClientSet([peft, foreign])
+    }
     let heads = try LlamaGGUF.heads(configAt: Fixtures.path("adapters/base/config.json"))
     #expect(heads == LlamaGGUF.Heads(query: 4, keyValue: 2))
     let gguf = try Adapter.load(Fixtures.path("adapters/gguf/\(name).gguf"), llamaHeads: heads)
-    #expect(try QKRowOrder.resolve([foreign], heads: heads)[0].modules.map(\.bRowOrder) == gguf.modules.map(\.bRowOrder))
+    #expect(
+      try QKRowOrder.resolve([foreign], heads: heads)[0].modules.map(\.bRowOrder) == gguf.modules.map(\.bRowOrder))
     #expect(Set(peft.modules.map(\.name)) == Set(gguf.modules.map(\.name)))
     let set = try ClientSet([peft, gguf])
     for module in set.moduleNames {
@@ -43,7 +51,8 @@ struct FixtureTests {
     }
   }
 
-  @Test("Per-module errors match the dense reference", arguments: ["abc_uniform", "abc_samples_1_2_3", "mixed_uniform"])
+  @Test(
+    "Per-module errors match the dense reference", arguments: ["abc_uniform", "abc_samples_1_2_3", "mixed_uniform"])
   func errors(_ setName: String) throws {
     let reference = try #require(Self.expected?["sets"]?[setName])
     let names = (reference["clients"]?.arrayValue ?? []).compactMap { $0.stringValue }
@@ -55,7 +64,8 @@ struct FixtureTests {
       let g = LayerGeometry(f)
       func close(_ value: Double?, _ key: String) {
         let want = entry[key]?.doubleValue ?? .nan
-        #expect(abs((value ?? .nan) - want) <= 1e-5 * want + 1e-9, "\(setName) \(module) \(key): \(value ?? .nan) vs \(want)")
+        #expect(
+          abs((value ?? .nan) - want) <= 1e-5 * want + 1e-9, "\(setName) \(module) \(key): \(value ?? .nan) vs \(want)")
       }
       close(g.normT, "norm_T")
       close(g.relative(FedAvg.aggregate(f, geometry: g).residual), "fedavg_rel_error")
@@ -82,7 +92,9 @@ struct FixtureTests {
   func refusals() throws {
     let dora = try Self.adapter("client_dora")
     #expect(dora.isDoRA)
-    #expect(throws: AdapterError.doraNotMergeable(path: dora.path)) { try Merge(ClientSet([dora]), options: MergeOptions(method: .fedavg)) }
+    #expect(throws: AdapterError.doraNotMergeable(path: dora.path)) {
+      try Merge(ClientSet([dora]), options: MergeOptions(method: .fedavg))
+    }
   }
 
   @Test("Mismatched modules name the client and module; --allow-missing turns them into zero updates")

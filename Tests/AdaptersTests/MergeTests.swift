@@ -1,15 +1,20 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
+
 @testable import Adapters
 
 @Suite("Merge: one rule per method, each layer solved once, in memory or written")
 struct MergeTests {
   static func set() throws -> ClientSet {
-    try ClientSet(["client_a", "client_b", "client_c"].map { try Adapter.load(Fixtures.path("adapters/" + $0)) }, weights: .weights([1, 2, 3]))
+    try ClientSet(
+      ["client_a", "client_b", "client_c"].map { try Adapter.load(Fixtures.path("adapters/" + $0)) },
+      weights: .weights([1, 2, 3]))
   }
 
-  @Test("In memory, every rule gives the factors and report a written merge holds", arguments: [Method.fedavg, .floraNA, .svd, .stack])
+  @Test(
+    "In memory, every rule gives the factors and report a written merge holds",
+    arguments: [Method.fedavg, .floraNA, .svd, .stack])
   func inMemory(_ method: Method) throws {
     let set = try Self.set()
     let (layers, report) = try Merge(set, options: MergeOptions(method: method)).aggregate()
@@ -19,11 +24,15 @@ struct MergeTests {
     let folder = Fixtures.scratch("merge-in-memory")
     defer { Fixtures.remove(folder) }
     let written = try Merge(set, options: MergeOptions(method: method))
-    let provenance = AdapterWriter.Provenance(method: method.rawValue, clients: [], digests: [], weights: set.weights, version: "test")
-    let writtenReport = try AdapterWriter.write(written, format: .safetensors, to: folder + "/out.safetensors", dtype: .f32, provenance: provenance)
+    let provenance = AdapterWriter.Provenance(
+      method: method.rawValue, clients: [], digests: [], weights: set.weights, version: "test")
+    let writtenReport = try AdapterWriter.write(
+      written, format: .safetensors, to: folder + "/out.safetensors", dtype: .f32, provenance: provenance)
     let file = try Checkpoint.open(folder + "/out.safetensors")
     for ((module, estimate), (one, other)) in zip(layers, zip(report.layers, writtenReport.layers)) {
-      #expect(one.rank == other.rank && one.relativeError == other.relativeError && one.relativeFloor == other.relativeFloor, "\(module)")
+      #expect(
+        one.rank == other.rank && one.relativeError == other.relativeError && one.relativeFloor == other.relativeFloor,
+        "\(module)")
       // The file holds the factors rounded once to F32, with B's scale folded as the config says (alpha = r).
       let a = try #require(file.tensor(named: "base_model.model.\(module).lora_A.weight")).floats()
       #expect(a == estimate.a.values.map { Float($0) }, "\(module)")
@@ -37,7 +46,8 @@ struct MergeTests {
     let shapes = set.moduleNames.map { set.modules(named: $0).compactMap { $0?.updateShape }[0] }
     for (rule, method) in [(FedAvg() as any AggregationRule, Method.fedavg), (Stack(), .stack), (FloraNA(), .floraNA)] {
       let merge = try Merge(set, options: MergeOptions(method: method))
-      #expect(merge.outputRanks == zip(clientRanks, shapes).map { rule.outputRank(clientRanks: $0, d: $1[0], k: $1[1]) })
+      #expect(
+        merge.outputRanks == zip(clientRanks, shapes).map { rule.outputRank(clientRanks: $0, d: $1[0], k: $1[1]) })
     }
     #expect(Stack().outputRank(clientRanks: [4, 8, 12], d: 64, k: 64) == 24)
     #expect(SVDOptimal(rank: 100).outputRank(clientRanks: [4, 8], d: 6, k: 64) == 6)

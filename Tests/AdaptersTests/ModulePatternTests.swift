@@ -1,8 +1,8 @@
 import Adapters
 import Checkpoints
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("rank_pattern / alpha_pattern keys: PEFT's rule in linear time")
 struct ModulePatternTests {
@@ -27,8 +27,10 @@ struct ModulePatternTests {
       #expect(try !ModulePattern(key).matches(name), "\(key)")
     }
     #expect(Date().timeIntervalSince(start) < 5)
-    for (key, reason) in [("(a)\\1", "back-references"), ("(?=a)", "look-arounds"), ("(?P<x>a)", "named groups"), ("a{2000}", "above 1000"),
-                          ("(a{1000}){1000}", "too large"), ("(", "unclosed"), ("a)", "unbalanced"), ("*a", "nothing to repeat")] {
+    for (key, reason) in [
+      ("(a)\\1", "back-references"), ("(?=a)", "look-arounds"), ("(?P<x>a)", "named groups"), ("a{2000}", "above 1000"),
+      ("(a{1000}){1000}", "too large"), ("(", "unclosed"), ("a)", "unbalanced"), ("*a", "nothing to repeat"),
+    ] {
       #expect(throws: ModulePattern.Refusal.self, "\(key)") { try ModulePattern(key) }
       do { _ = try ModulePattern(key) } catch { #expect(error.message.contains(reason), "\(key): \(error.message)") }
     }
@@ -40,7 +42,8 @@ struct ModulePatternTests {
     let source = Fixtures.path("adapters/client_a")
     for (name, pattern) in [("slow", "(.*)*x"), ("bad", "(a)\\\\1")] {
       try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: true)
-      try FileManager.default.copyItem(atPath: source + "/adapter_model.safetensors", toPath: folder + "/\(name)/adapter_model.safetensors")
+      try FileManager.default.copyItem(
+        atPath: source + "/adapter_model.safetensors", toPath: folder + "/\(name)/adapter_model.safetensors")
       let config = try String(contentsOfFile: source + "/adapter_config.json", encoding: .utf8)
         .replacingOccurrences(of: "\"alpha_pattern\": {}", with: "\"alpha_pattern\": {\"\(pattern)\": 4}")
       try config.write(toFile: folder + "/\(name)/adapter_config.json", atomically: true, encoding: .utf8)

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import Adapters
 
 /// Dense references on small shapes: `T` and `Bh Ah` formed explicitly in fp64.
@@ -19,7 +20,8 @@ enum Dense {
   static func clients(_ u: Int, d: Int, k: Int, ranks: [Int]? = nil, spread: Double, seed: UInt64) -> LayerFactors {
     var generator = SeededGenerator(seed: seed)
     func random(_ rows: Int, _ cols: Int) -> Matrix {
-      Matrix(rows: rows, cols: cols, values: (0..<(rows * cols)).map { _ in Double.random(in: -1...1, using: &generator) })
+      Matrix(
+        rows: rows, cols: cols, values: (0..<(rows * cols)).map { _ in Double.random(in: -1...1, using: &generator) })
     }
     let r = ranks?.max() ?? 4
     let sharedA = random(r, k)
@@ -45,12 +47,17 @@ struct RuleTests {
     let f = Dense.clients(4, d: 24, k: 20, spread: spread, seed: 11)
     let g = LayerGeometry(f)
     #expect(abs(g.normT - Dense.ideal(f).squaredNorm.squareRoot()) <= 1e-12 * g.normT)
-    for estimate in [FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g), SVDOptimal.aggregate(f, geometry: g, rank: 4)] {
+    for estimate in [
+      FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g),
+      SVDOptimal.aggregate(f, geometry: g, rank: 4),
+    ] {
       if spread == 1e-6 { #expect(Dense.relativeError(f, estimate) < 1e-4) }
       let dense = Dense.relativeError(f, estimate)
       let reported = g.relative(estimate.residual) ?? -1
       // Gram roots resolve residuals to ~1e-8 of ||T||: relative errors of 1e-6 agree to 1e-5.
-      #expect(abs(reported - dense) <= 1e-5 * dense + 1e-7, "spread \(spread) rank \(estimate.rank) p \(estimate.p != nil): reported \(reported), dense \(dense)")
+      #expect(
+        abs(reported - dense) <= 1e-5 * dense + 1e-7,
+        "spread \(spread) rank \(estimate.rank) p \(estimate.p != nil): reported \(reported), dense \(dense)")
     }
   }
 
@@ -72,7 +79,10 @@ struct RuleTests {
   func oneClient() {
     let f = Dense.clients(1, d: 16, k: 12, spread: 0.5, seed: 2)
     let g = LayerGeometry(f)
-    for estimate in [FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g), SVDOptimal.aggregate(f, geometry: g, rank: 4)] {
+    for estimate in [
+      FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g),
+      SVDOptimal.aggregate(f, geometry: g, rank: 4),
+    ] {
       #expect(Dense.relativeError(f, estimate) < 1e-10)
       #expect((g.relative(estimate.residual) ?? 1) < 1e-7)
     }
@@ -91,7 +101,9 @@ struct RuleTests {
   func order() {
     let f = Dense.clients(4, d: 20, k: 16, spread: 0.3, seed: 9)
     let order = [2, 0, 3, 1]
-    let g = LayerFactors(name: "x", d: f.d, k: f.k, a: order.map { f.a[$0] }, bs: order.map { f.bs[$0] }, weights: order.map { f.weights[$0] })
+    let g = LayerFactors(
+      name: "x", d: f.d, k: f.k, a: order.map { f.a[$0] }, bs: order.map { f.bs[$0] },
+      weights: order.map { f.weights[$0] })
     for (one, two) in [
       (FedAvg.aggregate(f, geometry: LayerGeometry(f)), FedAvg.aggregate(g, geometry: LayerGeometry(g))),
       (FloraNA.aggregate(f, geometry: LayerGeometry(f)), FloraNA.aggregate(g, geometry: LayerGeometry(g))),
@@ -107,7 +119,10 @@ struct RuleTests {
     let g = LayerFactors(name: "x", d: f.d, k: f.k, a: f.a, bs: f.bs.map { c * $0 }, weights: f.weights)
     let (gf, gg) = (LayerGeometry(f), LayerGeometry(g))
     #expect(abs(gg.normT - c * gf.normT) <= 1e-12 * gg.normT)
-    for (x, y) in [(FedAvg.aggregate(f, geometry: gf), FedAvg.aggregate(g, geometry: gg)), (FloraNA.aggregate(f, geometry: gf), FloraNA.aggregate(g, geometry: gg))] {
+    for (x, y) in [
+      (FedAvg.aggregate(f, geometry: gf), FedAvg.aggregate(g, geometry: gg)),
+      (FloraNA.aggregate(f, geometry: gf), FloraNA.aggregate(g, geometry: gg)),
+    ] {
       #expect(abs(y.computedResidual - c * x.computedResidual) <= 1e-8 * y.computedResidual)
     }
   }
@@ -123,7 +138,8 @@ struct RuleTests {
     #expect(zip(gram.values, Matrix.identity(gram.rows).values).allSatisfy { abs($0 - $1) < 1e-12 })
     let g = m.gramOfColumns
     let root = LinearAlgebra.gramRoot(g).root
-    #expect(zip(root.gramOfColumns.values, g.values).allSatisfy { abs($0 - $1) < 1e-9 * (g.values.map(abs).max() ?? 1) })
+    #expect(
+      zip(root.gramOfColumns.values, g.values).allSatisfy { abs($0 - $1) < 1e-9 * (g.values.map(abs).max() ?? 1) })
   }
 
   @Test("FLoRA-NA's gauge keeps sum p = 1, so Ah stays a weighted average of client As")

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import Checkpoints
 
 /// The safetensors fixtures `fixtures/generate.py` writes with the reference library, each
@@ -24,11 +25,15 @@ struct CommittedFixtureTests {
 
   @Test("Scalars and zero-size tensors (edge), the dtypes beyond the common ones (C64, F8 variants), no tensors at all")
   func edgeCases() throws {
-    try expectBytes(try Checkpoint.open(Fixtures.path("safetensors/edge.safetensors")), try #require(Fixtures.json("safetensors/edge.json").objectValue))
+    try expectBytes(
+      try Checkpoint.open(Fixtures.path("safetensors/edge.safetensors")),
+      try #require(Fixtures.json("safetensors/edge.json").objectValue))
     let exotic = try #require(Fixtures.json("safetensors/exotic_dtypes.json").objectValue)
-    try expectBytes(try Checkpoint.open(Fixtures.path("safetensors/exotic_dtypes.safetensors")), exotic.map { entry in
-      (key: entry.key, value: entry.value)
-    })
+    try expectBytes(
+      try Checkpoint.open(Fixtures.path("safetensors/exotic_dtypes.safetensors")),
+      exotic.map { entry in
+        (key: entry.key, value: entry.value)
+      })
     #expect(try Checkpoint.open(Fixtures.path("safetensors/empty.safetensors")).tensors.isEmpty)
   }
 
@@ -44,10 +49,14 @@ struct CommittedFixtureTests {
     let file = try SafeTensorsFile(path: Fixtures.path("safetensors/unaligned.safetensors"))
     #expect(file.dataStart == layout["data_start"]?.intValue)
     #expect(try file.file.load(UInt64.self, at: 0) == UInt64(layout["header_length"]?.intValue ?? -1))
-    try expectBytes(try Checkpoint.open(Fixtures.path("safetensors/unaligned.safetensors")), try #require(layout["tensors"]?.objectValue))
+    try expectBytes(
+      try Checkpoint.open(Fixtures.path("safetensors/unaligned.safetensors")),
+      try #require(layout["tensors"]?.objectValue))
   }
 
-  @Test("F32 rounded to BF16 and F16 gives the bits ml_dtypes/numpy give (ties to even, subnormals, overflow, NaN)", arguments: ["special", "random"])
+  @Test(
+    "F32 rounded to BF16 and F16 gives the bits ml_dtypes/numpy give (ties to even, subnormals, overflow, NaN)",
+    arguments: ["special", "random"])
   func rounding(_ set: String) throws {
     let entry = try #require(Fixtures.json("safetensors/rounding.json")[set])
     let tensor = try #require(try Checkpoint.open(Fixtures.path("safetensors/rounding.safetensors")).tensor(named: set))
@@ -65,7 +74,9 @@ struct CommittedFixtureTests {
         // the quiet NaN, as IEEE 754's conversion does.
         if values[index].isNaN {
           let half = UInt16(got, radix: 16) ?? 0
-          #expect(dtype == .bf16 ? half & 0x7F80 == 0x7F80 && half & 0x7F != 0 : half & 0x7C00 == 0x7C00 && half & 0x3FF != 0, "\(set)[\(index)]")
+          #expect(
+            dtype == .bf16 ? half & 0x7F80 == 0x7F80 && half & 0x7F != 0 : half & 0x7C00 == 0x7C00 && half & 0x3FF != 0,
+            "\(set)[\(index)]")
         } else {
           #expect(got == want, "\(set) \(dtype) [\(index)] of \(values[index])")
         }

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import Checkpoints
 
 @Suite("Malformed inputs: a clear error for each, never a crash")
@@ -37,9 +38,11 @@ struct MalformedTests {
 
   /// Thousands of truncations and byte flips of valid files each end in a value or an error.
   /// A crash fails the whole run; a huge allocation would exhaust memory and fail it too.
-  @Test("Mutations of valid fixtures never crash", arguments: [
-    "safetensors/dtypes.safetensors", "safetensors/metadata.safetensors", "gguf/all_types.gguf", "gguf/align64.gguf",
-  ])
+  @Test(
+    "Mutations of valid fixtures never crash",
+    arguments: [
+      "safetensors/dtypes.safetensors", "safetensors/metadata.safetensors", "gguf/all_types.gguf", "gguf/align64.gguf",
+    ])
   func mutations(_ fixture: String) throws {
     let original = try Fixtures.read(Fixtures.path(fixture))
     let folder = Fixtures.scratch("mutation")

@@ -1,9 +1,11 @@
+import TestSupport
+import Testing
+
+@testable import Checkpoints
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Testing
-import TestSupport
-@testable import Checkpoints
 
 @Suite("PyTorch zip checkpoints: the pickle interpreted, never run")
 struct PyTorchTests {
@@ -18,7 +20,9 @@ struct PyTorchTests {
     }
   }
 
-  @Test("PEFT's .bin (save_pretrained(safe_serialization=False)) holds its safetensors twin's tensors, byte for byte", arguments: ["client_a", "client_bf16"])
+  @Test(
+    "PEFT's .bin (save_pretrained(safe_serialization=False)) holds its safetensors twin's tensors, byte for byte",
+    arguments: ["client_a", "client_bf16"])
   func twins(_ name: String) throws {
     let pickled = try Checkpoint.open(Self.path(name))
     let reference = try Checkpoint.open(Fixtures.path("adapters/" + name))
@@ -52,10 +56,12 @@ struct PyTorchTests {
     #expect(Set(file.tensors.map { $0.file.path }).count == 1)
   }
 
-  @Test("Malicious pickles are refused naming the global, and nothing in them runs", arguments: [
-    ("evil_os_system.bin", "posix.system"), ("evil_posix.bin", "posix.system"), ("evil_eval.bin", "__builtin__.eval"),
-    ("evil_subprocess.bin", "commands.Popen"),
-  ])
+  @Test(
+    "Malicious pickles are refused naming the global, and nothing in them runs",
+    arguments: [
+      ("evil_os_system.bin", "posix.system"), ("evil_posix.bin", "posix.system"), ("evil_eval.bin", "__builtin__.eval"),
+      ("evil_subprocess.bin", "commands.Popen"),
+    ])
   func malicious(_ name: String, _ global: String) throws {
     let marker = "/tmp/fedlora-pickle-ran"
     unlink(marker)
@@ -74,11 +80,16 @@ struct PyTorchTests {
   @Test("A strided view (a transpose) is read as .contiguous() gives it; a deflated archive is inflated")
   func stridedAndDeflated() throws {
     // torch.arange(12).reshape(3, 4).t(): rows of the transpose.
-    #expect(try Checkpoint.open(Self.path("transposed.bin")).tensor(named: "t")?.floats() == [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
+    #expect(
+      try Checkpoint.open(Self.path("transposed.bin")).tensor(named: "t")?.floats() == [
+        0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11,
+      ])
     let deflated = try Checkpoint.open(Self.path("deflated.bin"))
     let stored = try Checkpoint.open(Self.path("client_a"))
     #expect(deflated.tensors.count == stored.tensors.count)
-    for tensor in stored.tensors { #expect(try deflated.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
+    for tensor in stored.tensors {
+      #expect(try deflated.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)")
+    }
   }
 
   @Test("Refused with their reason: the pre-1.6 format, a bad CRC, a truncated archive")
@@ -91,7 +102,9 @@ struct PyTorchTests {
   // MARK: Crafted archives and pickles
 
   /// A zip of stored entries (what torch.save writes), optionally with its fields tampered.
-  static func zip(_ entries: [(name: String, data: [UInt8])], corrupt: ((inout [UInt8], [Int]) -> Void)? = nil) -> [UInt8] {
+  static func zip(_ entries: [(name: String, data: [UInt8])], corrupt: ((inout [UInt8], [Int]) -> Void)? = nil)
+    -> [UInt8]
+  {
     func le(_ value: Int, _ width: Int) -> [UInt8] { (0..<width).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
     var out: [UInt8] = []
     var central: [UInt8] = []
@@ -100,13 +113,19 @@ struct PyTorchTests {
       let crc = Int(data.withUnsafeBytes { crc32($0) })
       let nameBytes = Array(name.utf8)
       locals.append(out.count)
-      let common = le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4) + le(nameBytes.count, 2) + le(0, 2)
-      central += le(0x0201_4B50, 4) + le(20, 2) + common + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(out.count, 4) + nameBytes
+      let common =
+        le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(crc, 4) + le(data.count, 4) + le(data.count, 4)
+        + le(nameBytes.count, 2) + le(0, 2)
+      central +=
+        le(0x0201_4B50, 4) + le(20, 2) + common + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(out.count, 4)
+        + nameBytes
       out += le(0x0403_4B50, 4) + common + nameBytes + data
     }
     let directory = out.count
     out += central
-    out += le(0x0605_4B50, 4) + le(0, 2) + le(0, 2) + le(entries.count, 2) + le(entries.count, 2) + le(central.count, 4) + le(directory, 4) + le(0, 2)
+    out +=
+      le(0x0605_4B50, 4) + le(0, 2) + le(0, 2) + le(entries.count, 2) + le(entries.count, 2) + le(central.count, 4)
+      + le(directory, 4) + le(0, 2)
     corrupt?(&out, locals)
     return out
   }
@@ -119,16 +138,26 @@ struct PyTorchTests {
   }
 
   /// `{"w": _rebuild_tensor_v2(storage, 0, shape, strides, False, None)}` over `count` floats.
-  static func archive(shape: [Int], count: Int, strides given: [Int]? = nil, storageBytes: Int? = nil, extraPickle: [UInt8] = []) -> [UInt8] {
-    func str(_ s: String) -> [UInt8] { [0x58] + (0..<4).map { UInt8(truncatingIfNeeded: s.utf8.count >> (8 * $0)) } + Array(s.utf8) }
+  static func archive(
+    shape: [Int], count: Int, strides given: [Int]? = nil, storageBytes: Int? = nil, extraPickle: [UInt8] = []
+  ) -> [UInt8] {
+    func str(_ s: String) -> [UInt8] {
+      [0x58] + (0..<4).map { UInt8(truncatingIfNeeded: s.utf8.count >> (8 * $0)) } + Array(s.utf8)
+    }
     func int(_ v: Int) -> [UInt8] { [0x4A] + (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
     var strides: [Int] = []
     var running = 1
-    for size in shape.reversed() { strides.insert(running, at: 0); running *= size }
+    for size in shape.reversed() {
+      strides.insert(running, at: 0)
+      running *= size
+    }
     strides = given ?? strides
     var p: [UInt8] = [0x80, 0x02, 0x7D] + str("w")
     p += Array("ctorch._utils\n_rebuild_tensor_v2\n".utf8)
-    p += [0x28, 0x28] + str("storage") + Array("ctorch\nFloatStorage\n".utf8) + str("0") + str("cpu") + int(count) + [0x74, 0x51]
+    p +=
+      [0x28, 0x28] + str("storage") + Array("ctorch\nFloatStorage\n".utf8) + str("0") + str("cpu") + int(count) + [
+        0x74, 0x51,
+      ]
     p += int(0) + [0x28] + shape.flatMap(int) + [0x74, 0x28] + strides.flatMap(int) + [0x74, 0x89, 0x4E, 0x74, 0x52]
     p += extraPickle + [0x73, 0x2E]
     let storage = (0..<(storageBytes ?? 4 * count)).map { UInt8(truncatingIfNeeded: $0) }
@@ -151,37 +180,49 @@ struct PyTorchTests {
     // A broadcast view (stride 0) of 10^6 elements over 6: refused rather than expanded.
     #expect(code(Self.archive(shape: [1000, 1000], count: 6, strides: [0, 0])) == "bad-entry")
     // A deflated entry claiming 2^31 bytes from one (a zip bomb), refused before allocating.
-    #expect(Self.refusal(Self.write(Self.zip([("a/data.pkl", [0x2E])]) { bytes, _ in
-      let eocd = bytes.count - 22
-      let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
-      bytes[central + 10] = 8
-      bytes[central + 27] = 0x80
-    }))?.description.contains("zip bomb") == true)
+    #expect(
+      Self.refusal(
+        Self.write(
+          Self.zip([("a/data.pkl", [0x2E])]) { bytes, _ in
+            let eocd = bytes.count - 22
+            let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
+            bytes[central + 10] = 8
+            bytes[central + 27] = 0x80
+          }))?.description.contains("zip bomb") == true)
     // A central directory claiming more entries than it can hold.
     #expect(code(Self.zip([("a/data.pkl", [0x2E])]) { bytes, _ in bytes[bytes.count - 12] = 0xFF }) == "bad-archive")
     // A local header offset pointing past the file.
-    #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x7D, 0x2E])]) { bytes, _ in
-      let eocd = bytes.count - 22
-      let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
-      bytes[central + 42] = 0xF0
-      bytes[central + 45] = 0x7F
-    }) == "bad-archive")
+    #expect(
+      code(
+        Self.zip([("a/data.pkl", [0x80, 0x02, 0x7D, 0x2E])]) { bytes, _ in
+          let eocd = bytes.count - 22
+          let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
+          bytes[central + 42] = 0xF0
+          bytes[central + 45] = 0x7F
+        }) == "bad-archive")
     // Overlapping entries: the second entry's header moved onto the first one's bytes.
-    #expect(code(Self.zip([("a/data.pkl", [UInt8](repeating: 0x2E, count: 64)), ("a/data/0", [1, 2, 3, 4])]) { bytes, locals in
-      let eocd = bytes.count - 22
-      let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
-      let second = central + 46 + "a/data.pkl".utf8.count
-      bytes[second + 42] = UInt8(locals[0])
-    }) == "bad-archive")
+    #expect(
+      code(
+        Self.zip([("a/data.pkl", [UInt8](repeating: 0x2E, count: 64)), ("a/data/0", [1, 2, 3, 4])]) { bytes, locals in
+          let eocd = bytes.count - 22
+          let central = Int(bytes[eocd + 16]) | Int(bytes[eocd + 17]) << 8
+          let second = central + 46 + "a/data.pkl".utf8.count
+          bytes[second + 42] = UInt8(locals[0])
+        }) == "bad-archive")
     // Pickles: an unknown opcode, a memo read before it is written, MARKs nested past the limit,
     // a string longer than the pickle, a stack underflow.
     #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0xFF])])) == "bad-pickle")
     #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x68, 0x07, 0x2E])])) == "bad-pickle")
-    #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02] + [UInt8](repeating: 0x28, count: 100_000) + [0x2E])])) == "bad-pickle")
+    #expect(
+      code(Self.zip([("a/data.pkl", [0x80, 0x02] + [UInt8](repeating: 0x28, count: 100_000) + [0x2E])])) == "bad-pickle"
+    )
     // A million nested one-tuples (tearing such a value down would recurse a million frames),
     // and a list filled after the memo shared it (which would hide how deep it nests).
-    #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E])])) == "bad-pickle")
-    #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x5D, 0x71, 0x00, 0x68, 0x00, 0x4E, 0x61, 0x2E])])) == "bad-pickle")
+    #expect(
+      code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x4E] + [UInt8](repeating: 0x85, count: 1_000_000) + [0x2E])]))
+        == "bad-pickle")
+    #expect(
+      code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x5D, 0x71, 0x00, 0x68, 0x00, 0x4E, 0x61, 0x2E])])) == "bad-pickle")
     #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x58, 0xFF, 0xFF, 0xFF, 0x7F, 0x2E])])) == "bad-pickle")
     #expect(code(Self.zip([("a/data.pkl", [0x80, 0x02, 0x2E])])) == "bad-pickle")
     // No data.pkl at all, and a top level that is not a state dict.

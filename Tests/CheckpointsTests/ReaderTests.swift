@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import Checkpoints
 
 @Suite("Readers on fixtures written by the reference libraries")
@@ -10,7 +11,9 @@ struct ReaderTests {
     #expect(checkpoint.tensors.count == entries.count)
     for (name, entry) in entries {
       let tensor = try #require(checkpoint.tensor(named: name), "missing \(name)")
-      if let dtype = entry["dtype"]?.stringValue ?? entry["type"]?.stringValue { #expect(tensor.dtype.rawValue == dtype) }
+      if let dtype = entry["dtype"]?.stringValue ?? entry["type"]?.stringValue {
+        #expect(tensor.dtype.rawValue == dtype)
+      }
       #expect(tensor.shape == entry["shape"]?.arrayValue?.compactMap(\.intValue), "\(name)")
       guard tensor.dtype.isComputable || tensor.dtype.isInteger else { continue }
       let expectedValues = Fixtures.values(entry["values"])
@@ -53,7 +56,8 @@ struct ReaderTests {
     }
   }
 
-  @Test("GGUF v3 with every metadata type and F32/F16/BF16/Q8_0/Q4_0 tensors", arguments: ["all_types", "align64", "v2"])
+  @Test(
+    "GGUF v3 with every metadata type and F32/F16/BF16/Q8_0/Q4_0 tensors", arguments: ["all_types", "align64", "v2"])
   func gguf(_ name: String) throws {
     let checkpoint = try Checkpoint.open(Fixtures.path("gguf/\(name).gguf"))
     let expected = try Fixtures.json("gguf/\(name).json")
@@ -67,7 +71,8 @@ struct ReaderTests {
       let typeName = try #require(entry["type"]?.stringValue)
       #expect(Self.typeNames[value.type] == typeName, "\(key)")
       if case let .array(element, _) = value { #expect(Self.typeNames[element] == entry["elem_type"]?.stringValue) }
-      #expect(value.json() == (entry["value"] ?? .null) || Self.closeFloats(value.json(), entry["value"]), "\(key): \(value)")
+      #expect(
+        value.json() == (entry["value"] ?? .null) || Self.closeFloats(value.json(), entry["value"]), "\(key): \(value)")
     }
   }
 
@@ -156,7 +161,9 @@ struct ReaderTests {
       var header = Array("{\(entries.joined(separator: ","))}".utf8)
       while header.count % 8 != 0 { header.append(0x20) }
       let path = folder + "/\(names.count)-\(header.count).safetensors"
-      Fixtures.write(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + [UInt8](repeating: 7, count: names.count), to: path)
+      Fixtures.write(
+        withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header
+          + [UInt8](repeating: 7, count: names.count), to: path)
       return path
     }
     #expect(try Checkpoint.open(file(["\u{E9}", "e\u{301}"])).tensors.count == 2)

@@ -1,5 +1,6 @@
-import Testing
 import TestSupport
+import Testing
+
 @testable import Checkpoints
 
 @Suite("Writers: layout, round trips, atomic replacement")
@@ -33,7 +34,8 @@ struct WriterTests {
   func ggufRoundTrip() throws {
     let path = Fixtures.scratch("writer") + "/x.gguf"
     let metadata: [(key: String, value: GGUFValue)] = [
-      ("general.architecture", .string("llama")), ("x.list", .array(.string, [.string("a"), .string("β")])), ("x.f", .f64(0.25)),
+      ("general.architecture", .string("llama")), ("x.list", .array(.string, [.string("a"), .string("β")])),
+      ("x.f", .f64(0.25)),
     ]
     try GGUFWriter.write(Self.sample().filter { $0.dtype != .f64 }, metadata: metadata, alignment: 64, to: path)
     let gguf = try GGUFFile(path: path)
@@ -50,17 +52,22 @@ struct WriterTests {
     let path = folder + "/x.safetensors"
     try SafeTensorsWriter.write(Self.sample(), to: path)
     let before = try Fixtures.read(path)
-    let failing = Self.sample() + [OutputTensor(name: "boom", dtype: .f32, shape: [4], source: .compute { _ in throw Failure() })]
+    let failing =
+      Self.sample() + [OutputTensor(name: "boom", dtype: .f32, shape: [4], source: .compute { _ in throw Failure() })]
     #expect(throws: Failure.self) { try SafeTensorsWriter.write(failing, to: path) }
     #expect(try Fixtures.read(path) == before)
-    #expect(throws: Failure.self) { try SafeTensorsWriter.writeSharded(failing, shardSize: 64, to: folder + "/sharded") }
+    #expect(throws: Failure.self) {
+      try SafeTensorsWriter.writeSharded(failing, shardSize: 64, to: folder + "/sharded")
+    }
     #expect(Checkpoint.listDirectory(folder) == ["x.safetensors"])
   }
 
   @Test("Output bytes do not depend on the order tensors finish in")
   func deterministic() throws {
     let folder = Fixtures.scratch("determinism")
-    let many = (0..<64).map { i in OutputTensor(name: "t\(i)", dtype: .bf16, shape: [i + 1, 7], values: (0..<((i + 1) * 7)).map { Float($0 ^ i) }) }
+    let many = (0..<64).map { i in
+      OutputTensor(name: "t\(i)", dtype: .bf16, shape: [i + 1, 7], values: (0..<((i + 1) * 7)).map { Float($0 ^ i) })
+    }
     try SafeTensorsWriter.write(many, to: folder + "/a.safetensors")
     try SafeTensorsWriter.write(many.reversed(), to: folder + "/b.safetensors")
     #expect(try Fixtures.read(folder + "/a.safetensors") == Fixtures.read(folder + "/b.safetensors"))
@@ -71,20 +78,28 @@ struct WriterTests {
     let folder = Fixtures.scratch("rows")
     let (rows, width) = (8200, 1024)  // 16.8 MB of BF16 output: two slices of the writer
     let values = (0..<(rows * width)).map { Float($0 % 9973) * 0.00123 - 6 }
-    try SafeTensorsWriter.write([OutputTensor(name: "w", dtype: .f32, shape: [rows, width], values: values)], to: folder + "/in.safetensors")
+    try SafeTensorsWriter.write(
+      [OutputTensor(name: "w", dtype: .f32, shape: [rows, width], values: values)], to: folder + "/in.safetensors")
     let input = try #require(try Checkpoint.open(folder + "/in.safetensors").tensor(named: "w"))
     let converted = CheckpointConversion.convert(input, to: .bf16, name: "w", shape: [rows, width])
-    guard case .rows = converted.source else { Issue.record("a 2-D conversion should stream rows"); return }
+    guard case .rows = converted.source else {
+      Issue.record("a 2-D conversion should stream rows")
+      return
+    }
     // Reversed rows through rowFill, as the llama q/k reorder reads them.
-    let reversed = OutputTensor(name: "r", dtype: .bf16, shape: [rows, width], source: .rows {
-      let source = try converted.rowFill()
-      let rowBytes = converted.rowBytes
-      return { range, buffer in
-        for (i, row) in range.enumerated() {
-          try source((rows - 1 - row)..<(rows - row), UnsafeMutableRawBufferPointer(rebasing: buffer[(i * rowBytes)..<((i + 1) * rowBytes)]))
+    let reversed = OutputTensor(
+      name: "r", dtype: .bf16, shape: [rows, width],
+      source: .rows {
+        let source = try converted.rowFill()
+        let rowBytes = converted.rowBytes
+        return { range, buffer in
+          for (i, row) in range.enumerated() {
+            try source(
+              (rows - 1 - row)..<(rows - row),
+              UnsafeMutableRawBufferPointer(rebasing: buffer[(i * rowBytes)..<((i + 1) * rowBytes)]))
+          }
         }
-      }
-    })
+      })
     try SafeTensorsWriter.write([converted, reversed], to: folder + "/out.safetensors")
     let out = try Checkpoint.open(folder + "/out.safetensors")
     var whole = [UInt8](repeating: 0, count: rows * width * 2)
@@ -92,7 +107,11 @@ struct WriterTests {
     #expect(try #require(out.tensor(named: "w")).copyBytes() == whole)
     let rowBytes = width * 2
     let back = try #require(out.tensor(named: "r")).copyBytes()
-    #expect((0..<rows).allSatisfy { row in back[(row * rowBytes)..<((row + 1) * rowBytes)] == whole[((rows - 1 - row) * rowBytes)..<((rows - row) * rowBytes)] })
+    #expect(
+      (0..<rows).allSatisfy { row in
+        back[(row * rowBytes)..<((row + 1) * rowBytes)]
+          == whole[((rows - 1 - row) * rowBytes)..<((rows - row) * rowBytes)]
+      })
   }
 
   @Test("JSON: duplicate keys, escapes and big integers")

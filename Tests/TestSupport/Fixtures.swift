@@ -1,9 +1,10 @@
+import Checkpoints
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Checkpoints
 
 /// Paths to the committed fixtures and scratch folders for tests.
 public enum Fixtures {

@@ -1,6 +1,6 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
 
 @Suite("CLI: merge --base and adapter conversion")
 struct BaseMergeTests {
@@ -19,7 +19,11 @@ struct BaseMergeTests {
       let a = try #require(adapter.tensor(named: "base_model.model.\(module).lora_A.weight")).floats()
       let b = try #require(adapter.tensor(named: "base_model.model.\(module).lora_B.weight")).floats()
       let r = a.count / k
-      for i in 0..<d { for j in 0..<k { for t in 0..<r { result[i * k + j] += weight * scale * Double(b[i * r + t]) * Double(a[t * k + j]) } } }
+      for i in 0..<d {
+        for j in 0..<k {
+          for t in 0..<r { result[i * k + j] += weight * scale * Double(b[i * r + t]) * Double(a[t * k + j]) }
+        }
+      }
     }
     return result
   }
@@ -27,7 +31,10 @@ struct BaseMergeTests {
   @Test("exact: adapted weights equal W0 + T, every other tensor is copied byte for byte")
   func exact() throws {
     let folder = Fixtures.scratch("base")
-    let result = try CLI.run(["merge"] + Self.clients + ["--method", "exact", "--base", Self.base, "-o", folder + "/out", "--samples", "1,2,3", "--quiet"])
+    let result = try CLI.run(
+      ["merge"] + Self.clients + [
+        "--method", "exact", "--base", Self.base, "-o", folder + "/out", "--samples", "1,2,3", "--quiet",
+      ])
     #expect(result.status == 0, "\(result.stderr)")
     let merged = try Checkpoint.open(folder + "/out")
     let original = try Checkpoint.open(Self.base)
@@ -50,11 +57,15 @@ struct BaseMergeTests {
   func fedex() throws {
     let folder = Fixtures.scratch("fedex")
     for (method, out) in [("fedex", "/fedex.safetensors"), ("exact", "/exact.safetensors")] {
-      let result = try CLI.run(["merge"] + Self.clients + ["--method", method, "--base", Self.base, "-o", folder + out, "--quiet"])
+      let result = try CLI.run(
+        ["merge"] + Self.clients + ["--method", method, "--base", Self.base, "-o", folder + out, "--quiet"])
       #expect(result.status == 0, "\(result.stderr)")
     }
     // Fold the written FedAvg adapter into the fedex base with fedlora itself (one client: exact).
-    let folded = try CLI.run(["merge", folder + "/fedex.safetensors.adapter", "--method", "exact", "--base", folder + "/fedex.safetensors", "-o", folder + "/sum.safetensors", "--quiet"])
+    let folded = try CLI.run([
+      "merge", folder + "/fedex.safetensors.adapter", "--method", "exact", "--base", folder + "/fedex.safetensors",
+      "-o", folder + "/sum.safetensors", "--quiet",
+    ])
     #expect(folded.status == 0, "\(folded.stderr)")
     let exact = try Checkpoint.open(folder + "/exact.safetensors")
     let sum = try Checkpoint.open(folder + "/sum.safetensors")
@@ -80,7 +91,10 @@ struct BaseMergeTests {
   func refusals() throws {
     #expect(try CLI.run(["merge"] + Self.clients + ["--method", "exact", "-o", "/tmp/never"]).status == 64)
     let folder = Fixtures.scratch("base-bad")
-    let result = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "--base", Fixtures.path("sharded"), "-o", folder + "/x", "--quiet"])
+    let result = try CLI.run(
+      ["merge"] + Self.clients + [
+        "--method", "fedavg", "--base", Fixtures.path("sharded"), "-o", folder + "/x", "--quiet",
+      ])
     #expect(result.status == 1 && result.stderr.contains("no base weight"))
     #expect(Checkpoint.listDirectory(folder).isEmpty)
   }
@@ -88,13 +102,16 @@ struct BaseMergeTests {
 
 @Suite("CLI: llama-family conversion between Hugging Face and llama.cpp")
 struct LlamaConversionTests {
-  @Test("Names, q/k row order and hyper-parameters; the round trip is bit-exact, and merging into the GGUF equals merging into the original")
+  @Test(
+    "Names, q/k row order and hyper-parameters; the round trip is bit-exact, and merging into the GGUF equals merging into the original"
+  )
   func roundTrip() throws {
     let folder = Fixtures.scratch("llama")
     let base = Fixtures.path("adapters/base")
     #expect(try CLI.run(["convert", base, folder + "/m.gguf"]).status == 0)
     let gguf = try Checkpoint.open(folder + "/m.gguf")
-    #expect(gguf.gguf?["llama.attention.head_count"] == .u32(4) && gguf.gguf?["llama.attention.head_count_kv"] == .u32(2))
+    #expect(
+      gguf.gguf?["llama.attention.head_count"] == .u32(4) && gguf.gguf?["llama.attention.head_count_kv"] == .u32(2))
     let hf = try Checkpoint.open(base)
     // q rows (head, half, i) -> (head, i, half), head_dim 16: row 1 of llama.cpp is row 8 of HF.
     let q = try #require(hf.tensor(named: "model.layers.0.self_attn.q_proj.weight")).floats()
@@ -102,13 +119,25 @@ struct LlamaConversionTests {
     #expect(Array(permuted[64..<128]) == Array(q[(8 * 64)..<(9 * 64)]))
     #expect(try CLI.run(["convert", folder + "/m.gguf", folder + "/back.safetensors"]).status == 0)
     let back = try Checkpoint.open(folder + "/back.safetensors")
-    for tensor in hf.tensors { #expect(try #require(back.tensor(named: tensor.name)).copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
+    for tensor in hf.tensors {
+      #expect(try #require(back.tensor(named: tensor.name)).copyBytes() == tensor.copyBytes(), "\(tensor.name)")
+    }
 
     let clients = ["client_a", "client_b"].map { Fixtures.path("adapters/" + $0) }
-    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", folder + "/m.gguf", "-o", folder + "/merged.gguf", "--quiet"]).status == 0)
-    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/merged.safetensors", "--quiet"]).status == 0)
+    #expect(
+      try CLI.run(
+        ["merge"] + clients + [
+          "--method", "exact", "--base", folder + "/m.gguf", "-o", folder + "/merged.gguf", "--quiet",
+        ]
+      ).status == 0)
+    #expect(
+      try CLI.run(
+        ["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/merged.safetensors", "--quiet"]
+      ).status == 0)
     #expect(try CLI.run(["convert", folder + "/merged.gguf", folder + "/merged-back.safetensors"]).status == 0)
-    let (one, two) = (try Checkpoint.open(folder + "/merged.safetensors"), try Checkpoint.open(folder + "/merged-back.safetensors"))
+    let (one, two) = (
+      try Checkpoint.open(folder + "/merged.safetensors"), try Checkpoint.open(folder + "/merged-back.safetensors")
+    )
     for tensor in one.tensors {
       let (a, b) = (try tensor.floats(), try #require(two.tensor(named: tensor.name)).floats())
       #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-6 }, "\(tensor.name)")
@@ -117,11 +146,15 @@ struct LlamaConversionTests {
 }
 
 extension LlamaConversionTests {
-  @Test("convert writes the vocabulary of the tokenizer files beside the model and Llama 3.1's rope factors, as llama.cpp's converter does")
+  @Test(
+    "convert writes the vocabulary of the tokenizer files beside the model and Llama 3.1's rope factors, as llama.cpp's converter does"
+  )
   func vocabulary() throws {
     let folder = Fixtures.scratch("vocab")
-    for (model, tokenizer, summary) in [("llama_spm", "llama", "SentencePiece tokenizer.model, 368 tokens"),
-                                        ("llama_bpe", "gpt2", "byte-level BPE tokenizer.json (llama-bpe), 423 tokens, 164 merges")] {
+    for (model, tokenizer, summary) in [
+      ("llama_spm", "llama", "SentencePiece tokenizer.model, 368 tokens"),
+      ("llama_bpe", "gpt2", "byte-level BPE tokenizer.json (llama-bpe), 423 tokens, 164 merges"),
+    ] {
       let run = try CLI.run(["convert", Fixtures.path("tokenizers/" + model), folder + "/\(model).gguf"])
       #expect(run.status == 0 && run.stdout.contains("vocabulary from " + summary), "\(run.stderr)")
       let gguf = try #require(try Checkpoint.open(folder + "/\(model).gguf").gguf)
@@ -136,9 +169,13 @@ extension LlamaConversionTests {
     #expect(try Checkpoint.open(folder + "/llama_spm.gguf").tensor(named: "rope_freqs.weight") == nil)
     // Back to Hugging Face: the same tensors, bit for bit (the rope factors stay behind).
     #expect(try CLI.run(["convert", folder + "/llama_bpe.gguf", folder + "/back.safetensors", "--quiet"]).status == 0)
-    let (original, back) = (try Checkpoint.open(Fixtures.path("tokenizers/llama_bpe")), try Checkpoint.open(folder + "/back.safetensors"))
+    let (original, back) = (
+      try Checkpoint.open(Fixtures.path("tokenizers/llama_bpe")), try Checkpoint.open(folder + "/back.safetensors")
+    )
     #expect(Set(back.tensors.map(\.name)) == Set(original.tensors.map(\.name)))
-    for tensor in original.tensors { #expect(try #require(back.tensor(named: tensor.name)).copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
+    for tensor in original.tensors {
+      #expect(try #require(back.tensor(named: tensor.name)).copyBytes() == tensor.copyBytes(), "\(tensor.name)")
+    }
   }
 
   @Test("A broken tokenizer file beside the model fails the conversion by name, and nothing is written")
@@ -154,15 +191,24 @@ extension LlamaConversionTests {
     #expect(Checkpoint.listDirectory(output).isEmpty)
   }
 
-  @Test("merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters")
+  @Test(
+    "merge --base of a safetensors llama into .gguf writes what llama.cpp runs: its names, row order and hyper-parameters"
+  )
   func mergeIntoGGUF() throws {
     let folder = Fixtures.scratch("llama-merge")
     let clients = ["client_a", "client_b"].map { Fixtures.path("adapters/" + $0) }
     let base = Fixtures.path("adapters/base")
-    let run = try CLI.run(["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/direct.gguf", "--quiet"])
-    #expect(run.status == 0 && run.stderr.contains("no vocabulary written"), "\(run.stderr)")  // the fixture has no tokenizer
+    let run = try CLI.run(
+      ["merge"] + clients + ["--method", "exact", "--base", base, "-o", folder + "/direct.gguf", "--quiet"])
+    // The fixture has no tokenizer.
+    #expect(run.status == 0 && run.stderr.contains("no vocabulary written"), "\(run.stderr)")
     #expect(try CLI.run(["convert", base, folder + "/base.gguf", "--quiet"]).status == 0)
-    #expect(try CLI.run(["merge"] + clients + ["--method", "exact", "--base", folder + "/base.gguf", "-o", folder + "/via.gguf", "--quiet"]).status == 0)
+    #expect(
+      try CLI.run(
+        ["merge"] + clients + [
+          "--method", "exact", "--base", folder + "/base.gguf", "-o", folder + "/via.gguf", "--quiet",
+        ]
+      ).status == 0)
     let (direct, via) = (try Checkpoint.open(folder + "/direct.gguf"), try Checkpoint.open(folder + "/via.gguf"))
     #expect(direct.gguf?["llama.block_count"] == .u32(2) && direct.tensors.map(\.name) == via.tensors.map(\.name))
     for tensor in direct.tensors {
@@ -174,7 +220,9 @@ extension LlamaConversionTests {
 
 @Suite("CLI: llama.cpp's q/k row order in GGUF adapters (--base-config)")
 struct LlamaAdapterOrderTests {
-  @Test("PEFT -> GGUF with --base-config permutes q/k lora_b rows as llama.cpp; reading it back with --base-config restores them")
+  @Test(
+    "PEFT -> GGUF with --base-config permutes q/k lora_b rows as llama.cpp; reading it back with --base-config restores them"
+  )
   func rowOrder() throws {
     let folder = Fixtures.scratch("qk")
     let config = Fixtures.path("adapters/base/config.json")
@@ -187,31 +235,43 @@ struct LlamaAdapterOrderTests {
     let permuted = try #require(gguf.tensor(named: "blk.0.attn_q.weight.lora_b")).floats()
     #expect(Array(permuted[8..<16]) == Array(b[64..<72]))
     let v = try #require(gguf.tensor(named: "blk.0.attn_v.weight.lora_b")).floats()
-    #expect(v == (try #require(peft.tensor(named: "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight")).floats()))
+    #expect(
+      v == (try #require(peft.tensor(named: "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight")).floats())
+    )
 
     // The file records its order and head counts: it reads back as the same adapter with or
     // without --base-config.
-    #expect(gguf.gguf?["fedlora.qk_row_order"] == .string("llama.cpp") && gguf.gguf?["fedlora.head_count_kv"] == .u32(2))
+    #expect(
+      gguf.gguf?["fedlora.qk_row_order"] == .string("llama.cpp") && gguf.gguf?["fedlora.head_count_kv"] == .u32(2))
     for extra in [["--base-config", config], []] {
-      let same = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--json"] + extra).stdout, path: "stdout")
+      let same = try JSON.parse(
+        try CLI.run(["inspect", client, "--against", folder + "/a.gguf", "--json"] + extra).stdout, path: "stdout")
       #expect((same["model"]?["against"]?.doubleValue ?? 1) < 1e-6, "\(extra)")
     }
     // Another tool's llama GGUF LoRA: refused until the head counts are known, from --base-config,
     // --base, or a PEFT client's base_model_name_or_path folder.
     let foreign = Fixtures.path("adapters/gguf/client_a.gguf")
     let refused = try CLI.run(["inspect", foreign, "--json"])
-    #expect(refused.status == 1 && refused.stdout.contains("unknown-row-order") && refused.stderr.contains("give --base-config"), "\(refused.stderr)")
+    #expect(
+      refused.status == 1 && refused.stdout.contains("unknown-row-order")
+        && refused.stderr.contains("give --base-config"), "\(refused.stderr)")
     #expect(try CLI.run(["convert", foreign, folder + "/back"]).status == 1)
     #expect(try CLI.run(["merge", foreign, "-o", folder + "/m"]).status == 1)
     #expect(try CLI.run(["inspect", foreign, "--base-config", config]).status == 0)
-    #expect(try CLI.run(["merge", foreign, "--method", "exact", "--base", Fixtures.path("adapters/base"), "-o", folder + "/m.safetensors"]).status == 0)
-    let base = try JSON.parse(MappedFile.contents(of: client + "/adapter_config.json"), path: "config")["base_model_name_or_path"]?.stringValue
+    #expect(
+      try CLI.run([
+        "merge", foreign, "--method", "exact", "--base", Fixtures.path("adapters/base"), "-o",
+        folder + "/m.safetensors",
+      ]).status == 0)
+    let base = try JSON.parse(MappedFile.contents(of: client + "/adapter_config.json"), path: "config")[
+      "base_model_name_or_path"]?.stringValue
     #expect(base == "fixtures/adapters/base")  // relative to the repository root, where PEFT wrote it
     let viaClient = try CLI.run(["inspect", foreign, client, "--json"], directory: Fixtures.root)
     #expect(viaClient.status == 0, "\(viaClient.stderr)")
     // Converted back to PEFT with the order known: the same products as the original.
     #expect(try CLI.run(["convert", foreign, folder + "/back", "--base-config", config, "--quiet"]).status == 0)
-    let back = try JSON.parse(try CLI.run(["inspect", client, "--against", folder + "/back", "--json"]).stdout, path: "stdout")
+    let back = try JSON.parse(
+      try CLI.run(["inspect", client, "--against", folder + "/back", "--json"]).stdout, path: "stdout")
     #expect((back["model"]?["against"]?.doubleValue ?? 1) < 1e-6)
   }
 }

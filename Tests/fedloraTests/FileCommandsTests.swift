@@ -1,6 +1,6 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
 
 @Suite("CLI: inspect, verify and convert on files")
 struct FileCommandsTests {
@@ -34,7 +34,9 @@ struct FileCommandsTests {
     let good = try CLI.run(["verify", Fixtures.path("gguf/all_types.gguf"), Fixtures.path("sharded")])
     #expect(good.status == 0)
     #expect(good.stdout.split(separator: "\n").count == 2)
-    let bad = try CLI.run(["verify", Fixtures.path("malformed/st_offset_overlap.safetensors"), Fixtures.path("gguf/v2.gguf"), "--json"])
+    let bad = try CLI.run([
+      "verify", Fixtures.path("malformed/st_offset_overlap.safetensors"), Fixtures.path("gguf/v2.gguf"), "--json",
+    ])
     #expect(bad.status == 1)
     let json = try JSON.parse(bad.stdout, path: "stdout")
     #expect(json["valid"] == .bool(false))

@@ -1,16 +1,19 @@
+import Checkpoints
+import TestSupport
+import Testing
+
 #if canImport(Glibc)
   import Glibc
 #endif
-import Checkpoints
-import Testing
-import TestSupport
 
 @Suite("Hugging Face ids resolved from the local cache, offline")
 struct HubCacheTests {
   /// A cache laid out as huggingface_hub lays it out: blobs, a snapshot of links into them, refs.
   static func cache(_ root: String, commit: String, refs: [String: String]) throws {
     let entry = root + "/models--org--adapter"
-    for folder in [entry, entry + "/blobs", entry + "/snapshots", entry + "/snapshots/" + commit, entry + "/refs"] { mkdir(folder, 0o755) }
+    for folder in [entry, entry + "/blobs", entry + "/snapshots", entry + "/snapshots/" + commit, entry + "/refs"] {
+      mkdir(folder, 0o755)
+    }
     for name in ["adapter_config.json", "adapter_model.safetensors"] {
       let blob = entry + "/blobs/" + name + ".blob"
       Fixtures.write(try Fixtures.read(Fixtures.path("adapters/client_a/" + name)), to: blob)
@@ -31,10 +34,16 @@ struct HubCacheTests {
       #expect(run.status == 0, "\(id): \(run.stderr)")
       #expect(try JSON.parse(run.stdout, path: "stdout")["path"]?.stringValue == id)
     }
-    let merged = try CLI.run(["merge", "org/adapter", Fixtures.path("adapters/client_b"), "-o", root + "/out", "--method", "fedavg", "--quiet"], environment: environment)
+    let merged = try CLI.run(
+      [
+        "merge", "org/adapter", Fixtures.path("adapters/client_b"), "-o", root + "/out", "--method", "fedavg",
+        "--quiet",
+      ], environment: environment)
     #expect(merged.status == 0, "\(merged.stderr)")
     let missing = try CLI.run(["inspect", "org/other@v2"], environment: environment)
-    #expect(missing.status == 1 && missing.stderr.contains(root + "/models--org--other/refs/v2") && missing.stderr.contains("never downloads"))
+    #expect(
+      missing.status == 1 && missing.stderr.contains(root + "/models--org--other/refs/v2")
+        && missing.stderr.contains("never downloads"))
     // HF_HOME/hub when HF_HUB_CACHE is not set.
     let home = Fixtures.scratch("hf-home")
     defer { Fixtures.remove(home) }

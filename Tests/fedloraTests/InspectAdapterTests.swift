@@ -1,6 +1,6 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
 
 @Suite("CLI: inspect of adapters and client sets")
 struct InspectAdapterTests {
@@ -18,7 +18,10 @@ struct InspectAdapterTests {
     for layer in layers {
       let name = try #require(layer["module"]?.stringValue)
       let want = try #require(expected[name])
-      for (ours, theirs) in [("norm_A", "norm_A"), ("norm_B", "norm_B"), ("norm_sBA", "norm_sBA"), ("stable_rank", "stable_rank"), ("scale", "scale")] {
+      for (ours, theirs) in [
+        ("norm_A", "norm_A"), ("norm_B", "norm_B"), ("norm_sBA", "norm_sBA"), ("stable_rank", "stable_rank"),
+        ("scale", "scale"),
+      ] {
         let (a, b) = (layer[ours]?.doubleValue ?? .nan, want[theirs]?.doubleValue ?? .nan)
         #expect(abs(a - b) <= 1e-5 * abs(b), "\(name) \(ours): \(a) vs \(b)")
       }
@@ -30,16 +33,22 @@ struct InspectAdapterTests {
   @Test("Clients: errors match expected.json, floor <= flora-na <= fedavg in every row, --against gives a verdict")
   func clients() throws {
     let folder = Fixtures.scratch("inspect")
-    #expect(try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/fedavg", "--quiet"]).status == 0)
-    let result = try CLI.run(["inspect"] + Self.clients + ["--against", folder + "/fedavg", "--json", "--plot", folder + "/plot.svg"])
+    #expect(
+      try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/fedavg", "--quiet"]).status == 0)
+    let result = try CLI.run(
+      ["inspect"] + Self.clients + ["--against", folder + "/fedavg", "--json", "--plot", folder + "/plot.svg"])
     #expect(result.status == 0, "\(result.stderr)")
     let json = try JSON.parse(result.stdout, path: "stdout")
     let expected = try Fixtures.json("adapters/expected.json")["sets"]?["abc_uniform"]
-    #expect(abs((json["model"]?["flora_na"]?.doubleValue ?? 0) - (expected?["model_flora_na_rel_error"]?.doubleValue ?? 1)) < 1e-6)
+    #expect(
+      abs((json["model"]?["flora_na"]?.doubleValue ?? 0) - (expected?["model_flora_na_rel_error"]?.doubleValue ?? 1))
+        < 1e-6)
     #expect(abs((json["model"]?["against"]?.doubleValue ?? 0) - (json["model"]?["fedavg"]?.doubleValue ?? 1)) < 1e-6)
     #expect(json["verdict"]?.stringValue?.contains("no better than FedAvg") == true)
     for row in json["layers"]?.arrayValue ?? [] {
-      let (floor, flora, fedavg) = (row["floor"]?.doubleValue ?? 1, row["flora_na"]?.doubleValue ?? 0, row["fedavg"]?.doubleValue ?? 0)
+      let (floor, flora, fedavg) = (
+        row["floor"]?.doubleValue ?? 1, row["flora_na"]?.doubleValue ?? 0, row["fedavg"]?.doubleValue ?? 0
+      )
       #expect(floor <= flora * (1 + 1e-9) && flora <= fedavg * (1 + 1e-12))
     }
 
@@ -50,9 +59,13 @@ struct InspectAdapterTests {
     let firstFedAvg = json["layers"]?.arrayValue?.first?["fedavg"]?.doubleValue ?? 0
     #expect(svg.contains("data-series=\"FedAvg\" data-value=\"\(firstFedAvg)\""))
     var opens = 0
-    for tag in ["<svg", "<polyline", "<circle", "<line", "<text", "<rect", "<title"] { opens += svg.components(separatedBy: tag).count - 1 }
+    for tag in ["<svg", "<polyline", "<circle", "<line", "<text", "<rect", "<title"] {
+      opens += svg.components(separatedBy: tag).count - 1
+    }
     var closes = svg.components(separatedBy: "/>").count - 1
-    for tag in ["</svg>", "</polyline>", "</circle>", "</text>", "</title>"] { closes += svg.components(separatedBy: tag).count - 1 }
+    for tag in ["</svg>", "</polyline>", "</circle>", "</text>", "</title>"] {
+      closes += svg.components(separatedBy: tag).count - 1
+    }
     #expect(opens == closes, "every element is closed")
   }
 
@@ -65,7 +78,10 @@ struct InspectAdapterTests {
     #expect(lines.count == 3 && lines.dropFirst().allSatisfy { $0.contains("q_proj") })
     let values = lines.dropFirst().compactMap { Double($0.split(separator: ",")[7]) }
     #expect(values == values.sorted(by: >))
-    let markdown = try CLI.run(["inspect", Fixtures.path("adapters/gguf/client_a.gguf"), "--markdown", "--base-config", Fixtures.path("adapters/base/config.json")])
+    let markdown = try CLI.run([
+      "inspect", Fixtures.path("adapters/gguf/client_a.gguf"), "--markdown", "--base-config",
+      Fixtures.path("adapters/base/config.json"),
+    ])
     #expect(markdown.stdout.hasPrefix("| module |") && markdown.stdout.contains("|---|"))
     #expect(try CLI.run(["inspect"] + Self.clients + ["--sort", "nope"]).status == 64)
   }

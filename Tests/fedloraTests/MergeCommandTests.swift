@@ -1,6 +1,6 @@
 import Checkpoints
-import Testing
 import TestSupport
+import Testing
 
 @Suite("CLI: merge end to end on the PEFT and GGUF fixtures")
 struct MergeCommandTests {
@@ -32,17 +32,25 @@ struct MergeCommandTests {
     #expect(config["r"]?.intValue == 24 && config["lora_alpha"]?.intValue == 24)
   }
 
-  @Test("--no-errors writes the same bytes as the merge with errors (fedavg over PEFT and llama.cpp GGUF clients, stack) and reports shapes and ranks, errors null")
+  @Test(
+    "--no-errors writes the same bytes as the merge with errors (fedavg over PEFT and llama.cpp GGUF clients, stack) and reports shapes and ranks, errors null"
+  )
   func noErrors() throws {
     let folder = Fixtures.scratch("merge-no-errors")
-    let mixed = [Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"), Fixtures.path("adapters/client_c")]
+    let mixed = [
+      Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"),
+      Fixtures.path("adapters/client_c"),
+    ]
     for (method, clients) in [("fedavg", Self.clients), ("fedavg", mixed), ("stack", Self.clients)] {
       let with = folder + "/\(method)-\(clients.count)-with"
       let without = folder + "/\(method)-\(clients.count)-without"
       let (first, reported) = try merge(clients + ["--method", method, "-o", with, "--samples", "1,2,3"])
-      let (second, json) = try merge(clients + ["--method", method, "-o", without, "--samples", "1,2,3", "--no-errors"])
+      let (second, json) = try merge(
+        clients + ["--method", method, "-o", without, "--samples", "1,2,3", "--no-errors"])
       #expect(first.status == 0 && second.status == 0, "\(first.stderr) \(second.stderr)")
-      #expect(try Fixtures.read(with + "/adapter_model.safetensors") == Fixtures.read(without + "/adapter_model.safetensors"), "\(method)")
+      #expect(
+        try Fixtures.read(with + "/adapter_model.safetensors") == Fixtures.read(without + "/adapter_model.safetensors"),
+        "\(method)")
       let layers = json?["layers"]?.arrayValue ?? []
       #expect(!layers.isEmpty && layers.count == reported?["layers"]?.arrayValue?.count)
       for (layer, full) in zip(layers, reported?["layers"]?.arrayValue ?? []) {
@@ -55,7 +63,9 @@ struct MergeCommandTests {
     #expect(text.stdout.contains("errors not computed (--no-errors)") && !text.stdout.contains("||T||"))
   }
 
-  @Test("PyTorch .bin clients (PEFT's safe_serialization=False) merge to the tensors of their safetensors twins, bit for bit", arguments: ["fedavg", "flora-na", "svd"])
+  @Test(
+    "PyTorch .bin clients (PEFT's safe_serialization=False) merge to the tensors of their safetensors twins, bit for bit",
+    arguments: ["fedavg", "flora-na", "svd"])
   func pytorchClients(_ method: String) throws {
     let folder = Fixtures.scratch("merge-bin")
     defer { Fixtures.remove(folder) }
@@ -67,16 +77,32 @@ struct MergeCommandTests {
     #expect(one.tensors.map(\.name) == other.tensors.map(\.name))
     for (a, b) in zip(one.tensors, other.tensors) { #expect(try a.copyBytes() == b.copyBytes(), "\(a.name)") }
     // Into a sharded .bin base (transformers' pytorch_model.bin.index.json): its safetensors twin's merge.
-    for (base, out) in [(Fixtures.path("pytorch/sharded_base"), "/base-bin.safetensors"), (Fixtures.path("adapters/base"), "/base-st.safetensors")] {
-      #expect(try CLI.run(["merge"] + pickled + ["--method", method == "svd" ? "exact" : method, "--base", base, "-o", folder + out, "--quiet"]).status == 0)
+    for (base, out) in [
+      (Fixtures.path("pytorch/sharded_base"), "/base-bin.safetensors"),
+      (Fixtures.path("adapters/base"), "/base-st.safetensors"),
+    ] {
+      #expect(
+        try CLI.run(
+          ["merge"] + pickled + [
+            "--method", method == "svd" ? "exact" : method, "--base", base, "-o", folder + out, "--quiet",
+          ]
+        ).status == 0)
     }
-    let (merged, twin) = (try Checkpoint.open(folder + "/base-bin.safetensors"), try Checkpoint.open(folder + "/base-st.safetensors"))
-    for tensor in twin.tensors { #expect(try merged.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)") }
-    let evil = try CLI.run(["merge", Fixtures.path("pytorch/evil_eval.bin"), Self.clients[0], "-o", folder + "/evil", "--alpha", "16"])
+    let (merged, twin) = (
+      try Checkpoint.open(folder + "/base-bin.safetensors"), try Checkpoint.open(folder + "/base-st.safetensors")
+    )
+    for tensor in twin.tensors {
+      #expect(try merged.tensor(named: tensor.name)?.copyBytes() == tensor.copyBytes(), "\(tensor.name)")
+    }
+    let evil = try CLI.run([
+      "merge", Fixtures.path("pytorch/evil_eval.bin"), Self.clients[0], "-o", folder + "/evil", "--alpha", "16",
+    ])
     #expect(evil.status == 1 && evil.stderr.contains("__builtin__.eval") && !Checkpoint.exists(folder + "/evil"))
   }
 
-  @Test("--dry-run checks and plans without writing: each file with its tensors, dtypes and bytes and what it replaces; each layer's rank")
+  @Test(
+    "--dry-run checks and plans without writing: each file with its tensors, dtypes and bytes and what it replaces; each layer's rank"
+  )
   func dryRun() throws {
     let folder = Fixtures.scratch("dry-run")
     defer { Fixtures.remove(folder) }
@@ -91,14 +117,22 @@ struct MergeCommandTests {
     #expect(try Fixtures.read(folder + "/existing.gguf") == Array("keep".utf8), "nothing written")
     #expect(Checkpoint.listDirectory(folder) == ["existing.gguf"], "no temporaries")
     // Into a sharded base: shards, index and companions listed, nothing solved or written.
-    let (base, plan) = try merge([Self.clients[0], Self.clients[1], "--method", "exact", "--base", Fixtures.path("pytorch/sharded_base"), "-o", folder + "/merged", "--dry-run"])
+    let (base, plan) = try merge([
+      Self.clients[0], Self.clients[1], "--method", "exact", "--base", Fixtures.path("pytorch/sharded_base"), "-o",
+      folder + "/merged", "--dry-run",
+    ])
     #expect(base.status == 0, "\(base.stderr)")
     let paths = plan?["files"]?.arrayValue?.compactMap { $0["path"]?.stringValue } ?? []
-    #expect(paths.contains(folder + "/merged/model.safetensors.index.json") && paths.contains(folder + "/merged/config.json"))
+    #expect(
+      paths.contains(folder + "/merged/model.safetensors.index.json") && paths.contains(folder + "/merged/config.json"))
     #expect(!Checkpoint.exists(folder + "/merged"))
     // Refused options are refused in a dry run too; convert plans as well.
-    #expect(try CLI.run(["merge"] + Self.clients + ["-o", folder + "/x", "--method", "svd", "--no-errors", "--dry-run"]).status == 64)
-    let convert = try CLI.run(["convert", Fixtures.path("pytorch/sharded_base"), folder + "/m.safetensors", "--dry-run", "--json", "--quiet"])
+    #expect(
+      try CLI.run(["merge"] + Self.clients + ["-o", folder + "/x", "--method", "svd", "--no-errors", "--dry-run"])
+        .status == 64)
+    let convert = try CLI.run([
+      "convert", Fixtures.path("pytorch/sharded_base"), folder + "/m.safetensors", "--dry-run", "--json", "--quiet",
+    ])
     let converted = try JSON.parse(convert.stdout, path: "stdout")
     #expect(convert.status == 0 && converted["files"]?.arrayValue?.first?["tensors"]?.intValue == 21)
     #expect(!Checkpoint.exists(folder + "/m.safetensors"))
@@ -107,10 +141,14 @@ struct MergeCommandTests {
   @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
   func gguf() throws {
     let folder = Fixtures.scratch("merge-gguf")
-    let clients = [Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"), Fixtures.path("adapters/client_c")]
+    let clients = [
+      Fixtures.path("adapters/gguf/client_a.gguf"), Fixtures.path("adapters/client_b"),
+      Fixtures.path("adapters/client_c"),
+    ]
     let (result, json) = try merge(clients + ["--method", "fedavg", "-o", folder + "/out.gguf", "--samples", "1,2,3"])
     #expect(result.status == 0, "\(result.stderr)")
-    let expected = try Fixtures.json("adapters/expected.json")["sets"]?["abc_samples_1_2_3"]?["model_fedavg_rel_error"]?.doubleValue
+    let expected = try Fixtures.json("adapters/expected.json")["sets"]?["abc_samples_1_2_3"]?["model_fedavg_rel_error"]?
+      .doubleValue
     #expect(abs((json?["model"]?["relative_error"]?.doubleValue ?? 0) - (expected ?? 1)) < 1e-6)
     let written = try Checkpoint.open(folder + "/out.gguf")
     #expect(written.gguf?["general.type"]?.stringValue == "adapter")
@@ -134,7 +172,10 @@ struct MergeCommandTests {
   func scopeModel() throws {
     let folder = Fixtures.scratch("scope")
     var errors: [String: Double] = [:]
-    for (name, arguments) in [("layer", ["--method", "flora-na"]), ("model", ["--method", "flora-na", "--scope", "model"]), ("fedavg", ["--method", "fedavg"])] {
+    for (name, arguments) in [
+      ("layer", ["--method", "flora-na"]), ("model", ["--method", "flora-na", "--scope", "model"]),
+      ("fedavg", ["--method", "fedavg"]),
+    ] {
       let (result, json) = try merge(Self.clients + arguments + ["-o", folder + "/" + name])
       #expect(result.status == 0, "\(result.stderr)")
       errors[name] = json?["model"]?["relative_error"]?.doubleValue
@@ -150,7 +191,9 @@ struct MergeCommandTests {
   @Test("Output bytes are the same on every run")
   func deterministic() throws {
     let folder = Fixtures.scratch("merge-det")
-    for name in ["one", "two"] { _ = try merge(Self.clients + ["--method", "flora-na", "-o", folder + "/\(name).safetensors"]) }
+    for name in ["one", "two"] {
+      _ = try merge(Self.clients + ["--method", "flora-na", "-o", folder + "/\(name).safetensors"])
+    }
     #expect(try Fixtures.read(folder + "/one.safetensors") == Fixtures.read(folder + "/two.safetensors"))
   }
 }

@@ -1,12 +1,13 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import Testing
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Checkpoints
-import Foundation
-import Testing
-import TestSupport
 
 /// Nothing a user did not ask for is ever lost: foreign files stay, inputs are never outputs,
 /// temporaries never survive a run, whatever ends it.
@@ -29,10 +30,15 @@ struct OutputSafetyTests {
     Fixtures.write(Array("print(1)\n".utf8), to: project + "/train.py")
     Fixtures.write(Array("n\n".utf8), to: project + "/notes/n.txt")
     for run in 0..<2 {
-      let result = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", project + (run == 0 ? "/" : ""), "--quiet"])
+      let result = try CLI.run(
+        ["merge"] + Self.clients + ["--method", "fedavg", "-o", project + (run == 0 ? "/" : ""), "--quiet"])
       #expect(result.status == 0, "\(result.stderr)")
     }
-    #expect(Self.tree(folder) == ["proj", "proj/adapter_config.json", "proj/adapter_model.safetensors", "proj/notes", "proj/notes/n.txt", "proj/train.py"])
+    #expect(
+      Self.tree(folder) == [
+        "proj", "proj/adapter_config.json", "proj/adapter_model.safetensors", "proj/notes", "proj/notes/n.txt",
+        "proj/train.py",
+      ])
     #expect(try Fixtures.read(project + "/train.py") == Array("print(1)\n".utf8))
   }
 
@@ -46,10 +52,15 @@ struct OutputSafetyTests {
     #expect(try CLI.run(["convert", Fixtures.path("sharded"), out, "--shard-size", "2KB", "--quiet"]).status == 0)
     let many = Checkpoint.listDirectory(out).filter { $0.hasSuffix("-of-00006.safetensors") }
     #expect(many.count == 6)
-    #expect(try CLI.run(["convert", Fixtures.path("sharded"), out + "/", "--shard-size", "4KB", "--quiet"]).status == 0)
+    #expect(
+      try CLI.run(["convert", Fixtures.path("sharded"), out + "/", "--shard-size", "4KB", "--quiet"]).status == 0)
     let names = Checkpoint.listDirectory(out)
-    #expect(names == ["mine.txt", "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors",
-                      "model-00009-of-00009.safetensors", "model.safetensors.index.json"])
+    #expect(
+      names == [
+        "mine.txt", "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+        "model-00003-of-00003.safetensors",
+        "model-00009-of-00009.safetensors", "model.safetensors.index.json",
+      ])
     #expect(try Checkpoint.open(out).tensors.count == 12)
   }
 
@@ -61,7 +72,8 @@ struct OutputSafetyTests {
     try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: client)
     try FileManager.default.copyItem(atPath: Fixtures.path("adapters/base"), toPath: folder + "/base")
     try FileManager.default.createDirectory(atPath: folder + "/base-out", withIntermediateDirectories: true)
-    try FileManager.default.copyItem(atPath: Fixtures.path("adapters/base/config.json"), toPath: folder + "/base-out/config.json")
+    try FileManager.default.copyItem(
+      atPath: Fixtures.path("adapters/base/config.json"), toPath: folder + "/base-out/config.json")
     let before = try Fixtures.read(client + "/adapter_model.safetensors")
     let gguf = Fixtures.path("adapters/gguf/client_a.gguf")
     let cases: [(arguments: [String], directory: String?)] = [
@@ -75,9 +87,19 @@ struct OutputSafetyTests {
       (["merge", client + "/adapter_model.safetensors", Self.clients[1], "--method", "fedavg", "-o", client], nil),
       (["merge", gguf, Self.clients[1], "-o", gguf], nil),
       (["convert", client, client + "/x.gguf"], nil),
-      (["merge", Self.clients[1], client, "--method", "fedex", "--base", Fixtures.path("adapters/base"), "-o", folder + "/m", "--adapter-output", client], nil),
+      (
+        [
+          "merge", Self.clients[1], client, "--method", "fedex", "--base", Fixtures.path("adapters/base"), "-o",
+          folder + "/m", "--adapter-output", client,
+        ], nil
+      ),
       (["inspect", client, "--plot", client + "/plot.svg"], nil),
-      (["merge", client, "--method", "exact", "--base", folder + "/base", "-o", folder + "/base-out", "--base-config", folder + "/base-out/config.json"], nil),
+      (
+        [
+          "merge", client, "--method", "exact", "--base", folder + "/base", "-o", folder + "/base-out", "--base-config",
+          folder + "/base-out/config.json",
+        ], nil
+      ),
     ]
     for (arguments, directory) in cases {
       let result = try CLI.run(arguments + ["--json"], directory: directory)
@@ -91,8 +113,10 @@ struct OutputSafetyTests {
     #expect(twice.status == 64 && twice.stderr.contains("same input"), "\(twice.stderr)")
     // A byte-identical copy under another path is allowed, and named.
     let twin = try CLI.run(["merge", client, Self.clients[0], "-o", folder + "/twins", "--json"])
-    let warnings = (try? JSON.parse(twin.stdout, path: "stdout"))?["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
-    #expect(twin.status == 0 && warnings.contains { $0.contains("holds the same bytes as \(client)") }, "\(twin.stdout)")
+    let warnings =
+      (try? JSON.parse(twin.stdout, path: "stdout"))?["warnings"]?.arrayValue?.compactMap(\.stringValue) ?? []
+    #expect(
+      twin.status == 0 && warnings.contains { $0.contains("holds the same bytes as \(client)") }, "\(twin.stdout)")
   }
 
   @Test("OUT/ is OUT; -o . and -o .. write into those folders; a file output onto a folder is a clear error")
@@ -107,7 +131,9 @@ struct OutputSafetyTests {
     let file = try CLI.run(["merge"] + Self.clients + ["--format", "safetensors", "-o", "."], directory: folder + "/a")
     #expect(file.status == 1 && file.stderr.contains(".: cannot write: is a folder"), "\(file.stderr)")
     let missing = try CLI.run(["merge"] + Self.clients + ["-o", folder + "/none/x.safetensors"])
-    #expect(missing.status == 1 && missing.stderr.contains("none/x.safetensors: cannot write: its folder") && !missing.stderr.contains(".fedlora-"))
+    #expect(
+      missing.status == 1 && missing.stderr.contains("none/x.safetensors: cannot write: its folder")
+        && !missing.stderr.contains(".fedlora-"))
     #expect(Self.temporaries(folder).isEmpty)
   }
 
@@ -121,9 +147,12 @@ struct OutputSafetyTests {
     let out = folder + "/out.safetensors"
     #expect(try CLI.run(["merge"] + Self.clients + ["-o", out, "--quiet"]).status == 0)
     let before = try Fixtures.read(out)
-    let limited = try CLI.run(["-c", "ulimit -f 8; exec \"$0\" \"$@\"", CLI.executable, "merge"] + Self.clients + ["-o", out], program: "/bin/sh")
+    let limited = try CLI.run(
+      ["-c", "ulimit -f 8; exec \"$0\" \"$@\"", CLI.executable, "merge"] + Self.clients + ["-o", out],
+      program: "/bin/sh")
     #expect(limited.status == 1, "\(limited.stderr)")
-    #expect(limited.stderr.contains(out + ": cannot write") && !limited.stderr.contains(".fedlora-"), "\(limited.stderr)")
+    #expect(
+      limited.stderr.contains(out + ": cannot write") && !limited.stderr.contains(".fedlora-"), "\(limited.stderr)")
     #expect(try Fixtures.read(out) == before)
     #expect(Self.temporaries(folder).isEmpty)
   }
@@ -136,7 +165,10 @@ struct OutputSafetyTests {
     let other = folder + "/.other.fedlora-999999999-14"
     for path in [dead, live, other] { Fixtures.write([1, 2, 3], to: path) }
     #expect(try CLI.run(["merge"] + Self.clients + ["-o", folder + "/out.safetensors", "--quiet"]).status == 0)
-    #expect(Checkpoint.listDirectory(folder) == [".other.fedlora-999999999-14", ".out.safetensors.fedlora-\(getpid())-13", "out.safetensors"])
+    #expect(
+      Checkpoint.listDirectory(folder) == [
+        ".other.fedlora-999999999-14", ".out.safetensors.fedlora-\(getpid())-13", "out.safetensors",
+      ])
   }
 }
 
@@ -147,13 +179,17 @@ extension OutputSafetyTests {
   static let largeInputs: (clients: [String], checkpoint: String) = {
     let folder = Fixtures.scratch("large")
     func filled(_ name: String, _ shape: [Int], seed: UInt32) -> OutputTensor {
-      OutputTensor(name: name, dtype: .f32, shape: shape, source: .compute { buffer in
-        var state = seed &* 2_654_435_761 | 1
-        for i in 0..<(buffer.count / 4) {
-          state = state &* 1_664_525 &+ 1_013_904_223
-          buffer.storeBytes(of: Float(Int32(bitPattern: state >> 8) - (1 << 23)) / Float(1 << 28), toByteOffset: 4 * i, as: Float.self)
-        }
-      })
+      OutputTensor(
+        name: name, dtype: .f32, shape: shape,
+        source: .compute { buffer in
+          var state = seed &* 2_654_435_761 | 1
+          for i in 0..<(buffer.count / 4) {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            buffer.storeBytes(
+              of: Float(Int32(bitPattern: state >> 8) - (1 << 23)) / Float(1 << 28), toByteOffset: 4 * i, as: Float.self
+            )
+          }
+        })
     }
     var clients: [String] = []
     for client in 0..<3 {
@@ -175,8 +211,9 @@ extension OutputSafetyTests {
     return (clients, checkpoint)
   }()
 
-  @Test("SIGINT and SIGTERM at several points of a real merge and convert: 130 / 143, no temporary left, OUT as before",
-        arguments: [SIGINT, SIGTERM])
+  @Test(
+    "SIGINT and SIGTERM at several points of a real merge and convert: 130 / 143, no temporary left, OUT as before",
+    arguments: [SIGINT, SIGTERM])
   func signals(_ number: Int32) throws {
     let (clients, checkpoint) = Self.largeInputs
     let folder = Fixtures.scratch("signals")
@@ -190,7 +227,8 @@ extension OutputSafetyTests {
     for arguments in runs {
       for delay in [0.05, 0.3, 0.8] {
         let result = try CLI.run(arguments + ["--quiet"], signal: (number, delay))
-        #expect([0, number == SIGINT ? 130 : 143].contains(result.status), "\(arguments) after \(delay) s: \(result.stderr)")
+        #expect(
+          [0, number == SIGINT ? 130 : 143].contains(result.status), "\(arguments) after \(delay) s: \(result.stderr)")
         if result.status != 0 { interrupted += 1 }
         #expect(Self.temporaries(folder).isEmpty, "\(arguments) after \(delay) s: \(Self.tree(folder))")
       }

@@ -1,12 +1,13 @@
+import Checkpoints
+import Foundation
+import TestSupport
+import Testing
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Checkpoints
-import Foundation
-import Testing
-import TestSupport
 
 /// One contract for merge, inspect, verify and convert: every flag used or refused, one JSON
 /// document, results on stdout, exit statuses 0 / 1 / 64 / 130 / 143.
@@ -27,16 +28,22 @@ struct PipelineContractTests {
       (["merge", a, b, "-o", out, "--method", "fedavg", "--rank", "4"], "--rank sets the output rank"),
       (["merge", a, b, "-o", out, "--method", "svd", "--rank", "0"], "--rank must be at least 1"),
       (["merge", a, b, "-o", out, "--method", "svd", "--rank", "-3"], "--rank must be at least 1"),
-      (["merge", a, b, "-o", out, "--method", "svd", "--scope", "model"], "--scope and --max-iterations tune flora-na"),
+      (
+        ["merge", a, b, "-o", out, "--method", "svd", "--scope", "model"], "--scope and --max-iterations tune flora-na"
+      ),
       (["merge", a, b, "-o", out, "--method", "fedavg", "--max-iterations", "5"], "tune flora-na"),
       (["merge", a, b, "-o", out, "--max-iterations", "0"], "--max-iterations must be at least 1"),
       (["merge", a, b, "-o", out, "--adapter-output", folder + "/ad"], "--adapter-output is where --method fedex"),
       (["merge", a, b, "-o", out, "--shard-size", "1MB"], "--shard-size applies to a sharded merged checkpoint"),
-      (["merge", a, b, "-o", out + ".safetensors", "--base", Self.base, "--shard-size", "1MB"], "--shard-size applies"),
+      (
+        ["merge", a, b, "-o", out + ".safetensors", "--base", Self.base, "--shard-size", "1MB"], "--shard-size applies"
+      ),
       (["merge", a, b, "-o", out, "--base", Self.base, "--format", "peft"], "--format chooses an adapter's format"),
       (["merge", a, b, "-o", out + ".safetensors", "--format", "gguf"], "contradicts OUTPUT"),
       (["merge", a, b, "-o", out + ".gguf", "--format", "peft"], "contradicts OUTPUT"),
-      (["merge", a, b, "-o", out, "--keep-weights", "--samples", "100,300"], "--keep-weights keeps --weights as given"),
+      (
+        ["merge", a, b, "-o", out, "--keep-weights", "--samples", "100,300"], "--keep-weights keeps --weights as given"
+      ),
       (["merge", a, b, "-o", out, "--keep-weights"], "it needs --weights"),
       (["merge", a, b, "-o", out, "--weights", "-1,1"], "negative value"),
       (["merge", a, b, "-o", out, "--weights", "0,0"], "all zeros"),
@@ -47,14 +54,28 @@ struct PipelineContractTests {
       (["merge", a, b, "-o", out, "--alpha", "8"], "every client has one"),
       (["merge", a, b, "-o", out, "--method", "exact"], "give --base"),
       (["merge", a, b, "-o", out, "--method", "nope"], "unknown --method"),
-      (["merge", a, b, "-o", out, "--base-config", Fixtures.path("tokenizers/llama_bpe/config.json")], "--base-config gives the q/k row order"),
+      (
+        ["merge", a, b, "-o", out, "--base-config", Fixtures.path("tokenizers/llama_bpe/config.json")],
+        "--base-config gives the q/k row order"
+      ),
       (["merge", a, a, "-o", out], "same input"),
-      (["convert", Fixtures.path("sharded"), out + ".gguf", "--shard-size", "2KB"], "--shard-size applies to a sharded output"),
-      (["convert", Fixtures.path("sharded"), out + ".safetensors", "--dtype", "q8_0"], "--dtype q8_0 needs a .gguf output"),
+      (
+        ["convert", Fixtures.path("sharded"), out + ".gguf", "--shard-size", "2KB"],
+        "--shard-size applies to a sharded output"
+      ),
+      (
+        ["convert", Fixtures.path("sharded"), out + ".safetensors", "--dtype", "q8_0"],
+        "--dtype q8_0 needs a .gguf output"
+      ),
       (["convert", Fixtures.path("sharded"), out + ".gguf", "--keep-names"], "names are kept anyway"),
       (["convert", a, out + ".gguf", "--keep-names"], "--keep-names applies to model checkpoints"),
       (["convert", a, out, "--shard-size", "1MB"], "an adapter is one file"),
-      (["convert", Fixtures.path("sharded"), out + ".gguf", "--base-config", Fixtures.path("tokenizers/llama_bpe/config.json")], "is not an adapter"),
+      (
+        [
+          "convert", Fixtures.path("sharded"), out + ".gguf", "--base-config",
+          Fixtures.path("tokenizers/llama_bpe/config.json"),
+        ], "is not an adapter"
+      ),
       (["inspect", a, "--rank", "4"], "--rank applies to several clients"),
       (["inspect", a, "--weights", "1"], "--weights applies to several clients"),
       (["inspect", a, b, "--top", "2"], "--top applies to one adapter"),
@@ -72,8 +93,10 @@ struct PipelineContractTests {
       #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
       let json = try CLI.run(arguments + ["--json"])
       let document = try? JSON.parse(json.stdout, path: "stdout")
-      #expect(json.status == 64 && document?["ok"]?.boolValue == false && document?["error"]?["message"]?.stringValue?.contains(reason) == true,
-              "\(arguments): \(json.stdout)")
+      #expect(
+        json.status == 64 && document?["ok"]?.boolValue == false
+          && document?["error"]?["message"]?.stringValue?.contains(reason) == true,
+        "\(arguments): \(json.stdout)")
     }
     #expect(Checkpoint.listDirectory(folder).isEmpty)
   }
@@ -85,46 +108,76 @@ struct PipelineContractTests {
     let json = try? JSON.parse(result.stdout, path: "stdout")  // exactly one document: anything else fails to parse
     #expect(json?["schema"]?.stringValue == schema, "\(arguments): \(result.stdout)")
     #expect(json?["ok"]?.boolValue == (status == 0) && json?["warnings"]?.arrayValue != nil, "\(arguments)")
-    if status == 0 { #expect(result.stderr.isEmpty, "\(arguments): stderr \(result.stderr)") }
-    else { #expect(json?["error"]?["code"]?.stringValue != nil && json?["error"]?["message"]?.stringValue != nil, "\(arguments)") }
+    if status == 0 {
+      #expect(result.stderr.isEmpty, "\(arguments): stderr \(result.stderr)")
+    } else {
+      #expect(
+        json?["error"]?["code"]?.stringValue != nil && json?["error"]?["message"]?.stringValue != nil, "\(arguments)")
+    }
     return json
   }
 
-  @Test("--json: one document with schema, ok and warnings from every command, success and failure; stderr empty on success")
+  @Test(
+    "--json: one document with schema, ok and warnings from every command, success and failure; stderr empty on success"
+  )
   func jsonContract() throws {
     let folder = Fixtures.scratch("contract")
     let (a, b) = (Self.clients[0], Self.clients[1])
     let merged = try document(["merge", a, b, "-o", folder + "/m", "--method", "fedavg"], schema: "fedlora.merge/1")
     #expect(merged?["layers"]?.arrayValue?.count == 14)
     // Warnings travel in the document, not on stderr (clients of different ranks).
-    let warned = try document(["merge", a, Fixtures.path("adapters/client_r4"), "-o", folder + "/w.safetensors"], schema: "fedlora.merge/1")
+    let warned = try document(
+      ["merge", a, Fixtures.path("adapters/client_r4"), "-o", folder + "/w.safetensors"], schema: "fedlora.merge/1")
     #expect(warned?["warnings"]?.arrayValue?.isEmpty == false)
-    let converted = try document(["convert", Fixtures.path("sharded"), folder + "/c.gguf", "--dtype", "f16"], schema: "fedlora.convert/1")
-    #expect(converted?["tensors"]?.intValue == 12 && converted?["files"]?.arrayValue?.count == 1 && converted?["dtypes"]?["F16"] != nil)
-    #expect(try document(["convert", a, folder + "/a.gguf"], schema: "fedlora.convert/1")?["format"]?.stringValue == "gguf-lora")
-    #expect(try document(["verify", Fixtures.path("sharded"), "--data"], schema: "fedlora.verify/1")?["valid"]?.boolValue == true)
+    let converted = try document(
+      ["convert", Fixtures.path("sharded"), folder + "/c.gguf", "--dtype", "f16"], schema: "fedlora.convert/1")
+    #expect(
+      converted?["tensors"]?.intValue == 12 && converted?["files"]?.arrayValue?.count == 1
+        && converted?["dtypes"]?["F16"] != nil)
+    #expect(
+      try document(["convert", a, folder + "/a.gguf"], schema: "fedlora.convert/1")?["format"]?.stringValue
+        == "gguf-lora")
+    #expect(
+      try document(["verify", Fixtures.path("sharded"), "--data"], schema: "fedlora.verify/1")?["valid"]?.boolValue
+        == true)
     #expect(try document(["inspect", a], schema: "fedlora.inspect.adapter/1")?["layers"] != nil)
     #expect(try document(["inspect", a, b], schema: "fedlora.inspect.clients/1")?["model"] != nil)
     #expect(try document(["inspect", Self.base], schema: "fedlora.inspect.file/1")?["files"] != nil)
     // Failures: bad input (1), a failed check (1), usage (64).
-    #expect(try document(["merge", Fixtures.path("adapters/client_dora"), "-o", folder + "/x"], status: 1, schema: "fedlora.merge/1")?["error"]?["code"]?.stringValue == "dora-not-mergeable")
+    #expect(
+      try document(
+        ["merge", Fixtures.path("adapters/client_dora"), "-o", folder + "/x"], status: 1, schema: "fedlora.merge/1")?[
+          "error"]?["code"]?.stringValue == "dora-not-mergeable")
     let bad = Fixtures.path("malformed/st_offset_overlap.safetensors")
-    #expect(try document(["verify", bad], status: 1, schema: "fedlora.verify/1")?["error"]?["code"]?.stringValue == "verify-failed")
-    #expect(try document(["convert", bad, folder + "/y.gguf"], status: 1, schema: "fedlora.convert/1")?["error"]?["code"]?.stringValue == "offset-overlap")
+    #expect(
+      try document(["verify", bad], status: 1, schema: "fedlora.verify/1")?["error"]?["code"]?.stringValue
+        == "verify-failed")
+    #expect(
+      try document(["convert", bad, folder + "/y.gguf"], status: 1, schema: "fedlora.convert/1")?["error"]?["code"]?
+        .stringValue == "offset-overlap")
     #expect(try document(["inspect", bad], status: 1, schema: "fedlora.inspect/1") != nil)  // before a view is chosen
-    #expect(try document(["merge", a, "-o", folder + "/z", "--rank", "2"], status: 64, schema: "fedlora.merge/1")?["error"]?["code"]?.stringValue == "usage")
+    #expect(
+      try document(["merge", a, "-o", folder + "/z", "--rank", "2"], status: 64, schema: "fedlora.merge/1")?["error"]?[
+        "code"]?.stringValue == "usage")
     #expect(try document(["verify"], status: 64, schema: "fedlora.verify/1") != nil)
     #expect(!Checkpoint.listDirectory(folder).contains { $0 == "x" || $0 == "y.gguf" || $0 == "z" })
   }
 
-  @Test("BLAS/LAPACK are loaded on first use: without them a merge with errors ends with 1 and says why, leaving nothing; --no-errors and header-only inspect need none")
+  @Test(
+    "BLAS/LAPACK are loaded on first use: without them a merge with errors ends with 1 and says why, leaving nothing; --no-errors and header-only inspect need none"
+  )
   func blasOnFirstUse() throws {
     let folder = Fixtures.scratch("no-blas")
     let missing = ["FEDLORA_OPENBLAS": folder + "/libopenblas-missing.so"]
-    let failed = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/out"], environment: missing)
-    #expect(failed.status == 1 && failed.stderr.contains("cannot load BLAS/LAPACK") && failed.stderr.contains("libopenblas-missing.so"))
+    let failed = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/out"], environment: missing)
+    #expect(
+      failed.status == 1 && failed.stderr.contains("cannot load BLAS/LAPACK")
+        && failed.stderr.contains("libopenblas-missing.so"))
     #expect(Checkpoint.listDirectory(folder).isEmpty, "no output, no temporary")
-    let summed = try CLI.run(["merge"] + Self.clients + ["--method", "fedavg", "--no-errors", "-o", folder + "/sum", "--quiet"], environment: missing)
+    let summed = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "fedavg", "--no-errors", "-o", folder + "/sum", "--quiet"],
+      environment: missing)
     #expect(summed.status == 0, "\(summed.stderr)")
     #expect(try CLI.run(["inspect", "--tensors", Self.clients[0]], environment: missing).status == 0)
     #expect(try CLI.run(["--version"], environment: missing).status == 0)
@@ -135,7 +188,9 @@ struct PipelineContractTests {
     let folder = Fixtures.scratch("streams")
     let (a, r4) = (Self.clients[0], Fixtures.path("adapters/client_r4"))
     let loud = try CLI.run(["merge", a, r4, "-o", folder + "/m"])
-    #expect(loud.status == 0 && loud.stdout.hasPrefix("wrote \(folder)/m (flora-na, 14 layers)") && loud.stdout.contains("model: relative error"))
+    #expect(
+      loud.status == 0 && loud.stdout.hasPrefix("wrote \(folder)/m (flora-na, 14 layers)")
+        && loud.stdout.contains("model: relative error"))
     #expect(loud.stderr.contains("warning: clients have different ranks") && !loud.stderr.contains("model:"))
     let quiet = try CLI.run(["merge", a, r4, "-o", folder + "/m", "--quiet"])
     #expect(quiet.status == 0 && quiet.stdout.isEmpty && quiet.stderr.contains("warning:"))
@@ -149,10 +204,12 @@ struct PipelineContractTests {
   @Test("svd --rank beyond what a layer holds is clamped per layer, with a note; floor <= error in every row")
   func rankClamp() throws {
     let folder = Fixtures.scratch("clamp")
-    let result = try CLI.run(["merge"] + Self.clients + ["--method", "svd", "--rank", "100000", "-o", folder + "/svd.safetensors"])
+    let result = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "svd", "--rank", "100000", "-o", folder + "/svd.safetensors"])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.contains("note: 14 layers have rank below --rank 100000"), "\(result.stdout)")
-    let json = try CLI.run(["merge"] + Self.clients + ["--method", "svd", "--rank", "100000", "-o", folder + "/svd.safetensors", "--json"])
+    let json = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "svd", "--rank", "100000", "-o", folder + "/svd.safetensors", "--json"])
     let layers = try JSON.parse(json.stdout, path: "stdout")["layers"]?.arrayValue ?? []
     #expect(layers.count == 14)
     for layer in layers {
@@ -166,11 +223,16 @@ struct PipelineContractTests {
     let a = try #require(written.tensor(named: "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"))
     #expect(a.shape[0] <= 24)
     // Identical clients: T has the rank of one client, so the components beyond it would be zeros.
-    let twins = try CLI.run(["merge", Self.clients[0], Fixtures.path("adapters/client_r4"), "--method", "svd", "--rank", "64", "-o", folder + "/t", "--json"])
+    let twins = try CLI.run([
+      "merge", Self.clients[0], Fixtures.path("adapters/client_r4"), "--method", "svd", "--rank", "64", "-o",
+      folder + "/t", "--json",
+    ])
     #expect(twins.status == 0)
   }
 
-  @Test("convert ADAPTER x.safetensors writes one file that reads back as the same adapter; no extension gives a PEFT folder")
+  @Test(
+    "convert ADAPTER x.safetensors writes one file that reads back as the same adapter; no extension gives a PEFT folder"
+  )
   func adapterToSafetensors() throws {
     let folder = Fixtures.scratch("adapter-file")
     for client in [Self.clients[0], Fixtures.path("adapters/client_pattern")] {
@@ -178,7 +240,9 @@ struct PipelineContractTests {
       #expect(Checkpoint.isFile(folder + "/one.safetensors"))
       let original = try CLI.run(["inspect", client, "--json"])
       let back = try CLI.run(["inspect", folder + "/one.safetensors", "--json"])
-      let (x, y) = (try JSON.parse(original.stdout, path: "a")["layers"], try JSON.parse(back.stdout, path: "b")["layers"])
+      let (x, y) = (
+        try JSON.parse(original.stdout, path: "a")["layers"], try JSON.parse(back.stdout, path: "b")["layers"]
+      )
       #expect(x?.arrayValue?.map { $0["norm_sBA"] } == y?.arrayValue?.map { $0["norm_sBA"] }, "\(client)")
     }
     #expect(try CLI.run(["convert", Self.clients[0], folder + "/peft", "--quiet"]).status == 0)

@@ -64,7 +64,8 @@ extension FedAvg {
   public static func streamedSum(_ set: ClientSet, module: String) throws -> (a: Matrix, b: Matrix) {
     let entries = set.modules(named: module)
     guard let shape = entries.compactMap({ $0?.updateShape }).first else {
-      throw AdapterError.moduleMismatch(client: set.clients.first?.path ?? "", module: module, message: "no client adapts it")
+      throw AdapterError.moduleMismatch(
+        client: set.clients.first?.path ?? "", module: module, message: "no client adapts it")
     }
     let (d, k) = (shape[0], shape[1])
     let r = entries.compactMap { $0?.rank }.max() ?? 0
@@ -73,7 +74,8 @@ extension FedAvg {
     for ((client, entry), weight) in zip(zip(set.clients, entries), set.weights) {
       guard let entry else { continue }
       for tensor in [entry.a, entry.b] where !tensor.dtype.isComputable {
-        throw CheckpointError.unsupportedDType(path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
+        throw CheckpointError.unsupportedDType(
+          path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
       }
       var nonFinite: UInt32 = 0
       let ru = entry.rank

@@ -21,7 +21,9 @@ public struct FloraNA: AggregationRule {
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
   public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
-    guard let geometry else { preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them") }
+    guard let geometry else {
+      preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them")
+    }
     if let shared { return FedAvg.combine(factors, geometry: geometry, p: shared.p, q: shared.q) }
     return Self.aggregate(factors, geometry: geometry, options: options)
   }
@@ -32,12 +34,16 @@ public struct FloraNA: AggregationRule {
     var b: [Double]
     static func zero(_ n: Int) -> System { System(g: Matrix(zeros: n, n), b: [Double](repeating: 0, count: n)) }
     static func + (lhs: System, rhs: System) -> System {
-      System(g: Matrix(rows: lhs.g.rows, cols: lhs.g.cols, values: zip(lhs.g.values, rhs.g.values).map(+)), b: zip(lhs.b, rhs.b).map(+))
+      System(
+        g: Matrix(rows: lhs.g.rows, cols: lhs.g.cols, values: zip(lhs.g.values, rhs.g.values).map(+)),
+        b: zip(lhs.b, rhs.b).map(+))
     }
   }
 
   /// Solves one layer (`--scope layer`).
-  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry, options: Options = Options()) -> LayerEstimate {
+  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry, options: Options = Options())
+    -> LayerEstimate
+  {
     let (p, q, iterations) = solve([geometry], options: options)
     var estimate = FedAvg.combine(factors, geometry: geometry, p: p, q: q)
     estimate.iterations = iterations
@@ -88,7 +94,9 @@ public struct FloraNA: AggregationRule {
   /// `G[i][j] = tr(S[i][j] M)`, `b[i] = sum_l w_l tr(S[l][i] N_l^T)` with `M = sum c_j c_j' F[j][j']`
   /// and `N_l = sum_j c_j F[l][j]`, for the Gram blocks `S` of the side solved for and `F` of
   /// the side held at coefficients `c`.
-  private static func halfStep(solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: LayerGeometry) -> System {
+  private static func halfStep(
+    solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: LayerGeometry
+  ) -> System {
     let u = layer.clients
     var m = Matrix(zeros: layer.rank, layer.rank)
     for j in 0..<u { for j2 in 0..<u where c[j] != 0 && c[j2] != 0 { m = m + (c[j] * c[j2]) * f[j][j2] } }
@@ -118,7 +126,9 @@ public struct FloraNA: AggregationRule {
   /// `||sum_u c_u X_u||_F^2` from the stacked Gram of the `X_u`.
   static func quadratic(_ gram: Matrix, _ c: [Double], rank: Int) -> Double {
     var total = 0.0
-    for i in c.indices { for j in c.indices { for a in 0..<rank { total += c[i] * c[j] * gram[i * rank + a, j * rank + a] } } }
+    for i in c.indices {
+      for j in c.indices { for a in 0..<rank { total += c[i] * c[j] * gram[i * rank + a, j * rank + a] } }
+    }
     return total
   }
 

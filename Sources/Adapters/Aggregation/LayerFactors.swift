@@ -25,7 +25,9 @@ public struct LayerFactors: Sendable {
   /// Reads and widens the factors of `module` from every client.
   public init(_ set: ClientSet, module: String) throws(AdapterError) {
     let found = set.modules(named: module)
-    guard let shape = found.compactMap({ $0?.updateShape }).first else { throw .moduleMismatch(client: "-", module: module, message: "no client adapts it") }
+    guard let shape = found.compactMap({ $0?.updateShape }).first else {
+      throw .moduleMismatch(client: "-", module: module, message: "no client adapts it")
+    }
     var a: [Matrix] = []
     var bs: [Matrix] = []
     for (client, entry) in zip(set.clients, found) {
@@ -52,7 +54,9 @@ public struct LayerFactors: Sendable {
       for (u, block) in a.enumerated() {
         // Row-major blocks of whole rows: one contiguous copy each.
         block.values.withUnsafeBufferPointer { source in
-          if let base = source.baseAddress, let start = target.baseAddress, !source.isEmpty { (start + offset).update(from: base, count: source.count) }
+          if let base = source.baseAddress, let start = target.baseAddress, !source.isEmpty {
+            (start + offset).update(from: base, count: source.count)
+          }
         }
         offset += blockRows[u] * k
       }

@@ -47,11 +47,14 @@ public final class Merge: Sendable {
   public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws {
     if options.method.needsBase, !withBase { throw AdapterError.needsBase(method: options.method.rawValue) }
     if !options.computeErrors, options.method.solvesOnGrams {
-      throw AdapterError.badOption(message: "\(options.method.rawValue) solves on the Gram blocks the errors come from: it always computes them")
+      throw AdapterError.badOption(
+        message: "\(options.method.rawValue) solves on the Gram blocks the errors come from: it always computes them")
     }
     if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
     if let rank = options.rank {
-      guard options.method == .svd else { throw AdapterError.badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)") }
+      guard options.method == .svd else {
+        throw AdapterError.badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)")
+      }
       guard rank > 0 else { throw AdapterError.badOption(message: "the rank must be positive") }
     }
     self.set = set
@@ -79,7 +82,12 @@ public final class Merge: Sendable {
   /// over) with its report recorded.
   public func solveLayer(_ index: Int) throws -> LayerEstimate {
     precondition(!options.planOnly, "a merge planned for a dry run is not solved")
-    if let estimate = kept.withLock({ kept in defer { kept[index] = nil }; return kept[index] }) { return estimate }
+    if let estimate = kept.withLock({ kept in
+      defer { kept[index] = nil }
+      return kept[index]
+    }) {
+      return estimate
+    }
     let (estimate, report) = try solve(index)
     reports.withLock { $0[index] = report }
     return estimate
@@ -125,24 +133,32 @@ public final class Merge: Sendable {
   /// at the rank written: never above the error.
   private func report(_ index: Int, _ estimate: LayerEstimate, geometry: LayerGeometry?) -> LayerReport {
     let module = set.moduleNames[index]
-    precondition(estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
+    precondition(
+      estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
     return LayerReport(
-      name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: geometry?.normT, residual: estimate.residual,
-      floorResidual: geometry?.floorResidual(rank: estimate.rank), p: estimate.p, q: estimate.q, iterations: estimate.iterations,
+      name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: geometry?.normT,
+      residual: estimate.residual,
+      floorResidual: geometry?.floorResidual(rank: estimate.rank), p: estimate.p, q: estimate.q,
+      iterations: estimate.iterations,
       rankLimit: rankLimits[index])
   }
 
   /// Output ranks per module and why some are below the rank asked for.
-  private static func outputRanks(_ set: ClientSet, options: MergeOptions, rule: any AggregationRule) throws -> ([Int], [RankLimit?]) {
+  private static func outputRanks(_ set: ClientSet, options: MergeOptions, rule: any AggregationRule) throws -> (
+    [Int], [RankLimit?]
+  ) {
     let modules = set.moduleNames.map { set.modules(named: $0).compactMap { $0 } }
     let ranks = modules.map { entries in
       let shape = entries.first?.updateShape ?? [0, 0]
       return rule.outputRank(clientRanks: entries.map(\.rank), d: shape[0], k: shape[1])
     }
-    guard options.method == .svd, let asked = options.rank, !options.planOnly else { return (ranks, ranks.map { _ in nil }) }
+    guard options.method == .svd, let asked = options.rank, !options.planOnly else {
+      return (ranks, ranks.map { _ in nil })
+    }
     // Beyond the clients' largest rank, components past the update's numerical rank would be
     // zeros: that rank is read from the layer's geometry (one extra pass, only for those layers).
-    let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) { module, pair -> (Int, RankLimit?) in
+    let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) {
+      module, pair -> (Int, RankLimit?) in
       let (rank, entries) = pair
       let largest = entries.map(\.rank).max() ?? 0
       guard rank > largest else { return (rank, rank < asked ? .shape : nil) }

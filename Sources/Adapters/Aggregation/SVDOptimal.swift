@@ -33,7 +33,9 @@ public struct SVDOptimal: AggregationRule {
     let cb = LinearAlgebra.rightInverse(g.rb, pivots: g.rbPivots) * left
     let ca = right * LinearAlgebra.rightInverse(g.ra, pivots: g.raPivots).transposed
     // The residual of the factors as written (the floor plus the split's rounding).
-    return LayerEstimate(a: combinedA(factors, ca, rank: g.rank), b: combinedB(factors, cb, rank: g.rank), residual: g.residualNorm(cb: cb, ca: ca))
+    return LayerEstimate(
+      a: combinedA(factors, ca, rank: g.rank), b: combinedB(factors, cb, rank: g.rank),
+      residual: g.residualNorm(cb: cb, ca: ca))
   }
 
   /// `Ca Ast` as a sum over clients of `Ca[:, block u] A_u`: no `N x k` stack in memory.

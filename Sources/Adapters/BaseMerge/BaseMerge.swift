@@ -20,15 +20,20 @@ public enum BaseMerge {
     for (index, module) in set.moduleNames.enumerated() {
       let candidates = [module + ".weight", ModuleName.toGGUF(module)].compactMap { $0 }
       guard let name = candidates.first(where: { base.tensor(named: $0) != nil }) else {
-        throw AdapterError.moduleMismatch(client: base.path, module: module, message: "no base weight \(candidates.joined(separator: " or ")) in the base checkpoint")
+        throw AdapterError.moduleMismatch(
+          client: base.path, module: module,
+          message: "no base weight \(candidates.joined(separator: " or ")) in the base checkpoint")
       }
       targets[name] = index
     }
     // lora_B.bias: the base's bias gets the exact bias update (fedex's adapter carries it).
     var biases: [String: Int] = [:]
     if set.hasBias, merge.options.method != .fedex {
-      for (index, module) in set.moduleNames.enumerated() where set.modules(named: module).contains(where: { $0?.bias != nil }) {
-        let candidates = [module + ".bias", ModuleName.toGGUF(module).map { String($0.dropLast(".weight".count)) + ".bias" }].compactMap { $0 }
+      for (index, module) in set.moduleNames.enumerated()
+      where set.modules(named: module).contains(where: { $0?.bias != nil }) {
+        let candidates = [
+          module + ".bias", ModuleName.toGGUF(module).map { String($0.dropLast(".weight".count)) + ".bias" },
+        ].compactMap { $0 }
         guard let name = candidates.first(where: { base.tensor(named: $0) != nil }) else {
           throw AdapterError.noBaseBias(path: base.path, module: module, tensor: candidates.joined(separator: " or "))
         }
@@ -48,11 +53,13 @@ public enum BaseMerge {
     for tensor in base.tensors {
       if let adapterName = saved[tensor.name] {
         let average = try AdapterWriter.weightedAverage(adapterName, set: set)
-        tensors.append(OutputTensor(name: tensor.name, dtype: average.dtype, shape: average.shape, source: average.source))
+        tensors.append(
+          OutputTensor(name: tensor.name, dtype: average.dtype, shape: average.shape, source: average.source))
         continue
       }
       if let index = biases[tensor.name] {
-        tensors.append(try biasFold(tensor, module: set.moduleNames[index], set: set, dtype: dtype, heads: heads, path: base.path))
+        tensors.append(
+          try biasFold(tensor, module: set.moduleNames[index], set: set, dtype: dtype, heads: heads, path: base.path))
         continue
       }
       guard let index = targets[tensor.name] else {
@@ -60,48 +67,58 @@ public enum BaseMerge {
         continue
       }
       guard tensor.dtype.isComputable else {
-        throw CheckpointError.unsupportedDType(path: base.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "merge into")
+        throw CheckpointError.unsupportedDType(
+          path: base.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "merge into")
       }
       let module = set.modules(named: set.moduleNames[index]).compactMap { $0 }[0]
       let transposed = module.kind == .embedding || module.fanInFanOut
       let expected = transposed ? [module.updateShape[1], module.updateShape[0]] : module.updateShape
       guard tensor.shape == expected else {
-        throw AdapterError.shapeMismatch(client: base.path, module: module.name, expected: expected, found: tensor.shape)
+        throw AdapterError.shapeMismatch(
+          client: base.path, module: module.name, expected: expected, found: tensor.shape)
       }
       let requested = dtype ?? tensor.dtype
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
       let method = merge.options.method
       let rowOrder = LlamaGGUF.rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: false)
-      tensors.append(OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .rows {
-        let (estimate, factors) = try merge.solveOnce(index)
-        var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
-        if let rowOrder { left = left.rows(in: rowOrder) }
-        let update = Update(left: left, right: right, transposed: transposed)
-        return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
-      }))
+      tensors.append(
+        OutputTensor(
+          name: tensor.name, dtype: outputType, shape: tensor.shape,
+          source: .rows {
+            let (estimate, factors) = try merge.solveOnce(index)
+            var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
+            if let rowOrder { left = left.rows(in: rowOrder) }
+            let update = Update(left: left, right: right, transposed: transposed)
+            return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
+          }))
     }
     return Plan(tensors: tensors, requantised: requantised)
   }
 
   /// `b0 + sum_u w_u s_u b_u` for a base bias (rows in llama.cpp's order for a llama GGUF's q/k),
   /// in fp64, rounded once.
-  static func biasFold(_ tensor: Tensor, module: String, set: ClientSet, dtype: DType?, heads: LlamaGGUF.Heads?, path: String) throws -> OutputTensor {
+  static func biasFold(
+    _ tensor: Tensor, module: String, set: ClientSet, dtype: DType?, heads: LlamaGGUF.Heads?, path: String
+  ) throws -> OutputTensor {
     guard tensor.dtype.isPlainFloat, tensor.shape.count == 1 else {
-      throw CheckpointError.unsupportedDType(path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "add a LoRA bias to")
+      throw CheckpointError.unsupportedDType(
+        path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "add a LoRA bias to")
     }
     let rows = tensor.shape[0]
     let outputType = dtype ?? tensor.dtype
     let order = LlamaGGUF.rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: false)
-    return OutputTensor(name: tensor.name, dtype: outputType, shape: tensor.shape, source: .compute { buffer in
-      let base = try tensor.floats()
-      let update = try set.biasUpdate(module) ?? []
-      guard update.count == rows else {
-        throw AdapterError.shapeMismatch(client: path, module: module, expected: [update.count], found: tensor.shape)
-      }
-      let values = (0..<rows).map { i in Float(Double(base[i]) + update[order?[i] ?? i]) }
-      FloatConversion.narrow(values, to: outputType, into: buffer)
-    })
+    return OutputTensor(
+      name: tensor.name, dtype: outputType, shape: tensor.shape,
+      source: .compute { buffer in
+        let base = try tensor.floats()
+        let update = try set.biasUpdate(module) ?? []
+        guard update.count == rows else {
+          throw AdapterError.shapeMismatch(client: path, module: module, expected: [update.count], found: tensor.shape)
+        }
+        let values = (0..<rows).map { i in Float(Double(base[i]) + update[order?[i] ?? i]) }
+        FloatConversion.narrow(values, to: outputType, into: buffer)
+      })
   }
 
   /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.
@@ -136,9 +153,12 @@ public enum BaseMerge {
           guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
           if transposed {
             // W0 is [k, d]: rows start..<start+n of R^T L^T.
-            la_sgemm(CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
+            la_sgemm(
+              CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
           } else {
-            la_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase, k, 1, w, k)
+            la_sgemm(
+              CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase,
+              k, 1, w, k)
           }
         }
       }
@@ -147,15 +167,19 @@ public enum BaseMerge {
 
   /// Rows `rows` of `W0 + update`, accumulated in fp32 by SGEMM straight into the widened base
   /// rows, then rounded once into `buffer`; a slice of rows at a time, so the fp32 work stays small.
-  static func fold(_ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType) throws(CheckpointError) {
+  static func fold(
+    _ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType
+  ) throws(CheckpointError) {
     guard let output = buffer.baseAddress else { return }
     let width = tensor.shape[1]
     let outRowBytes = width / dtype.block.elements * dtype.block.bytes
     let sliceRows = max(1, (1 << 20) / max(width, 1))
-    try tensor.forEachWidenedSlice((rows.lowerBound * width)..<(rows.upperBound * width), slice: sliceRows * width) { slice, _, w in
+    try tensor.forEachWidenedSlice((rows.lowerBound * width)..<(rows.upperBound * width), slice: sliceRows * width) {
+      slice, _, w in
       let (start, n) = (slice.lowerBound / width, slice.count / width)
       update.add(rows: start, count: n, to: w.baseAddress!)
-      FloatConversion.narrow(w.baseAddress!, count: w.count, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
+      FloatConversion.narrow(
+        w.baseAddress!, count: w.count, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
     }
   }
 }

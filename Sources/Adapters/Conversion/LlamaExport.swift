@@ -19,10 +19,14 @@ extension LlamaGGUF {
     let configPath = folder + "/config.json"
     guard Checkpoint.isFile(configPath) else { return nil }
     let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
-    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""), let heads = try heads(config: config, path: configPath) else { return nil }
+    guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""),
+      let heads = try heads(config: config, path: configPath)
+    else { return nil }
     let (renamed, dropped) = toGGUF(tensors, heads: heads)
     let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
-    let name = config["_name_or_path"]?.stringValue ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
+    let name =
+      config["_name_or_path"]?.stringValue
+      ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))
     var kv = metadata(config: config, name: name)
     if case let .vocabulary(vocabulary) = vocabulary { kv += vocabulary.metadata }
     // The converter writes its extra tensors first.
@@ -33,7 +37,9 @@ extension LlamaGGUF {
   /// The llama hyper-parameters llama.cpp reads, from `config.json`.
   public static func metadata(config: JSON, name: String) -> [(key: String, value: GGUFValue)] {
     func int(_ key: String) -> Int? { config[key]?.intValue }
-    var kv: [(key: String, value: GGUFValue)] = [("general.architecture", .string("llama")), ("general.name", .string(name))]
+    var kv: [(key: String, value: GGUFValue)] = [
+      ("general.architecture", .string("llama")), ("general.name", .string(name)),
+    ]
     let heads = int("num_attention_heads")
     let rope = Rope(config: config)
     for (key, value) in [
@@ -49,7 +55,9 @@ extension LlamaGGUF {
     if let type = rope.scalingType, let factor = rope.factor, ["linear", "yarn"].contains(type) {
       kv.append(("llama.rope.scaling.type", .string(type)))
       kv.append(("llama.rope.scaling.factor", .f32(Float(factor))))
-      if type == "yarn", let original = rope.originalContext { kv.append(("llama.rope.scaling.original_context_length", .u32(UInt32(clamping: original)))) }
+      if type == "yarn", let original = rope.originalContext {
+        kv.append(("llama.rope.scaling.original_context_length", .u32(UInt32(clamping: original))))
+      }
     }
     kv.append(("llama.attention.layer_norm_rms_epsilon", .f32(Float(config["rms_norm_eps"]?.doubleValue ?? 1e-6))))
     return kv

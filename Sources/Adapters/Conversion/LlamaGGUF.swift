@@ -8,10 +8,12 @@ public enum LlamaGGUF {
     ("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight"),
     ("self_attn.q_proj.weight", "attn_q.weight"), ("self_attn.k_proj.weight", "attn_k.weight"),
     ("self_attn.v_proj.weight", "attn_v.weight"), ("self_attn.o_proj.weight", "attn_output.weight"),
-    ("mlp.gate_proj.weight", "ffn_gate.weight"), ("mlp.up_proj.weight", "ffn_up.weight"), ("mlp.down_proj.weight", "ffn_down.weight"),
+    ("mlp.gate_proj.weight", "ffn_gate.weight"), ("mlp.up_proj.weight", "ffn_up.weight"),
+    ("mlp.down_proj.weight", "ffn_down.weight"),
   ]
   static let globalNames: [(hf: String, gguf: String)] = [
-    ("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"), ("lm_head.weight", "output.weight"),
+    ("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"),
+    ("lm_head.weight", "output.weight"),
   ]
 
   /// The llama.cpp name of a Hugging Face tensor, nil for tensors llama.cpp does not use.
@@ -28,7 +30,9 @@ public enum LlamaGGUF {
   public static func hfName(_ gguf: String) -> String? {
     if let global = globalNames.first(where: { $0.gguf == gguf }) { return global.hf }
     let parts = gguf.split(separator: ".", maxSplits: 2).map(String.init)
-    guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]), let mapped = layerNames.first(where: { $0.gguf == parts[2] }) else { return nil }
+    guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]),
+      let mapped = layerNames.first(where: { $0.gguf == parts[2] })
+    else { return nil }
     return "model.layers.\(layer).\(mapped.hf)"
   }
 
@@ -60,7 +64,9 @@ public enum LlamaGGUF {
     static let maxHeads = 1 << 16
 
     static func count(_ value: Double?) -> Int? {
-      guard let value, value.isFinite, value.rounded() == value, value >= 1, value <= Double(maxHeads) else { return nil }
+      guard let value, value.isFinite, value.rounded() == value, value >= 1, value <= Double(maxHeads) else {
+        return nil
+      }
       return Int(value)
     }
   }
@@ -76,8 +82,8 @@ public enum LlamaGGUF {
     for h in 0..<heads {
       for i in 0..<half {
         for t in 0..<2 {
-          let hf = h * headDim + t * half + i   // Hugging Face row
-          let gguf = h * headDim + i * 2 + t    // llama.cpp row
+          let hf = h * headDim + t * half + i  // Hugging Face row
+          let gguf = h * headDim + i * 2 + t  // llama.cpp row
           if inverse { order[hf] = gguf } else { order[gguf] = hf }
         }
       }
@@ -91,14 +97,18 @@ public enum LlamaGGUF {
       return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source)
     }
     let rowBytes = tensor.rowBytes
-    return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: .rows {
-      let sourceRows = try tensor.rowFill()
-      return { rows, buffer in
-        for (index, row) in rows.enumerated() {
-          try sourceRows(order[row]..<(order[row] + 1), UnsafeMutableRawBufferPointer(rebasing: buffer[(index * rowBytes)..<((index + 1) * rowBytes)]))
+    return OutputTensor(
+      name: name, dtype: tensor.dtype, shape: tensor.shape,
+      source: .rows {
+        let sourceRows = try tensor.rowFill()
+        return { rows, buffer in
+          for (index, row) in rows.enumerated() {
+            try sourceRows(
+              order[row]..<(order[row] + 1),
+              UnsafeMutableRawBufferPointer(rebasing: buffer[(index * rowBytes)..<((index + 1) * rowBytes)]))
+          }
         }
-      }
-    })
+      })
   }
 
   /// llama.cpp's row order for the weight `name` — a Hugging Face module (`...self_attn.q_proj`)
@@ -110,7 +120,9 @@ public enum LlamaGGUF {
   /// 2^40 rows gets none.
   public static func rowOrder(for name: String, shape: [Int], heads: Heads?, inverse: Bool) -> [Int]? {
     guard let heads, let rows = shape.first, let elements = elementCount(shape), elements > 0 else { return nil }
-    let count = queryNames.contains(where: name.hasSuffix) ? heads.query : keyNames.contains(where: name.hasSuffix) ? heads.keyValue : nil
+    let count =
+      queryNames.contains(where: name.hasSuffix)
+      ? heads.query : keyNames.contains(where: name.hasSuffix) ? heads.keyValue : nil
     guard let count, rows % (2 * count) == 0 else { return nil }
     return rowOrder(rows: rows, heads: count, inverse: inverse)
   }
@@ -125,7 +137,8 @@ public enum LlamaGGUF {
         dropped.append(tensor.name)
         continue
       }
-      kept.append(renamed(tensor, to: name, order: rowOrder(for: name, shape: tensor.shape, heads: heads, inverse: false)))
+      kept.append(
+        renamed(tensor, to: name, order: rowOrder(for: name, shape: tensor.shape, heads: heads, inverse: false)))
     }
     return (kept, dropped)
   }
@@ -135,17 +148,22 @@ public enum LlamaGGUF {
   public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
     tensors.filter { $0.name != "rope_freqs.weight" }.map { tensor in
       guard let name = hfName(tensor.name) else { return tensor }
-      return renamed(tensor, to: name, order: rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: true))
+      return renamed(
+        tensor, to: name, order: rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: true))
     }
   }
 
   /// The head counts of the `config.json` at `path`.
   public static func heads(configAt path: String) throws(AdapterError) -> Heads {
-    let config = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(MappedFile.contents(of: path), path: path) }
+    let config = try AdapterError.wrap { () throws(CheckpointError) in
+      try JSON.parse(MappedFile.contents(of: path), path: path)
+    }
     guard config["num_attention_heads"] != nil else {
       throw .badConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
     }
-    guard let heads = try heads(config: config, path: path) else { throw .badConfig(path: path, message: "no num_attention_heads") }
+    guard let heads = try heads(config: config, path: path) else {
+      throw .badConfig(path: path, message: "no num_attention_heads")
+    }
     return heads
   }
 
@@ -155,7 +173,11 @@ public enum LlamaGGUF {
     guard let query = config["num_attention_heads"] else { return nil }
     let kv = config["num_key_value_heads"]
     guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
-      throw .badConfig(path: path, message: "num_attention_heads \(query.compactText) / num_key_value_heads \(kv?.compactText ?? "absent") are not head counts (whole numbers 1...\(Heads.maxHeads), the second dividing the first)")
+      throw .badConfig(
+        path: path,
+        message:
+          "num_attention_heads \(query.compactText) / num_key_value_heads \(kv?.compactText ?? "absent") are not head counts (whole numbers 1...\(Heads.maxHeads), the second dividing the first)"
+      )
     }
     return heads
   }
@@ -166,7 +188,11 @@ public enum LlamaGGUF {
     guard let query = gguf["llama.attention.head_count"] else { return nil }
     let kv = gguf["llama.attention.head_count_kv"]
     guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
-      throw .badConfig(path: gguf.file.path, message: "llama.attention.head_count \(query.json().compactText) / head_count_kv \(kv?.json().compactText ?? "absent") are not head counts")
+      throw .badConfig(
+        path: gguf.file.path,
+        message:
+          "llama.attention.head_count \(query.json().compactText) / head_count_kv \(kv?.json().compactText ?? "absent") are not head counts"
+      )
     }
     return heads
   }

@@ -19,7 +19,10 @@ public enum QKRowOrder {
   /// The metadata that records the order a GGUF LoRA is written in.
   static func metadata(heads: LlamaGGUF.Heads?) -> [(key: String, value: GGUFValue)] {
     guard let heads else { return [(key, .string("huggingface"))] }
-    return [(key, .string("llama.cpp")), (headCountKey, .u32(UInt32(clamping: heads.query))), (headCountKVKey, .u32(UInt32(clamping: heads.keyValue)))]
+    return [
+      (key, .string("llama.cpp")), (headCountKey, .u32(UInt32(clamping: heads.query))),
+      (headCountKVKey, .u32(UInt32(clamping: heads.keyValue))),
+    ]
   }
 
   /// What a GGUF LoRA records: nil when it records nothing (a file another tool wrote);
@@ -30,10 +33,14 @@ public enum QKRowOrder {
     case "huggingface": return .some(nil)
     case "llama.cpp":
       // The same checks as every other head count: whole, bounded, KV dividing query.
-      guard let heads = LlamaGGUF.Heads(query: gguf[headCountKey]?.doubleValue, keyValue: gguf[headCountKVKey]?.doubleValue),
+      guard
+        let heads = LlamaGGUF.Heads(
+          query: gguf[headCountKey]?.doubleValue, keyValue: gguf[headCountKVKey]?.doubleValue),
         gguf[headCountKVKey] != nil
       else {
-        throw .badConfig(path: path, message: "\(key) is llama.cpp but \(headCountKey) / \(headCountKVKey) are missing or not head counts")
+        throw .badConfig(
+          path: path,
+          message: "\(key) is llama.cpp but \(headCountKey) / \(headCountKVKey) are missing or not head counts")
       }
       return .some(heads)
     default: throw .badConfig(path: path, message: "\(key) must be \"llama.cpp\" or \"huggingface\"")
@@ -45,8 +52,14 @@ public enum QKRowOrder {
   public static func heads(from adapters: [Adapter]) -> LlamaGGUF.Heads? {
     for adapter in adapters {
       if let heads = adapter.rowOrderHeads { return heads }
-      if let gguf = adapter.checkpoint.gguf, let recorded = try? recorded(in: gguf, path: adapter.path), let heads = recorded { return heads }
-      if let base = adapter.config?.baseModel, Checkpoint.isFile(base + "/config.json"), let heads = try? LlamaGGUF.heads(configAt: base + "/config.json") {
+      if let gguf = adapter.checkpoint.gguf, let recorded = try? recorded(in: gguf, path: adapter.path),
+        let heads = recorded
+      {
+        return heads
+      }
+      if let base = adapter.config?.baseModel, Checkpoint.isFile(base + "/config.json"),
+        let heads = try? LlamaGGUF.heads(configAt: base + "/config.json")
+      {
         return heads
       }
     }
@@ -58,13 +71,17 @@ public enum QKRowOrder {
     if let gguf = base.gguf { return try LlamaGGUF.heads(gguf: gguf) }
     let config = base.folder + "/config.json"
     guard Checkpoint.isFile(config) else { return nil }
-    let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(MappedFile.contents(of: config), path: config) }
+    let json = try AdapterError.wrap { () throws(CheckpointError) in
+      try JSON.parse(MappedFile.contents(of: config), path: config)
+    }
     return try LlamaGGUF.heads(config: json, path: config)
   }
 
   /// The head counts for writing a GGUF LoRA of these modules in llama.cpp's order: nil when
   /// its architecture has no permuted rows; throws when they are needed and unknown.
-  static func headsForWriting(architecture: String, modules: [String], heads: LlamaGGUF.Heads?, path: String) throws(AdapterError) -> LlamaGGUF.Heads? {
+  static func headsForWriting(architecture: String, modules: [String], heads: LlamaGGUF.Heads?, path: String)
+    throws(AdapterError) -> LlamaGGUF.Heads?
+  {
     guard isPermuted(architecture: architecture, modules: modules) else { return nil }
     guard let heads else { throw .unknownRowOrder(path: path, writing: true) }
     return heads

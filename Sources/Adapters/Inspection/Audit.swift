@@ -39,7 +39,9 @@ public enum Audit {
       (self.against, self.fedavg, self.floraNA, self.floor) = (against, fedavg, floraNA, floor)
       let exact: [Rule: Double] = [.fedavg: fedavg, .floraNA: floraNA, .floor: floor]
       var tolerances: [Rule: Double] = [:]
-      for (rule, value) in exact { tolerances[rule] = max(Audit.minimumTolerance, 2 * abs((rounded[rule] ?? value) - value)) }
+      for (rule, value) in exact {
+        tolerances[rule] = max(Audit.minimumTolerance, 2 * abs((rounded[rule] ?? value) - value))
+      }
       self.tolerances = tolerances
     }
 
@@ -84,7 +86,9 @@ public enum Audit {
   public static func weighting(
     given: WeightSpec, clients: [Adapter], recorded: AdapterWriter.Provenance?, auditedPath: String
   ) throws(CheckpointError) -> Weighting {
-    guard let recorded else { return Weighting(spec: given, normalize: true, source: given == .uniform ? "uniform" : "given", warnings: []) }
+    guard let recorded else {
+      return Weighting(spec: given, normalize: true, source: given == .uniform ? "uniform" : "given", warnings: [])
+    }
     var warnings: [String] = []
     var order: [Int]?  // recorded index of each given client
     if recorded.digests.count == recorded.clients.count, !recorded.digests.isEmpty {
@@ -92,10 +96,14 @@ public enum Audit {
       for client in clients { digests.append(try client.weightDigest()) }
       let found = digests.map { recorded.digests.firstIndex(of: $0) }
       for (client, index) in zip(clients, found) where index == nil {
-        warnings.append("\(client.path) is none of the clients \(auditedPath) records (its SHA-256 differs from all \(recorded.digests.count))")
+        warnings.append(
+          "\(client.path) is none of the clients \(auditedPath) records (its SHA-256 differs from all \(recorded.digests.count))"
+        )
       }
       let matched = found.compactMap { $0 }
-      if matched.count == clients.count, Set(matched).count == matched.count, matched.count == recorded.clients.count { order = matched }
+      if matched.count == clients.count, Set(matched).count == matched.count, matched.count == recorded.clients.count {
+        order = matched
+      }
     } else if recorded.clients.count == clients.count {
       order = Array(clients.indices)  // an older record: no digests, matched by position
     }
@@ -105,7 +113,9 @@ public enum Audit {
     let weights = order.map { $0.map { recorded.weights[$0] } }
     guard given == .uniform else {
       if let weights, !sameWeights(given, weights, count: clients.count) {
-        warnings.append("the weights given differ from those \(auditedPath) records (\(weights.map { "\($0)" }.joined(separator: ", "))): the audit uses the given ones")
+        warnings.append(
+          "the weights given differ from those \(auditedPath) records (\(weights.map { "\($0)" }.joined(separator: ", "))): the audit uses the given ones"
+        )
       }
       return Weighting(spec: given, normalize: true, source: "given", warnings: warnings)
     }

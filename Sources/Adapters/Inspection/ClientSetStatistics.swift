@@ -24,7 +24,9 @@ public struct LayerComparison: Sendable {
   public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
   /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
-  public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init()) throws {
+  public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init())
+    throws
+  {
     let factors = try LayerFactors(set, module: module)
     let g = LayerGeometry(factors)
     name = module
@@ -38,7 +40,8 @@ public struct LayerComparison: Sendable {
     cosines = g.cosinesToT()
     if let merged {
       guard merged.updateShape == shape else {
-        throw AdapterError.shapeMismatch(client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
+        throw AdapterError.shapeMismatch(
+          client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
       }
       let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
       let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
@@ -49,7 +52,8 @@ public struct LayerComparison: Sendable {
       }
       roundedFedavg = stored(FedAvg.combine(factors, geometry: g, p: factors.weights, q: factors.weights))
       roundedFloraNA = stored(FedAvg.combine(factors, geometry: g, p: solved.p, q: solved.q))
-      roundedFloor = stored(SVDOptimal.aggregate(factors, geometry: g, rank: min(rank ?? factors.maxRank, g.singularValues.count)))
+      roundedFloor = stored(
+        SVDOptimal.aggregate(factors, geometry: g, rank: min(rank ?? factors.maxRank, g.singularValues.count)))
     } else {
       (against, roundedFedavg, roundedFloraNA, roundedFloor) = (nil, nil, nil, nil)
     }
@@ -74,7 +78,7 @@ extension LayerGeometry {
   /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
   public func residualNorm(b: Matrix, a: Matrix, factors: LayerFactors) -> Double {
     let bsTbh = factors.stackedB(paddedTo: rank).product(transposingSelf: true, b)  // Bs^T Bh, N x R
-    let cross = -1.0 * (weightMatrix * bsTbh)                      // (Bs W)^T (-Bh)
+    let cross = -1.0 * (weightMatrix * bsTbh)  // (Bs W)^T (-Bh)
     let xGram = Matrix.blocks(weightMatrix * kb * weightMatrix, cross, cross.transposed, b.gramOfColumns)
     let astAh = factors.stackedA(paddedTo: rank).product(a, transposingOther: true)  // Ast Ah^T, N x R
     let yGram = Matrix.blocks(ka, astAh, astAh.transposed, a.gramOfRows)
@@ -90,7 +94,9 @@ extension Matrix {
   func rounded(to dtype: DType) -> Matrix {
     guard dtype != .f64 else { return self }
     let floats = values.map { Float($0) }
-    guard dtype == .f16 || dtype == .bf16 else { return Matrix(rows: rows, cols: cols, values: floats.map { Double($0) }) }
+    guard dtype == .f16 || dtype == .bf16 else {
+      return Matrix(rows: rows, cols: cols, values: floats.map { Double($0) })
+    }
     var bytes = [UInt8](repeating: 0, count: floats.count * 2)
     bytes.withUnsafeMutableBytes { FloatConversion.narrow(floats, to: dtype, into: $0) }
     var back = [Float](repeating: 0, count: floats.count)

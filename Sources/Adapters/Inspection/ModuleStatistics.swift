@@ -65,7 +65,9 @@ public struct ModuleStatistics: Sendable {
     (nanCount, infCount) = (nan, inf)
     (normA, normB) = (sumA.squareRoot(), sumB.squareRoot())
     normBias = try module.bias.map { bias throws(AdapterError) in
-      try AdapterError.wrap { () throws(CheckpointError) in try bias.floats() }.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+      try AdapterError.wrap { () throws(CheckpointError) in try bias.floats() }.reduce(0) {
+        $0 + Double($1) * Double($1)
+      }.squareRoot()
     }
     guard nanCount + infCount == 0 else {
       (normUpdate, singularValues, numericalRank, stableRank, belowStoragePrecision) = (nil, [], nil, nil, nil)

@@ -14,7 +14,9 @@ public struct Matrix: Sendable, Equatable {
     self.values = values
   }
 
-  public init(zeros rows: Int, _ cols: Int) { self.init(rows: rows, cols: cols, values: [Double](repeating: 0, count: rows * cols)) }
+  public init(zeros rows: Int, _ cols: Int) {
+    self.init(rows: rows, cols: cols, values: [Double](repeating: 0, count: rows * cols))
+  }
 
   public static func identity(_ n: Int) -> Matrix {
     var m = Matrix(zeros: n, n)
@@ -41,8 +43,9 @@ public struct Matrix: Sendable, Equatable {
     precondition(lhs.cols == rhs.rows, "shape mismatch \(lhs.rows)x\(lhs.cols) * \(rhs.rows)x\(rhs.cols)")
     var out = Matrix(zeros: lhs.rows, rhs.cols)
     guard lhs.rows > 0, rhs.cols > 0, lhs.cols > 0 else { return out }
-    la_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(lhs.rows), Int32(rhs.cols), Int32(lhs.cols),
-                1, lhs.values, Int32(lhs.cols), rhs.values, Int32(rhs.cols), 0, &out.values, Int32(rhs.cols))
+    la_dgemm(
+      CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(lhs.rows), Int32(rhs.cols), Int32(lhs.cols),
+      1, lhs.values, Int32(lhs.cols), rhs.values, Int32(rhs.cols), 0, &out.values, Int32(rhs.cols))
     return out
   }
 
@@ -54,7 +57,9 @@ public struct Matrix: Sendable, Equatable {
     Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map { $0 - $1 })
   }
 
-  public static func * (scalar: Double, m: Matrix) -> Matrix { Matrix(rows: m.rows, cols: m.cols, values: m.values.map { scalar * $0 }) }
+  public static func * (scalar: Double, m: Matrix) -> Matrix {
+    Matrix(rows: m.rows, cols: m.cols, values: m.values.map { scalar * $0 })
+  }
 
   /// `op(self) * op(other)` with either side transposed in place (GEMM, no copy).
   public func product(transposingSelf: Bool = false, _ other: Matrix, transposingOther: Bool = false) -> Matrix {
@@ -63,8 +68,10 @@ public struct Matrix: Sendable, Equatable {
     precondition(inner == (transposingOther ? other.cols : other.rows), "shape mismatch")
     var out = Matrix(zeros: m, n)
     guard m > 0, n > 0, inner > 0 else { return out }
-    la_dgemm(CblasRowMajor, transposingSelf ? CblasTrans : CblasNoTrans, transposingOther ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(inner), 1, values, Int32(cols), other.values, Int32(other.cols), 0, &out.values, Int32(n))
+    la_dgemm(
+      CblasRowMajor, transposingSelf ? CblasTrans : CblasNoTrans, transposingOther ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(inner), 1, values, Int32(cols), other.values, Int32(other.cols), 0, &out.values,
+      Int32(n))
     return out
   }
 
@@ -72,8 +79,14 @@ public struct Matrix: Sendable, Equatable {
   public static func blocks(_ a: Matrix, _ b: Matrix, _ c: Matrix, _ d: Matrix) -> Matrix {
     var values = [Double]()
     values.reserveCapacity((a.rows + c.rows) * (a.cols + b.cols))
-    for i in 0..<a.rows { values += a.values[(i * a.cols)..<((i + 1) * a.cols)]; values += b.values[(i * b.cols)..<((i + 1) * b.cols)] }
-    for i in 0..<c.rows { values += c.values[(i * c.cols)..<((i + 1) * c.cols)]; values += d.values[(i * d.cols)..<((i + 1) * d.cols)] }
+    for i in 0..<a.rows {
+      values += a.values[(i * a.cols)..<((i + 1) * a.cols)]
+      values += b.values[(i * b.cols)..<((i + 1) * b.cols)]
+    }
+    for i in 0..<c.rows {
+      values += c.values[(i * c.cols)..<((i + 1) * c.cols)]
+      values += d.values[(i * d.cols)..<((i + 1) * d.cols)]
+    }
     return Matrix(rows: a.rows + c.rows, cols: a.cols + b.cols, values: values)
   }
 
@@ -87,7 +100,9 @@ public struct Matrix: Sendable, Equatable {
     let (n, inner) = transposed ? (cols, rows) : (rows, cols)
     var out = Matrix(zeros: n, n)
     guard rows > 0, cols > 0 else { return out }
-    la_dsyrk(CblasRowMajor, CblasUpper, transposed ? CblasTrans : CblasNoTrans, Int32(n), Int32(inner), 1, values, Int32(cols), 0, &out.values, Int32(n))
+    la_dsyrk(
+      CblasRowMajor, CblasUpper, transposed ? CblasTrans : CblasNoTrans, Int32(n), Int32(inner), 1, values, Int32(cols),
+      0, &out.values, Int32(n))
     out.symmetrizeFromUpper()
     return out
   }
@@ -130,7 +145,8 @@ public enum LinearAlgebra {
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
     var a = m.values
     var w = [Double](repeating: 0, count: m.rows)
-    let info = la_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
+    let info = la_dsyevd(
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
     if info != 0 { return (w.map { _ in 0 }, Matrix.identity(m.rows)) }
     return (w, Matrix(rows: m.rows, cols: m.rows, values: a))
   }
@@ -187,8 +203,9 @@ public enum LinearAlgebra {
     guard rank > 0 else { return Matrix(zeros: root.cols, 0) }
     var triangle = Matrix(zeros: rank, rank)
     for i in 0..<rank { for j in i..<rank { triangle[i, j] = root[i, pivots[j]] } }
-    la_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(rank), Int32(rank), 1,
-             triangle.values, Int32(rank), &inverse.values, Int32(rank))
+    la_dtrsm(
+      CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, Int32(rank), Int32(rank), 1,
+      triangle.values, Int32(rank), &inverse.values, Int32(rank))
     var g = Matrix(zeros: root.cols, rank)
     for j in 0..<rank { for k in 0..<rank { g[pivots[j], k] = inverse[j, k] } }
     return g
@@ -206,7 +223,8 @@ public enum LinearAlgebra {
     var vt = [Double](repeating: 0, count: k * m.cols)
     var superb = [Int32](repeating: 0, count: 12 * min(m.rows, m.cols))
     let info = la_dgesvdx(
-      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(m.rows), Int32(m.cols),
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "I")), Int32(m.rows),
+      Int32(m.cols),
       &a, Int32(m.cols), 0, 0, 1, Int32(k), &found, &s, &u, Int32(k), &vt, Int32(m.cols), &superb)
     precondition(info >= 0, "dgesvdx: argument \(-info) is invalid")
     guard info == 0, Int(found) == k else {
@@ -223,7 +241,8 @@ public enum LinearAlgebra {
     var s = [Double](repeating: 0, count: k)
     var (u, vt) = ([0.0], [0.0])  // not referenced with jobz N (LAPACKE still checks their strides)
     let info = la_dgesdd(
-      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(m.rows), &vt, Int32(m.cols))
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "N")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(m.rows),
+      &vt, Int32(m.cols))
     precondition(info >= 0, "dgesdd: argument \(-info) is invalid")
     // No convergence: NaN, which every error computed from these shows, rather than zeros.
     return info == 0 ? s : [Double](repeating: .nan, count: k)
@@ -237,7 +256,9 @@ public enum LinearAlgebra {
     var u = [Double](repeating: 0, count: m.rows * k)
     var vt = [Double](repeating: 0, count: k * m.cols)
     guard k > 0 else { return (Matrix(zeros: m.rows, 0), [], Matrix(zeros: 0, m.cols)) }
-    let info = la_dgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt, Int32(m.cols))
+    let info = la_dgesdd(
+      LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt,
+      Int32(m.cols))
     if info != 0 { return (Matrix(zeros: m.rows, k), [Double](repeating: 0, count: k), Matrix(zeros: k, m.cols)) }
     return (Matrix(rows: m.rows, cols: k, values: u), s, Matrix(rows: k, cols: m.cols, values: vt))
   }

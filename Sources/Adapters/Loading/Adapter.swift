@@ -55,8 +55,12 @@ public struct LoRAModule: Sendable {
       return nonFinite == 0 ? out : nil
     }
     defer { for tensor in [a, b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) } }
-    guard let aValues = doubles(try a.floats(), scale: 1), let bValues = doubles(try bFloats(), scale: scale) else { return nil }
-    return (Matrix(rows: rank, cols: a.shape[1], values: aValues), Matrix(rows: b.shape[0], cols: rank, values: bValues))
+    guard let aValues = doubles(try a.floats(), scale: 1), let bValues = doubles(try bFloats(), scale: scale) else {
+      return nil
+    }
+    return (
+      Matrix(rows: rank, cols: a.shape[1], values: aValues), Matrix(rows: b.shape[0], cols: rank, values: bValues)
+    )
   }
 }
 
@@ -87,7 +91,8 @@ public struct Adapter: Sendable {
   public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
   /// The string metadata of the weight file (safetensors `__metadata__`, GGUF string values).
   public var metadataStrings: [(key: String, value: String)] {
-    checkpoint.gguf.map { $0.metadata.compactMap { entry in entry.value.stringValue.map { (entry.key, $0) } } } ?? checkpoint.metadata
+    checkpoint.gguf.map { $0.metadata.compactMap { entry in entry.value.stringValue.map { (entry.key, $0) } } }
+      ?? checkpoint.metadata
   }
 
   /// The SHA-256 of the weight file (several files: their digests joined by "+"), as
@@ -107,40 +112,55 @@ public struct Adapter: Sendable {
   /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
   /// With `lenient`, modules that cannot be read are left out and listed in `problems`
   /// instead of failing the load (inspect shows every good module beside them).
-  public static func load(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false) throws(AdapterError) -> Adapter {
+  public static func load(
+    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+  ) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
     return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
   }
 
   /// The adapter an opened checkpoint holds (a caller that may show its header instead opens
   /// it once).
-  public static func load(_ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false) throws(AdapterError) -> Adapter {
+  public static func load(
+    _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+  ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
     var config: AdapterConfig?
     if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {
       // A bare safetensors adapter fedlora wrote carries its config (rank and alpha patterns).
-      let json = try AdapterError.wrap { () throws(CheckpointError) in try JSON.parse(Array(embedded.utf8), path: checkpoint.path + " (" + AdapterConfig.metadataKey + ")") }
+      let json = try AdapterError.wrap { () throws(CheckpointError) in
+        try JSON.parse(Array(embedded.utf8), path: checkpoint.path + " (" + AdapterConfig.metadataKey + ")")
+      }
       config = try AdapterConfig(json: json, path: checkpoint.path)
     } else {
       let configPath = checkpoint.folder + "/adapter_config.json"
       // A config that is there but cannot be read (a FIFO, a link out of the folder) is an
       // error, not an adapter without a config.
       if Checkpoint.exists(configPath) {
-        let bytes = try AdapterError.wrap { () throws(CheckpointError) in try ModelFolder.contents(of: "adapter_config.json", in: checkpoint.folder) }
+        let bytes = try AdapterError.wrap { () throws(CheckpointError) in
+          try ModelFolder.contents(of: "adapter_config.json", in: checkpoint.folder)
+        }
         let json: JSON
         do { json = try JSON.parse(bytes, path: configPath) } catch {
-          throw .badConfig(path: configPath, message: String(error.description.dropFirst(error.description.hasPrefix(configPath + ": ") ? configPath.count + 2 : 0)))
+          throw .badConfig(
+            path: configPath,
+            message: String(
+              error.description.dropFirst(error.description.hasPrefix(configPath + ": ") ? configPath.count + 2 : 0)))
         }
         config = try AdapterConfig(json: json, path: configPath)
       }
     }
-    if let config, config.peftType.uppercased() != "LORA" { throw .unsupportedPEFTType(path: path, type: config.peftType) }
+    if let config, config.peftType.uppercased() != "LORA" {
+      throw .unsupportedPEFTType(path: path, type: config.peftType)
+    }
     return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
   }
 
   /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
-  public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil) throws(AdapterError) -> Adapter? {
+  public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil)
+    throws(AdapterError) -> Adapter?
+  {
     do {
       return try load(path, alpha: alpha, llamaHeads: llamaHeads)
     } catch {
@@ -151,7 +171,9 @@ public struct Adapter: Sendable {
     }
   }
 
-  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?, lenient: Bool) throws(AdapterError) -> Adapter {
+  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?, lenient: Bool)
+    throws(AdapterError) -> Adapter
+  {
     let path = checkpoint.path
     var parts: [String: [String: Tensor]] = [:]
     var full: [Tensor] = []
@@ -187,7 +209,8 @@ public struct Adapter: Sendable {
       }
       var module = LoRAModule(
         name: name, kind: embedding ? .embedding : .linear, a: a, b: b, rank: rank, alpha: moduleAlpha, scale: scale,
-        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"])
+        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"]
+      )
       if let claimed = config?.rankAndAlpha(for: name).rank, claimed != rank {
         module.configRank = claimed
         problems.append(.configRankMismatch(path: path, module: name, configRank: claimed, tensorRank: rank))
@@ -195,13 +218,17 @@ public struct Adapter: Sendable {
       modules.append(module)
     }
     guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
-    var adapter = Adapter(path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    var adapter = Adapter(
+      path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint,
+      modules: modules, fullTensors: full)
     adapter.problems = problems
     return adapter
   }
 
   /// Why a module's tensors do not form a LoRA pair `A [r, in]`, `B [out, r]` (nil when they do).
-  private static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String)) -> AdapterError? {
+  private static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String))
+    -> AdapterError?
+  {
     guard let a else { return .unpairedModule(path: path, module: module, missing: names.a) }
     guard let b else { return .unpairedModule(path: path, module: module, missing: names.b) }
     // Rank at least 1, and every dimension within what BLAS/LAPACK index (Int32): a file can
@@ -216,7 +243,9 @@ public struct Adapter: Sendable {
 
   /// llama.cpp: `<base>.lora_a` `[r, in]` and `<base>.lora_b` `[out, r]`, one `adapter.lora.alpha`
   /// for the file; the scale is alpha / r (alpha 0 means scale 1, as llama.cpp applies it).
-  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?, lenient: Bool) throws(AdapterError) -> Adapter {
+  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?, lenient: Bool)
+    throws(AdapterError) -> Adapter
+  {
     let path = checkpoint.path
     let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
     var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
@@ -234,29 +263,37 @@ public struct Adapter: Sendable {
     var problems: [AdapterError] = []
     for (base, pair) in pairs.sorted(by: { $0.key < $1.key }) {
       let name = ModuleName.fromGGUF(base)
-      if let problem = pairProblem(path: path, module: name, a: pair.a, b: pair.b, names: (base + ".lora_a", base + ".lora_b")) {
+      if let problem = pairProblem(
+        path: path, module: name, a: pair.a, b: pair.b, names: (base + ".lora_a", base + ".lora_b"))
+      {
         guard lenient else { throw problem }
         problems.append(problem)
         continue
       }
       guard let a = pair.a, let b = pair.b else { continue }
       let rank = a.shape[0]
-      modules.append(LoRAModule(
-        name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank, alpha: fileAlpha,
-        scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
+      modules.append(
+        LoRAModule(
+          name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank,
+          alpha: fileAlpha,
+          scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
     }
     guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
     modules.sort { $0.name < $1.name }
-    var adapter = Adapter(path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
+    var adapter = Adapter(
+      path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
     adapter.problems = problems
     // q/k rows: as the file records them, else (another tool's llama LoRA) in llama.cpp's order,
     // which needs head counts: given, or resolved later (QKRowOrder.resolve), never guessed.
-    let recorded = try checkpoint.gguf.map { gguf throws(AdapterError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
+    let recorded =
+      try checkpoint.gguf.map { gguf throws(AdapterError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
     switch recorded {
     case let .some(.some(own)): return adapter.withRowOrder(own)
     case .some(nil): return adapter
     case nil:
-      guard QKRowOrder.isPermuted(architecture: adapter.architecture ?? "llama", modules: modules.map(\.name)) else { return adapter }
+      guard QKRowOrder.isPermuted(architecture: adapter.architecture ?? "llama", modules: modules.map(\.name)) else {
+        return adapter
+      }
       guard let heads else {
         adapter.pendingRowOrder = true
         return adapter

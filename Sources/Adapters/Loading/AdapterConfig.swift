@@ -25,7 +25,9 @@ public struct AdapterConfig: Sendable {
   /// would fail on it or compute another scale).
   public init(json: JSON, path: String) throws(AdapterError) {
     guard json.objectValue != nil else { throw .badConfig(path: path, message: "not a JSON object") }
-    func fail(_ key: String, _ expected: String) -> AdapterError { .badConfig(path: path, message: "'\(key)' must be \(expected)") }
+    func fail(_ key: String, _ expected: String) -> AdapterError {
+      .badConfig(path: path, message: "'\(key)' must be \(expected)")
+    }
     func present(_ key: String) -> JSON? { json[key].flatMap { $0 == .null ? nil : $0 } }
     func flag(_ key: String) throws(AdapterError) -> Bool {
       guard let value = present(key) else { return false }
@@ -46,13 +48,17 @@ public struct AdapterConfig: Sendable {
     fanInFanOut = try flag("fan_in_fan_out")
     var ranks: [(pattern: String, value: Int)] = []
     for entry in try Self.object(present("rank_pattern"), key: "rank_pattern", path: path) {
-      guard let value = entry.value.intValue, value > 0 else { throw fail("rank_pattern['\(entry.key)']", "a positive integer") }
+      guard let value = entry.value.intValue, value > 0 else {
+        throw fail("rank_pattern['\(entry.key)']", "a positive integer")
+      }
       ranks.append((entry.key, value))
     }
     rankPattern = ranks
     var alphas: [(pattern: String, value: Double)] = []
     for entry in try Self.object(present("alpha_pattern"), key: "alpha_pattern", path: path) {
-      guard let value = entry.value.doubleValue, value.isFinite, value >= 0 else { throw fail("alpha_pattern['\(entry.key)']", "a non-negative number") }
+      guard let value = entry.value.doubleValue, value.isFinite, value >= 0 else {
+        throw fail("alpha_pattern['\(entry.key)']", "a non-negative number")
+      }
       alphas.append((entry.key, value))
     }
     alphaPattern = alphas
@@ -77,7 +83,9 @@ public struct AdapterConfig: Sendable {
   }
 
   /// A pattern object (`rank_pattern`, `alpha_pattern`); null or absent is empty.
-  private static func object(_ value: JSON?, key: String, path: String) throws(AdapterError) -> [(key: String, value: JSON)] {
+  private static func object(_ value: JSON?, key: String, path: String) throws(AdapterError) -> [(
+    key: String, value: JSON
+  )] {
     guard let value else { return [] }
     guard let entries = value.objectValue else { throw .badConfig(path: path, message: "'\(key)' must be an object") }
     return entries

@@ -1,9 +1,10 @@
+import Checkpoints
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Checkpoints
 
 /// How client weights are given.
 public enum WeightSpec: Sendable, Equatable {
@@ -35,7 +36,9 @@ public struct ClientSet: Sendable {
   ) throws(AdapterError) {
     guard !clients.isEmpty else { throw .badWeights(message: "no clients") }
     if let problem = clients.lazy.flatMap(\.problems).first { throw problem }
-    if let pending = clients.first(where: \.pendingRowOrder) { throw .unknownRowOrder(path: pending.path, writing: false) }
+    if let pending = clients.first(where: \.pendingRowOrder) {
+      throw .unknownRowOrder(path: pending.path, writing: false)
+    }
     var raw: [Double]
     switch spec {
     case .uniform: raw = [Double](repeating: 1, count: clients.count)
@@ -44,7 +47,9 @@ public struct ClientSet: Sendable {
     guard raw.count == clients.count else {
       throw .badWeights(message: "\(raw.count) values for \(clients.count) clients")
     }
-    guard raw.allSatisfy({ $0 >= 0 && $0.isFinite }) else { throw .badWeights(message: "weights must be finite and non-negative") }
+    guard raw.allSatisfy({ $0 >= 0 && $0.isFinite }) else {
+      throw .badWeights(message: "weights must be finite and non-negative")
+    }
     let total = raw.reduce(0, +)
     guard total > 0 else { throw .badWeights(message: "weights sum to zero") }
     weights = normalize || spec == .uniform ? raw.map { $0 / total } : raw
@@ -54,7 +59,11 @@ public struct ClientSet: Sendable {
     for client in clients {
       for module in client.modules {
         if let bias = module.bias, bias.shape != [module.updateShape[0]] || !bias.dtype.isPlainFloat {
-          throw .moduleMismatch(client: client.path, module: module.name, message: "lora_B.bias has shape \(bias.shape) and dtype \(bias.dtype.rawValue); [\(module.updateShape[0])] floats expected")
+          throw .moduleMismatch(
+            client: client.path, module: module.name,
+            message:
+              "lora_B.bias has shape \(bias.shape) and dtype \(bias.dtype.rawValue); [\(module.updateShape[0])] floats expected"
+          )
         }
         if let known = shapes[module.name], known != module.updateShape {
           throw .shapeMismatch(client: client.path, module: module.name, expected: known, found: module.updateShape)
@@ -65,7 +74,9 @@ public struct ClientSet: Sendable {
     let names = shapes.keys.sorted()
     let moduleSets = clients.map { Set($0.modules.map(\.name)) }
     if clients.count > 1, moduleSets.dropFirst().reduce(moduleSets[0], { $0.intersection($1) }).isEmpty {
-      let listed = zip(clients, moduleSets).map { "\($0.path) adapts \($1.sorted().prefix(2).joined(separator: ", "))\($1.count > 2 ? ", ..." : "")" }
+      let listed = zip(clients, moduleSets).map {
+        "\($0.path) adapts \($1.sorted().prefix(2).joined(separator: ", "))\($1.count > 2 ? ", ..." : "")"
+      }
       throw .noCommonModule(message: "no module is adapted by every client (\(listed.joined(separator: "; ")))")
     }
     let bases = clients.compactMap { client in client.config?.baseModel.map { (client.path, $0) } }
@@ -79,12 +90,17 @@ public struct ClientSet: Sendable {
       let missing = names.filter { !own.contains($0) }
       guard let first = missing.first else { continue }
       guard allowMissing else {
-        throw .moduleMismatch(client: client.path, module: first, message: "adapted by other clients but not by this one (--allow-missing treats it as a zero update)")
+        throw .moduleMismatch(
+          client: client.path, module: first,
+          message: "adapted by other clients but not by this one (--allow-missing treats it as a zero update)")
       }
       warnings.append("\(client.path): \(missing.count) modules absent, counted as zero updates (first: \(first))")
     }
     let ranks = Set(clients.flatMap { $0.modules.map(\.rank) })
-    if ranks.count > 1 { warnings.append("clients have different ranks \(ranks.sorted()): smaller ones are zero-padded for fedavg and flora-na") }
+    if ranks.count > 1 {
+      warnings.append(
+        "clients have different ranks \(ranks.sorted()): smaller ones are zero-padded for fedavg and flora-na")
+    }
     for (i, client) in clients.enumerated() {
       if let twin = clients[..<i].first(where: { Self.sameBytes($0, client) }) {
         warnings.append("\(client.path) holds the same bytes as \(twin.path): one client given twice under two paths?")
@@ -95,7 +111,9 @@ public struct ClientSet: Sendable {
     let shared = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()
     for name in shared {  // modules_to_save copies are averaged: checked before anything is written
       let copyShapes = clients.map { client in client.fullTensors.first { $0.name == name }?.shape ?? [] }
-      guard Set(copyShapes).count == 1 else { throw .moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes") }
+      guard Set(copyShapes).count == 1 else {
+        throw .moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes")
+      }
     }
     self.clients = clients
     moduleNames = names

@@ -19,7 +19,8 @@ public enum ModuleName {
   static func fromPEFT(_ tensor: String) -> (module: String, part: String)? {
     var name = tensor
     if name.hasPrefix("base_model.model.") { name.removeFirst("base_model.model.".count) }
-    for (suffix, part) in peftSuffixes where name.utf8.count > suffix.utf8.count && name.utf8.reversed().starts(with: suffix.utf8.reversed()) {
+    for (suffix, part) in peftSuffixes
+    where name.utf8.count > suffix.utf8.count && name.utf8.reversed().starts(with: suffix.utf8.reversed()) {
       return (String(name.dropLast(suffix.count)), part)
     }
     return nil
@@ -28,7 +29,8 @@ public enum ModuleName {
   /// `(".lora_A.weight", "lora_A.weight")`, with PEFT's `.default.` variants, built once: a
   /// checkpoint of millions of tensors is scanned with no string built per name.
   private static let peftSuffixes: [(suffix: String, part: String)] =
-    ["lora_A.weight", "lora_B.weight", "lora_B.bias", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"].flatMap { part in
+    ["lora_A.weight", "lora_B.weight", "lora_B.bias", "lora_embedding_A", "lora_embedding_B", "lora_magnitude_vector"]
+    .flatMap { part in
       [("." + part, part), ("." + part.replacingDefault(), part)]
     }
 }

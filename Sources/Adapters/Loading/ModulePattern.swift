@@ -31,7 +31,9 @@ public struct ModulePattern: Sendable {
     func contains(_ c: Unicode.Scalar) -> Bool { ranges.contains { $0.contains(c.value) } != negated }
 
     static let any = CharacterSet(ranges: [10...10], negated: true)  // `.`: anything but a newline
-    static func single(_ c: Unicode.Scalar) -> CharacterSet { CharacterSet(ranges: [c.value...c.value], negated: false) }
+    static func single(_ c: Unicode.Scalar) -> CharacterSet {
+      CharacterSet(ranges: [c.value...c.value], negated: false)
+    }
     static let digit: [ClosedRange<UInt32>] = [48...57]
     static let word: [ClosedRange<UInt32>] = [48...57, 65...90, 95...95, 97...122]
     static let space: [ClosedRange<UInt32>] = [9...13, 32...32]
@@ -41,11 +43,15 @@ public struct ModulePattern: Sendable {
   public struct Refusal: Error, Sendable { public let message: String }
 
   public init(_ pattern: String) throws(Refusal) {
-    guard pattern.unicodeScalars.count <= Self.maxLength else { throw Refusal(message: "longer than \(Self.maxLength) characters") }
+    guard pattern.unicodeScalars.count <= Self.maxLength else {
+      throw Refusal(message: "longer than \(Self.maxLength) characters")
+    }
     source = pattern
     var parser = Parser(Array(pattern.unicodeScalars))
     let node = try parser.parseAlternation()
-    guard parser.position == parser.scalars.count else { throw Refusal(message: "unbalanced ')' at \(parser.position)") }
+    guard parser.position == parser.scalars.count else {
+      throw Refusal(message: "unbalanced ')' at \(parser.position)")
+    }
     // PEFT's wrapper: (.*\.)?(key)$
     let prefix = Node.optional(.sequence([.repeated(.set(.any), 0, nil), .set(.single("."))]))
     var program: [Instruction] = []
@@ -62,7 +68,9 @@ public struct ModulePattern: Sendable {
     for (i, c) in input.enumerated() {
       var next = Set<Int>()
       for pc in current {
-        if case let .match(set) = program[pc], set.contains(c) { addState(pc + 1, at: i + 1, count: input.count, to: &next) }
+        if case let .match(set) = program[pc], set.contains(c) {
+          addState(pc + 1, at: i + 1, count: input.count, to: &next)
+        }
       }
       current = next
       if current.isEmpty { return false }
@@ -95,7 +103,9 @@ public struct ModulePattern: Sendable {
   }
 
   private static func compile(_ node: Node, into program: inout [Instruction]) throws(Refusal) {
-    guard program.count <= maxStates else { throw Refusal(message: "too large once its repetitions are counted out (over \(maxStates) states)") }
+    guard program.count <= maxStates else {
+      throw Refusal(message: "too large once its repetitions are counted out (over \(maxStates) states)")
+    }
     switch node {
     case let .set(set): program.append(.match(set))
     case .lineStart: program.append(.lineStart)
@@ -175,9 +185,15 @@ public struct ModulePattern: Sendable {
     mutating func parseQuantifier() throws(Refusal) -> (Int, Int?)? {
       guard let c = peek else { return nil }
       switch c {
-      case "*": position += 1; return (0, nil)
-      case "+": position += 1; return (1, nil)
-      case "?": position += 1; return (0, 1)
+      case "*":
+        position += 1
+        return (0, nil)
+      case "+":
+        position += 1
+        return (1, nil)
+      case "?":
+        position += 1
+        return (0, 1)
       default:
         let start = position
         position += 1
@@ -194,7 +210,9 @@ public struct ModulePattern: Sendable {
         }
         position += 1
         let high = maximum == -1 ? nil : maximum
-        guard low <= 1000, high.map({ $0 >= low && $0 <= 1000 }) ?? true else { throw Refusal(message: "a repetition count above 1000 or out of order at \(start)") }
+        guard low <= 1000, high.map({ $0 >= low && $0 <= 1000 }) ?? true else {
+          throw Refusal(message: "a repetition count above 1000 or out of order at \(start)")
+        }
         return (low, high)
       }
     }
@@ -267,7 +285,9 @@ public struct ModulePattern: Sendable {
         if c == "\\" {
           let escape = try parseEscape(inClass: true)
           guard let single = escape.single else {
-            guard !escape.set.negated else { throw Refusal(message: "negated classes (\\D \\W \\S) inside [...] are not supported") }
+            guard !escape.set.negated else {
+              throw Refusal(message: "negated classes (\\D \\W \\S) inside [...] are not supported")
+            }
             set.ranges += escape.set.ranges
             continue
           }

@@ -26,7 +26,8 @@ public enum AdapterWriter {
     public init(method: String, set: ClientSet, version: String) throws {
       // In parallel: hashing every byte of every client is a tenth of a merge's work.
       let digests = try parallelMap(set.clients) { try $0.weightDigest() }
-      self.init(method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
+      self.init(
+        method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
     }
 
     /// The `fedlora.*` metadata entries that record it in an output.
@@ -43,12 +44,15 @@ public enum AdapterWriter {
     /// entries that do not parse). Outputs of earlier versions have no digests.
     public init?(recordedIn adapter: Adapter) {
       let entries = Dictionary(adapter.metadataStrings, uniquingKeysWith: { first, _ in first })
-      func list(_ key: String) -> [JSON]? { entries[key].flatMap { try? JSON.parse(Array($0.utf8), path: key) }?.arrayValue }
+      func list(_ key: String) -> [JSON]? {
+        entries[key].flatMap { try? JSON.parse(Array($0.utf8), path: key) }?.arrayValue
+      }
       guard let method = entries["fedlora.method"], let clients = list("fedlora.clients")?.compactMap(\.stringValue),
         let weights = list("fedlora.weights")?.compactMap(\.doubleValue), weights.count == clients.count
       else { return nil }
       let digests = list("fedlora.client_sha256")?.compactMap(\.stringValue) ?? []
-      self.init(method: method, clients: clients, digests: digests, weights: weights, version: entries["fedlora.version"] ?? "")
+      self.init(
+        method: method, clients: clients, digests: digests, weights: weights, version: entries["fedlora.version"] ?? "")
     }
   }
 
@@ -64,8 +68,11 @@ public enum AdapterWriter {
     let outputType = dtype ?? set.clients[0].dtype
     let plan = LayoutPlan(merge)
     let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
-    let rowHeads = format == .gguf
-      ? try QKRowOrder.headsForWriting(architecture: architecture, modules: set.moduleNames, heads: llamaHeads ?? QKRowOrder.heads(from: set.clients), path: path)
+    let rowHeads =
+      format == .gguf
+      ? try QKRowOrder.headsForWriting(
+        architecture: architecture, modules: set.moduleNames, heads: llamaHeads ?? QKRowOrder.heads(from: set.clients),
+        path: path)
       : nil
     var tensors: [OutputTensor] = []
     for (index, module) in set.moduleNames.enumerated() {
@@ -90,18 +97,25 @@ public enum AdapterWriter {
     // lora_B.bias: the bias update is linear, so every rule carries it exactly (b = sum w s b_u / s).
     if set.hasBias {
       let modules = set.moduleNames.filter { name in set.modules(named: name).contains { $0?.bias != nil } }
-      guard format != .gguf else { throw AdapterError.cannotCarry(what: "lora_B.bias of \(modules[0]) (and \(modules.count - 1) more)", format: "llama.cpp GGUF LoRA") }
+      guard format != .gguf else {
+        throw AdapterError.cannotCarry(
+          what: "lora_B.bias of \(modules[0]) (and \(modules.count - 1) more)", format: "llama.cpp GGUF LoRA")
+      }
       for (index, module) in set.moduleNames.enumerated() where plan.kinds[index] == .linear {
         let (d, scale) = (plan.shapes[index][0], plan.scales[index])
-        tensors.append(OutputTensor(name: "base_model.model.\(module).lora_B.bias", dtype: outputType, shape: [d], source: .compute { buffer in
-          write(try set.biasUpdate(module) ?? [Double](repeating: 0, count: d), scale: 1 / scale, into: buffer, dtype: outputType)
-        }))
+        tensors.append(
+          OutputTensor(
+            name: "base_model.model.\(module).lora_B.bias", dtype: outputType, shape: [d],
+            source: .compute { buffer in
+              write(
+                try set.biasUpdate(module) ?? [Double](repeating: 0, count: d), scale: 1 / scale, into: buffer,
+                dtype: outputType)
+            }))
       }
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
     return (tensors, plan, rowHeads, architecture)
   }
-
 
   /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
   /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
@@ -113,7 +127,8 @@ public enum AdapterWriter {
     _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
     llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws -> MergeReport {
-    let (tensors, plan, rowHeads, architecture) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
+    let (tensors, plan, rowHeads, architecture) = try outputTensors(
+      merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
     let set = merge.set
     let metadata = [("format", "pt")] + provenance.metadata
     switch format {
@@ -123,12 +138,15 @@ public enum AdapterWriter {
     case .safetensors:
       // No adapter_config.json beside a bare file: it carries the config in its metadata.
       let config = plan.config(for: set, merge: merge).compactText
-      try SafeTensorsWriter.write(tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress, in: transaction)
+      try SafeTensorsWriter.write(
+        tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress,
+        in: transaction)
     case .gguf:
-      let kv: [(key: String, value: GGUFValue)] = [
-        ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
-        ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
-      ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
+      let kv: [(key: String, value: GGUFValue)] =
+        [
+          ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
+          ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
+        ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
       try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
     }
     return merge.report
@@ -161,7 +179,9 @@ public enum AdapterWriter {
   /// Output tensor names of a module's factors.
   static func tensorNames(_ module: String, kind: LoRAModule.Kind, format: Format) -> (a: String, b: String) {
     if format == .gguf, let base = ModuleName.toGGUF(module) { return (base + ".lora_a", base + ".lora_b") }
-    if kind == .embedding { return ("base_model.model.\(module).lora_embedding_A", "base_model.model.\(module).lora_embedding_B") }
+    if kind == .embedding {
+      return ("base_model.model.\(module).lora_embedding_A", "base_model.model.\(module).lora_embedding_B")
+    }
     return ("base_model.model.\(module).lora_A.weight", "base_model.model.\(module).lora_B.weight")
   }
 
@@ -181,30 +201,36 @@ public enum AdapterWriter {
   /// copy's dtype (float copies only).
   static func weightedAverage(_ name: String, set: ClientSet) throws -> OutputTensor {
     let copies = set.clients.compactMap { client in client.fullTensors.first { $0.name == name } }
-    guard let first = copies.first else { throw AdapterError.moduleMismatch(client: "-", module: name, message: "no client carries it") }
+    guard let first = copies.first else {
+      throw AdapterError.moduleMismatch(client: "-", module: name, message: "no client carries it")
+    }
     guard let unsupported = copies.first(where: { !$0.dtype.isPlainFloat }) else {
       // Rows at a time: an lm_head or embedding copy is hundreds of MB per client.
       let weights = set.weights
       let rowElements = first.elementCount / max(first.shape.first ?? 1, 1)
-      return OutputTensor(name: name, dtype: first.dtype, shape: first.shape, source: .rows {
-        { rows, buffer in
-          let count = rows.count * rowElements
-          var sum = [Double](repeating: 0, count: count)
-          var values = [Float](repeating: 0, count: count)
-          for (copy, weight) in zip(copies, weights) {
-            let bytes = copy.dtype.block.bytes * rowElements
-            try copy.withBytes((rows.lowerBound * bytes)..<(rows.upperBound * bytes)) { raw in
-              values.withUnsafeMutableBufferPointer { out in
-                Dequantize.widen(raw, dtype: copy.dtype, count: count, into: out.baseAddress!)
+      return OutputTensor(
+        name: name, dtype: first.dtype, shape: first.shape,
+        source: .rows {
+          { rows, buffer in
+            let count = rows.count * rowElements
+            var sum = [Double](repeating: 0, count: count)
+            var values = [Float](repeating: 0, count: count)
+            for (copy, weight) in zip(copies, weights) {
+              let bytes = copy.dtype.block.bytes * rowElements
+              try copy.withBytes((rows.lowerBound * bytes)..<(rows.upperBound * bytes)) { raw in
+                values.withUnsafeMutableBufferPointer { out in
+                  Dequantize.widen(raw, dtype: copy.dtype, count: count, into: out.baseAddress!)
+                }
               }
+              for i in 0..<count { sum[i] += weight * Double(values[i]) }
             }
-            for i in 0..<count { sum[i] += weight * Double(values[i]) }
+            write(sum, scale: 1, into: buffer, dtype: first.dtype)
           }
-          write(sum, scale: 1, into: buffer, dtype: first.dtype)
-        }
-      })
+        })
     }
-    throw CheckpointError.unsupportedDType(path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue, operation: "average (modules_to_save)")
+    throw CheckpointError.unsupportedDType(
+      path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue,
+      operation: "average (modules_to_save)")
   }
 }
 
@@ -225,10 +251,13 @@ struct LayoutPlan {
     kinds = modules.map { $0.compactMap { $0?.kind }.first ?? .linear }
     ranks = merge.outputRanks
     // FedAvg of clients that share rank, alpha and rsLoRA keeps their config: B is unscaled.
-    let uniform = merge.options.method == .fedavg && modules.allSatisfy { entries in
-      let present = entries.compactMap { $0 }
-      return present.count == entries.count && Set(present.map(\.rank)).count == 1 && Set(present.map(\.scale)).count == 1
-    } && set.clients.allSatisfy { $0.format != .gguf }
+    let uniform =
+      merge.options.method == .fedavg
+      && modules.allSatisfy { entries in
+        let present = entries.compactMap { $0 }
+        return present.count == entries.count && Set(present.map(\.rank)).count == 1
+          && Set(present.map(\.scale)).count == 1
+      } && set.clients.allSatisfy { $0.format != .gguf }
     keepsClientConfig = uniform && set.clients.allSatisfy { $0.config != nil }
     scales = keepsClientConfig ? modules.map { $0.first??.scale ?? 1 } : modules.map { _ in 1 }
     ggufAlpha = Double(ranks.max() ?? 1)
@@ -247,13 +276,16 @@ struct LayoutPlan {
     let common = AdapterConfig.commonRank(ranks)
     var rankPattern: [(key: String, value: JSON)] = []
     for (module, rank) in zip(set.moduleNames, ranks) where rank != common { rankPattern.append((module, JSON(rank))) }
-    return base
+    return
+      base
       .setting("peft_type", to: .string("LORA"))
       .setting("r", to: JSON(common))
       .setting("lora_alpha", to: JSON(common))
       .setting("use_rslora", to: .bool(false))
       .setting("rank_pattern", to: .object(rankPattern))
       .setting("alpha_pattern", to: .object(rankPattern))
-      .setting("base_model_name_or_path", to: set.clients.compactMap { $0.config?.baseModel }.first.map { .string($0) } ?? .null)
+      .setting(
+        "base_model_name_or_path",
+        to: set.clients.compactMap { $0.config?.baseModel }.first.map { .string($0) } ?? .null)
   }
 }

@@ -12,7 +12,9 @@ public enum HubCache {
   /// The cache folder, as the Hub's libraries choose it: `$HF_HUB_CACHE`, else `$HF_HOME/hub`,
   /// else `~/.cache/huggingface/hub`.
   public static var root: String {
-    func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+    func variable(_ name: String) -> String? {
+      getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
     if let hub = variable("HF_HUB_CACHE") { return hub }
     if let home = variable("HF_HOME") { return home + "/hub" }
     return (variable("HOME") ?? "") + "/.cache/huggingface/hub"
@@ -34,7 +36,8 @@ public enum HubCache {
       return folder
     }
     // A commit hash given as the revision names its snapshot directly.
-    if revision.count == 40, revision.allSatisfy(\.isHexDigit), Checkpoint.isDirectory(entry + "/snapshots/" + revision) {
+    if revision.count == 40, revision.allSatisfy(\.isHexDigit), Checkpoint.isDirectory(entry + "/snapshots/" + revision)
+    {
       return entry + "/snapshots/" + revision
     }
     throw .notCached(id: argument, looked: [ref, entry + "/snapshots/" + revision])
@@ -46,9 +49,13 @@ public enum HubCache {
     let parts = id.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
     func valid(_ part: String, slashes: Bool = false) -> Bool {
       !part.isEmpty && part.count <= 96 && !part.hasPrefix(".") && !part.contains("..")
-        && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0) || (slashes && $0 == "/")) }
+        && part.allSatisfy {
+          $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0) || (slashes && $0 == "/"))
+        }
     }
-    guard parts.count == 2, valid(parts[0]), valid(parts[1]), valid(revision ?? "main", slashes: true) else { return nil }
+    guard parts.count == 2, valid(parts[0]), valid(parts[1]), valid(revision ?? "main", slashes: true) else {
+      return nil
+    }
     return (parts[0], parts[1], revision ?? "main")
   }
 }

@@ -1,4 +1,3 @@
-
 /// How many files may stay mapped at once. The kernel allows about 65,000 maps per process
 /// (vm.max_map_count), and a sharded checkpoint may hold more files than that: past the budget,
 /// the files that went idle first are unmapped (and mapped again when read).

@@ -62,7 +62,9 @@ public final class MappedFile: Sendable {
   /// Memory standing in for a file: `count` bytes written once by `fill` (a deflated archive
   /// entry inflated, a strided tensor made contiguous) and read like a map. There is no file to
   /// map again, so it is never released to the budget, and `done(with:)` leaves it alone.
-  init(anonymousFor path: String, count: Int, fill: (UnsafeMutableRawBufferPointer) throws(CheckpointError) -> Void) throws(CheckpointError) {
+  init(anonymousFor path: String, count: Int, fill: (UnsafeMutableRawBufferPointer) throws(CheckpointError) -> Void)
+    throws(CheckpointError)
+  {
     self.path = path
     size = count
     identity = Identity(stat())
@@ -70,7 +72,9 @@ public final class MappedFile: Sendable {
     var base: UnsafeRawPointer?
     if count > 0 {
       let pointer = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-      guard let pointer, pointer != MAP_FAILED else { throw .io(path: path, message: "cannot reserve \(count) bytes: \(systemError())") }
+      guard let pointer, pointer != MAP_FAILED else {
+        throw .io(path: path, message: "cannot reserve \(count) bytes: \(systemError())")
+      }
       do { try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count)) } catch {
         munmap(pointer, count)
         throw error
@@ -104,7 +108,9 @@ public final class MappedFile: Sendable {
     guard info.st_size > 0 else { return (nil, info) }
     let pointer = mmap(nil, Int(info.st_size), PROT_READ, MAP_PRIVATE, fd, 0)
     guard let pointer, pointer != MAP_FAILED else {
-      let reason = errno == ENOMEM ? "out of memory maps or address space (the process's memory-map limit, vm.max_map_count?)" : systemError()
+      let reason =
+        errno == ENOMEM
+        ? "out of memory maps or address space (the process's memory-map limit, vm.max_map_count?)" : systemError()
       throw .io(path: path, message: "mmap failed: \(reason)")
     }
     return (UnsafeRawPointer(pointer), info)

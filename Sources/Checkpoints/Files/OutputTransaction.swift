@@ -32,7 +32,8 @@ public final class OutputTransaction {
   public func file(_ path: String, _ body: (OutputFile) throws -> Void) throws {
     let destination = trimmingTrailingSlashes(path)
     if fileType(destination) == S_IFDIR {
-      throw CheckpointError.writeFailed(path: destination, message: "is a folder, and this output is a file: give a file name")
+      throw CheckpointError.writeFailed(
+        path: destination, message: "is a folder, and this output is a file: give a file name")
     }
     let folder = folderPrefix(of: destination)
     guard folder.isEmpty || fileType(folder) == S_IFDIR else {
@@ -133,5 +134,7 @@ public final class OutputFolder {
 }
 
 extension OutputTransaction {
-  fileprivate func stage(_ temporary: String, _ destination: String) { steps.append(.move(temporary: temporary, destination: destination)) }
+  fileprivate func stage(_ temporary: String, _ destination: String) {
+    steps.append(.move(temporary: temporary, destination: destination))
+  }
 }

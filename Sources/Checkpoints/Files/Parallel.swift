@@ -3,7 +3,8 @@ import Dispatch
 /// `transform` applied to every element on all cores; results in input order, the failure
 /// with the lowest index rethrown.
 public func parallelMap<T, R>(_ items: [T], _ transform: @Sendable (T) throws -> R) throws -> [R] where T: Sendable {
-  let box = Locked<(results: [R?], failure: (index: Int, error: any Error)?)>((Array(repeating: nil, count: items.count), nil))
+  let box = Locked<(results: [R?], failure: (index: Int, error: any Error)?)>(
+    (Array(repeating: nil, count: items.count), nil))
   DispatchQueue.concurrentPerform(iterations: items.count) { index in
     do {
       let result = try transform(items[index])

@@ -15,7 +15,9 @@ public enum PathConflicts {
     public let writes: ((String) -> Bool)?
 
     public static func file(_ path: String) -> Output { Output(path: path, writes: nil) }
-    public static func folder(_ path: String, writes: @escaping (String) -> Bool) -> Output { Output(path: path, writes: writes) }
+    public static func folder(_ path: String, writes: @escaping (String) -> Bool) -> Output {
+      Output(path: path, writes: writes)
+    }
   }
 
   /// Throws `outputIsInput` when an output is an input, lies inside an input folder, or would
@@ -26,15 +28,20 @@ public enum PathConflicts {
     for output in outputs {
       let target = resolve(output.path)
       if let other = seen.first(where: { $0.resolved == target }) {
-        throw .outputIsInput(output: output.path, input: other.spelled, relation: "is the same path as the other output")
+        throw .outputIsInput(
+          output: output.path, input: other.spelled, relation: "is the same path as the other output")
       }
       seen.append((output.path, target))
       for input in resolvedInputs {
-        if target == input.resolved { throw .outputIsInput(output: output.path, input: input.spelled, relation: "is the input") }
+        if target == input.resolved {
+          throw .outputIsInput(output: output.path, input: input.spelled, relation: "is the input")
+        }
         if input.isFolder, target.hasPrefix(input.resolved == "/" ? "/" : input.resolved + "/") {
           throw .outputIsInput(output: output.path, input: input.spelled, relation: "lies inside the input folder")
         }
-        if let writes = output.writes, !input.isFolder, parent(of: input.resolved) == target, writes(lastComponent(input.resolved)) {
+        if let writes = output.writes, !input.isFolder, parent(of: input.resolved) == target,
+          writes(lastComponent(input.resolved))
+        {
           throw .outputIsInput(output: output.path, input: input.spelled, relation: "would replace the input")
         }
       }

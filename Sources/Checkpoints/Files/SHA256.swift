@@ -1,9 +1,10 @@
+import COpenSSL
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import COpenSSL
 
 extension MappedFile {
   /// The SHA-256 of the whole file as 64 lowercase hex digits (what `sha256sum` prints), by
@@ -21,7 +22,9 @@ extension MappedFile {
     var offset = 0
     while offset < size {
       let count = pread(fd, buffer.baseAddress, min(buffer.count, size - offset), off_t(offset))
-      guard count > 0 else { throw .io(path: path, message: count == 0 ? "shorter than when it was opened" : systemError()) }
+      guard count > 0 else {
+        throw .io(path: path, message: count == 0 ? "shorter than when it was opened" : systemError())
+      }
       EVP_DigestUpdate(context, buffer.baseAddress, count)
       offset += count
     }
@@ -29,6 +32,7 @@ extension MappedFile {
     var length: UInt32 = 0
     EVP_DigestFinal_ex(context, &digest, &length)
     let hex = Array("0123456789abcdef".utf8)
-    return String(decoding: digest.prefix(Int(length)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+    return String(
+      decoding: digest.prefix(Int(length)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
   }
 }

@@ -1,9 +1,10 @@
+import Dispatch
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Dispatch
 
 /// The temporaries this process has made and not yet renamed into place or removed, so that a
 /// signal handler can remove them before the process exits, and the recognition of those a

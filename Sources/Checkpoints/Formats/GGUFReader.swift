@@ -104,11 +104,13 @@ public struct GGUFFile: Sendable {
       let (start, overflowStart) = UInt64(dataStart).addingReportingOverflow(info.offset)
       let (end, overflowEnd) = start.addingReportingOverflow(info.size)
       guard !overflowStart, !overflowEnd, end <= UInt64(file.size) else {
-        throw .tensorBeyondFile(path: path, tensor: info.name, end: overflowStart || overflowEnd ? .max : end, fileSize: file.size)
+        throw .tensorBeyondFile(
+          path: path, tensor: info.name, end: overflowStart || overflowEnd ? .max : end, fileSize: file.size)
       }
-      tensors.append(Tensor(
-        name: info.name, dtype: info.dtype, shape: info.ne.reversed().map { Int($0) },
-        offset: Int(start), byteCount: Int(info.size), file: file))
+      tensors.append(
+        Tensor(
+          name: info.name, dtype: info.dtype, shape: info.ne.reversed().map { Int($0) },
+          offset: Int(start), byteCount: Int(info.size), file: file))
     }
     self.metadata = metadata
     self.tensors = tensors
@@ -147,7 +149,9 @@ public struct GGUFFile: Sendable {
     return .array(element, values)
   }
 
-  private static func readScalar(_ cursor: inout ByteCursor, type: GGUFValueType, key: String) throws(CheckpointError) -> GGUFValue {
+  private static func readScalar(_ cursor: inout ByteCursor, type: GGUFValueType, key: String) throws(CheckpointError)
+    -> GGUFValue
+  {
     let what = "value of '\(key)'"
     switch type {
     case .u8: return .u8(try cursor.read(UInt8.self, what))

@@ -79,7 +79,10 @@ public enum GGUFValue: Sendable, Equatable {
     case let .array(_, values):
       values.count <= limit
         ? .array(values.map { $0.json() })
-        : .object([("type", .string("array")), ("count", JSON(values.count)), ("first", .array(values.prefix(limit).map { $0.json() }))])
+        : .object([
+          ("type", .string("array")), ("count", JSON(values.count)),
+          ("first", .array(values.prefix(limit).map { $0.json() })),
+        ])
     }
   }
 }

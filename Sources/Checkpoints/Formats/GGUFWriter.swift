@@ -22,17 +22,21 @@ public enum GGUFWriter {
     var position = 0
     for tensor in tensors {
       guard let type = tensor.dtype.ggmlType else {
-        throw CheckpointError.unsupportedDType(path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to GGUF")
+        throw CheckpointError.unsupportedDType(
+          path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to GGUF")
       }
       guard tensor.name.utf8.count <= GGUFFile.maxNameLength else {
         throw CheckpointError.tensorNameTooLong(path: path, tensor: tensor.name, length: tensor.name.utf8.count)
       }
-      guard names.insert(tensor.name).inserted else { throw CheckpointError.duplicateTensor(path: path, tensor: tensor.name) }
+      guard names.insert(tensor.name).inserted else {
+        throw CheckpointError.duplicateTensor(path: path, tensor: tensor.name)
+      }
       guard tensor.shape.count <= 4 else {
         throw CheckpointError.tooManyDimensions(path: path, tensor: tensor.name, dimensions: UInt32(tensor.shape.count))
       }
       if let ne0 = tensor.shape.last, ne0 % tensor.dtype.block.elements != 0 {
-        throw CheckpointError.badBlockMultiple(path: path, tensor: tensor.name, ne0: UInt64(ne0), blockSize: tensor.dtype.block.elements)
+        throw CheckpointError.badBlockMultiple(
+          path: path, tensor: tensor.name, ne0: UInt64(ne0), blockSize: tensor.dtype.block.elements)
       }
       header.append(tensor.name)
       header.append(UInt32(tensor.shape.count))

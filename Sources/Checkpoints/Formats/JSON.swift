@@ -18,7 +18,8 @@ public enum JSON: Equatable, Sendable {
     case let (.number(a), .number(b)): a == b || Double(a) == Double(b)
     case let (.string(a), .string(b)): a == b
     case let (.array(a), .array(b)): a == b
-    case let (.object(a), .object(b)): a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+    case let (.object(a), .object(b)):
+      a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
     default: false
     }
   }
@@ -273,7 +274,8 @@ struct JSONParser {
     let end = position
     position += 1
     // Without escapes the string is its bytes in the file: validated in place, no copy.
-    let validated = runStart == stringStart
+    let validated =
+      runStart == stringStart
       ? String(validating: UnsafeRawBufferPointer(rebasing: bytes[stringStart..<end]), as: UTF8.self)
       : String(validating: scalars + bytes[runStart..<end], as: UTF8.self)
     guard let string = validated else {
@@ -326,7 +328,8 @@ struct JSONParser {
 
   mutating func hex4() throws(CheckpointError) -> UInt32 {
     guard position + 4 <= bytes.count,
-      let value = UInt32(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + 4]), as: UTF8.self), radix: 16)
+      let value = UInt32(
+        String(decoding: UnsafeRawBufferPointer(rebasing: bytes[position..<position + 4]), as: UTF8.self), radix: 16)
     else { throw error("expected four hex digits") }
     position += 4
     return value
@@ -360,7 +363,10 @@ extension JSON {
     case let .number(n): out += n
     case let .string(s): JSON.writeString(s, to: &out)
     case let .array(elements):
-      guard !elements.isEmpty else { out += "[]"; return }
+      guard !elements.isEmpty else {
+        out += "[]"
+        return
+      }
       out += "["
       let newline = newline
       for (i, element) in elements.enumerated() {
@@ -369,7 +375,10 @@ extension JSON {
       }
       out += closing + "]"
     case let .object(members):
-      guard !members.isEmpty else { out += "{}"; return }
+      guard !members.isEmpty else {
+        out += "{}"
+        return
+      }
       out += "{"
       let newline = newline
       for (i, member) in members.enumerated() {

@@ -30,13 +30,17 @@ public struct OutputTensor: Sendable {
 
   /// An output holding `values` rounded once to `dtype`.
   public init(name: String, dtype: DType, shape: [Int], values: [Float]) {
-    self.init(name: name, dtype: dtype, shape: shape, source: .compute { buffer in
-      FloatConversion.narrow(values, to: dtype, into: buffer)
-    })
+    self.init(
+      name: name, dtype: dtype, shape: shape,
+      source: .compute { buffer in
+        FloatConversion.narrow(values, to: dtype, into: buffer)
+      })
   }
 
   public var byteCount: Int {
-    guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: UInt64(elements)), bytes <= UInt64(Int.max) else { return 0 }
+    guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: UInt64(elements)),
+      bytes <= UInt64(Int.max)
+    else { return 0 }
     return Int(bytes)
   }
 
@@ -51,19 +55,25 @@ public struct OutputTensor: Sendable {
     switch source {
     case let .copy(input):
       return { range, buffer in
-        try input.withBytes((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)) { buffer.copyMemory(from: $0) }
+        try input.withBytes((range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)) {
+          buffer.copyMemory(from: $0)
+        }
       }
     case let .compute(compute):
       var whole = [UInt8](repeating: 0, count: byteCount)
       try whole.withUnsafeMutableBytes { try compute($0) }
       return { [whole] range, buffer in
-        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes {
+          buffer.copyMemory(from: $0)
+        }
       }
     case let .rows(prepare): return try prepare()
     case let .part(fill, index):
       let whole = try fill.part(index, byteCount: byteCount)
       return { range, buffer in
-        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes { buffer.copyMemory(from: $0) }
+        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes {
+          buffer.copyMemory(from: $0)
+        }
       }
     }
   }
@@ -83,11 +93,11 @@ public final class JointFill: Sendable {
   /// Part `index` alone (a reader that wants one tensor's rows).
   func part(_ index: Int, byteCount: Int) throws -> [UInt8] {
     let parts = try compute()
-    precondition(parts[index].count == byteCount, "part \(index): \(parts[index].count) bytes computed, \(byteCount) laid out")
+    precondition(
+      parts[index].count == byteCount, "part \(index): \(parts[index].count) bytes computed, \(byteCount) laid out")
     return parts[index]
   }
 }
-
 
 /// Called with the number of bytes just written, from any thread.
 public typealias ProgressHandler = @Sendable (Int) -> Void
@@ -122,7 +132,9 @@ enum TensorDataWriter {
       let parts = try fill.parts()
       for index in job {
         guard case let .part(_, part) = tensors[index].source else { continue }
-        precondition(parts[part].count == tensors[index].byteCount, "\(tensors[index].name): \(parts[part].count) bytes computed, \(tensors[index].byteCount) laid out")
+        precondition(
+          parts[part].count == tensors[index].byteCount,
+          "\(tensors[index].name): \(parts[part].count) bytes computed, \(tensors[index].byteCount) laid out")
         try output.write(parts[part], at: offsets[index])
         progress?(tensors[index].byteCount)
       }
@@ -139,7 +151,8 @@ enum TensorDataWriter {
       var start = 0
       while start < input.byteCount {
         let end = min(input.byteCount, start + copySlice)
-        try input.withBytes(start..<end) { bytes throws(CheckpointError) in try output.write(bytes, at: offset + start) }
+        try input.withBytes(start..<end) { bytes throws(CheckpointError) in try output.write(bytes, at: offset + start)
+        }
         input.file.done(with: (input.offset + start)..<(input.offset + end))
         start = end
       }
@@ -155,7 +168,8 @@ enum TensorDataWriter {
       let fillRows = try prepare()
       let (rows, rowBytes) = (tensor.rowCount, tensor.rowBytes)
       let sliceRows = max(1, copySlice / max(rowBytes, 1))
-      let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(min(rows, sliceRows) * rowBytes, 1), alignment: 64)
+      let buffer = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: max(min(rows, sliceRows) * rowBytes, 1), alignment: 64)
       defer { buffer.deallocate() }
       var start = 0
       while start < rows {

@@ -81,7 +81,9 @@ struct PickleReader {
   }
 
   private mutating func take(_ count: Int) throws(CheckpointError) -> ArraySlice<UInt8> {
-    guard count >= 0, count <= bytes.count - position else { throw fail("truncated: \(count) bytes wanted, \(bytes.count - position) left") }
+    guard count >= 0, count <= bytes.count - position else {
+      throw fail("truncated: \(count) bytes wanted, \(bytes.count - position) left")
+    }
     defer { position += count }
     return bytes[position..<(position + count)]
   }
@@ -101,7 +103,9 @@ struct PickleReader {
 
   private mutating func text(_ count: Int) throws(CheckpointError) -> String {
     let start = position
-    guard let text = String(validating: try take(count), as: UTF8.self) else { throw fail("a string that is not UTF-8", at: start) }
+    guard let text = String(validating: try take(count), as: UTF8.self) else {
+      throw fail("a string that is not UTF-8", at: start)
+    }
     return text
   }
 
@@ -160,7 +164,9 @@ struct PickleReader {
       case 0x95: _ = try take(8)  // FRAME
       case 0x2E:  // STOP
         return try pop()
-      case 0x28: marks.append(stack.count); guard marks.count <= Self.maxDepth else { throw fail("MARKs nested deeper than \(Self.maxDepth)") }
+      case 0x28:
+        marks.append(stack.count)
+        guard marks.count <= Self.maxDepth else { throw fail("MARKs nested deeper than \(Self.maxDepth)") }
       case 0x4E: try push(.none)
       case 0x88: try push(.bool(true))
       case 0x89: try push(.bool(false))
@@ -196,23 +202,31 @@ struct PickleReader {
       case 0x7D: try push(.dict(PickleDict()))  // EMPTY_DICT
       case 0x61:  // APPEND
         let item = try popItem()
-        guard case let .list(list)? = stack.last?.value else { throw fail("APPEND to something not a list", at: offset) }
+        guard case let .list(list)? = stack.last?.value else {
+          throw fail("APPEND to something not a list", at: offset)
+        }
         try deepen(item.depth)
         list.items.append(item.value)
       case 0x65:  // APPENDS
         let (values, depth) = try popMark()
-        guard case let .list(list)? = stack.last?.value else { throw fail("APPENDS to something not a list", at: offset) }
+        guard case let .list(list)? = stack.last?.value else {
+          throw fail("APPENDS to something not a list", at: offset)
+        }
         try deepen(depth)
         list.items += values
       case 0x73:  // SETITEM
         let value = try popItem()
         let key = try popItem()
-        guard case let .dict(dict)? = stack.last?.value else { throw fail("SETITEM on something not a dict", at: offset) }
+        guard case let .dict(dict)? = stack.last?.value else {
+          throw fail("SETITEM on something not a dict", at: offset)
+        }
         try deepen(max(key.depth, value.depth))
         dict.items.append((key.value, value.value))
       case 0x75:  // SETITEMS
         let (values, depth) = try popMark()
-        guard values.count % 2 == 0, case let .dict(dict)? = stack.last?.value else { throw fail("SETITEMS on something not a dict", at: offset) }
+        guard values.count % 2 == 0, case let .dict(dict)? = stack.last?.value else {
+          throw fail("SETITEMS on something not a dict", at: offset)
+        }
         try deepen(depth)
         for index in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[index], values[index + 1])) }
       case 0x71: memo[Int(try integer(1))] = stack.last  // BINPUT
@@ -222,8 +236,12 @@ struct PickleReader {
         let key = Int(try integer(opcode == 0x68 ? 1 : 4))
         guard let item = memo[key] else { throw fail("memo \(key) read before it is written", at: offset) }
         switch item.value {
-        case let .list(list): list.frozen = true; try push(item.value, depth: list.depth)
-        case let .dict(dict): dict.frozen = true; try push(item.value, depth: dict.depth)
+        case let .list(list):
+          list.frozen = true
+          try push(item.value, depth: list.depth)
+        case let .dict(dict):
+          dict.frozen = true
+          try push(item.value, depth: dict.depth)
         default: try push(item.value, depth: item.depth)
         }
       case 0x63:  // GLOBAL
@@ -232,12 +250,15 @@ struct PickleReader {
       case 0x93:  // STACK_GLOBAL
         let name = try pop()
         let module = try pop()
-        guard case let .string(m) = module, case let .string(n) = name else { throw fail("STACK_GLOBAL of non-strings", at: offset) }
+        guard case let .string(m) = module, case let .string(n) = name else {
+          throw fail("STACK_GLOBAL of non-strings", at: offset)
+        }
         try push(global(m, n, at: offset))
       case 0x51:  // BINPERSID: ('storage', StorageClass, key, location, numel)
         let id = try pop()
         guard case let .tuple(fields) = id, fields.count >= 3, case .string("storage") = fields[0],
-          case let .global(type, true) = fields[1], let dtype = Self.storages[type.name], case let .string(key) = fields[2]
+          case let .global(type, true) = fields[1], let dtype = Self.storages[type.name],
+          case let .string(key) = fields[2]
         else { throw fail("a persistent id that is not a torch storage", at: offset) }
         try push(.storage(dtype: dtype, key: key))
       case 0x52, 0x81:  // REDUCE, NEWOBJ
@@ -253,13 +274,17 @@ struct PickleReader {
   }
 
   /// The call of `callable`: an allowed global fedlora builds itself, anything else opaque.
-  private func call(_ callable: PickleValue, _ arguments: PickleValue, at offset: Int) throws(CheckpointError) -> PickleValue {
+  private func call(_ callable: PickleValue, _ arguments: PickleValue, at offset: Int) throws(CheckpointError)
+    -> PickleValue
+  {
     guard case let .global(global, allowed) = callable, allowed else {
       if case .global = callable { return .opaque }  // recorded as unsafe: the file is refused
       if case .opaque = callable { return .opaque }
       throw fail("a call of something that is not a global", at: offset)
     }
-    guard case let .tuple(args) = arguments else { throw fail("\(global.name): arguments that are not a tuple", at: offset) }
+    guard case let .tuple(args) = arguments else {
+      throw fail("\(global.name): arguments that are not a tuple", at: offset)
+    }
     switch global.name {
     case "OrderedDict": return .dict(PickleDict())
     case "_rebuild_tensor_v2", "_rebuild_tensor":
@@ -268,12 +293,24 @@ struct PickleReader {
       else { throw fail("\(global.name) with arguments that are not (storage, offset, size, stride, ...)", at: offset) }
       var shape: [Int] = []
       var strides: [Int] = []
-      for value in size { guard case let .int(n) = value, n >= 0 else { throw fail("a tensor size that is not a non-negative integer", at: offset) }; shape.append(n) }
-      for value in stride { guard case let .int(n) = value else { throw fail("a tensor stride that is not an integer", at: offset) }; strides.append(n) }
-      guard start >= 0, shape.count == strides.count else { throw fail("a tensor of offset \(start) with \(shape.count) sizes and \(strides.count) strides", at: offset) }
+      for value in size {
+        guard case let .int(n) = value, n >= 0 else {
+          throw fail("a tensor size that is not a non-negative integer", at: offset)
+        }
+        shape.append(n)
+      }
+      for value in stride {
+        guard case let .int(n) = value else { throw fail("a tensor stride that is not an integer", at: offset) }
+        strides.append(n)
+      }
+      guard start >= 0, shape.count == strides.count else {
+        throw fail("a tensor of offset \(start) with \(shape.count) sizes and \(strides.count) strides", at: offset)
+      }
       return .tensor(dtype: dtype, key: key, offset: start, shape: shape, strides: strides)
     default:  // _rebuild_parameter(tensor, requires_grad, hooks[, state])
-      guard let first = args.first, case .tensor = first else { throw fail("\(global.name) of something that is not a tensor", at: offset) }
+      guard let first = args.first, case .tensor = first else {
+        throw fail("\(global.name) of something that is not a tensor", at: offset)
+      }
       return first
     }
   }

@@ -11,7 +11,9 @@ public struct PyTorchFile: Sendable {
 
   /// Every global the pickle names, allowed or not, for `verify`: nil when the file's pickle
   /// could not be read that far.
-  public static func globals(of file: MappedFile) throws(CheckpointError) -> (all: [PickleGlobal], unsafe: [PickleGlobal]) {
+  public static func globals(of file: MappedFile) throws(CheckpointError) -> (
+    all: [PickleGlobal], unsafe: [PickleGlobal]
+  ) {
     let (reader, _, _) = try read(file)
     return (reader.seen, reader.unsafe)
   }
@@ -29,10 +31,15 @@ public struct PyTorchFile: Sendable {
     var names = Set<String>()
     var inflated: [String: MappedFile] = [:]
     for (key, value) in stateDict.items {
-      guard case let .string(name) = key else { throw .unrecognizedFormat(path: path, reason: "a state dict key that is not a string") }
+      guard case let .string(name) = key else {
+        throw .unrecognizedFormat(path: path, reason: "a state dict key that is not a string")
+      }
       guard names.insert(name).inserted else { throw .duplicateTensor(path: path, tensor: name) }
       guard case let .tensor(dtype, storage, start, shape, strides) = value else {
-        throw .unrecognizedFormat(path: path, reason: "'\(name)' holds something other than a tensor (a training checkpoint? save the model's state_dict())")
+        throw .unrecognizedFormat(
+          path: path,
+          reason: "'\(name)' holds something other than a tensor (a training checkpoint? save the model's state_dict())"
+        )
       }
       guard let entry = archive.zip.entry("\(prefix)data/\(storage)") else {
         throw .badArchive(path: path, message: "tensor '\(name)': its storage data/\(storage) is not in the archive")
@@ -44,7 +51,8 @@ public struct PyTorchFile: Sendable {
         bytes = (known, 0)
       } else {
         try archive.zip.checkClaimedSize(entry)
-        let memory = try MappedFile(anonymousFor: "\(path) (data/\(storage), inflated)", count: entry.size) { buffer throws(CheckpointError) in
+        let memory = try MappedFile(anonymousFor: "\(path) (data/\(storage), inflated)", count: entry.size) {
+          buffer throws(CheckpointError) in
           try archive.zip.read(entry, into: buffer)
         }
         inflated[storage] = memory
@@ -52,28 +60,40 @@ public struct PyTorchFile: Sendable {
       }
       let width = (dtype.bitsPerElement ?? 8) / 8
       let storageElements = entry.size / width
-      guard let elements = elementCount(shape) else { throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) }) }
+      guard let elements = elementCount(shape) else {
+        throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) })
+      }
       // The last element the view reaches must lie in the storage (no stride is negative in torch).
       var last = start
       for (size, stride) in zip(shape, strides) where size > 0 {
         guard stride >= 0 else { throw .badEntry(path: path, tensor: name, message: "a negative stride \(stride)") }
         let (reach, overflow) = (size - 1).multipliedReportingOverflow(by: stride)
         let (sum, sumOverflow) = last.addingReportingOverflow(reach)
-        guard !overflow, !sumOverflow else { throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) }) }
+        guard !overflow, !sumOverflow else {
+          throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) })
+        }
         last = sum
       }
       guard elements == 0 || last < storageElements else {
-        throw .dataTruncated(path: path, tensor: name, dataEnd: UInt64(clamping: last &+ 1) &* UInt64(width), bufferLength: UInt64(entry.size))
+        throw .dataTruncated(
+          path: path, tensor: name, dataEnd: UInt64(clamping: last &+ 1) &* UInt64(width),
+          bufferLength: UInt64(entry.size))
       }
       if Self.isContiguous(shape: shape, strides: strides) {
-        tensors.append(Tensor(name: name, dtype: dtype, shape: shape, offset: bytes.offset + start * width, byteCount: elements * width, file: bytes.file))
+        tensors.append(
+          Tensor(
+            name: name, dtype: dtype, shape: shape, offset: bytes.offset + start * width, byteCount: elements * width,
+            file: bytes.file))
         continue
       }
       // A strided view, copied out contiguous; a broadcast (stride 0) may not blow up memory.
       guard elements <= 4 * storageElements + 4096 else {
-        throw .badEntry(path: path, tensor: name, message: "a view of \(elements) elements over a storage of \(storageElements): refused rather than expanded")
+        throw .badEntry(
+          path: path, tensor: name,
+          message: "a view of \(elements) elements over a storage of \(storageElements): refused rather than expanded")
       }
-      let copy = try MappedFile(anonymousFor: "\(path) (\(name), made contiguous)", count: elements * width) { target throws(CheckpointError) in
+      let copy = try MappedFile(anonymousFor: "\(path) (\(name), made contiguous)", count: elements * width) {
+        target throws(CheckpointError) in
         try bytes.file.withBytes(bytes.offset..<(bytes.offset + entry.size)) { source in
           Self.gather(source, into: target, start: start, shape: shape, strides: strides, width: width)
         }
@@ -94,7 +114,10 @@ public struct PyTorchFile: Sendable {
   }
 
   /// Copies the elements of a strided view in row-major order (an odometer over the indices).
-  static func gather(_ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, start: Int, shape: [Int], strides: [Int], width: Int) {
+  static func gather(
+    _ source: UnsafeRawBufferPointer, into target: UnsafeMutableRawBufferPointer, start: Int, shape: [Int],
+    strides: [Int], width: Int
+  ) {
     let count = target.count / max(width, 1)
     guard count > 0 else { return }
     var index = [Int](repeating: 0, count: shape.count)
@@ -114,22 +137,31 @@ public struct PyTorchFile: Sendable {
   }
 
   /// The archive, its prefix, and the pickle read to its end.
-  private static func read(_ file: MappedFile) throws(CheckpointError) -> (PickleReader, PickleValue, (zip: ZipArchive, prefix: String)) {
+  private static func read(_ file: MappedFile) throws(CheckpointError) -> (
+    PickleReader, PickleValue, (zip: ZipArchive, prefix: String)
+  ) {
     let path = file.path
     let magic = file.size >= 4 ? try file.load(UInt32.self, at: 0) : 0
     if magic & 0xFF == 0x80 {
-      throw .unrecognizedFormat(path: path, reason: "a PyTorch file of the format before 1.6 (a bare pickle): re-save it with torch.save in PyTorch 1.6 or later")
+      throw .unrecognizedFormat(
+        path: path,
+        reason:
+          "a PyTorch file of the format before 1.6 (a bare pickle): re-save it with torch.save in PyTorch 1.6 or later")
     }
     guard magic == ZipArchive.localSignature else { throw .unrecognizedFormat(path: path, reason: "not a zip archive") }
     let zip = try ZipArchive(file: file)
     let pickles = zip.entries.filter { $0.name.hasSuffix("/data.pkl") || $0.name == "data.pkl" }
     guard pickles.count == 1, let pickle = pickles.first else {
-      throw .badArchive(path: path, message: pickles.isEmpty ? "no data.pkl: not a torch.save archive" : "several data.pkl entries")
+      throw .badArchive(
+        path: path, message: pickles.isEmpty ? "no data.pkl: not a torch.save archive" : "several data.pkl entries")
     }
     let prefix = String(pickle.name.dropLast("data.pkl".count))
     if let order = zip.entry(prefix + "byteorder") {
       let text = String(decoding: try zip.checkedBytes(order), as: UTF8.self)
-      guard text == "little" else { throw .badArchive(path: path, message: "byteorder \(text.prefix(16).debugDescription): only little-endian storages are read") }
+      guard text == "little" else {
+        throw .badArchive(
+          path: path, message: "byteorder \(text.prefix(16).debugDescription): only little-endian storages are read")
+      }
     }
     var reader = PickleReader(bytes: try zip.checkedBytes(pickle), path: path)
     let root = try reader.read()

@@ -76,9 +76,10 @@ public struct SafeTensorsFile: Sendable {
       if entry.end > bufferLength {
         throw .dataTruncated(path: path, tensor: entry.name, dataEnd: entry.end, bufferLength: bufferLength)
       }
-      tensors.append(Tensor(
-        name: entry.name, dtype: entry.dtype, shape: entry.shape,
-        offset: dataStart + Int(entry.begin), byteCount: Int(needed), file: file))
+      tensors.append(
+        Tensor(
+          name: entry.name, dtype: entry.dtype, shape: entry.shape,
+          offset: dataStart + Int(entry.begin), byteCount: Int(needed), file: file))
       expectedBegin = entry.end
     }
     guard expectedBegin == bufferLength else {
@@ -131,7 +132,8 @@ public struct SafeTensorsFile: Sendable {
     shape.reserveCapacity(shapeValues.count)
     for dimension in shapeValues {
       guard let size = dimension.uint64Value, size <= UInt64(Int.max) else {
-        throw .badEntry(path: path, tensor: name, message: "shape dimension \(dimension.compactText) is not a non-negative integer")
+        throw .badEntry(
+          path: path, tensor: name, message: "shape dimension \(dimension.compactText) is not a non-negative integer")
       }
       shape.append(Int(size))
     }

@@ -21,11 +21,15 @@ public enum SafeTensorsWriter {
       var relative: [Int] = []
       for tensor in ordered {
         relative.append(position)
-        entries.append((tensor.name, .object([
-          ("dtype", .string(tensor.dtype.rawValue)),
-          ("shape", .array(tensor.shape.map { JSON($0) })),
-          ("data_offsets", .array([JSON(position), JSON(position + tensor.byteCount)])),
-        ])))
+        entries.append(
+          (
+            tensor.name,
+            .object([
+              ("dtype", .string(tensor.dtype.rawValue)),
+              ("shape", .array(tensor.shape.map { JSON($0) })),
+              ("data_offsets", .array([JSON(position), JSON(position + tensor.byteCount)])),
+            ])
+          ))
         position += tensor.byteCount
       }
       var header = Array(JSON.object(entries).compactText.utf8)
@@ -51,7 +55,8 @@ public enum SafeTensorsWriter {
 
   /// Writes one safetensors file named `name` into a folder output.
   public static func write(
-    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String, in folder: OutputFolder,
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String,
+    in folder: OutputFolder,
     progress: ProgressHandler? = nil
   ) throws {
     try validate(tensors, path: folder.path + "/" + name)
@@ -60,7 +65,8 @@ public enum SafeTensorsWriter {
   }
 
   /// The shards `writeSharded` makes of `tensors`, in order, and their file names.
-  public static func shardPlan(_ tensors: [OutputTensor], shardSize: Int) -> (shards: [[OutputTensor]], names: [String]) {
+  public static func shardPlan(_ tensors: [OutputTensor], shardSize: Int) -> (shards: [[OutputTensor]], names: [String])
+  {
     var shards: [[OutputTensor]] = [[]]
     var filled = 0
     for tensor in tensors {
@@ -122,7 +128,8 @@ public enum SafeTensorsWriter {
     var names = Set<String>()
     for tensor in tensors {
       guard tensor.dtype.bitsPerElement != nil else {
-        throw .unsupportedDType(path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to safetensors")
+        throw .unsupportedDType(
+          path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "write to safetensors")
       }
       guard names.insert(tensor.name).inserted, tensor.name != "__metadata__" else {
         throw .duplicateTensor(path: path, tensor: tensor.name)

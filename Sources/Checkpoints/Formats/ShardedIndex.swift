@@ -29,11 +29,14 @@ public struct ShardedIndex: Sendable {
   /// The shard files an index of fedlora's in `folder` lists (none when there is no index,
   /// someone else wrote it, or it cannot be read).
   static func shardsWrittenByFedlora(in folder: String) -> [String] {
-    guard let bytes = try? MappedFile.contents(of: folder + "/" + fileName), let index = try? JSON.parse(bytes, path: fileName),
+    guard let bytes = try? MappedFile.contents(of: folder + "/" + fileName),
+      let index = try? JSON.parse(bytes, path: fileName),
       index["metadata"]?[writerKey]?.stringValue == writer, let weightMap = index["weight_map"]?.objectValue
     else { return [] }
     var names: [String] = []
-    for case let .string(name) in weightMap.map(\.value) where isShardName(name) && !names.contains(name) { names.append(name) }
+    for case let .string(name) in weightMap.map(\.value) where isShardName(name) && !names.contains(name) {
+      names.append(name)
+    }
     return names
   }
 
@@ -43,7 +46,9 @@ public struct ShardedIndex: Sendable {
   /// Whether `name` is a shard name of the form fedlora writes (`model-00001-of-00003.safetensors`).
   static func isShardName(_ name: String) -> Bool {
     let parts = name.split(separator: "-", omittingEmptySubsequences: false)
-    guard parts.count == 4, parts[0] == "model", parts[2] == "of", parts[3].hasSuffix(".safetensors") else { return false }
+    guard parts.count == 4, parts[0] == "model", parts[2] == "of", parts[3].hasSuffix(".safetensors") else {
+      return false
+    }
     let digits = [parts[1], parts[3].dropLast(".safetensors".count)]
     return digits.allSatisfy { $0.count == 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
   }
@@ -85,7 +90,9 @@ public struct ShardedIndex: Sendable {
         shards[name] = Shard(file: shardFile, tensors: safetensors.tensors, metadata: safetensors.metadata)
       }
     }
-    let byName = shards.mapValues { shard in Dictionary(shard.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }) }
+    let byName = shards.mapValues { shard in
+      Dictionary(shard.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
     var tensors: [Tensor] = []
     for (tensor, value) in weightMap.sorted(by: { $0.key < $1.key }) {
       let shard = value.stringValue ?? ""

@@ -1,9 +1,10 @@
+import CZlib
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import CZlib
 
 /// The entries of a zip archive (the container of `torch.save` since PyTorch 1.6), read from
 /// its central directory and checked against the file before anything is used: every count
@@ -55,7 +56,9 @@ struct ZipArchive {
         throw fail("a ZIP64 archive without its ZIP64 locator")
       }
       let record = try file.load(UInt64.self, at: end - 12)
-      guard file.size >= 56, record <= UInt64(file.size - 56), try file.load(UInt32.self, at: Int(record)) == Self.end64Signature else {
+      guard file.size >= 56, record <= UInt64(file.size - 56),
+        try file.load(UInt32.self, at: Int(record)) == Self.end64Signature
+      else {
         throw fail("the ZIP64 end record lies outside the file")
       }
       let (count64, size64, offset64) = (
@@ -68,7 +71,8 @@ struct ZipArchive {
       (count, directorySize, directoryOffset) = (Int(count64), Int(size64), Int(offset64))
     }
     guard file.contains(offset: directoryOffset, count: directorySize), directorySize >= count * 46 else {
-      throw fail("a central directory of \(count) entries in \(directorySize) bytes at \(directoryOffset) does not fit the file")
+      throw fail(
+        "a central directory of \(count) entries in \(directorySize) bytes at \(directoryOffset) does not fit the file")
     }
 
     // Local headers are scattered through the file, one before each storage: read with pread,
@@ -101,7 +105,9 @@ struct ZipArchive {
       let next = cursor + 46 + nameLength + extraLength + commentLength
       guard next <= directoryEnd else { throw fail("central directory entry \(index) runs past the directory") }
       let nameBytes = try file.withBytes((cursor + 46)..<(cursor + 46 + nameLength)) { Array($0) }
-      guard let name = String(validating: nameBytes, as: UTF8.self) else { throw fail("entry \(index) has a name that is not UTF-8") }
+      guard let name = String(validating: nameBytes, as: UTF8.self) else {
+        throw fail("entry \(index) has a name that is not UTF-8")
+      }
       // ZIP64 extra field: the 64-bit sizes and offset, for those the fixed fields mark 0xFFFFFFFF.
       var extra = cursor + 46 + nameLength
       let extraEnd = extra + extraLength
@@ -111,29 +117,45 @@ struct ZipArchive {
         guard extra + 4 + length <= extraEnd else { throw fail("entry '\(name)' has an extra field past its end") }
         if id == 1 {
           var field = extra + 4
-          if size == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { size = try file.load(UInt64.self, at: field); field += 8 }
-          if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { compressed = try file.load(UInt64.self, at: field); field += 8 }
+          if size == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+            size = try file.load(UInt64.self, at: field)
+            field += 8
+          }
+          if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+            compressed = try file.load(UInt64.self, at: field)
+            field += 8
+          }
           if local == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { local = try file.load(UInt64.self, at: field) }
         }
         extra += 4 + length
       }
       guard flags & 1 == 0 else { throw fail("entry '\(name)' is encrypted") }
-      guard file.size >= 30, local <= UInt64(file.size - 30) else { throw fail("entry '\(name)': its local header is not at \(local)") }
+      guard file.size >= 30, local <= UInt64(file.size - 30) else {
+        throw fail("entry '\(name)': its local header is not at \(local)")
+      }
       let header = try localHeader(at: Int(local))
       func field(_ at: Int, _ width: Int) -> Int { (0..<width).reduce(0) { $0 | Int(header[at + $1]) << (8 * $1) } }
-      guard UInt32(field(0, 4)) == Self.localSignature else { throw fail("entry '\(name)': its local header is not at \(local)") }
+      guard UInt32(field(0, 4)) == Self.localSignature else {
+        throw fail("entry '\(name)': its local header is not at \(local)")
+      }
       let localName = field(26, 2)
       let localExtra = field(28, 2)
       let dataOffset = Int(local) + 30 + localName + localExtra
       guard compressed <= UInt64(Int.max), file.contains(offset: dataOffset, count: Int(compressed)) else {
-        throw fail("entry '\(name)': \(compressed) bytes at \(dataOffset) run past the end of the file (\(file.size) bytes)")
+        throw fail(
+          "entry '\(name)': \(compressed) bytes at \(dataOffset) run past the end of the file (\(file.size) bytes)")
       }
-      guard method == 0 || method == 8 else { throw fail("entry '\(name)' uses compression method \(method) (stored or deflated only)") }
+      guard method == 0 || method == 8 else {
+        throw fail("entry '\(name)' uses compression method \(method) (stored or deflated only)")
+      }
       if method == 0, compressed != size {
         throw fail("entry '\(name)' is stored but claims \(size) bytes in \(compressed)")
       }
       guard size <= UInt64(Int.max) else { throw fail("entry '\(name)' claims \(size) bytes") }
-      entries.append(Entry(name: name, method: method, crc: crc, size: Int(size), compressedSize: Int(compressed), dataOffset: dataOffset))
+      entries.append(
+        Entry(
+          name: name, method: method, crc: crc, size: Int(size), compressedSize: Int(compressed), dataOffset: dataOffset
+        ))
       cursor = next
     }
     // Entries may not share bytes (a crafted archive could make one storage alias a header).
@@ -154,7 +176,8 @@ struct ZipArchive {
   func checkedBytes(_ entry: Entry) throws(CheckpointError) -> [UInt8] {
     try checkClaimedSize(entry)
     var bytes = [UInt8](repeating: 0, count: entry.size)
-    try bytes.withUnsafeMutableBytes { buffer in Result { () throws(CheckpointError) in try read(entry, into: buffer) } }.get()
+    try bytes.withUnsafeMutableBytes { buffer in Result { () throws(CheckpointError) in try read(entry, into: buffer) }
+    }.get()
     return bytes
   }
 
@@ -168,7 +191,9 @@ struct ZipArchive {
     if entry.method == 0 {
       try file.withBytes(range) { source in buffer.copyMemory(from: source) }
     } else {
-      try file.withBytes(range) { source throws(CheckpointError) in try Self.inflate(source, into: buffer, entry: entry.name, path: path) }
+      try file.withBytes(range) { source throws(CheckpointError) in
+        try Self.inflate(source, into: buffer, entry: entry.name, path: path)
+      }
     }
     let actual = crc32(UnsafeRawBufferPointer(buffer))
     guard actual == entry.crc else {
@@ -182,12 +207,18 @@ struct ZipArchive {
     guard entry.method != 0 else { return }
     let (limit, overflow) = entry.compressedSize.multipliedReportingOverflow(by: Self.maxExpansion)
     guard overflow || entry.size <= limit + 1024 else {
-      throw .badArchive(path: file.path, message: "entry '\(entry.name)' claims \(entry.size) bytes from \(entry.compressedSize): more than deflate can expand (a zip bomb)")
+      throw .badArchive(
+        path: file.path,
+        message:
+          "entry '\(entry.name)' claims \(entry.size) bytes from \(entry.compressedSize): more than deflate can expand (a zip bomb)"
+      )
     }
   }
 
   /// Raw deflate (zip's method 8) of `source` into exactly `buffer`, by zlib.
-  private static func inflate(_ source: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer, entry: String, path: String) throws(CheckpointError) {
+  private static func inflate(
+    _ source: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer, entry: String, path: String
+  ) throws(CheckpointError) {
     var stream = z_stream()
     guard inflateInit2_(&stream, -15, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
       throw .badArchive(path: path, message: "entry '\(entry)': zlib cannot start")
@@ -199,7 +230,11 @@ struct ZipArchive {
     stream.avail_out = uInt(clamping: buffer.count)
     let status = CZlib.inflate(&stream, Z_FINISH)
     guard status == Z_STREAM_END, Int(stream.total_out) == buffer.count else {
-      throw .badArchive(path: path, message: "entry '\(entry)' does not inflate to its \(buffer.count) bytes (zlib status \(status), \(stream.total_out) bytes)")
+      throw .badArchive(
+        path: path,
+        message:
+          "entry '\(entry)' does not inflate to its \(buffer.count) bytes (zlib status \(status), \(stream.total_out) bytes)"
+      )
     }
   }
 }

@@ -158,6 +158,7 @@ public func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == 
 /// The product of a shape in `Int`s, or nil when a dimension is negative or the product
 /// overflows; 0 when any dimension is 0.
 public func elementCount(_ shape: [Int]) -> Int? {
-  guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape.map { UInt64($0) }), count <= UInt64(Int.max) else { return nil }
+  guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape.map { UInt64($0) }), count <= UInt64(Int.max)
+  else { return nil }
   return Int(count)
 }

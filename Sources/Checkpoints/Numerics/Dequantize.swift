@@ -1,7 +1,9 @@
 /// Widening of any computable dtype, ggml block types included, and ggml's Q8_0 quantiser.
 public enum Dequantize {
   /// Widens `count` elements of `dtype` from `source` into `destination`.
-  public static func widen(_ source: UnsafeRawBufferPointer, dtype: DType, count: Int, into destination: UnsafeMutablePointer<Float>) {
+  public static func widen(
+    _ source: UnsafeRawBufferPointer, dtype: DType, count: Int, into destination: UnsafeMutablePointer<Float>
+  ) {
     guard let base = source.baseAddress else { return }
     switch dtype {
     case .q8_0: q8_0(base, count: count, into: destination)
@@ -35,7 +37,8 @@ public enum Dequantize {
 
   /// Quantises `count` floats (a multiple of 32) to Q8_0 exactly as ggml's reference does:
   /// d = max|x| / 127, q = round(x / d) (half away from zero), d stored as f16.
-  public static func quantizeQ8_0(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer) {
+  public static func quantizeQ8_0(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer)
+  {
     for block in 0..<(count / 32) {
       let x = source + block * 32
       var amax: Float = 0

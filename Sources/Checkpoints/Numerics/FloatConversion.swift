@@ -46,9 +46,13 @@ public enum FloatConversion {
     case .f32:
       destination.copyMemory(from: source, byteCount: count * 4)
     case .bf16:
-      for i in csimd_f32_to_bf16(source, destination, count)..<count { destination.storeBytes(of: floatToBFloat(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
+      for i in csimd_f32_to_bf16(source, destination, count)..<count {
+        destination.storeBytes(of: floatToBFloat(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self)
+      }
     case .f16:
-      for i in csimd_f32_to_f16(source, destination, count)..<count { destination.storeBytes(of: floatToHalf(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self) }
+      for i in csimd_f32_to_f16(source, destination, count)..<count {
+        destination.storeBytes(of: floatToHalf(source[i].bitPattern), toByteOffset: 2 * i, as: UInt16.self)
+      }
     case .f64:
       for i in 0..<count { destination.storeBytes(of: Double(source[i]), toByteOffset: i * 8, as: Double.self) }
     default:
@@ -143,7 +147,8 @@ enum FP8Tables {
       default: break
       }
       let fraction = Float(mantissa) / Float(1 << mantissaBits)
-      let magnitude = exponent == 0
+      let magnitude =
+        exponent == 0
         ? Float(sign: .plus, exponent: 1 - bias, significand: fraction)
         : Float(sign: .plus, exponent: exponent - bias, significand: 1 + fraction)
       return negative ? -magnitude : magnitude

@@ -26,17 +26,24 @@ public struct GGUFVocabulary: Sendable {
   public static func read(folder: String, vocabularySize: Int?) throws(CheckpointError) -> Outcome {
     // The token list is padded to the model's size: a claimed size is checked before anything is allocated.
     if let vocabularySize, !(1...maximumSize).contains(vocabularySize) {
-      throw .badTokenizer(path: folder + "/config.json", message: "vocab_size \(vocabularySize) is outside 1...\(maximumSize)")
+      throw .badTokenizer(
+        path: folder + "/config.json", message: "vocab_size \(vocabularySize) is outside 1...\(maximumSize)")
     }
     let files = try TokenizerFiles(folder: folder)
     if files.exists("tokenizer.model") { return .vocabulary(try sentencePiece(files, vocabularySize: vocabularySize)) }
-    guard let tokenizer = files.tokenizer else { return .unavailable(reason: "no tokenizer.model or tokenizer.json in \(folder)") }
+    guard let tokenizer = files.tokenizer else {
+      return .unavailable(reason: "no tokenizer.model or tokenizer.json in \(folder)")
+    }
     let model = tokenizer["model"]
     guard model?["type"]?.stringValue == "BPE", model?["byte_fallback"]?.boolValue != true else {
-      return .unavailable(reason: "\(files.path("tokenizer.json")) is not a byte-level BPE tokenizer and there is no tokenizer.model beside it")
+      return .unavailable(
+        reason:
+          "\(files.path("tokenizer.json")) is not a byte-level BPE tokenizer and there is no tokenizer.model beside it")
     }
     guard let preTokenizer = BytePairPreTokenizer.recognise(tokenizer) else {
-      return .unavailable(reason: "the pre-tokenizer of \(files.path("tokenizer.json")) is not one llama.cpp names (Llama 3's or GPT-2's)")
+      return .unavailable(
+        reason: "the pre-tokenizer of \(files.path("tokenizer.json")) is not one llama.cpp names (Llama 3's or GPT-2's)"
+      )
     }
     return .vocabulary(try bytePair(files, preTokenizer: preTokenizer, vocabularySize: vocabularySize))
   }
@@ -51,15 +58,16 @@ public struct GGUFVocabulary: Sendable {
     var tokens = pieces.map(\.text) + (pieces.count..<size).map { "[PAD\($0)]" }
     var scores = pieces.map(\.score) + [Float](repeating: -10_000, count: size - pieces.count)
     // The converter asks IsUnknown/IsControl/IsUnused/IsByte: user-defined pieces stay normal.
-    var types = pieces.map { piece -> TokenType in
-      switch piece.type {
-      case .unknown: .unknown
-      case .control: .control
-      case .unused: .unused
-      case .byte: .byte
-      case .normal, .userDefined: .normal
-      }
-    } + [TokenType](repeating: .unused, count: size - pieces.count)
+    var types =
+      pieces.map { piece -> TokenType in
+        switch piece.type {
+        case .unknown: .unknown
+        case .control: .control
+        case .unused: .unused
+        case .byte: .byte
+        case .normal, .userDefined: .normal
+        }
+      } + [TokenType](repeating: .unused, count: size - pieces.count)
     for (content, value) in try files.json("added_tokens.json")?.objectValue ?? [] {
       guard let id = value.intValue, id >= 0, id < size else { continue }
       (tokens[id], scores[id], types[id]) = (content, -1000, .userDefined)
@@ -82,7 +90,9 @@ public struct GGUFVocabulary: Sendable {
 
   /// A byte-level BPE `tokenizer.json`: the vocabulary with its added tokens by id, padded with
   /// `[PADi]` to the model's size, and the merges.
-  static func bytePair(_ files: TokenizerFiles, preTokenizer: String, vocabularySize: Int?) throws(CheckpointError) -> GGUFVocabulary {
+  static func bytePair(_ files: TokenizerFiles, preTokenizer: String, vocabularySize: Int?) throws(CheckpointError)
+    -> GGUFVocabulary
+  {
     let path = files.path("tokenizer.json")
     guard let vocabulary = files.tokenizer?["model"]?["vocab"]?.objectValue else {
       throw .badTokenizer(path: path, message: "model.vocab is missing or not an object")
@@ -90,7 +100,9 @@ public struct GGUFVocabulary: Sendable {
     let added = files.addedTokens
     var byID: [Int: String] = [:]
     for (token, value) in vocabulary {
-      guard let id = value.intValue, id >= 0 else { throw .badTokenizer(path: path, message: "model.vocab['\(token)'] is not a token id") }
+      guard let id = value.intValue, id >= 0 else {
+        throw .badTokenizer(path: path, message: "model.vocab['\(token)'] is not a token id")
+      }
       byID[id] = token
     }
     for token in added { byID[token.id] = token.content }
@@ -155,10 +167,13 @@ enum BytePairPreTokenizer {
         && (item?["use_regex"]?.boolValue ?? true) == useRegex
     }
     if byteLevel(pre, useRegex: true) { return "gpt-2" }
-    guard pre["type"]?.stringValue == "Sequence", let steps = pre["pretokenizers"]?.arrayValue, steps.count == 2 else { return nil }
+    guard pre["type"]?.stringValue == "Sequence", let steps = pre["pretokenizers"]?.arrayValue, steps.count == 2 else {
+      return nil
+    }
     let split = steps[0]
     if split["type"]?.stringValue == "Split", split["pattern"]?["Regex"]?.stringValue == llama3Pattern,
-      split["behavior"]?.stringValue == "Isolated", split["invert"]?.boolValue == false, byteLevel(steps[1], useRegex: false)
+      split["behavior"]?.stringValue == "Isolated", split["invert"]?.boolValue == false,
+      byteLevel(steps[1], useRegex: false)
     {
       return "llama-bpe"
     }

@@ -40,7 +40,8 @@ public struct SentencePieceModel: Sendable {
       case (1, 2):
         let range = try message.lengthDelimited()
         guard let string = String(validating: message.bytes[range], as: UTF8.self) else {
-          throw .badTokenizer(path: message.path, message: "piece \(id) at byte offset \(range.lowerBound) is not UTF-8")
+          throw .badTokenizer(
+            path: message.path, message: "piece \(id) at byte offset \(range.lowerBound) is not UTF-8")
         }
         text = string
       case (2, 5): score = Float(bitPattern: try message.fixed32())
@@ -119,9 +120,13 @@ struct ProtobufReader {
   mutating func skip(wire: UInt8) throws(CheckpointError) {
     switch wire {
     case 0: _ = try varint()
-    case 1: try require(8); position += 8
+    case 1:
+      try require(8)
+      position += 8
     case 2: _ = try lengthDelimited()
-    case 5: try require(4); position += 4
+    case 5:
+      try require(4)
+      position += 4
     default: throw failure("unsupported protobuf wire type \(wire)")
     }
   }

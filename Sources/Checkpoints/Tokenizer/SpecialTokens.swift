@@ -24,8 +24,10 @@ struct SpecialTokens {
 
   /// The GGUF keys llama.cpp reads (kinds without a key, such as `cls`, are left out as gguf-py does).
   var metadata: [(key: String, value: GGUFValue)] {
-    let idKeys = ["bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
-                  "pad": "padding_token_id", "mask": "mask_token_id", "eot": "eot_token_id", "eom": "eom_token_id"]
+    let idKeys = [
+      "bos": "bos_token_id", "eos": "eos_token_id", "unk": "unknown_token_id", "sep": "seperator_token_id",
+      "pad": "padding_token_id", "mask": "mask_token_id", "eot": "eot_token_id", "eom": "eom_token_id",
+    ]
     var kv: [(key: String, value: GGUFValue)] = []
     if !merges.isEmpty { kv.append(("tokenizer.ggml.merges", .array(.string, merges.map { .string($0) }))) }
     for (kind, id) in ids {
@@ -37,7 +39,9 @@ struct SpecialTokens {
     let named = chatTemplates.filter { $0.name != "default" }
     for (name, template) in named { kv.append(("tokenizer.chat_template.\(name)", .string(template))) }
     if !named.isEmpty { kv.append(("tokenizer.chat_templates", .array(.string, named.map { .string($0.name) }))) }
-    if let main = chatTemplates.first(where: { $0.name == "default" }) { kv.append(("tokenizer.chat_template", .string(main.template))) }
+    if let main = chatTemplates.first(where: { $0.name == "default" }) {
+      kv.append(("tokenizer.chat_template", .string(main.template)))
+    }
     return kv
   }
 
@@ -50,7 +54,11 @@ struct SpecialTokens {
   }
 
   private mutating func setFlag(_ kind: String, _ value: Bool) {
-    if let index = addFlags.firstIndex(where: { $0.kind == kind }) { addFlags[index].value = value } else { addFlags.append((kind, value)) }
+    if let index = addFlags.firstIndex(where: { $0.kind == kind }) {
+      addFlags[index].value = value
+    } else {
+      addFlags.append((kind, value))
+    }
   }
 
   // MARK: Sources
@@ -60,16 +68,24 @@ struct SpecialTokens {
     var config = files.tokenizerConfig  // gguf-py edits its copy of tokenizer_config as it goes
     if let tokenizer = files.tokenizer {
       var names = Names(config: config)
-      if names.bos?.isTruthy != true, names.cls?.isTruthy == true { names.bos = names.set("bos", names.cls, in: &config) }
-      if names.eos?.isTruthy != true, names.sep?.isTruthy == true { names.eos = names.set("eos", names.sep, in: &config) }
+      if names.bos?.isTruthy != true, names.cls?.isTruthy == true {
+        names.bos = names.set("bos", names.cls, in: &config)
+      }
+      if names.eos?.isTruthy != true, names.sep?.isTruthy == true {
+        names.eos = names.set("eos", names.sep, in: &config)
+      }
       let postProcessor = tokenizer["post_processor"]
       let processors = postProcessor?["processors"]?.arrayValue ?? postProcessor.map { [$0] } ?? []
       for processor in processors {
         switch processor["type"]?.stringValue {
         case "RobertaProcessing":
           for kind in ["bos", "eos", "sep"] { setFlag(kind, true) }
-          if names.cls?.isTruthy != true { names.cls = names.set("cls", processor["cls"]?.arrayValue?.first ?? names.bos, in: &config) }
-          if names.sep?.isTruthy != true { names.sep = names.set("sep", processor["sep"]?.arrayValue?.first ?? names.eos, in: &config) }
+          if names.cls?.isTruthy != true {
+            names.cls = names.set("cls", processor["cls"]?.arrayValue?.first ?? names.bos, in: &config)
+          }
+          if names.sep?.isTruthy != true {
+            names.sep = names.set("sep", processor["sep"]?.arrayValue?.first ?? names.eos, in: &config)
+          }
         case "TemplateProcessing":
           readTemplate(processor, names: &names, config: &config)
         default: break
@@ -80,7 +96,8 @@ struct SpecialTokens {
     try readChatTemplate(files, config: config)
     for kind in kinds {
       if let flag = config["add_\(kind)_token"]?.boolValue { setFlag(kind, flag) }
-      guard let content = config["\(kind)_token"]?.stringValue ?? config["\(kind)_token"]?["content"]?.stringValue else { continue }
+      guard let content = config["\(kind)_token"]?.stringValue ?? config["\(kind)_token"]?["content"]?.stringValue
+      else { continue }
       setID(kind, added.first { $0.content.utf8.elementsEqual(content.utf8) }?.id)
     }
   }
@@ -109,7 +126,9 @@ struct SpecialTokens {
   /// trailing one "add EOS" (an EOS other than the config's becomes EOS, the old one EOT), and a
   /// separator between A and B in the pair template "add SEP".
   private mutating func readTemplate(_ processor: JSON, names: inout Names, config: inout JSON?) {
-    func special(_ item: JSON?) -> String? { item?["SpecialToken"]?["id"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 } }
+    func special(_ item: JSON?) -> String? {
+      item?["SpecialToken"]?["id"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+    }
     let single = processor["single"]?.arrayValue ?? []
     var first: String?
     var last: String?
@@ -139,11 +158,17 @@ struct SpecialTokens {
     let start = first != nil && special(pair.first) == first ? 1 : 0
     let stop = last != nil && special(pair.last) == last ? pair.count - 1 : pair.count
     pair = start < stop ? Array(pair[start..<stop]) : []
-    guard pair.count > 2, pair.first?["Sequence"]?["id"]?.stringValue == "A", pair.last?["Sequence"]?["id"]?.stringValue == "B" else { return }
+    guard pair.count > 2, pair.first?["Sequence"]?["id"]?.stringValue == "A",
+      pair.last?["Sequence"]?["id"]?.stringValue == "B"
+    else { return }
     let middle = pair[1..<(pair.count - 1)]
     var addSeparator = false
-    if let entry = special(middle.first), Names.isOneOf(entry, names.sep, names.eos), last == nil { addSeparator = true }
-    if middle.count == 2, let entry = special(middle.last), Names.isOneOf(entry, names.sep, names.eos) { addSeparator = true }
+    if let entry = special(middle.first), Names.isOneOf(entry, names.sep, names.eos), last == nil {
+      addSeparator = true
+    }
+    if middle.count == 2, let entry = special(middle.last), Names.isOneOf(entry, names.sep, names.eos) {
+      addSeparator = true
+    }
     setFlag("sep", addSeparator)
     if addSeparator, names.sep?.isTruthy != true { _ = names.set("sep", names.eos, in: &config) }
   }
@@ -154,7 +179,9 @@ struct SpecialTokens {
       alternative = [("default", jinja)]
       let extra = files.path("additional_chat_templates")
       for name in Checkpoint.listDirectory(extra) where name.hasSuffix(".jinja") {
-        if let text = try files.text("additional_chat_templates/" + name) { alternative.append((String(name.dropLast(6)), text)) }
+        if let text = try files.text("additional_chat_templates/" + name) {
+          alternative.append((String(name.dropLast(6)), text))
+        }
       }
     } else if let json = try files.json("chat_template.json") {
       alternative = Self.templates(json["chat_template"])
@@ -170,7 +197,9 @@ struct SpecialTokens {
   private static func templates(_ entry: JSON?) -> [(name: String, template: String)] {
     if let text = entry?.stringValue { return [("default", text)] }
     return (entry?.arrayValue ?? []).compactMap { choice in
-      guard let name = choice["name"]?.stringValue, !name.isEmpty, let template = choice["template"]?.stringValue else { return nil }
+      guard let name = choice["name"]?.stringValue, !name.isEmpty, let template = choice["template"]?.stringValue else {
+        return nil
+      }
       let clean = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
       return (clean, template)
     }
@@ -191,10 +220,12 @@ struct SpecialTokens {
       for (index, entry) in list.enumerated() {
         if let text = entry.stringValue {
           merges.append(text)
-        } else if let pair = entry.arrayValue, pair.count == 2, let a = pair[0].stringValue, let b = pair[1].stringValue {
+        } else if let pair = entry.arrayValue, pair.count == 2, let a = pair[0].stringValue, let b = pair[1].stringValue
+        {
           merges.append(escapeSpaces(a) + " " + escapeSpaces(b))
         } else {
-          throw .badTokenizer(path: files.path("tokenizer.json"), message: "model.merges[\(index)] is neither \"a b\" nor [a, b]")
+          throw .badTokenizer(
+            path: files.path("tokenizer.json"), message: "model.merges[\(index)] is neither \"a b\" nor [a, b]")
         }
       }
       return merges

@@ -36,7 +36,9 @@ struct TokenizerFiles {
     return try JSON.parse(ModelFolder.contents(of: name, in: folder), path: path)
   }
 
-  private static func addedTokens(_ tokenizer: JSON?, path: String) throws(CheckpointError) -> [(id: Int, content: String, special: Bool)] {
+  private static func addedTokens(_ tokenizer: JSON?, path: String) throws(CheckpointError) -> [(
+    id: Int, content: String, special: Bool
+  )] {
     guard let list = tokenizer?["added_tokens"] else { return [] }
     guard let entries = list.arrayValue else { throw .badTokenizer(path: path, message: "added_tokens is not a list") }
     var tokens: [(id: Int, content: String, special: Bool)] = []

@@ -7,7 +7,8 @@ struct ConvertCommand: PipelineCommand {
 
   static let configuration = CommandConfiguration(
     commandName: "convert",
-    abstract: "Convert a checkpoint between safetensors (single or sharded) and GGUF, or an adapter between PEFT and GGUF.",
+    abstract:
+      "Convert a checkpoint between safetensors (single or sharded) and GGUF, or an adapter between PEFT and GGUF.",
     discussion: """
       The output format follows OUT: a name ending in .gguf or .safetensors, or else a folder \
       (sharded safetensors with model.safetensors.index.json, --shard-size default 5GB; for an \
@@ -23,10 +24,14 @@ struct ConvertCommand: PipelineCommand {
       """
   )
 
-  @Argument(help: "Input checkpoint or adapter: a file, a sharded folder or its index.json, a PEFT folder.", completion: .file())
+  @Argument(
+    help: "Input checkpoint or adapter: a file, a sharded folder or its index.json, a PEFT folder.", completion: .file()
+  )
   var input: String
 
-  @Argument(help: "Output: FILE.safetensors, FILE.gguf, or a folder (sharded safetensors; a PEFT folder for an adapter).", completion: .file())
+  @Argument(
+    help: "Output: FILE.safetensors, FILE.gguf, or a folder (sharded safetensors; a PEFT folder for an adapter).",
+    completion: .file())
   var output: String
 
   @Option(help: "Output dtype of float tensors: f32, f16 or bf16; q8_0 quantises 2-D weights for GGUF as ggml does.")
@@ -41,7 +46,10 @@ struct ConvertCommand: PipelineCommand {
   @Flag(help: "Keep a llama-family model's tensor names as they are (no renaming between Hugging Face and llama.cpp).")
   var keepNames = false
 
-  @Flag(help: "Check everything and print what would be written (files, tensors, dtypes, bytes, what they replace), writing nothing.")
+  @Flag(
+    help:
+      "Check everything and print what would be written (files, tensors, dtypes, bytes, what they replace), writing nothing."
+  )
   var dryRun = false
 
   @OptionGroup var llama: LlamaOptions
@@ -52,46 +60,76 @@ struct ConvertCommand: PipelineCommand {
 
   var outputPath: String { trimmingTrailingSlashes(output) }
 
-  var kind: Kind { outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : .folder }
+  var kind: Kind {
+    outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : .folder
+  }
 
   func validate() throws {
     if dtype == .q8_0, kind != .gguf { throw ValidationError("--dtype q8_0 needs a .gguf output") }
     if let shardSize {
-      guard kind == .folder else { throw ValidationError("--shard-size applies to a sharded output: OUT a folder, not a .\(kind == .gguf ? "gguf" : "safetensors") file") }
-      guard Format.parseSize(shardSize) != nil else { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096") }
+      guard kind == .folder else {
+        throw ValidationError(
+          "--shard-size applies to a sharded output: OUT a folder, not a .\(kind == .gguf ? "gguf" : "safetensors") file"
+        )
+      }
+      guard Format.parseSize(shardSize) != nil else {
+        throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096")
+      }
     }
   }
 
   func execute() throws {
-    let outputs: [PathConflicts.Output] = [kind == .folder ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) }) : .file(outputPath)]
+    let outputs: [PathConflicts.Output] = [
+      kind == .folder
+        ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) })
+        : .file(outputPath)
+    ]
     try PathConflicts.check(outputs, inputs: [input] + [llama.baseConfig].compactMap { $0 })
     if try convertAdapter() { return }
-    if llama.baseConfig != nil { throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; \(input) is not an adapter") }
+    if llama.baseConfig != nil {
+      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; \(input) is not an adapter")
+    }
     let checkpoint = try Checkpoint.open(input)
-    var plan = try CheckpointConversion.plan(checkpoint, to: kind == .gguf ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
+    var plan = try CheckpointConversion.plan(
+      checkpoint, to: kind == .gguf ? .gguf : .safetensors, dtype: dtype?.dtype, skipUnsupported: skipUnsupported)
     let renamed = try renameLlama(plan, checkpoint: checkpoint)
-    if keepNames, renamed == nil { throw ValidationError("--keep-names: \(input) is not a llama-family model converted across formats, so its names are kept anyway") }
+    if keepNames, renamed == nil {
+      throw ValidationError(
+        "--keep-names: \(input) is not a llama-family model converted across formats, so its names are kept anyway")
+    }
     var metadataOverride: [(key: String, value: GGUFValue)]?
     if !keepNames, let renamed { (plan.tensors, metadataOverride) = renamed }
-    for skipped in plan.skipped { Session.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it") }
+    for skipped in plan.skipped {
+      Session.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it")
+    }
     if dryRun {
       guard kind == .folder else { return DryRunView.show([(outputPath, plan.tensors)], layers: []) }
-      let (shards, names) = SafeTensorsWriter.shardPlan(plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
-      return DryRunView.show(zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])], layers: [])
+      let (shards, names) = SafeTensorsWriter.shardPlan(
+        plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+      return DryRunView.show(
+        zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])],
+        layers: [])
     }
     let bytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
     let progress = Progress(total: bytes, enabled: Session.showsProgress)
     switch kind {
     case .gguf:
-      try GGUFWriter.write(plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint), alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: outputPath, progress: progress.handler)
+      try GGUFWriter.write(
+        plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint),
+        alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: outputPath, progress: progress.handler)
     case .safetensors:
-      try SafeTensorsWriter.write(plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler)
+      try SafeTensorsWriter.write(
+        plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler)
     case .folder:
       let shardSize = shardSize.flatMap(Format.parseSize) ?? 5_000_000_000
-      try SafeTensorsWriter.writeSharded(plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: outputPath, progress: progress.handler)
+      try SafeTensorsWriter.writeSharded(
+        plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: outputPath,
+        progress: progress.handler)
     }
     progress.finish()
-    finish(plan.tensors, format: kind == .gguf ? "gguf" : kind == .safetensors ? "safetensors" : "sharded-safetensors", detail: "\(plan.tensors.count) tensors, \(Format.bytes(bytes))")
+    finish(
+      plan.tensors, format: kind == .gguf ? "gguf" : kind == .safetensors ? "safetensors" : "sharded-safetensors",
+      detail: "\(plan.tensors.count) tensors, \(Format.bytes(bytes))")
   }
 
   /// The result: a line on stdout, or the document listing what was written.
@@ -101,7 +139,11 @@ struct ConvertCommand: PipelineCommand {
     for tensor in tensors where !dtypes.contains(where: { $0.key == tensor.dtype.rawValue }) {
       dtypes.append((tensor.dtype.rawValue, JSON(tensors.filter { $0.dtype == tensor.dtype }.count)))
     }
-    let files = kind == .folder ? Checkpoint.listDirectory(outputPath).filter { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) } : [outputPath]
+    let files =
+      kind == .folder
+      ? Checkpoint.listDirectory(outputPath).filter {
+        ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0)
+      } : [outputPath]
     Session.finish([
       ("input", .string(input)), ("output", .string(outputPath)), ("format", .string(format)),
       ("files", .array(files.map { .string($0) })), ("tensors", JSON(tensors.count)),
@@ -120,7 +162,9 @@ struct ConvertCommand: PipelineCommand {
       if !keepNames { export.report() }
       return (export.tensors, export.metadata)
     }
-    if kind != .gguf, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama", let heads = try LlamaGGUF.heads(gguf: gguf) {
+    if kind != .gguf, let gguf = checkpoint.gguf, gguf["general.architecture"]?.stringValue == "llama",
+      let heads = try LlamaGGUF.heads(gguf: gguf)
+    {
       return (LlamaGGUF.toHF(plan.tensors, heads: heads), nil)
     }
     return nil
@@ -131,19 +175,32 @@ struct ConvertCommand: PipelineCommand {
     let heads = try llama.heads()
     guard let loaded = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
     let adapter = try QKRowOrder.resolve([loaded], heads: heads)[0]
-    if keepNames { throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format") }
+    if keepNames {
+      throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format")
+    }
     if shardSize != nil { throw ValidationError("--shard-size applies to model checkpoints; an adapter is one file") }
     if dtype == .q8_0 { throw ValidationError("--dtype q8_0 quantises model weights; adapters stay f32, f16 or bf16") }
-    if skipUnsupported { throw ValidationError("--skip-unsupported leaves out model tensors a format cannot hold; an adapter's factors are all carried") }
+    if skipUnsupported {
+      throw ValidationError(
+        "--skip-unsupported leaves out model tensors a format cannot hold; an adapter's factors are all carried")
+    }
     if llama.baseConfig != nil, adapter.format != .gguf, kind != .gguf {
-      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
+      throw ValidationError(
+        "--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
     }
     let dtype = self.dtype?.floatType
-    let result = kind == .gguf ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads) : AdapterConversion.toPEFT(adapter, dtype: dtype)
+    let result =
+      kind == .gguf
+      ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads)
+      : AdapterConversion.toPEFT(adapter, dtype: dtype)
     let config = (result.peftConfig ?? .object([]))
     if dryRun {
-      let files: [(path: String, tensors: [OutputTensor])] = kind == .folder
-        ? [(outputPath + "/" + AdapterWriter.peftFiles[0], result.tensors), (outputPath + "/" + AdapterWriter.peftFiles[1], [])]
+      let files: [(path: String, tensors: [OutputTensor])] =
+        kind == .folder
+        ? [
+          (outputPath + "/" + AdapterWriter.peftFiles[0], result.tensors),
+          (outputPath + "/" + AdapterWriter.peftFiles[1], []),
+        ]
         : [(outputPath, result.tensors)]
       DryRunView.show(files, layers: [])
       return true
@@ -151,16 +208,22 @@ struct ConvertCommand: PipelineCommand {
     switch kind {
     case .gguf:
       if !result.foldedScales.isEmpty {
-        Session.warn("GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b")
+        Session.warn(
+          "GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b"
+        )
       }
       try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: outputPath)
     case .safetensors:
       // No adapter_config.json beside a bare file: it carries the config in its metadata.
-      try SafeTensorsWriter.write(result.tensors, metadata: [("format", "pt"), (AdapterConfig.metadataKey, config.compactText)], to: outputPath)
+      try SafeTensorsWriter.write(
+        result.tensors, metadata: [("format", "pt"), (AdapterConfig.metadataKey, config.compactText)], to: outputPath)
     case .folder:
-      try AdapterWriter.writePEFT(result.tensors, metadata: [("format", "pt")], config: Array(config.prettyText.utf8), to: outputPath)
+      try AdapterWriter.writePEFT(
+        result.tensors, metadata: [("format", "pt")], config: Array(config.prettyText.utf8), to: outputPath)
     }
-    finish(result.tensors, format: kind == .gguf ? "gguf-lora" : kind == .safetensors ? "safetensors" : "peft", detail: "\(adapter.modules.count) LoRA modules")
+    finish(
+      result.tensors, format: kind == .gguf ? "gguf-lora" : kind == .safetensors ? "safetensors" : "peft",
+      detail: "\(adapter.modules.count) LoRA modules")
     return true
   }
 

@@ -39,7 +39,9 @@ struct InspectCommand: PipelineCommand {
   @Option(help: "Sort layers by this column (numbers largest first).")
   var sort: String?
 
-  @Option(parsing: .unconditional, help: "How many leading singular values to show per layer (one adapter; default: \(defaultTop)).")
+  @Option(
+    parsing: .unconditional,
+    help: "How many leading singular values to show per layer (one adapter; default: \(defaultTop)).")
   var top: Int?
 
   @Option(parsing: .unconditional, help: "Rank R of the floor (clients; default: their largest rank).")
@@ -47,13 +49,21 @@ struct InspectCommand: PipelineCommand {
 
   @OptionGroup var weighting: WeightOptions
 
-  @Option(help: "A merged adapter to audit against the clients (a fedlora merge's recorded weights and client digests are used and checked).", completion: .file())
+  @Option(
+    help:
+      "A merged adapter to audit against the clients (a fedlora merge's recorded weights and client digests are used and checked).",
+    completion: .file())
   var against: String?
 
-  @Option(help: "With --against: exit 1 when the audited adapter's model error is worse than this rule's (fedavg, flora-na or floor) beyond the rounding its dtype allows.")
+  @Option(
+    help:
+      "With --against: exit 1 when the audited adapter's model error is worse than this rule's (fedavg, flora-na or floor) beyond the rounding its dtype allows."
+  )
   var expect: Audit.Rule?
 
-  @Option(parsing: .unconditional, help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
+  @Option(
+    parsing: .unconditional,
+    help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
 
   @Flag(help: "Treat a module a client lacks as a zero update.")
@@ -62,7 +72,8 @@ struct InspectCommand: PipelineCommand {
   @Flag(help: "Compare clients whose configs name different base models (with a warning) instead of refusing.")
   var allowDifferentBases = false
 
-  @Option(help: "Write an SVG plot of the per-layer errors (clients) or update norms (one adapter).", completion: .file())
+  @Option(
+    help: "Write an SVG plot of the per-layer errors (clients) or update norms (one adapter).", completion: .file())
   var plot: String?
 
   @OptionGroup var llama: LlamaOptions
@@ -82,32 +93,46 @@ struct InspectCommand: PipelineCommand {
     [
       ("--sort", sort != nil), ("--top", top != nil), ("--rank", rank != nil), ("--weights", weighting.weights != nil),
       ("--samples", weighting.samples != nil), ("--against", against != nil), ("--alpha", alpha != nil),
-      ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases), ("--plot", plot != nil), ("--csv", csv), ("--markdown", markdown),
+      ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases), ("--plot", plot != nil),
+      ("--csv", csv), ("--markdown", markdown),
       ("--base-config", llama.baseConfig != nil),
     ].filter(\.1).map(\.0)
   }
 
   func validate() throws {
-    if [outputOptions.json, csv, markdown].filter({ $0 }).count > 1 { throw ValidationError("choose one of --json, --csv, --markdown") }
+    if [outputOptions.json, csv, markdown].filter({ $0 }).count > 1 {
+      throw ValidationError("choose one of --json, --csv, --markdown")
+    }
     if let filter, (try? Regex(filter)) == nil { throw ValidationError("--filter is not a valid regular expression") }
     if file || tensors, let first = adapterOptions.first {
       throw ValidationError("\(first) applies to adapter tables; --\(file ? "file" : "tensors") shows the header view")
     }
-    if expect != nil, against == nil { throw ValidationError("--expect judges the adapter given with --against: give --against") }
+    if expect != nil, against == nil {
+      throw ValidationError("--expect judges the adapter given with --against: give --against")
+    }
     let clientView = paths.count > 1 || against != nil
     if clientView, top != nil { throw ValidationError("--top applies to one adapter's table, not to a set of clients") }
-    if !clientView, let first = [("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil), ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases)].first(where: \.1) {
+    if !clientView,
+      let first = [
+        ("--rank", rank != nil), ("--weights", weighting.weights != nil), ("--samples", weighting.samples != nil),
+        ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases),
+      ].first(where: \.1)
+    {
       throw ValidationError("\(first.0) applies to several clients (or --against); one adapter is shown alone")
     }
     try weighting.check(clients: paths.count)
     if let top, top < 0 { throw ValidationError("--top must be 0 or more (got \(top))") }
     if let rank, rank < 1 { throw ValidationError("--rank must be at least 1 (got \(rank))") }
-    if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
+    if let alpha, !(alpha.isFinite && alpha > 0) {
+      throw ValidationError("--alpha must be a positive number (got \(alpha))")
+    }
   }
 
   func execute() throws {
     Memory.keepFreedBlocks()
-    if let plot { try PathConflicts.check([.file(plot)], inputs: paths + [against, llama.baseConfig].compactMap { $0 }) }
+    if let plot {
+      try PathConflicts.check([.file(plot)], inputs: paths + [against, llama.baseConfig].compactMap { $0 })
+    }
     // Each path is read once, whichever view it gets.
     let checkpoints = try paths.map { try Checkpoint.open($0) }
     if !file, !tensors, let adapters = try loadAdapters(checkpoints) {
@@ -116,8 +141,16 @@ struct InspectCommand: PipelineCommand {
       if failed { throw ExitCode.failure }
       return
     }
-    if let first = adapterOptions.first { throw ValidationError("\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown") }
-    if filter != nil, !tensors { throw ValidationError("--filter selects layers of adapter tables or tensors of --tensors; the header view of \(paths.joined(separator: ", ")) lists neither") }
+    if let first = adapterOptions.first {
+      throw ValidationError(
+        "\(first) applies to adapter tables; \(paths.joined(separator: ", ")) holds no adapter, so only its header is shown"
+      )
+    }
+    if filter != nil, !tensors {
+      throw ValidationError(
+        "--filter selects layers of adapter tables or tensors of --tensors; the header view of \(paths.joined(separator: ", ")) lists neither"
+      )
+    }
     try runFileLevel(checkpoints)
   }
 
@@ -138,7 +171,9 @@ struct InspectCommand: PipelineCommand {
     }
     adapters = try QKRowOrder.resolve(adapters, heads: llama.heads())
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
-      throw ValidationError("--alpha is for adapters without an alpha of their own; every adapter here has one (adapter_config.json or adapter.lora.alpha)")
+      throw ValidationError(
+        "--alpha is for adapters without an alpha of their own; every adapter here has one (adapter_config.json or adapter.lora.alpha)"
+      )
     }
     return adapters
   }
@@ -184,7 +219,10 @@ enum FileReport {
 
   static func metadataJSON(_ checkpoint: Checkpoint) -> JSON {
     if let gguf = checkpoint.gguf {
-      return .object(gguf.metadata.map { ($0.key, .object([("type", .string(typeName($0.value))), ("value", $0.value.json(arrayLimit: arrayLimit))])) })
+      return .object(
+        gguf.metadata.map {
+          ($0.key, .object([("type", .string(typeName($0.value))), ("value", $0.value.json(arrayLimit: arrayLimit))]))
+        })
     }
     return .object(checkpoint.metadata.map { ($0.key, .string($0.value)) })
   }
@@ -207,19 +245,34 @@ enum FileReport {
       ("parameter_count", JSON(summary.parameterCount)),
       ("data_bytes", JSON(summary.dataBytes)),
       ("file_bytes", JSON(summary.fileBytes)),
-      ("dtypes", .object(summary.dtypes.map {
-        ($0.dtype.rawValue, .object([("tensors", JSON($0.count.tensors)), ("parameters", JSON($0.count.parameters)), ("bytes", JSON($0.count.bytes))]))
-      })),
+      (
+        "dtypes",
+        .object(
+          summary.dtypes.map {
+            (
+              $0.dtype.rawValue,
+              .object([
+                ("tensors", JSON($0.count.tensors)), ("parameters", JSON($0.count.parameters)),
+                ("bytes", JSON($0.count.bytes)),
+              ])
+            )
+          })
+      ),
       ("metadata", metadataJSON(checkpoint)),
     ]
     if let tensors {
-      fields.append(("tensors", .array(tensors.map { tensor in
-        .object([
-          ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.rawValue)),
-          ("shape", .array(tensor.shape.map { JSON($0) })), ("file", .string(tensor.file.path)),
-          ("offset", JSON(tensor.offset)), ("bytes", JSON(tensor.byteCount)),
-        ])
-      })))
+      fields.append(
+        (
+          "tensors",
+          .array(
+            tensors.map { tensor in
+              .object([
+                ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.rawValue)),
+                ("shape", .array(tensor.shape.map { JSON($0) })), ("file", .string(tensor.file.path)),
+                ("offset", JSON(tensor.offset)), ("bytes", JSON(tensor.byteCount)),
+              ])
+            })
+        ))
     }
     return .object(fields)
   }
@@ -233,21 +286,27 @@ enum FileReport {
     field("parameters", Format.count(summary.parameterCount))
     field("bytes", "\(Format.bytes(summary.dataBytes)) of tensor data, \(Format.bytes(summary.fileBytes)) on disk")
     field("dtypes", summary.dtypes.map { "\($0.dtype.rawValue) x\($0.count.tensors)" }.joined(separator: ", "))
-    let metadata: [(String, String)] = checkpoint.gguf.map { gguf in
-      gguf.metadata.map { ($0.key, describe($0.value)) }
-    } ?? checkpoint.metadata.map { ($0.key, $0.value) }
+    let metadata: [(String, String)] =
+      checkpoint.gguf.map { gguf in
+        gguf.metadata.map { ($0.key, describe($0.value)) }
+      } ?? checkpoint.metadata.map { ($0.key, $0.value) }
     if !metadata.isEmpty {
       // A terminal view shows the first entries (--json has every one): a header can carry millions.
       lines.append("  metadata")
       let shown = metadata.prefix(metadataLimit)
       let width = shown.map(\.0.count).max() ?? 0
       for (key, value) in shown { lines.append("    " + key.visible.padding(width + 2) + value.visible) }
-      if metadata.count > metadataLimit { lines.append("    ... \(Format.count(metadata.count - metadataLimit)) more (all of them with --json)") }
+      if metadata.count > metadataLimit {
+        lines.append("    ... \(Format.count(metadata.count - metadataLimit)) more (all of them with --json)")
+      }
     }
     if let tensors {
       var table = Table([("name", .left), ("dtype", .left), ("shape", .left), ("offset", .right), ("bytes", .right)])
       for tensor in tensors {
-        table.add([tensor.name, tensor.dtype.rawValue, Format.shape(tensor.shape), Format.count(tensor.offset), Format.count(tensor.byteCount)])
+        table.add([
+          tensor.name, tensor.dtype.rawValue, Format.shape(tensor.shape), Format.count(tensor.offset),
+          Format.count(tensor.byteCount),
+        ])
       }
       lines.append("")
       lines += table.render(indent: "  ")

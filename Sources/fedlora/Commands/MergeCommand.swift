@@ -7,7 +7,8 @@ struct MergeCommand: PipelineCommand {
 
   static let configuration = CommandConfiguration(
     commandName: "merge",
-    abstract: "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking), or into base weights.",
+    abstract:
+      "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking), or into base weights.",
     discussion: """
       CLIENT is a PEFT folder (adapter_config.json + adapter_model.safetensors), a bare \
       safetensors adapter (give --alpha) or a llama.cpp GGUF LoRA; formats may be mixed.
@@ -31,16 +32,25 @@ struct MergeCommand: PipelineCommand {
       """
   )
 
-  @Argument(help: "Client adapters (folders, files or Hugging Face ids), each given once (or in --recipe).", completion: .file())
+  @Argument(
+    help: "Client adapters (folders, files or Hugging Face ids), each given once (or in --recipe).", completion: .file()
+  )
   var clients: [String] = []
 
-  @Option(name: .shortAndLong, help: "Output: a PEFT folder, FILE.safetensors or FILE.gguf; with --base a merged checkpoint (a sharded folder, FILE.safetensors or FILE.gguf).", completion: .file())
+  @Option(
+    name: .shortAndLong,
+    help:
+      "Output: a PEFT folder, FILE.safetensors or FILE.gguf; with --base a merged checkpoint (a sharded folder, FILE.safetensors or FILE.gguf).",
+    completion: .file())
   var output: String?
 
   @Option(help: "fedavg (alias fedit), flora-na (default), svd, stack; with --base also exact or fedex.")
   var method: String?
 
-  @Option(help: "A YAML recipe of the merge: its options as keys (method, clients: [{path, weight|samples}], output, base, format, dtype, rank, scope, max_iterations, alpha, allow_missing), paths relative to the recipe. An option it gives may not be given here too.", completion: .file(extensions: ["yaml", "yml"]))
+  @Option(
+    help:
+      "A YAML recipe of the merge: its options as keys (method, clients: [{path, weight|samples}], output, base, format, dtype, rank, scope, max_iterations, alpha, allow_missing), paths relative to the recipe. An option it gives may not be given here too.",
+    completion: .file(extensions: ["yaml", "yml"]))
   var recipe: String?
 
   @OptionGroup var weighting: WeightOptions
@@ -48,7 +58,9 @@ struct MergeCommand: PipelineCommand {
   @Flag(help: "Use --weights as given, without normalising (a plain sum of adapters).")
   var keepWeights = false
 
-  @Option(help: "Adapter format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft). Not with --base.")
+  @Option(
+    help: "Adapter format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft). Not with --base."
+  )
   var format: AdapterWriter.Format?
 
   @Option(help: "Output dtype: f32, f16 or bf16 (default: the clients' dtype; with --base, the base's).")
@@ -63,10 +75,15 @@ struct MergeCommand: PipelineCommand {
   @Option(parsing: .unconditional, help: "FLoRA-NA iteration limit (default: \(FloraNA.Options().maxIterations)).")
   var maxIterations: Int?
 
-  @Option(parsing: .unconditional, help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
+  @Option(
+    parsing: .unconditional,
+    help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
 
-  @Option(help: "Base checkpoint to fold the aggregate into (safetensors file, sharded folder or index, GGUF): OUTPUT is then a merged checkpoint.", completion: .file())
+  @Option(
+    help:
+      "Base checkpoint to fold the aggregate into (safetensors file, sharded folder or index, GGUF): OUTPUT is then a merged checkpoint.",
+    completion: .file())
   var base: String?
 
   @Option(help: "With --base and a folder OUTPUT: tensor data per shard (default 5GB).")
@@ -75,16 +92,24 @@ struct MergeCommand: PipelineCommand {
   @Option(help: "With --method fedex: where the FedAvg adapter goes (default OUTPUT.adapter).", completion: .file())
   var adapterOutput: String?
 
-  @Flag(help: "Compute no errors (fedavg, stack, exact, fedex): the factors' weighted sum alone, no Gram work; the report gives shapes and ranks, errors null.")
+  @Flag(
+    help:
+      "Compute no errors (fedavg, stack, exact, fedex): the factors' weighted sum alone, no Gram work; the report gives shapes and ranks, errors null."
+  )
   var noErrors = false
 
-  @Flag(help: "Check everything that needs no computing and print the plan (each output file with its tensors, dtypes and bytes and what it replaces; each layer's output rank), writing nothing.")
+  @Flag(
+    help:
+      "Check everything that needs no computing and print the plan (each output file with its tensors, dtypes and bytes and what it replaces; each layer's output rank), writing nothing."
+  )
   var dryRun = false
 
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
-  @Flag(help: "Merge clients whose configs name different base_model_name_or_path values (with a warning) instead of refusing.")
+  @Flag(
+    help:
+      "Merge clients whose configs name different base_model_name_or_path values (with a warning) instead of refusing.")
   var allowDifferentBases = false
 
   @OptionGroup var llama: LlamaOptions
@@ -117,12 +142,17 @@ struct MergeCommand: PipelineCommand {
   func applying(_ recipe: MergeRecipe) throws -> MergeCommand {
     let both = [
       ("CLIENT arguments", "clients", !clients.isEmpty), ("--output", "output", output != nil && recipe.output != nil),
-      ("--method", "method", method != nil && recipe.method != nil), ("--base", "base", base != nil && recipe.base != nil),
-      ("--format", "format", format != nil && recipe.format != nil), ("--dtype", "dtype", dtype != nil && recipe.dtype != nil),
+      ("--method", "method", method != nil && recipe.method != nil),
+      ("--base", "base", base != nil && recipe.base != nil),
+      ("--format", "format", format != nil && recipe.format != nil),
+      ("--dtype", "dtype", dtype != nil && recipe.dtype != nil),
       ("--rank", "rank", rank != nil && recipe.rank != nil), ("--scope", "scope", scope != nil && recipe.scope != nil),
       ("--max-iterations", "max_iterations", maxIterations != nil && recipe.maxIterations != nil),
       ("--alpha", "alpha", alpha != nil && recipe.alpha != nil),
-      ("--weights/--samples", "clients' weights", (weighting.weights != nil || weighting.samples != nil) && (recipe.weights != nil || recipe.samples != nil)),
+      (
+        "--weights/--samples", "clients' weights",
+        (weighting.weights != nil || weighting.samples != nil) && (recipe.weights != nil || recipe.samples != nil)
+      ),
       ("--allow-missing", "allow_missing", allowMissing && recipe.allowMissing != nil),
     ]
     if let (flag, key, _) = both.first(where: { $0.2 }) {
@@ -134,15 +164,21 @@ struct MergeCommand: PipelineCommand {
     command.method = method ?? recipe.method
     command.base = base ?? recipe.base
     if let format = recipe.format {
-      guard let parsed = AdapterWriter.Format(rawValue: format) else { throw ValidationError("recipe: format '\(format)' is not peft, safetensors or gguf") }
+      guard let parsed = AdapterWriter.Format(rawValue: format) else {
+        throw ValidationError("recipe: format '\(format)' is not peft, safetensors or gguf")
+      }
       command.format = parsed
     }
     if let dtype = recipe.dtype {
-      guard let parsed = OutputDType(rawValue: dtype) else { throw ValidationError("recipe: dtype '\(dtype)' is not f32, f16 or bf16") }
+      guard let parsed = OutputDType(rawValue: dtype) else {
+        throw ValidationError("recipe: dtype '\(dtype)' is not f32, f16 or bf16")
+      }
       command.dtype = parsed
     }
     if let scope = recipe.scope {
-      guard let parsed = Scope(rawValue: scope) else { throw ValidationError("recipe: scope '\(scope)' is not layer or model") }
+      guard let parsed = Scope(rawValue: scope) else {
+        throw ValidationError("recipe: scope '\(scope)' is not layer or model")
+      }
       command.scope = parsed
     }
     command.rank = rank ?? recipe.rank
@@ -161,36 +197,59 @@ struct MergeCommand: PipelineCommand {
     try weighting.validate()
     let method = methodName
     guard let parsed = Method(name: method) else {
-      throw ValidationError("unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
+      throw ValidationError(
+        "unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
     }
-    if parsed.needsBase, base == nil { throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base") }
+    if parsed.needsBase, base == nil {
+      throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base")
+    }
     try weighting.check(clients: clients.count)
     if keepWeights, weighting.weights == nil {
-      throw ValidationError("--keep-weights keeps --weights as given, so it needs --weights (--samples are counts: always normalised)")
+      throw ValidationError(
+        "--keep-weights keeps --weights as given, so it needs --weights (--samples are counts: always normalised)")
     }
     if let rank {
-      guard parsed == .svd else { throw ValidationError("--rank sets the output rank of --method svd; \(parsed.rawValue) writes the clients' largest rank") }
+      guard parsed == .svd else {
+        throw ValidationError(
+          "--rank sets the output rank of --method svd; \(parsed.rawValue) writes the clients' largest rank")
+      }
       guard rank >= 1 else { throw ValidationError("--rank must be at least 1 (got \(rank))") }
     }
     if scope != nil || maxIterations != nil, parsed != .floraNA {
       throw ValidationError("--scope and --max-iterations tune flora-na, not \(parsed.rawValue)")
     }
-    if let maxIterations, maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1 (got \(maxIterations))") }
-    if let alpha, !(alpha.isFinite && alpha > 0) { throw ValidationError("--alpha must be a positive number (got \(alpha))") }
+    if let maxIterations, maxIterations < 1 {
+      throw ValidationError("--max-iterations must be at least 1 (got \(maxIterations))")
+    }
+    if let alpha, !(alpha.isFinite && alpha > 0) {
+      throw ValidationError("--alpha must be a positive number (got \(alpha))")
+    }
     if noErrors, parsed.solvesOnGrams {
-      throw ValidationError("--no-errors: \(parsed.rawValue) solves on the Gram blocks the errors come from, so it always reports them (fedavg, stack, exact and fedex can skip them)")
+      throw ValidationError(
+        "--no-errors: \(parsed.rawValue) solves on the Gram blocks the errors come from, so it always reports them (fedavg, stack, exact and fedex can skip them)"
+      )
     }
     if adapterOutput != nil, parsed != .fedex {
-      throw ValidationError("--adapter-output is where --method fedex writes its FedAvg adapter; \(parsed.rawValue) writes none")
+      throw ValidationError(
+        "--adapter-output is where --method fedex writes its FedAvg adapter; \(parsed.rawValue) writes none")
     }
     if let shardSize {
-      guard shardedOutput else { throw ValidationError("--shard-size applies to a sharded merged checkpoint: --base with a folder OUTPUT") }
-      guard Format.parseSize(shardSize) != nil else { throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB") }
+      guard shardedOutput else {
+        throw ValidationError("--shard-size applies to a sharded merged checkpoint: --base with a folder OUTPUT")
+      }
+      guard Format.parseSize(shardSize) != nil else {
+        throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB")
+      }
     }
     if let format {
-      guard base == nil else { throw ValidationError("--format chooses an adapter's format; with --base, OUTPUT's extension decides (.safetensors, .gguf, else a sharded folder)") }
+      guard base == nil else {
+        throw ValidationError(
+          "--format chooses an adapter's format; with --base, OUTPUT's extension decides (.safetensors, .gguf, else a sharded folder)"
+        )
+      }
       if let named = formatOfExtension, named != format {
-        throw ValidationError("--format \(format.rawValue) contradicts OUTPUT '\(outputPath)', which names a \(named.rawValue) file")
+        throw ValidationError(
+          "--format \(format.rawValue) contradicts OUTPUT '\(outputPath)', which names a \(named.rawValue) file")
       }
     }
   }
@@ -199,13 +258,22 @@ struct MergeCommand: PipelineCommand {
   var outputs: [PathConflicts.Output] {
     guard base != nil else {
       let adapterFormat = format ?? formatOfExtension ?? .peft
-      return [adapterFormat == .peft ? .folder(outputPath, writes: AdapterWriter.peftFiles.contains) : .file(outputPath)]
+      return [
+        adapterFormat == .peft ? .folder(outputPath, writes: AdapterWriter.peftFiles.contains) : .file(outputPath)
+      ]
     }
     // A sharded output also writes the base's companion files (config, tokenizer) beside its shards.
-    let baseFolder = base.map { path in Checkpoint.isDirectory(path) ? path : path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "." } ?? "."
+    let baseFolder =
+      base.map { path in
+        Checkpoint.isDirectory(path) ? path : path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+      } ?? "."
     let companions = Set(Checkpoint.listDirectory(baseFolder.isEmpty ? "/" : baseFolder))
-    let merged: PathConflicts.Output = shardedOutput ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)
-    return [merged] + (Method(name: methodName) == .fedex ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
+    let merged: PathConflicts.Output =
+      shardedOutput
+      ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)
+    return [merged]
+      + (Method(name: methodName) == .fedex
+        ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
   }
 
   func execute() throws {
@@ -224,15 +292,23 @@ struct MergeCommand: PipelineCommand {
     if base == nil { Memory.keepFreedBlocks() }
     // q/k row order of llama GGUF LoRAs: --base-config, else the base's, else the clients' own.
     let heads = try llama.heads() ?? base.flatMap { try QKRowOrder.heads(base: Checkpoint.open($0)) }
-    let loaded = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads) }
+    let loaded = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads)
+    }
     let adapters = try QKRowOrder.resolve(loaded, heads: heads)
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
-      throw ValidationError("--alpha is for adapters without an alpha of their own; every client has one (adapter_config.json or adapter.lora.alpha)")
+      throw ValidationError(
+        "--alpha is for adapters without an alpha of their own; every client has one (adapter_config.json or adapter.lora.alpha)"
+      )
     }
-    if llama.baseConfig != nil, !adapters.contains(where: { $0.format == .gguf }), base != nil || (format ?? formatOfExtension) != .gguf {
-      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
+    if llama.baseConfig != nil, !adapters.contains(where: { $0.format == .gguf }),
+      base != nil || (format ?? formatOfExtension) != .gguf
+    {
+      throw ValidationError(
+        "--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
     }
-    let set = try ClientSet(adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing, allowDifferentBases: allowDifferentBases)
+    let set = try ClientSet(
+      adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing,
+      allowDifferentBases: allowDifferentBases)
     set.warnings.forEach(Session.warn)
     var options = MergeOptions(method: method)
     options.rank = rank
@@ -251,7 +327,8 @@ struct MergeCommand: PipelineCommand {
       report = merge.report
     } else {
       report = try AdapterWriter.write(
-        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, provenance: provenance,
+        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype,
+        provenance: provenance,
         llamaHeads: heads, in: transaction)
     }
     try transaction.commit()
@@ -262,13 +339,16 @@ struct MergeCommand: PipelineCommand {
 extension MergeCommand {
   /// `--base`: the merged checkpoint (and for fedex, the FedAvg adapter beside it).
   func writeMergedBase(
-    _ merge: Merge, base path: String, set: ClientSet, provenance: AdapterWriter.Provenance, in transaction: OutputTransaction
+    _ merge: Merge, base path: String, set: ClientSet, provenance: AdapterWriter.Provenance,
+    in transaction: OutputTransaction
   ) throws {
     let output = outputPath
     let base = try Checkpoint.open(path)
     let plan = try BaseMerge.plan(base: base, merge: merge, dtype: dtype?.dtype)
     if !plan.requantised.isEmpty {
-      Session.warn("\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))")
+      Session.warn(
+        "\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))"
+      )
     }
     let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
     let progress = Progress(total: total, enabled: Session.showsProgress)
@@ -278,10 +358,15 @@ extension MergeCommand {
       let export = base.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: base.folder) : nil
       export?.report()
       let kv = base.gguf?.metadata ?? export?.metadata ?? [("general.architecture", .string("llama"))]
-      try GGUFWriter.write(export?.tensors ?? plan.tensors, metadata: kv + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
-                           alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler, in: transaction)
+      try GGUFWriter.write(
+        export?.tensors ?? plan.tensors,
+        metadata: kv
+          + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
+        alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler,
+        in: transaction)
     } else if output.hasSuffix(".safetensors") {
-      try SafeTensorsWriter.write(plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
+      try SafeTensorsWriter.write(
+        plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
     } else {
       try SafeTensorsWriter.writeSharded(
         plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000, to: output,
@@ -289,10 +374,10 @@ extension MergeCommand {
     }
     progress.finish()
     if merge.options.method == .fedex {
-      try AdapterWriter.write(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance, in: transaction)
+      try AdapterWriter.write(
+        merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance, in: transaction)
     }
   }
-
 
   /// `--dry-run`: the files the merge would write and each layer's output rank, nothing solved.
   func showPlan(_ merge: Merge, heads: LlamaGGUF.Heads?) throws {
@@ -306,15 +391,18 @@ extension MergeCommand {
       } else if outputPath.hasSuffix(".safetensors") {
         files = [(outputPath, plan.tensors)]
       } else {
-        let (shards, names) = SafeTensorsWriter.shardPlan(plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
-        files = zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])]
+        let (shards, names) = SafeTensorsWriter.shardPlan(
+          plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+        files =
+          zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])]
         files += try checkpoint.companionFiles().map { (outputPath + "/" + $0.name, []) }
       }
       if merge.options.method == .fedex {
         files += try AdapterWriter.plannedFiles(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype)
       }
     } else {
-      files = try AdapterWriter.plannedFiles(merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, llamaHeads: heads)
+      files = try AdapterWriter.plannedFiles(
+        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, llamaHeads: heads)
     }
     let set = merge.set
     let layers = zip(set.moduleNames, merge.outputRanks).map { module, rank in
@@ -323,7 +411,9 @@ extension MergeCommand {
       let bounded = merge.options.method == .svd && rank > (entries.map(\.rank).max() ?? 0)
       return DryRunView.Layer(
         name: module, shape: entries.first?.updateShape ?? [0, 0], rank: rank,
-        note: bounded ? "svd ranks beyond the clients' largest are upper bounds: a layer whose update has lower rank gets that" : nil)
+        note: bounded
+          ? "svd ranks beyond the clients' largest are upper bounds: a layer whose update has lower rank gets that"
+          : nil)
     }
     DryRunView.show(files, layers: layers)
   }
@@ -340,7 +430,9 @@ extension AdapterWriter.Format: ExpressibleByArgument {}
 
 /// The merge summary: per layer and model-level relative error against the ideal update.
 enum MergeReportView {
-  static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(key: String, value: JSON)] {
+  static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(
+    key: String, value: JSON
+  )] {
     func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
     return [
       ("output", .string(output)),
@@ -350,36 +442,54 @@ enum MergeReportView {
       ("clients", .array(set.clients.map { .string($0.path) })),
       ("weights", .array(set.weights.map { JSON($0) })),
       ("model", .object([("relative_error", number(report.modelError)), ("floor", number(report.modelFloor))])),
-      ("layers", .array(report.layers.map { layer in
-        var fields: [(key: String, value: JSON)] = [
-          ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })), ("rank", JSON(layer.rank)),
-          ("norm_T", number(layer.normT)), ("relative_error", number(layer.relativeError)), ("floor", number(layer.relativeFloor)),
-          ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
-        ]
-        if let p = layer.p, let q = layer.q, report.method == .floraNA {
-          fields += [("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })), ("iterations", layer.iterations.map { JSON($0) } ?? .null)]
-        }
-        return .object(fields)
-      })),
+      (
+        "layers",
+        .array(
+          report.layers.map { layer in
+            var fields: [(key: String, value: JSON)] = [
+              ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
+              ("rank", JSON(layer.rank)),
+              ("norm_T", number(layer.normT)), ("relative_error", number(layer.relativeError)),
+              ("floor", number(layer.relativeFloor)),
+              ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
+            ]
+            if let p = layer.p, let q = layer.q, report.method == .floraNA {
+              fields += [
+                ("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })),
+                ("iterations", layer.iterations.map { JSON($0) } ?? .null),
+              ]
+            }
+            return .object(fields)
+          })
+      ),
     ]
   }
 
   static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
     let errors = report.layers.contains { $0.normT != nil }
-    var table = Table([("layer", .left), ("shape", .left), ("rank", .right)] + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
+    var table = Table(
+      [("layer", .left), ("shape", .left), ("rank", .right)]
+        + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
     func rel(_ value: Double?) -> String { value.map { Format.scientific($0) } ?? "n/a" }
     for layer in report.layers {
-      table.add([layer.name, Format.shape(layer.shape), "\(layer.rank)"] + (errors ? [rel(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)] : []))
+      table.add(
+        [layer.name, Format.shape(layer.shape), "\(layer.rank)"]
+          + (errors ? [rel(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)] : []))
     }
     var lines = ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"]
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
     lines += table.render()
-    lines.append(errors ? "model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))" : "errors not computed (--no-errors)")
+    lines.append(
+      errors
+        ? "model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"
+        : "errors not computed (--no-errors)")
     for limit in [RankLimit.shape, .update] {
       let limited = report.layers.filter { $0.rankLimit == limit }
       guard let first = limited.first, let asked else { continue }
       let why = limit == .shape ? "min(d, k) or the clients' ranks added up" : "the rank of the ideal update T"
-      lines.append("note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name.visible), rank \(first.rank)")
+      lines.append(
+        "note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name.visible), rank \(first.rank)"
+      )
     }
     return lines
   }

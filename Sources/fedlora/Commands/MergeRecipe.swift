@@ -21,7 +21,8 @@ struct MergeRecipe {
   }
 
   static let keys = [
-    "method", "clients", "output", "base", "format", "dtype", "rank", "scope", "max_iterations", "alpha", "allow_missing",
+    "method", "clients", "output", "base", "format", "dtype", "rank", "scope", "max_iterations", "alpha",
+    "allow_missing",
   ]
 
   /// The recipe file's text, recorded in the output's provenance.
@@ -45,7 +46,9 @@ struct MergeRecipe {
     func fail(_ node: Node?, _ message: String) -> ValidationError {
       ValidationError("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)")
     }
-    guard case let .mapping(mapping)? = root else { throw fail(root, "a recipe is a mapping of merge options (\(Self.keys.joined(separator: ", ")))") }
+    guard case let .mapping(mapping)? = root else {
+      throw fail(root, "a recipe is a mapping of merge options (\(Self.keys.joined(separator: ", ")))")
+    }
     let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
 
     /// A path from the recipe, relative to its folder unless absolute (or a cached Hub id).
@@ -56,7 +59,9 @@ struct MergeRecipe {
       return joined
     }
     func string(_ node: Node, _ key: String) throws -> String {
-      guard case .scalar = node, let value = node.string, !value.isEmpty else { throw fail(node, "'\(key)' must be a string") }
+      guard case .scalar = node, let value = node.string, !value.isEmpty else {
+        throw fail(node, "'\(key)' must be a string")
+      }
       return value
     }
     func integer(_ node: Node, _ key: String) throws -> Int {
@@ -64,7 +69,9 @@ struct MergeRecipe {
       return value
     }
     func number(_ node: Node, _ key: String) throws -> Double {
-      guard let value = node.int.map(Double.init) ?? node.float, value.isFinite else { throw fail(node, "'\(key)' must be a number") }
+      guard let value = node.int.map(Double.init) ?? node.float, value.isFinite else {
+        throw fail(node, "'\(key)' must be a number")
+      }
       return value
     }
 
@@ -86,9 +93,13 @@ struct MergeRecipe {
         guard let flag = value.bool else { throw fail(value, "'allow_missing' must be true or false") }
         allowMissing = flag
       case "clients":
-        guard case let .sequence(entries) = value, !entries.isEmpty else { throw fail(value, "'clients' must be a list of {path, weight} or {path, samples}") }
+        guard case let .sequence(entries) = value, !entries.isEmpty else {
+          throw fail(value, "'clients' must be a list of {path, weight} or {path, samples}")
+        }
         for entry in entries {
-          guard case let .mapping(fields) = entry else { throw fail(entry, "a client must be {path, weight} or {path, samples}") }
+          guard case let .mapping(fields) = entry else {
+            throw fail(entry, "a client must be {path, weight} or {path, samples}")
+          }
           var (clientPath, weight, samples): (String?, Double?, Double?) = (nil, nil, nil)
           for (field, fieldValue) in fields {
             switch field.string {
@@ -99,7 +110,9 @@ struct MergeRecipe {
             }
           }
           guard let clientPath else { throw fail(entry, "a client without 'path'") }
-          guard weight == nil || samples == nil else { throw fail(entry, "a client has 'weight' or 'samples', not both") }
+          guard weight == nil || samples == nil else {
+            throw fail(entry, "a client has 'weight' or 'samples', not both")
+          }
           clients.append(Client(path: clientPath, weight: weight, samples: samples))
         }
       default: throw fail(keyNode, "unknown key '\(key)' (the keys are \(Self.keys.joined(separator: ", ")))")
@@ -108,12 +121,18 @@ struct MergeRecipe {
     guard !clients.isEmpty else { throw fail(root, "no 'clients'") }
     let weighted = clients.filter { $0.weight != nil }.count
     let counted = clients.filter { $0.samples != nil }.count
-    guard (weighted == 0 || weighted == clients.count), (counted == 0 || counted == clients.count), weighted == 0 || counted == 0 else {
+    guard weighted == 0 || weighted == clients.count, counted == 0 || counted == clients.count,
+      weighted == 0 || counted == 0
+    else {
       throw fail(root, "give every client a 'weight', or every client 'samples', or none of them")
     }
   }
 
   /// The comma-separated `--weights` or `--samples` the clients' values make.
-  var weights: String? { clients.first?.weight == nil ? nil : clients.compactMap(\.weight).map { "\($0)" }.joined(separator: ",") }
-  var samples: String? { clients.first?.samples == nil ? nil : clients.compactMap(\.samples).map { "\($0)" }.joined(separator: ",") }
+  var weights: String? {
+    clients.first?.weight == nil ? nil : clients.compactMap(\.weight).map { "\($0)" }.joined(separator: ",")
+  }
+  var samples: String? {
+    clients.first?.samples == nil ? nil : clients.compactMap(\.samples).map { "\($0)" }.joined(separator: ",")
+  }
 }

@@ -41,19 +41,28 @@ struct VerifyCommand: PipelineCommand {
       allValid = allValid && problems.isEmpty
       if !problems.isEmpty { failed += 1 }
       if json {
-        reports.append(.object([
-          ("path", .string(path)),
-          ("valid", .bool(problems.isEmpty)),
-          ("tensor_count", JSON(tensorCount)),
-          ("problems", .array(problems.map { .object([("code", .string($0.code)), ("message", .string($0.message))]) })),
-          ("tensors", data ? .array(scans.map { tensor, scan in
-            .object([
-              ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.rawValue)),
-              ("crc32", .string(hex(scan.crc32))), ("nan", JSON(scan.nanCount)), ("inf", JSON(scan.infCount)),
-              ("values_checked", .bool(scan.valuesChecked)),
-            ])
-          }) : .null),
-        ]))
+        reports.append(
+          .object([
+            ("path", .string(path)),
+            ("valid", .bool(problems.isEmpty)),
+            ("tensor_count", JSON(tensorCount)),
+            (
+              "problems",
+              .array(problems.map { .object([("code", .string($0.code)), ("message", .string($0.message))]) })
+            ),
+            (
+              "tensors",
+              data
+                ? .array(
+                  scans.map { tensor, scan in
+                    .object([
+                      ("name", .string(tensor.name)), ("dtype", .string(tensor.dtype.rawValue)),
+                      ("crc32", .string(hex(scan.crc32))), ("nan", JSON(scan.nanCount)), ("inf", JSON(scan.infCount)),
+                      ("values_checked", .bool(scan.valuesChecked)),
+                    ])
+                  }) : .null
+            ),
+          ]))
       } else if problems.isEmpty {
         let detail = data ? "\(tensorCount) tensors, all values finite" : "\(tensorCount) tensors, structure valid"
         Session.result("\(Terminal.green("ok"))    \(path) (\(detail))")
@@ -62,7 +71,9 @@ struct VerifyCommand: PipelineCommand {
         }
         let unchecked = scans.filter { !$0.1.valuesChecked }.map(\.0.dtype.rawValue)
         if !unchecked.isEmpty {
-          Session.warn("\(path): values of \(Set(unchecked).sorted().joined(separator: ", ")) tensors cannot be decoded; only their CRC-32 was computed")
+          Session.warn(
+            "\(path): values of \(Set(unchecked).sorted().joined(separator: ", ")) tensors cannot be decoded; only their CRC-32 was computed"
+          )
         }
       } else {
         for problem in problems { Session.result("\(Terminal.red("FAIL"))  \(problem.message.visible)") }
@@ -71,7 +82,14 @@ struct VerifyCommand: PipelineCommand {
     if json {
       var fields: [(key: String, value: JSON)] = [("valid", .bool(allValid)), ("files", .array(reports))]
       if !allValid {
-        fields.append(("error", .object([("code", .string("verify-failed")), ("message", .string("\(failed) of \(paths.count) paths failed verification"))])))
+        fields.append(
+          (
+            "error",
+            .object([
+              ("code", .string("verify-failed")),
+              ("message", .string("\(failed) of \(paths.count) paths failed verification")),
+            ])
+          ))
       }
       Terminal.out(Session.document(ok: allValid, fields))
     }
@@ -79,15 +97,23 @@ struct VerifyCommand: PipelineCommand {
   }
 
   /// Opens and validates one path; with --data scans every tensor.
-  private func check(_ path: String) -> (tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [(code: String, message: String)]) {
+  private func check(_ path: String) -> (
+    tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [(code: String, message: String)]
+  ) {
     let checkpoint: Checkpoint
     do { checkpoint = try Checkpoint.open(path) } catch {
       // A pickle naming globals outside the allowlist: each one is a failure of its own, as
       // picklescan and modelscan list them (nothing of the file was imported or run).
       if case let .unsafePickle(_, globals) = error {
-        return (0, [], globals.map { global in
-          ("unsafe-global", "\(path): data.pkl byte \(global.offset) names \(global.module).\(global.name), which unpickling would import and call")
-        })
+        return (
+          0, [],
+          globals.map { global in
+            (
+              "unsafe-global",
+              "\(path): data.pkl byte \(global.offset) names \(global.module).\(global.name), which unpickling would import and call"
+            )
+          }
+        )
       }
       return (0, [], [(error.code, error.description)])
     }
@@ -109,7 +135,9 @@ struct VerifyCommand: PipelineCommand {
   /// metadata) is validated too: strict JSON, the types PEFT expects, and agreement with the
   /// tensors (every module paired, the ranks the config gives).
   private func adapterConfigProblems(_ checkpoint: Checkpoint) -> [(code: String, message: String)] {
-    let hasConfig = Checkpoint.isFile(checkpoint.folder + "/adapter_config.json") || checkpoint.metadata.contains { $0.key == AdapterConfig.metadataKey }
+    let hasConfig =
+      Checkpoint.isFile(checkpoint.folder + "/adapter_config.json")
+      || checkpoint.metadata.contains { $0.key == AdapterConfig.metadataKey }
     guard hasConfig, checkpoint.gguf == nil else { return [] }
     do {
       return try Adapter.load(checkpoint.path, lenient: true).problems.map { ($0.code, $0.description) }

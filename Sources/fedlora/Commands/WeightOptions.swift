@@ -13,11 +13,17 @@ struct WeightOptions: ParsableArguments {
     if weights != nil, samples != nil { throw ValidationError("give --weights or --samples, not both") }
     for (flag, list) in [("--weights", weights), ("--samples", samples)] {
       guard let list else { continue }
-      guard let values = Self.numbers(list) else { throw ValidationError("\(flag) '\(list)' is not a comma-separated list of numbers") }
-      if values.contains(where: { $0 < 0 }) {
-        throw ValidationError("\(flag) '\(list)' has a negative value: a client's update cannot count less than nothing (leave the client out instead)")
+      guard let values = Self.numbers(list) else {
+        throw ValidationError("\(flag) '\(list)' is not a comma-separated list of numbers")
       }
-      if values.allSatisfy({ $0 == 0 }) { throw ValidationError("\(flag) '\(list)' is all zeros: some client must count") }
+      if values.contains(where: { $0 < 0 }) {
+        throw ValidationError(
+          "\(flag) '\(list)' has a negative value: a client's update cannot count less than nothing (leave the client out instead)"
+        )
+      }
+      if values.allSatisfy({ $0 == 0 }) {
+        throw ValidationError("\(flag) '\(list)' is all zeros: some client must count")
+      }
     }
   }
 
@@ -28,7 +34,8 @@ struct WeightOptions: ParsableArguments {
   }
 
   var spec: WeightSpec {
-    weights.flatMap(Self.numbers).map(WeightSpec.weights) ?? samples.flatMap(Self.numbers).map(WeightSpec.samples) ?? .uniform
+    weights.flatMap(Self.numbers).map(WeightSpec.weights) ?? samples.flatMap(Self.numbers).map(WeightSpec.samples)
+      ?? .uniform
   }
 
   /// The finite numbers of a comma-separated list; nil if any item is not one.

@@ -21,30 +21,39 @@ enum DryRunView {
         dtypes.append((tensor.dtype.rawValue, JSON(file.tensors.filter { $0.dtype == tensor.dtype }.count)))
       }
       let replaces = Checkpoint.exists(file.path)
-      documents.append(.object([
-        ("path", .string(file.path)), ("tensors", JSON(file.tensors.count)), ("dtypes", .object(dtypes)),
-        ("bytes", JSON(bytes)), ("replaces", .bool(replaces)),
-      ]))
-      let what = file.tensors.isEmpty
+      documents.append(
+        .object([
+          ("path", .string(file.path)), ("tensors", JSON(file.tensors.count)), ("dtypes", .object(dtypes)),
+          ("bytes", JSON(bytes)), ("replaces", .bool(replaces)),
+        ]))
+      let what =
+        file.tensors.isEmpty
         ? "a metadata file (no tensors)"
         : "\(file.tensors.count) tensor\(file.tensors.count == 1 ? "" : "s") (\(dtypes.map { "\($0.key) x\($0.value.compactText)" }.joined(separator: ", "))), \(Format.bytes(bytes)) of tensor data"
       Session.result("would write \(file.path): \(what)\(replaces ? ", replacing the file there" : "")")
     }
     if !layers.isEmpty {
       var table = Table([("layer", .left), ("shape", .left), ("rank", .right)])
-      for layer in layers { table.add([layer.name, Format.shape(layer.shape), layer.note == nil ? "\(layer.rank)" : "<= \(layer.rank)"]) }
+      for layer in layers {
+        table.add([layer.name, Format.shape(layer.shape), layer.note == nil ? "\(layer.rank)" : "<= \(layer.rank)"])
+      }
       table.render().forEach(Session.result)
       if let note = layers.compactMap(\.note).first { Session.result("note: \(note)") }
     }
     Session.result("dry run: nothing written")
     Session.finish([
       ("dry_run", .bool(true)), ("files", .array(documents)),
-      ("layers", .array(layers.map { layer in
-        .object([
-          ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })), ("rank", JSON(layer.rank)),
-          ("rank_is_upper_bound", .bool(layer.note != nil)),
-        ])
-      })),
+      (
+        "layers",
+        .array(
+          layers.map { layer in
+            .object([
+              ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
+              ("rank", JSON(layer.rank)),
+              ("rank_is_upper_bound", .bool(layer.note != nil)),
+            ])
+          })
+      ),
     ])
   }
 }

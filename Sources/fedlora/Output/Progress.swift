@@ -1,10 +1,11 @@
+import Checkpoints
+import Dispatch
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
   import Darwin
 #endif
-import Checkpoints
-import Dispatch
 
 /// A one-line progress display on stderr (bytes done, rate, time left), only on a terminal.
 /// `@unchecked Sendable`: writer threads report through `handler`, and the mutable counts are
@@ -37,7 +38,9 @@ final class Progress: @unchecked Sendable {
     let rate = Double(done) / elapsed
     let left = rate > 0 ? Double(total - done) / rate : 0
     let percent = Int(100 * Double(done) / Double(total))
-    Terminal.errRaw("\r\(percent)%  \(Format.bytes(done)) of \(Format.bytes(total))  \(Format.bytes(Int(rate)))/s  \(Int(left.rounded()))s left   ")
+    Terminal.errRaw(
+      "\r\(percent)%  \(Format.bytes(done)) of \(Format.bytes(total))  \(Format.bytes(Int(rate)))/s  \(Int(left.rounded()))s left   "
+    )
   }
 
   func finish() {

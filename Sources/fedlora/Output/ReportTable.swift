@@ -82,14 +82,19 @@ struct ReportTable {
   }
 
   var csv: String {
-    func quote(_ s: String) -> String { s.contains(",") || s.contains("\"") ? "\"" + s.replacingAll("\"", "\"\"") + "\"" : s }
-    return ([columns.map(quote).joined(separator: ",")] + rows.map { $0.map { quote($0.plain.visible) }.joined(separator: ",") }).joined(separator: "\n") + "\n"
+    func quote(_ s: String) -> String {
+      s.contains(",") || s.contains("\"") ? "\"" + s.replacingAll("\"", "\"\"") + "\"" : s
+    }
+    return
+      ([columns.map(quote).joined(separator: ",")]
+      + rows.map { $0.map { quote($0.plain.visible) }.joined(separator: ",") }).joined(separator: "\n") + "\n"
   }
 
   var markdown: String {
     let header = "| " + columns.joined(separator: " | ") + " |"
     let rule = "|" + columns.enumerated().map { $0.offset == 0 ? "---|" : "---:|" }.joined()
-    return ([header, rule] + rows.map { "| " + $0.map(\.display.visible).joined(separator: " | ") + " |" }).joined(separator: "\n") + "\n"
+    return ([header, rule] + rows.map { "| " + $0.map(\.display.visible).joined(separator: " | ") + " |" }).joined(
+      separator: "\n") + "\n"
   }
 
   var json: JSON {

@@ -38,26 +38,33 @@ struct SVGPlot {
       out += "<text x=\"\(left - 8)\" y=\"\(r(yy + 4))\" text-anchor=\"end\">1e\(decade)</text>\n"
     }
     out += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + plotHeight)\" stroke=\"black\"/>\n"
-    out += "<line x1=\"\(left)\" y1=\"\(top + plotHeight)\" x2=\"\(left + plotWidth)\" y2=\"\(top + plotHeight)\" stroke=\"black\"/>\n"
-    out += "<text transform=\"translate(20 \(r(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">relative error ||T - BhAh|| / ||T|| (log)</text>\n"
-    out += "<text x=\"\(r(left + plotWidth / 2))\" y=\"\(r(height - 12))\" text-anchor=\"middle\">layer (\(labels.count) adapted weights, in report order)</text>\n"
+    out +=
+      "<line x1=\"\(left)\" y1=\"\(top + plotHeight)\" x2=\"\(left + plotWidth)\" y2=\"\(top + plotHeight)\" stroke=\"black\"/>\n"
+    out +=
+      "<text transform=\"translate(20 \(r(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">relative error ||T - BhAh|| / ||T|| (log)</text>\n"
+    out +=
+      "<text x=\"\(r(left + plotWidth / 2))\" y=\"\(r(height - 12))\" text-anchor=\"middle\">layer (\(labels.count) adapted weights, in report order)</text>\n"
     // X ticks: at most ~16 labels.
     let step = max(1, labels.count / 16)
     for i in stride(from: 0, to: labels.count, by: step) {
-      out += "<line x1=\"\(r(x(i)))\" y1=\"\(top + plotHeight)\" x2=\"\(r(x(i)))\" y2=\"\(top + plotHeight + 5)\" stroke=\"black\"/>\n"
+      out +=
+        "<line x1=\"\(r(x(i)))\" y1=\"\(top + plotHeight)\" x2=\"\(r(x(i)))\" y2=\"\(top + plotHeight + 5)\" stroke=\"black\"/>\n"
       out += "<text x=\"\(r(x(i)))\" y=\"\(r(top + plotHeight + 18))\" text-anchor=\"middle\">\(i)</text>\n"
     }
     for (index, s) in series.enumerated() {
       let points = s.values.enumerated().compactMap { i, v in v.flatMap { $0 > 0 ? "\(r(x(i))),\(r(y($0)))" : nil } }
       let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
-      out += "<polyline fill=\"none\" stroke=\"\(s.colour)\" stroke-width=\"2\"\(dash) points=\"\(points.joined(separator: " "))\"><title>\(escape(s.name))</title></polyline>\n"
+      out +=
+        "<polyline fill=\"none\" stroke=\"\(s.colour)\" stroke-width=\"2\"\(dash) points=\"\(points.joined(separator: " "))\"><title>\(escape(s.name))</title></polyline>\n"
       for (i, v) in s.values.enumerated() {
         if let v, v > 0 {
-          out += "<circle cx=\"\(r(x(i)))\" cy=\"\(r(y(v)))\" r=\"2.5\" fill=\"\(s.colour)\" data-series=\"\(escape(s.name))\" data-value=\"\(v)\"><title>\(escape(labels[i])): \(v)</title></circle>\n"
+          out +=
+            "<circle cx=\"\(r(x(i)))\" cy=\"\(r(y(v)))\" r=\"2.5\" fill=\"\(s.colour)\" data-series=\"\(escape(s.name))\" data-value=\"\(v)\"><title>\(escape(labels[i])): \(v)</title></circle>\n"
         }
       }
       let ly = top + 20 + Double(index) * 22
-      out += "<line x1=\"\(left + plotWidth + 20)\" y1=\"\(r(ly))\" x2=\"\(left + plotWidth + 50)\" y2=\"\(r(ly))\" stroke=\"\(s.colour)\" stroke-width=\"2\"\(dash)/>\n"
+      out +=
+        "<line x1=\"\(left + plotWidth + 20)\" y1=\"\(r(ly))\" x2=\"\(left + plotWidth + 50)\" y2=\"\(r(ly))\" stroke=\"\(s.colour)\" stroke-width=\"2\"\(dash)/>\n"
       out += "<text x=\"\(left + plotWidth + 58)\" y=\"\(r(ly + 4))\">\(escape(s.name))</text>\n"
     }
     return out + "</svg>\n"

@@ -1,16 +1,20 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 import Adapters
 import ArgumentParser
 import Checkpoints
 import Dispatch
 
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
 /// `--json` and `--quiet`, the same on every command.
 struct OutputOptions: ParsableArguments {
-  @Flag(help: "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success.")
+  @Flag(
+    help:
+      "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success."
+  )
   var json = false
 
   @Flag(help: "No progress display and no report on standard output (warnings and errors still go to standard error).")
@@ -68,7 +72,8 @@ enum Session {
   /// The JSON document of a run that ended: `schema`, `ok`, `warnings`, then `fields` (a
   /// failed check, such as verify's, gives `ok: false` and its own `error`).
   static func document(schema: String? = nil, ok: Bool = true, _ fields: [(key: String, value: JSON)]) -> String {
-    JSON.object([("schema", .string(schema ?? self.schema)), ("ok", .bool(ok)), ("warnings", warningsJSON)] + fields).prettyText
+    JSON.object([("schema", .string(schema ?? self.schema)), ("ok", .bool(ok)), ("warnings", warningsJSON)] + fields)
+      .prettyText
   }
 
   /// Prints the success document with `--json`.
@@ -98,15 +103,18 @@ enum Session {
 
   private static func report(code: String, message: String) {
     if json {
-      Terminal.out(JSON.object([
-        ("schema", .string(schema)), ("ok", .bool(false)), ("warnings", warningsJSON),
-        ("error", .object([("code", .string(code)), ("message", .string(message))])),
-      ]).prettyText)
+      Terminal.out(
+        JSON.object([
+          ("schema", .string(schema)), ("ok", .bool(false)), ("warnings", warningsJSON),
+          ("error", .object([("code", .string(code)), ("message", .string(message))])),
+        ]).prettyText)
     }
     Terminal.err("fedlora: error: \(code == "usage" ? message : message.visible)")
   }
 
-  private static let usageCodes: Set = ["usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count"]
+  private static let usageCodes: Set = [
+    "usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count",
+  ]
 
   /// What the command line can do about an error the libraries describe in their own terms.
   private static let hints = [

@@ -37,7 +37,13 @@ struct Table {
     var width = 0
     var inEscape = false
     for scalar in text.unicodeScalars {
-      if scalar == "\u{1B}" { inEscape = true } else if inEscape { if scalar == "m" { inEscape = false } } else { width += 1 }
+      if scalar == "\u{1B}" {
+        inEscape = true
+      } else if inEscape {
+        if scalar == "m" { inEscape = false }
+      } else {
+        width += 1
+      }
     }
     return width
   }
