@@ -11,6 +11,10 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case doraNotMergeable(path: String)
   case missingAlpha(path: String)
   case moduleMismatch(client: String, module: String, message: String)
+  /// A module other clients adapt and this one does not.
+  case moduleMissing(client: String, module: String)
+  /// A module (or a full tensor) no client has.
+  case notAdapted(module: String)
   case shapeMismatch(client: String, module: String, expected: [Int], found: [Int])
   case badWeights(message: String)
   case needsBase(method: String)
@@ -28,7 +32,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     switch self {
     case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _),
       let .configRankMismatch(_, module, _, _),
-      let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module):
+      let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module),
+      let .moduleMissing(_, module), let .notAdapted(module):
       module
     default: nil
     }
@@ -45,6 +50,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .doraNotMergeable: "dora-not-mergeable"
     case .missingAlpha: "missing-alpha"
     case .moduleMismatch: "module-mismatch"
+    case .moduleMissing: "module-missing"
+    case .notAdapted: "not-adapted"
     case .shapeMismatch: "shape-mismatch"
     case .badWeights: "bad-weights"
     case .needsBase: "needs-base"
@@ -74,6 +81,9 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .missingAlpha(path):
       "\(path): a bare adapter without adapter_config.json or an alpha of its own: its scale is unknown"
     case let .moduleMismatch(client, module, message): "\(client): module '\(module)': \(message)"
+    case let .moduleMissing(client, module):
+      "\(client): module '\(module)' is adapted by other clients but not by this one"
+    case let .notAdapted(module): "no client has '\(module)'"
     case let .shapeMismatch(client, module, expected, found):
       "\(client): module '\(module)' has update shape \(found), other clients have \(expected)"
     case let .badWeights(message): "client weights: \(message)"

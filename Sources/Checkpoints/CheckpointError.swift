@@ -10,6 +10,9 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case notCached(id: String, looked: [String])
   case tensorNotFound(path: String, tensor: String)
   case unsupportedDType(path: String, tensor: String, dtype: String, operation: String)
+  /// A tensor whose dtype the output format cannot hold (`convertible`: a float that another
+  /// dtype could carry).
+  case formatCannotHold(path: String, tensor: String, dtype: String, format: String, convertible: Bool)
   case writeFailed(path: String, message: String)
   case outputIsInput(output: String, input: String, relation: String)
   case duplicateInput(first: String, second: String)
@@ -72,6 +75,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .notCached: "not-cached"
     case .tensorNotFound: "tensor-not-found"
     case .unsupportedDType: "unsupported-dtype"
+    case let .formatCannotHold(_, _, _, _, convertible): convertible ? "format-cannot-hold" : "format-cannot-hold-any"
     case .writeFailed: "write-failed"
     case .outputIsInput: "output-is-input"
     case .duplicateInput: "duplicate-input"
@@ -128,6 +132,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .notCached(id, looked):
       "\(id): no such file, and not in the Hugging Face cache (looked for \(looked.joined(separator: " and "))); fedlora never downloads: fetch it first (huggingface-cli download \(id.split(separator: "@").first ?? ""))"
     case let .tensorNotFound(path, tensor): "\(path): no tensor named '\(tensor)'"
+    case let .formatCannotHold(path, tensor, dtype, format, _):
+      "\(path): tensor '\(tensor)' is \(dtype), which \(format) cannot hold"
     case let .unsupportedDType(path, tensor, dtype, operation):
       "\(path): tensor '\(tensor)' has dtype \(dtype), which fedlora cannot \(operation)"
     case let .writeFailed(path, message): "\(path): cannot write: \(message)"

@@ -33,12 +33,9 @@ public enum CheckpointConversion {
           plan.skipped.append((tensor.name, tensor.dtype))
           continue
         }
-        let hint =
-          tensor.dtype.isComputable
-          ? " (give --dtype to convert it, or --skip-unsupported)" : " (give --skip-unsupported to leave it out)"
-        throw .unsupportedDType(
-          path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype.rawValue,
-          operation: "write to \(target)\(hint)")
+        throw .formatCannotHold(
+          path: checkpoint.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, format: "\(target)",
+          convertible: tensor.dtype.isComputable)
       }
       plan.tensors.append(convert(tensor, to: outputType, name: tensor.name, shape: tensor.shape))
     }

@@ -138,6 +138,15 @@ struct MergeCommandTests {
     #expect(!Checkpoint.exists(folder + "/m.safetensors"))
   }
 
+  @Test("Library errors carry no flags; the CLI adds what a flag can do about them, by code")
+  func hints() throws {
+    let (missing, json) = try merge([
+      Self.clients[0], Fixtures.path("adapters/client_embed"), "-o", Fixtures.scratch("hint") + "/x",
+    ])
+    #expect(missing.status == 1 && json?["error"]?["code"]?.stringValue == "module-missing")
+    #expect(json?["error"]?["message"]?.stringValue?.hasSuffix("(--allow-missing treats it as a zero update)") == true)
+  }
+
   @Test("GGUF output follows the llama.cpp LoRA convention and mixed-format clients merge")
   func gguf() throws {
     let folder = Fixtures.scratch("merge-gguf")

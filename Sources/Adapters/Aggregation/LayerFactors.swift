@@ -26,7 +26,7 @@ public struct LayerFactors: Sendable {
   public init(_ set: ClientSet, module: String) throws(AdapterError) {
     let found = set.modules(named: module)
     guard let shape = found.compactMap({ $0?.updateShape }).first else {
-      throw .moduleMismatch(client: "-", module: module, message: "no client adapts it")
+      throw .notAdapted(module: module)
     }
     var a: [Matrix] = []
     var bs: [Matrix] = []

@@ -27,7 +27,7 @@ public enum AdapterConversion {
     let architecture = adapter.architecture ?? "llama"
     let heads = try QKRowOrder.headsForWriting(
       architecture: architecture, modules: adapter.modules.map(\.name),
-      heads: heads ?? QKRowOrder.heads(from: [adapter]), path: adapter.path)
+      heads: try heads ?? QKRowOrder.heads(from: [adapter]), path: adapter.path)
     for module in adapter.modules {
       guard let base = ModuleName.toGGUF(module.name) else {
         throw AdapterError.moduleMismatch(

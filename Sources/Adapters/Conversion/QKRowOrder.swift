@@ -49,10 +49,12 @@ public enum QKRowOrder {
 
   /// The head counts the clients themselves give: a GGUF LoRA that records them, or a PEFT
   /// client whose `base_model_name_or_path` is a local folder with a llama `config.json`.
-  public static func heads(from adapters: [Adapter]) -> LlamaGGUF.Heads? {
+  /// A recorded order that cannot be read is an error, not silence. A base folder's config that
+  /// gives no head counts (a GPT-2 or BERT base: not a llama-family model) gives no order.
+  public static func heads(from adapters: [Adapter]) throws(AdapterError) -> LlamaGGUF.Heads? {
     for adapter in adapters {
       if let heads = adapter.rowOrderHeads { return heads }
-      if let gguf = adapter.checkpoint.gguf, let recorded = try? recorded(in: gguf, path: adapter.path),
+      if let gguf = adapter.checkpoint.gguf, let recorded = try recorded(in: gguf, path: adapter.path),
         let heads = recorded
       {
         return heads
@@ -90,7 +92,7 @@ public enum QKRowOrder {
   /// The adapters with every pending q/k row order resolved by `heads` (or, failing that, by
   /// what the clients give); throws `unknownRowOrder` for one nobody can resolve.
   public static func resolve(_ adapters: [Adapter], heads: LlamaGGUF.Heads?) throws(AdapterError) -> [Adapter] {
-    let heads = heads ?? Self.heads(from: adapters)
+    let heads: LlamaGGUF.Heads? = if let heads { heads } else { try Self.heads(from: adapters) }
     return try adapters.map { adapter throws(AdapterError) in
       guard adapter.pendingRowOrder else { return adapter }
       guard let heads else { throw .unknownRowOrder(path: adapter.path, writing: false) }

@@ -147,7 +147,9 @@ public enum LinearAlgebra {
     var w = [Double](repeating: 0, count: m.rows)
     let info = la_dsyevd(
       LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(m.rows), &a, Int32(m.rows), &w)
-    if info != 0 { return (w.map { _ in 0 }, Matrix.identity(m.rows)) }
+    precondition(info >= 0, "dsyevd: argument \(-info) is invalid")
+    // No convergence: NaN, which every error computed from it shows, not a plausible answer.
+    if info != 0 { return (w.map { _ in .nan }, Matrix(rows: m.rows, cols: m.rows, values: a.map { _ in .nan })) }
     return (w, Matrix(rows: m.rows, cols: m.rows, values: a))
   }
 
@@ -259,7 +261,13 @@ public enum LinearAlgebra {
     let info = la_dgesdd(
       LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(m.rows), Int32(m.cols), &a, Int32(m.cols), &s, &u, Int32(k), &vt,
       Int32(m.cols))
-    if info != 0 { return (Matrix(zeros: m.rows, k), [Double](repeating: 0, count: k), Matrix(zeros: k, m.cols)) }
+    precondition(info >= 0, "dgesdd: argument \(-info) is invalid")
+    if info != 0 {
+      let nan = { (rows: Int, cols: Int) in
+        Matrix(rows: rows, cols: cols, values: [Double](repeating: .nan, count: rows * cols))
+      }
+      return (nan(m.rows, k), [Double](repeating: .nan, count: k), nan(k, m.cols))
+    }
     return (Matrix(rows: m.rows, cols: k, values: u), s, Matrix(rows: k, cols: m.cols, values: vt))
   }
 

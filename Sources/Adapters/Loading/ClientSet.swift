@@ -90,9 +90,7 @@ public struct ClientSet: Sendable {
       let missing = names.filter { !own.contains($0) }
       guard let first = missing.first else { continue }
       guard allowMissing else {
-        throw .moduleMismatch(
-          client: client.path, module: first,
-          message: "adapted by other clients but not by this one (--allow-missing treats it as a zero update)")
+        throw .moduleMissing(client: client.path, module: first)
       }
       warnings.append("\(client.path): \(missing.count) modules absent, counted as zero updates (first: \(first))")
     }
@@ -111,8 +109,9 @@ public struct ClientSet: Sendable {
     let shared = fullNames.dropFirst().reduce(fullNames[0]) { $0.intersection($1) }.sorted()
     for name in shared {  // modules_to_save copies are averaged: checked before anything is written
       let copyShapes = clients.map { client in client.fullTensors.first { $0.name == name }?.shape ?? [] }
-      guard Set(copyShapes).count == 1 else {
-        throw .moduleMismatch(client: "-", module: name, message: "clients carry it with different shapes")
+      if let other = copyShapes.firstIndex(where: { $0 != copyShapes[0] }) {
+        throw .shapeMismatch(
+          client: clients[other].path, module: name, expected: copyShapes[0], found: copyShapes[other])
       }
     }
     self.clients = clients

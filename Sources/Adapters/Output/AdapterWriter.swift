@@ -71,7 +71,8 @@ public enum AdapterWriter {
     let rowHeads =
       format == .gguf
       ? try QKRowOrder.headsForWriting(
-        architecture: architecture, modules: set.moduleNames, heads: llamaHeads ?? QKRowOrder.heads(from: set.clients),
+        architecture: architecture, modules: set.moduleNames,
+        heads: try llamaHeads ?? QKRowOrder.heads(from: set.clients),
         path: path)
       : nil
     var tensors: [OutputTensor] = []
@@ -202,7 +203,7 @@ public enum AdapterWriter {
   static func weightedAverage(_ name: String, set: ClientSet) throws -> OutputTensor {
     let copies = set.clients.compactMap { client in client.fullTensors.first { $0.name == name } }
     guard let first = copies.first else {
-      throw AdapterError.moduleMismatch(client: "-", module: name, message: "no client carries it")
+      throw AdapterError.notAdapted(module: name)
     }
     guard let unsupported = copies.first(where: { !$0.dtype.isPlainFloat }) else {
       // Rows at a time: an lm_head or embedding copy is hundreds of MB per client.

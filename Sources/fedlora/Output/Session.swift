@@ -119,6 +119,9 @@ enum Session {
   /// What the command line can do about an error the libraries describe in their own terms.
   private static let hints = [
     "different-base-models": "--allow-different-bases merges them anyway",
+    "module-missing": "--allow-missing treats it as a zero update",
+    "format-cannot-hold": "give --dtype to convert it, or --skip-unsupported to leave it out",
+    "format-cannot-hold-any": "give --skip-unsupported to leave it out",
     "missing-alpha": "give --alpha",
     "unknown-row-order": "give --base-config with the base's config.json, or --base",
   ]
