@@ -62,6 +62,12 @@ public enum FloatConversion {
 
   /// Rounds `values` once to `dtype` into `buffer` (which holds exactly that many elements).
   public static func narrow(_ values: [Float], to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+    // The buffer must hold what is written: a layer solved to another shape than laid out
+    // stops here, not past the end of the buffer.
+    let needed = dtype.byteCount(elements: UInt64(values.count)).map(Int.init) ?? Int.max
+    precondition(
+      buffer.count == needed,
+      "narrow: \(values.count) \(dtype) values need \(needed) bytes, the buffer holds \(buffer.count)")
     values.withUnsafeBufferPointer { source in
       guard let from = source.baseAddress, let to = buffer.baseAddress else { return }
       narrow(from, count: values.count, to: dtype, into: to)
