@@ -138,6 +138,25 @@ struct MergeCommandTests {
     #expect(!Checkpoint.exists(folder + "/m.safetensors"))
   }
 
+  @Test(
+    "verify: each unsafe global of a pickle a failure with its name and offset; --data checks a .bin's storages against their CRC-32"
+  )
+  func verifyPickles() throws {
+    let run = try CLI.run(["verify", Fixtures.path("pytorch/evil_subprocess.bin"), "--json"])
+    let problem = try JSON.parse(run.stdout, path: "stdout")["files"]?.arrayValue?.first?["problems"]?.arrayValue?.first
+    #expect(run.status == 1 && problem?["code"]?.stringValue == "unsafe-global")
+    #expect(problem?["global"]?.stringValue == "commands.Popen" && (problem?["offset"]?.intValue ?? 0) > 0)
+    // One bit flipped in a storage: the structure opens, the data check names the entry.
+    let folder = Fixtures.scratch("verify-crc")
+    var bytes = try Fixtures.read(Fixtures.path("pytorch/client_a/adapter_model.bin"))
+    bytes[bytes.count / 2] ^= 1
+    Fixtures.write(bytes, to: folder + "/flipped.bin")
+    #expect(try CLI.run(["verify", folder + "/flipped.bin"]).status == 0)
+    let checked = try CLI.run(["verify", "--data", folder + "/flipped.bin"])
+    #expect(checked.status == 1 && checked.stdout.contains("fails its CRC-32 check"), "\(checked.stdout)")
+    #expect(try CLI.run(["verify", "--data", Fixtures.path("pytorch/client_a")]).status == 0)
+  }
+
   @Test("Library errors carry no flags; the CLI adds what a flag can do about them, by code")
   func hints() throws {
     let (missing, json) = try merge([

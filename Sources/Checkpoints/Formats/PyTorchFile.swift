@@ -18,6 +18,27 @@ public struct PyTorchFile: Sendable {
     return (reader.seen, reader.unsafe)
   }
 
+  /// The stored entries whose bytes do not match their CRC-32, read a slice at a time with the
+  /// pages released (what `verify --data` reports; opening maps the storages unread, and
+  /// deflated ones are checked as they are inflated).
+  public static func entriesFailingCRC(in file: MappedFile) throws(CheckpointError) -> [String] {
+    let zip = try ZipArchive(file: file)
+    var failing: [String] = []
+    for entry in zip.entries where entry.method == 0 {
+      var crc: UInt32 = 0
+      var start = entry.dataOffset
+      let end = entry.dataOffset + entry.size
+      while start < end {
+        let stop = min(end, start + (16 << 20))
+        crc = try file.withBytes(start..<stop) { crc32($0, continuing: crc) }
+        file.done(with: start..<stop)
+        start = stop
+      }
+      if crc != entry.crc { failing.append(entry.name) }
+    }
+    return failing
+  }
+
   public init(file: MappedFile) throws(CheckpointError) {
     self.file = file
     let path = file.path

@@ -48,7 +48,7 @@ struct VerifyCommand: PipelineCommand {
             ("tensor_count", JSON(tensorCount)),
             (
               "problems",
-              .array(problems.map { .object([("code", .string($0.code)), ("message", .string($0.message))]) })
+              .array(problems.map(\.json))
             ),
             (
               "tensors",
@@ -98,7 +98,7 @@ struct VerifyCommand: PipelineCommand {
 
   /// Opens and validates one path; with --data scans every tensor.
   private func check(_ path: String) -> (
-    tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [(code: String, message: String)]
+    tensorCount: Int, scans: [(Tensor, TensorScan)], problems: [Problem]
   ) {
     let checkpoint: Checkpoint
     do { checkpoint = try Checkpoint.open(path) } catch {
@@ -108,25 +108,43 @@ struct VerifyCommand: PipelineCommand {
         return (
           0, [],
           globals.map { global in
-            (
-              "unsafe-global",
-              "\(path): data.pkl byte \(global.offset) names \(global.module).\(global.name), which unpickling would import and call"
-            )
+            Problem(
+              code: "unsafe-global",
+              message:
+                "\(path): data.pkl byte \(global.offset) names \(global.module).\(global.name), which unpickling would import and call",
+              global: global)
           }
         )
       }
-      return (0, [], [(error.code, error.description)])
+      return (0, [], [Problem(code: error.code, message: error.description)])
     }
     let adapterProblems = adapterConfigProblems(checkpoint)
     guard data else { return (checkpoint.tensors.count, [], adapterProblems) }
     var scans: [(Tensor, TensorScan)] = []
     for tensor in checkpoint.tensors {
       do { scans.append((tensor, try TensorScan(tensor))) } catch {
-        return (checkpoint.tensors.count, scans, adapterProblems + [(error.code, error.description)])
+        return (
+          checkpoint.tensors.count, scans, adapterProblems + [Problem(code: error.code, message: error.description)]
+        )
       }
     }
-    let problems = scans.filter { $0.1.nanCount + $0.1.infCount > 0 }.map { tensor, scan in
-      ("non-finite", "\(path): tensor '\(tensor.name)' has \(scan.nanCount) NaN and \(scan.infCount) infinite values")
+    var problems = scans.filter { $0.1.nanCount + $0.1.infCount > 0 }.map { tensor, scan in
+      Problem(
+        code: "non-finite",
+        message: "\(path): tensor '\(tensor.name)' has \(scan.nanCount) NaN and \(scan.infCount) infinite values")
+    }
+    // A PyTorch archive's stored storages against their CRC-32 (opening maps them unread).
+    if checkpoint.format == .pytorch || checkpoint.format == .shardedPytorch {
+      for file in checkpoint.files {
+        do {
+          problems += try PyTorchFile.entriesFailingCRC(in: file).map { entry in
+            Problem(
+              code: "bad-crc", message: "\(file.path): entry '\(entry)' fails its CRC-32 check (corrupt or altered)")
+          }
+        } catch {
+          problems.append(Problem(code: error.code, message: error.description))
+        }
+      }
     }
     return (checkpoint.tensors.count, scans, adapterProblems + problems)
   }
@@ -134,15 +152,33 @@ struct VerifyCommand: PipelineCommand {
   /// An adapter's config (`adapter_config.json` beside the tensors, or carried in their
   /// metadata) is validated too: strict JSON, the types PEFT expects, and agreement with the
   /// tensors (every module paired, the ranks the config gives).
-  private func adapterConfigProblems(_ checkpoint: Checkpoint) -> [(code: String, message: String)] {
+  private func adapterConfigProblems(_ checkpoint: Checkpoint) -> [Problem] {
     let hasConfig =
       Checkpoint.isFile(checkpoint.folder + "/adapter_config.json")
       || checkpoint.metadata.contains { $0.key == AdapterConfig.metadataKey }
     guard hasConfig, checkpoint.gguf == nil else { return [] }
     do {
-      return try Adapter.load(checkpoint.path, lenient: true).problems.map { ($0.code, $0.description) }
+      return try Adapter.load(checkpoint.path, lenient: true).problems.map {
+        Problem(code: $0.code, message: $0.description)
+      }
     } catch {
-      return [(error.code, error.description)]
+      return [Problem(code: error.code, message: error.description)]
+    }
+  }
+
+  /// One failure of a path: its code and message, and for an unsafe pickle the global.
+  struct Problem {
+    let code: String
+    let message: String
+    var global: PickleGlobal? = nil
+
+    var json: JSON {
+      var fields: [(key: String, value: JSON)] = [("code", .string(code)), ("message", .string(message))]
+      if let global {
+        fields.append(("global", .string(global.module + "." + global.name)))
+        fields.append(("offset", JSON(global.offset)))
+      }
+      return .object(fields)
     }
   }
 
