@@ -1,4 +1,3 @@
-import CLinearAlgebra
 import Checkpoints
 
 /// Folds an aggregate into base weights: `W = W0 + Bh Ah` for every adapted weight (for `exact`,
@@ -89,7 +88,7 @@ public enum BaseMerge {
             let (estimate, factors) = try merge.solveOnce(index)
             var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
             if let rowOrder { left = left.rows(in: rowOrder) }
-            let update = Update(left: left, right: right, transposed: transposed)
+            let update = LowRankUpdate(left: left, right: right, transposed: transposed)
             return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
           }))
     }
@@ -133,42 +132,10 @@ public enum BaseMerge {
     return (left, right)
   }
 
-  /// `left @ right` in fp32 (its transpose for embeddings and fan-in-fan-out weights, whose base is stored [k, d]).
-  struct Update {
-    let l: [Float], r: [Float]
-    let d: Int32, rank: Int32, k: Int32
-    let transposed: Bool
-
-    init(left: Matrix, right: Matrix, transposed: Bool) {
-      (l, r) = (left.values.map { Float($0) }, right.values.map { Float($0) })
-      (d, rank, k) = (Int32(left.rows), Int32(left.cols), Int32(right.cols))
-      self.transposed = transposed
-    }
-
-    /// `w += ` rows `start..<start+n` of the update (`w` is n x width, row-major).
-    func add(rows start: Int, count n: Int, to w: UnsafeMutablePointer<Float>) {
-      guard rank > 0 else { return }
-      l.withUnsafeBufferPointer { lp in
-        r.withUnsafeBufferPointer { rp in
-          guard let lBase = lp.baseAddress, let rBase = rp.baseAddress else { return }
-          if transposed {
-            // W0 is [k, d]: rows start..<start+n of R^T L^T.
-            la_sgemm(
-              CblasRowMajor, CblasTrans, CblasTrans, Int32(n), d, rank, 1, rBase + start, k, lBase, rank, 1, w, d)
-          } else {
-            la_sgemm(
-              CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), k, rank, 1, lBase + start * Int(rank), rank, rBase,
-              k, 1, w, k)
-          }
-        }
-      }
-    }
-  }
-
   /// Rows `rows` of `W0 + update`, accumulated in fp32 by SGEMM straight into the widened base
   /// rows, then rounded once into `buffer`; a slice of rows at a time, so the fp32 work stays small.
   static func fold(
-    _ tensor: Tensor, rows: Range<Int>, update: Update, into buffer: UnsafeMutableRawBufferPointer, dtype: DType
+    _ tensor: Tensor, rows: Range<Int>, update: LowRankUpdate, into buffer: UnsafeMutableRawBufferPointer, dtype: DType
   ) throws(CheckpointError) {
     guard let output = buffer.baseAddress else { return }
     let width = tensor.shape[1]
