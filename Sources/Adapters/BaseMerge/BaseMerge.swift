@@ -137,7 +137,6 @@ public enum BaseMerge {
   static func fold(
     _ tensor: Tensor, rows: Range<Int>, update: LowRankUpdate, into buffer: UnsafeMutableRawBufferPointer, dtype: DType
   ) throws(CheckpointError) {
-    guard let output = buffer.baseAddress else { return }
     let width = tensor.shape[1]
     let outRowBytes = width / dtype.block.elements * dtype.block.bytes
     let sliceRows = max(1, (1 << 20) / max(width, 1))
@@ -145,8 +144,10 @@ public enum BaseMerge {
       slice, _, w in
       let (start, n) = (slice.lowerBound / width, slice.count / width)
       update.add(rows: start, count: n, to: w.baseAddress!)
+      let at = (start - rows.lowerBound) * outRowBytes
       FloatConversion.narrow(
-        w.baseAddress!, count: w.count, to: dtype, into: output + (start - rows.lowerBound) * outRowBytes)
+        UnsafeBufferPointer(w), to: dtype,
+        into: UnsafeMutableRawBufferPointer(rebasing: buffer[at..<(at + n * outRowBytes)]))
     }
   }
 }

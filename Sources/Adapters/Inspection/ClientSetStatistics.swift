@@ -101,10 +101,7 @@ extension Matrix {
     bytes.withUnsafeMutableBytes { FloatConversion.narrow(floats, to: dtype, into: $0) }
     var back = [Float](repeating: 0, count: floats.count)
     bytes.withUnsafeBytes { raw in
-      back.withUnsafeMutableBufferPointer { out in
-        guard let base = out.baseAddress else { return }
-        Dequantize.widen(raw, dtype: dtype, count: floats.count, into: base)
-      }
+      back.withUnsafeMutableBufferPointer { Dequantize.widen(raw, dtype: dtype, into: $0) }
     }
     return Matrix(rows: rows, cols: cols, values: back.map { Double($0) })
   }

@@ -219,9 +219,7 @@ public enum AdapterWriter {
             for (copy, weight) in zip(copies, weights) {
               let bytes = copy.dtype.block.bytes * rowElements
               try copy.withBytes((rows.lowerBound * bytes)..<(rows.upperBound * bytes)) { raw in
-                values.withUnsafeMutableBufferPointer { out in
-                  Dequantize.widen(raw, dtype: copy.dtype, count: count, into: out.baseAddress!)
-                }
+                values.withUnsafeMutableBufferPointer { Dequantize.widen(raw, dtype: copy.dtype, into: $0) }
               }
               for i in 0..<count { sum[i] += weight * Double(values[i]) }
             }

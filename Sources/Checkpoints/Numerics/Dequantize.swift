@@ -1,7 +1,20 @@
 /// Widening of any computable dtype, ggml block types included, and ggml's Q8_0 quantiser.
 public enum Dequantize {
-  /// Widens `count` elements of `dtype` from `source` into `destination`.
+  /// Widens all of `values` from the elements of `dtype` in `source`, which must hold them (the
+  /// checked entry point for other packages).
   public static func widen(
+    _ source: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>
+  ) {
+    let needed = dtype.byteCount(elements: UInt64(values.count)).map(Int.init) ?? Int.max
+    precondition(
+      source.count >= needed,
+      "widen: \(values.count) \(dtype) values need \(needed) bytes, the source holds \(source.count)")
+    guard let destination = values.baseAddress else { return }
+    widen(source, dtype: dtype, count: values.count, into: destination)
+  }
+
+  /// Widens `count` elements of `dtype` from `source` into `destination` (sizes checked by the caller).
+  package static func widen(
     _ source: UnsafeRawBufferPointer, dtype: DType, count: Int, into destination: UnsafeMutablePointer<Float>
   ) {
     guard let base = source.baseAddress else { return }
@@ -37,8 +50,9 @@ public enum Dequantize {
 
   /// Quantises `count` floats (a multiple of 32) to Q8_0 exactly as ggml's reference does:
   /// d = max|x| / 127, q = round(x / d) (half away from zero), d stored as f16.
-  public static func quantizeQ8_0(_ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer)
-  {
+  package static func quantizeQ8_0(
+    _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutableRawPointer
+  ) {
     for block in 0..<(count / 32) {
       let x = source + block * 32
       var amax: Float = 0

@@ -9,7 +9,7 @@ import CSIMD
 public enum FloatConversion {
   /// Widens `count` elements of `dtype` read from `source` into `destination`.
   /// Precondition: `dtype.isComputable` and not a ggml block type (see `Dequantize`).
-  public static func widen(
+  package static func widen(
     _ source: UnsafeRawPointer, dtype: DType, count: Int, into destination: UnsafeMutablePointer<Float>
   ) {
     switch dtype {
@@ -39,7 +39,7 @@ public enum FloatConversion {
 
   /// Rounds `count` floats from `source` to `dtype` (F16, BF16, F32 or F64) into `destination`:
   /// round-to-nearest-even, NaN kept NaN (and quiet), overflow to infinity.
-  public static func narrow(
+  package static func narrow(
     _ source: UnsafePointer<Float>, count: Int, to dtype: DType, into destination: UnsafeMutableRawPointer
   ) {
     switch dtype {
@@ -62,16 +62,22 @@ public enum FloatConversion {
 
   /// Rounds `values` once to `dtype` into `buffer` (which holds exactly that many elements).
   public static func narrow(_ values: [Float], to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
+    values.withUnsafeBufferPointer { narrow($0, to: dtype, into: buffer) }
+  }
+
+  /// Rounds all of `values` once to `dtype` into `buffer`, which must hold exactly that many
+  /// elements (the checked entry point for other packages).
+  public static func narrow(
+    _ values: UnsafeBufferPointer<Float>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer
+  ) {
     // The buffer must hold what is written: a layer solved to another shape than laid out
     // stops here, not past the end of the buffer.
     let needed = dtype.byteCount(elements: UInt64(values.count)).map(Int.init) ?? Int.max
     precondition(
       buffer.count == needed,
       "narrow: \(values.count) \(dtype) values need \(needed) bytes, the buffer holds \(buffer.count)")
-    values.withUnsafeBufferPointer { source in
-      guard let from = source.baseAddress, let to = buffer.baseAddress else { return }
-      narrow(from, count: values.count, to: dtype, into: to)
-    }
+    guard let from = values.baseAddress, let to = buffer.baseAddress else { return }
+    narrow(from, count: values.count, to: dtype, into: to)
   }
 
   // MARK: Element functions (branch-free, so the loops below auto-vectorise)
