@@ -75,6 +75,21 @@ struct RuleTests {
     #expect(Dense.relativeError(f, Stack.aggregate(f)) < 1e-12)
   }
 
+  @Test("Many clients on a small layer: the dense route is chosen and agrees with the Gram route")
+  func denseRoute() {
+    let f = Dense.clients(40, d: 12, k: 10, spread: 0.3, seed: 11)
+    #expect(DenseErrors.isCheaper(f))
+    #expect(!DenseErrors.isCheaper(Dense.clients(3, d: 64, k: 96, spread: 0.3, seed: 11)))
+    let (g, dense) = (LayerGeometry(f), DenseErrors(f))
+    let fedavg = FedAvg.aggregate(f, geometry: g)
+    #expect(abs(dense.normT - g.normT) <= 1e-12 * g.normT)
+    #expect(abs(dense.residual(fedavg) - fedavg.computedResidual) <= 1e-10 * g.normT)
+    #expect(abs(dense.residual(fedavg) - Dense.relativeError(f, fedavg) * g.normT) <= 1e-12 * g.normT)
+    for rank in [1, 4, 8] {
+      #expect(abs(dense.floorResidual(rank: rank) - g.floorResidual(rank: rank)) <= 1e-10 * g.normT)
+    }
+  }
+
   @Test("One client: every rule is exact")
   func oneClient() {
     let f = Dense.clients(1, d: 16, k: 12, spread: 0.5, seed: 2)

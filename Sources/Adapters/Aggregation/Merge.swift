@@ -124,6 +124,13 @@ public final class Merge: Sendable {
   }
 
   private func solve(_ index: Int, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
+    // The fixed-coefficient rules take their errors from the dense update where it is cheaper.
+    if options.computeErrors, !options.method.solvesOnGrams, DenseErrors.isCheaper(factors) {
+      let dense = DenseErrors(factors)
+      let factorsOnly = rule.aggregate(factors, geometry: nil, rank: outputRanks[index])
+      let estimate = LayerEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
+      return (estimate, report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank)))
+    }
     let geometry = options.computeErrors || options.method.solvesOnGrams ? LayerGeometry(factors) : nil
     let estimate = rule.aggregate(factors, geometry: geometry, rank: outputRanks[index])
     return (estimate, report(index, estimate, geometry: geometry))
@@ -132,13 +139,16 @@ public final class Merge: Sendable {
   /// The layer's report, after checking the solved rank against the layout. The floor is taken
   /// at the rank written: never above the error.
   private func report(_ index: Int, _ estimate: LayerEstimate, geometry: LayerGeometry?) -> LayerReport {
+    report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
+  }
+
+  private func report(_ index: Int, _ estimate: LayerEstimate, normT: Double?, floor: Double?) -> LayerReport {
     let module = set.moduleNames[index]
     precondition(
       estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
     return LayerReport(
-      name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: geometry?.normT,
-      residual: estimate.residual,
-      floorResidual: geometry?.floorResidual(rank: estimate.rank), p: estimate.p, q: estimate.q,
+      name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: normT,
+      residual: estimate.residual, floorResidual: floor, p: estimate.p, q: estimate.q,
       iterations: estimate.iterations,
       rankLimit: rankLimits[index])
   }
