@@ -78,8 +78,9 @@ extension LayerGeometry {
   /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
   public func residualNorm(b: Matrix, a: Matrix, factors: LayerFactors) -> Double {
     let bsTbh = factors.stackedB(paddedTo: rank).product(transposingSelf: true, b)  // Bs^T Bh, N x R
-    let cross = -1.0 * (weightMatrix * bsTbh)  // (Bs W)^T (-Bh)
-    let xGram = Matrix.blocks(weightMatrix * kb * weightMatrix, cross, cross.transposed, b.gramOfColumns)
+    let w = weightMatrix  // built once: it is N x N
+    let cross = -1.0 * (w * bsTbh)  // (Bs W)^T (-Bh)
+    let xGram = Matrix.blocks(w * kb * w, cross, cross.transposed, b.gramOfColumns)
     let astAh = factors.stackedA(paddedTo: rank).product(a, transposingOther: true)  // Ast Ah^T, N x R
     let yGram = Matrix.blocks(ka, astAh, astAh.transposed, a.gramOfRows)
     let rx = LinearAlgebra.gramRoot(xGram).root

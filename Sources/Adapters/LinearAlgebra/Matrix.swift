@@ -173,12 +173,9 @@ public enum LinearAlgebra {
   }
 
   /// A root `R` (`rank x n`) with `R^T R = G` for a positive semi-definite Gram matrix `G`, by
-  /// pivoted Cholesky (LAPACK `dpstrf`, stopping at the numerical rank): a tenth of the cost of
-  /// the eigen-decomposition `gramRoot` uses, for the rules that need norms only, not inverses.
-  public static func choleskyRoot(_ gram: Matrix) -> Matrix { pivotedCholesky(gram).root }
-
-  /// `choleskyRoot`'s root with its pivots: columns `pivots[0..<rank]` of the root form an
-  /// upper-triangular, invertible `rank x rank` matrix.
+  /// pivoted Cholesky (LAPACK `dpstrf`, stopping at the numerical rank: a tenth of the cost of
+  /// the eigen-decomposition `gramRoot` uses), with its pivots: columns `pivots[0..<rank]` of the
+  /// root form an upper-triangular, invertible `rank x rank` matrix.
   public static func pivotedCholesky(_ gram: Matrix) -> (root: Matrix, pivots: [Int]) {
     let n = gram.rows
     guard n > 0 else { return (Matrix(zeros: 0, 0), []) }
