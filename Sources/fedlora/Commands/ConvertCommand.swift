@@ -25,7 +25,9 @@ struct ConvertCommand: PipelineCommand {
   )
 
   @Argument(
-    help: "Input checkpoint or adapter: a file, a sharded folder or its index.json, a PEFT folder.", completion: .file()
+    help:
+      "Input checkpoint or adapter: a file (safetensors, GGUF, PyTorch .bin), a sharded folder or its index.json, a PEFT folder, a cached Hugging Face id.",
+    completion: .file()
   )
   var input: String
 

@@ -10,8 +10,10 @@ struct MergeCommand: PipelineCommand {
     abstract:
       "Aggregate client LoRA adapters into one adapter (FLoRA-NA, FedAvg, SVD-optimal, stacking), or into base weights.",
     discussion: """
-      CLIENT is a PEFT folder (adapter_config.json + adapter_model.safetensors), a bare \
-      safetensors adapter (give --alpha) or a llama.cpp GGUF LoRA; formats may be mixed.
+      CLIENT is a PEFT folder (adapter_config.json + adapter_model.safetensors or .bin), a bare \
+      safetensors adapter (give --alpha), a llama.cpp GGUF LoRA or a Hugging Face id in the \
+      local cache (owner/name[@revision]); formats may be mixed. A .bin's pickle is \
+      interpreted, never run: one naming any other global than torch's tensor rebuilders is refused.
 
       Methods (docs/aggregation.md): fedavg (alias fedit) averages A and B separately; flora-na \
       learns per-client coefficients p, q so that (sum p_u A_u, sum q_u s_u B_u) comes as close \
