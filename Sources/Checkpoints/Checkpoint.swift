@@ -8,21 +8,12 @@
 /// safetensors folder or its index, a GGUF file, or a folder holding one of them (a PEFT
 /// adapter folder, a model folder). Only headers are read; tensor data stays mapped on disk.
 public struct Checkpoint: Sendable {
-  public enum Format: String, Sendable {
-    case safetensors
-    case shardedSafetensors = "sharded-safetensors"
-    case gguf
-    /// `torch.save`'s zip of a pickle and its storages (`adapter_model.bin`, `pytorch_model.bin`).
-    case pytorch
-    /// transformers' `pytorch_model.bin.index.json` and its `.bin` shards.
-    case shardedPytorch = "sharded-pytorch"
-  }
 
   /// The path the user gave.
   public let path: String
   /// The file that was opened (the index for sharded checkpoints).
   public let resolvedPath: String
-  public let format: Format
+  public let format: CheckpointFormat
   public let tensors: [Tensor]
   /// safetensors `__metadata__` (of the first shard for sharded checkpoints).
   public let metadata: [(key: String, value: String)]

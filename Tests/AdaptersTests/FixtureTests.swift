@@ -44,7 +44,7 @@ struct FixtureTests {
     #expect(Set(peft.modules.map(\.name)) == Set(gguf.modules.map(\.name)))
     let set = try ClientSet([peft, gguf])
     for module in set.moduleNames {
-      let f = try LayerFactors(set, module: module)
+      let f = try ModuleFactors(set, module: module)
       let t0 = (f.bs[0] * f.a[0]).values, t1 = (f.bs[1] * f.a[1]).values
       let scale = t0.map(abs).max() ?? 1
       #expect(zip(t0, t1).allSatisfy { abs($0 - $1) <= 1e-6 * scale }, "\(module)")
@@ -60,8 +60,8 @@ struct FixtureTests {
     #expect(!names.isEmpty && names.count == weights.count)
     let set = try ClientSet(try names.map(Self.adapter), weights: .weights(weights))
     for (module, entry) in try #require(reference["modules"]?.objectValue) {
-      let f = try LayerFactors(set, module: module)
-      let g = LayerGeometry(f)
+      let f = try ModuleFactors(set, module: module)
+      let g = ModuleGeometry(f)
       func close(_ value: Double?, _ key: String) {
         let want = entry[key]?.doubleValue ?? .nan
         #expect(

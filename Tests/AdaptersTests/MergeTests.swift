@@ -14,12 +14,12 @@ struct MergeTests {
 
   @Test(
     "In memory, every rule gives the factors and report a written merge holds",
-    arguments: [Method.fedavg, .floraNA, .svd, .stack])
-  func inMemory(_ method: Method) throws {
+    arguments: [AggregationMethod.fedavg, .floraNA, .svd, .stack])
+  func inMemory(_ method: AggregationMethod) throws {
     let set = try Self.set()
-    let (layers, report) = try Merge(set, options: MergeOptions(method: method)).aggregate()
-    #expect(layers.map(\.module) == set.moduleNames)
-    #expect(report.layers.map(\.name) == set.moduleNames)
+    let (modules, report) = try Merge(set, options: MergeOptions(method: method)).aggregate()
+    #expect(modules.map(\.name) == set.moduleNames)
+    #expect(report.modules.map(\.name) == set.moduleNames)
 
     let folder = Fixtures.scratch("merge-in-memory")
     defer { Fixtures.remove(folder) }
@@ -29,7 +29,7 @@ struct MergeTests {
     let writtenReport = try AdapterWriter.write(
       written, format: .safetensors, to: folder + "/out.safetensors", dtype: .f32, provenance: provenance)
     let file = try Checkpoint.open(folder + "/out.safetensors")
-    for ((module, estimate), (one, other)) in zip(layers, zip(report.layers, writtenReport.layers)) {
+    for ((module, estimate), (one, other)) in zip(modules, zip(report.modules, writtenReport.modules)) {
       #expect(
         one.rank == other.rank && one.relativeError == other.relativeError && one.relativeFloor == other.relativeFloor,
         "\(module)")
@@ -44,7 +44,9 @@ struct MergeTests {
     let set = try Self.set()
     let clientRanks = set.moduleNames.map { set.modules(named: $0).compactMap { $0?.rank } }
     let shapes = set.moduleNames.map { set.modules(named: $0).compactMap { $0?.updateShape }[0] }
-    for (rule, method) in [(FedAvg() as any AggregationRule, Method.fedavg), (Stack(), .stack), (FloraNA(), .floraNA)] {
+    for (rule, method) in [
+      (FedAvg() as any AggregationRule, AggregationMethod.fedavg), (Stack(), .stack), (FloraNA(), .floraNA),
+    ] {
       let merge = try Merge(set, options: MergeOptions(method: method))
       #expect(
         merge.outputRanks == zip(clientRanks, shapes).map { rule.outputRank(clientRanks: $0, d: $1[0], k: $1[1]) })
@@ -59,7 +61,7 @@ struct MergeTests {
     let set = try Self.set()
     for module in set.moduleNames {
       let (a, b) = try FedAvg.streamedSum(set, module: module)
-      let factors = try LayerFactors(set, module: module)
+      let factors = try ModuleFactors(set, module: module)
       let (a2, b2) = FedAvg.sum(factors, p: factors.weights, q: factors.weights)
       #expect(a == a2 && b == b2, "\(module)")
     }

@@ -5,19 +5,19 @@ import Testing
 
 /// Dense references on small shapes: `T` and `Bh Ah` formed explicitly in fp64.
 enum Dense {
-  static func ideal(_ f: LayerFactors) -> Matrix {
+  static func ideal(_ f: ModuleFactors) -> Matrix {
     var t = Matrix(zeros: f.d, f.k)
     for u in f.a.indices where f.a[u].rows > 0 { t = t + f.weights[u] * (f.bs[u] * f.a[u]) }
     return t
   }
 
-  static func relativeError(_ f: LayerFactors, _ e: LayerEstimate) -> Double {
+  static func relativeError(_ f: ModuleFactors, _ e: ModuleEstimate) -> Double {
     let t = ideal(f)
     return (t - e.b * e.a).squaredNorm.squareRoot() / t.squaredNorm.squareRoot()
   }
 
   /// Random clients around a shared adapter: `spread` sets how far they drift apart.
-  static func clients(_ u: Int, d: Int, k: Int, ranks: [Int]? = nil, spread: Double, seed: UInt64) -> LayerFactors {
+  static func clients(_ u: Int, d: Int, k: Int, ranks: [Int]? = nil, spread: Double, seed: UInt64) -> ModuleFactors {
     var generator = SeededGenerator(seed: seed)
     func random(_ rows: Int, _ cols: Int) -> Matrix {
       Matrix(
@@ -34,7 +34,7 @@ enum Dense {
       b.append((sharedB + spread * random(d, r)).columns(0..<ri))
     }
     let w = (0..<u).map { Double($0 + 1) }
-    return LayerFactors(name: "layer", d: d, k: k, a: a, bs: b, weights: w.map { $0 / w.reduce(0, +) })
+    return ModuleFactors(name: "layer", d: d, k: k, a: a, bs: b, weights: w.map { $0 / w.reduce(0, +) })
   }
 }
 
@@ -45,7 +45,7 @@ struct RuleTests {
   @Test("Every rule's reported error equals the dense one (down to errors of 1e-6)", arguments: spreads)
   func denseAgreement(_ spread: Double) {
     let f = Dense.clients(4, d: 24, k: 20, spread: spread, seed: 11)
-    let g = LayerGeometry(f)
+    let g = ModuleGeometry(f)
     #expect(abs(g.normT - Dense.ideal(f).squaredNorm.squareRoot()) <= 1e-12 * g.normT)
     for estimate in [
       FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g),
@@ -64,7 +64,7 @@ struct RuleTests {
   @Test("0 <= e_svd <= e_flora-na <= e_fedavg, e_stack ~ 0", arguments: spreads)
   func ordering(_ spread: Double) {
     let f = Dense.clients(5, d: 30, k: 18, ranks: [4, 4, 3, 4, 2], spread: spread, seed: 5)
-    let g = LayerGeometry(f)
+    let g = ModuleGeometry(f)
     let fedavg = FedAvg.aggregate(f, geometry: g).computedResidual
     let flora = FloraNA.aggregate(f, geometry: g).computedResidual
     let svd = SVDOptimal.aggregate(f, geometry: g, rank: 4).computedResidual
@@ -80,7 +80,7 @@ struct RuleTests {
     let f = Dense.clients(40, d: 12, k: 10, spread: 0.3, seed: 11)
     #expect(DenseErrors.isCheaper(f))
     #expect(!DenseErrors.isCheaper(Dense.clients(3, d: 64, k: 96, spread: 0.3, seed: 11)))
-    let (g, dense) = (LayerGeometry(f), DenseErrors(f))
+    let (g, dense) = (ModuleGeometry(f), DenseErrors(f))
     let fedavg = FedAvg.aggregate(f, geometry: g)
     #expect(abs(dense.normT - g.normT) <= 1e-12 * g.normT)
     #expect(abs(dense.residual(fedavg) - fedavg.computedResidual) <= 1e-10 * g.normT)
@@ -93,7 +93,7 @@ struct RuleTests {
   @Test("One client: every rule is exact")
   func oneClient() {
     let f = Dense.clients(1, d: 16, k: 12, spread: 0.5, seed: 2)
-    let g = LayerGeometry(f)
+    let g = ModuleGeometry(f)
     for estimate in [
       FedAvg.aggregate(f, geometry: g), FloraNA.aggregate(f, geometry: g),
       SVDOptimal.aggregate(f, geometry: g, rank: 4),
@@ -106,7 +106,7 @@ struct RuleTests {
   @Test("Identical clients: FedAvg is exact (and FLoRA-NA's singular system is handled)")
   func identical() {
     let f = Dense.clients(3, d: 16, k: 12, spread: 0, seed: 3)
-    let g = LayerGeometry(f)
+    let g = ModuleGeometry(f)
     #expect((g.relative(FedAvg.aggregate(f, geometry: g).residual) ?? 1) < 1e-7)
     let flora = FloraNA.aggregate(f, geometry: g)
     #expect(Dense.relativeError(f, flora) < 1e-7)
@@ -116,12 +116,12 @@ struct RuleTests {
   func order() {
     let f = Dense.clients(4, d: 20, k: 16, spread: 0.3, seed: 9)
     let order = [2, 0, 3, 1]
-    let g = LayerFactors(
+    let g = ModuleFactors(
       name: "x", d: f.d, k: f.k, a: order.map { f.a[$0] }, bs: order.map { f.bs[$0] },
       weights: order.map { f.weights[$0] })
     for (one, two) in [
-      (FedAvg.aggregate(f, geometry: LayerGeometry(f)), FedAvg.aggregate(g, geometry: LayerGeometry(g))),
-      (FloraNA.aggregate(f, geometry: LayerGeometry(f)), FloraNA.aggregate(g, geometry: LayerGeometry(g))),
+      (FedAvg.aggregate(f, geometry: ModuleGeometry(f)), FedAvg.aggregate(g, geometry: ModuleGeometry(g))),
+      (FloraNA.aggregate(f, geometry: ModuleGeometry(f)), FloraNA.aggregate(g, geometry: ModuleGeometry(g))),
     ] {
       #expect(abs(one.computedResidual - two.computedResidual) <= 1e-9 * max(one.computedResidual, 1e-300))
     }
@@ -131,8 +131,8 @@ struct RuleTests {
   func scaling() {
     let f = Dense.clients(3, d: 14, k: 10, spread: 0.2, seed: 4)
     let c = 3.5
-    let g = LayerFactors(name: "x", d: f.d, k: f.k, a: f.a, bs: f.bs.map { c * $0 }, weights: f.weights)
-    let (gf, gg) = (LayerGeometry(f), LayerGeometry(g))
+    let g = ModuleFactors(name: "x", d: f.d, k: f.k, a: f.a, bs: f.bs.map { c * $0 }, weights: f.weights)
+    let (gf, gg) = (ModuleGeometry(f), ModuleGeometry(g))
     #expect(abs(gg.normT - c * gf.normT) <= 1e-12 * gg.normT)
     for (x, y) in [
       (FedAvg.aggregate(f, geometry: gf), FedAvg.aggregate(g, geometry: gg)),
@@ -160,12 +160,12 @@ struct RuleTests {
   @Test("FLoRA-NA's gauge keeps sum p = 1, so Ah stays a weighted average of client As")
   func gauge() {
     let f = Dense.clients(4, d: 20, k: 16, spread: 0.5, seed: 21)
-    let estimate = FloraNA.aggregate(f, geometry: LayerGeometry(f))
+    let estimate = FloraNA.aggregate(f, geometry: ModuleGeometry(f))
     #expect(abs((estimate.p ?? []).reduce(0, +) - 1) < 1e-12)
   }
 }
 
-extension LayerEstimate {
+extension ModuleEstimate {
   /// The residual the rule computed (NaN, which fails every comparison, if it computed none).
   var computedResidual: Double { residual ?? .nan }
 }

@@ -8,20 +8,14 @@ public protocol AggregationRule: Sendable {
   func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int
 
   /// The layer's factors at `rank`, with their residual when `geometry` is given. Rules that
-  /// solve on the Gram blocks (``Method/solvesOnGrams``) are always given it.
-  func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate
+  /// solve on the Gram blocks (``AggregationMethod/solvesOnGrams``) are always given it.
+  func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate
 
   /// The factors computed straight from the clients' files, without widening them whole
   /// first, when the rule can (FedAvg without errors); nil otherwise.
-  func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate?
+  func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate?
 }
 
 extension AggregationRule {
-  public func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate? { nil }
-}
-
-extension Method {
-  /// Whether the rule's factors come from the Gram blocks (so its errors come for free); the
-  /// others are fixed-coefficient sums, which a merge without errors computes alone.
-  public var solvesOnGrams: Bool { self == .floraNA || self == .svd }
+  public func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate? { nil }
 }

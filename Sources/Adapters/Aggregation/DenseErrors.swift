@@ -10,14 +10,14 @@ struct DenseErrors {
   private let t: Matrix
 
   /// Whether the dense route costs less than the Gram route for this layer.
-  static func isCheaper(_ factors: LayerFactors) -> Bool {
+  static func isCheaper(_ factors: ModuleFactors) -> Bool {
     let (d, k, n) = (Double(factors.d), Double(factors.k), Double(factors.a.count * factors.maxRank))
     let gram = n * n * (d + k) + 2 * n * n * n
     let dense = d * k * n + 4 * min(d, k) * min(d, k) * max(d, k)
     return dense < gram
   }
 
-  init(_ factors: LayerFactors) {
+  init(_ factors: ModuleFactors) {
     var t = Matrix(zeros: factors.d, factors.k)
     for (u, (a, bs)) in zip(factors.a, factors.bs).enumerated() where a.rows > 0 {
       t = t + factors.weights[u] * (bs * a)
@@ -28,7 +28,7 @@ struct DenseErrors {
   }
 
   /// `||T - Bh Ah||_F` of an estimate.
-  func residual(_ estimate: LayerEstimate) -> Double {
+  func residual(_ estimate: ModuleEstimate) -> Double {
     (t - estimate.b * estimate.a).squaredNorm.squareRoot()
   }
 

@@ -7,33 +7,33 @@ public struct FedAvg: AggregationRule {
 
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
-  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     if let geometry { return Self.aggregate(factors, geometry: geometry) }
     let (a, b) = Self.sum(factors, p: factors.weights, q: factors.weights)
-    return LayerEstimate(a: a, b: b, residual: nil)
+    return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
-  public func streamed(_ set: ClientSet, module: String) throws -> LayerEstimate? {
+  public func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate? {
     let (a, b) = try Self.streamedSum(set, module: module)
-    return LayerEstimate(a: a, b: b, residual: nil)
+    return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
-  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry) -> LayerEstimate {
+  public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry) -> ModuleEstimate {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }
 
   /// `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (shared by FedAvg and FLoRA-NA), with its residual.
-  static func combine(_ factors: LayerFactors, geometry: LayerGeometry, p: [Double], q: [Double]) -> LayerEstimate {
+  static func combine(_ factors: ModuleFactors, geometry: ModuleGeometry, p: [Double], q: [Double]) -> ModuleEstimate {
     let (a, b) = sum(factors, p: p, q: q)
     let r = geometry.rank
-    let ca = LayerGeometry.blocks(p, rank: r).transposed
-    let cb = LayerGeometry.blocks(q, rank: r)
-    return LayerEstimate(a: a, b: b, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
+    let ca = ModuleGeometry.blocks(p, rank: r).transposed
+    let cb = ModuleGeometry.blocks(q, rank: r)
+    return ModuleEstimate(a: a, b: b, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
   }
 
   /// The weighted sums of the zero-padded factors alone: one pass over them, no Gram work (a
   /// GEMM with the block coefficient matrices would do r times the work).
-  public static func sum(_ factors: LayerFactors, p: [Double], q: [Double]) -> (a: Matrix, b: Matrix) {
+  public static func sum(_ factors: ModuleFactors, p: [Double], q: [Double]) -> (a: Matrix, b: Matrix) {
     let r = factors.maxRank
     var a = Matrix(zeros: r, factors.k)
     var b = Matrix(zeros: factors.d, r)
@@ -60,7 +60,7 @@ extension FedAvg {
   /// `Ah = sum w_u A_u`, `Bh = sum w_u s_u B_u` of `module` streamed from the clients' files: each
   /// factor is widened a slice at a time and added into the fp64 sums, never held whole in
   /// fp64 (what `merge --no-errors` does, at the speed of reading the factors). The arithmetic
-  /// is `sum(LayerFactors(...))`'s, term for term, so the bytes written are the same.
+  /// is `sum(ModuleFactors(...))`'s, term for term, so the bytes written are the same.
   public static func streamedSum(_ set: ClientSet, module: String) throws -> (a: Matrix, b: Matrix) {
     let entries = set.modules(named: module)
     guard let shape = entries.compactMap({ $0?.updateShape }).first else {

@@ -20,7 +20,7 @@ public struct FloraNA: AggregationRule {
 
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
-  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     guard let geometry else {
       preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them")
     }
@@ -41,8 +41,8 @@ public struct FloraNA: AggregationRule {
   }
 
   /// Solves one layer (`--scope layer`).
-  public static func aggregate(_ factors: LayerFactors, geometry: LayerGeometry, options: Options = Options())
-    -> LayerEstimate
+  public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry, options: Options = Options())
+    -> ModuleEstimate
   {
     let (p, q, iterations) = solve([geometry], options: options)
     var estimate = FedAvg.combine(factors, geometry: geometry, p: p, q: q)
@@ -52,7 +52,8 @@ public struct FloraNA: AggregationRule {
 
   /// Alternating least squares for coefficients shared by `layers` (one layer, or all with
   /// `--scope model`). Returns the gauge-fixed best iterate.
-  public static func solve(_ layers: [LayerGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int) {
+  public static func solve(_ layers: [ModuleGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int)
+  {
     guard let first = layers.first else { return ([], [], 0) }
     let w = first.weights
     let objective = { (p: [Double], q: [Double]) in layers.reduce(0.0) { $0 + pow2($1.residualNorm(p: p, q: q)) } }
@@ -80,14 +81,14 @@ public struct FloraNA: AggregationRule {
 
   /// q-step: `G[i][j] = tr(KB[i][j] M)`, `b[i] = sum_l w_l tr(KB[l][i] N_l^T)` with
   /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
-  static func qStep(_ layer: LayerGeometry, p: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+  static func qStep(_ layer: ModuleGeometry, p: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
     halfStep(solving: kb, fixed: ka, coefficients: p, layer: layer)
   }
 
   /// p-step: the same equations with the sides swapped (`KA` solved, `KB` fixed with `q`): the
   /// Gram blocks are symmetric (`KA[j][i] = KA[i][j]^T`), so `tr(H KA[j][i]) = tr(KA[i][j] H)`
   /// and `tr(X_l KA[i][l]) = tr(KA[l][i] X_l^T)`.
-  static func pStep(_ layer: LayerGeometry, q: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+  static func pStep(_ layer: ModuleGeometry, q: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
     halfStep(solving: ka, fixed: kb, coefficients: q, layer: layer)
   }
 
@@ -95,7 +96,7 @@ public struct FloraNA: AggregationRule {
   /// and `N_l = sum_j c_j F[l][j]`, for the Gram blocks `S` of the side solved for and `F` of
   /// the side held at coefficients `c`.
   private static func halfStep(
-    solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: LayerGeometry
+    solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: ModuleGeometry
   ) -> System {
     let u = layer.clients
     var m = Matrix(zeros: layer.rank, layer.rank)
@@ -111,7 +112,7 @@ public struct FloraNA: AggregationRule {
 
   /// Fixes the gauge `(p / c, c q)`: `c = sum p` so `Ah` stays a weighted average of client
   /// `A`s; when `|sum p| < 1e-3`, `c` balances `||Ah||_F = ||Bh||_F` instead.
-  static func gauge(_ p: [Double], _ q: [Double], layers: [LayerGeometry]) -> ([Double], [Double]) {
+  static func gauge(_ p: [Double], _ q: [Double], layers: [ModuleGeometry]) -> ([Double], [Double]) {
     let sum = p.reduce(0, +)
     var c = sum
     if abs(sum) < 1e-3 {

@@ -1,25 +1,5 @@
 import Checkpoints
 
-/// Options of an adapter merge.
-public struct MergeOptions: Sendable {
-  public var method: Method
-  /// Output rank for `svd` (default: the clients' largest rank); refused by the other rules.
-  /// A layer gets at most what it can hold: see ``Merge/outputRanks``.
-  public var rank: Int?
-  /// One FLoRA-NA `(p, q)` shared by all layers instead of one per layer.
-  public var sharedCoefficients = false
-  public var flora = FloraNA.Options()
-  /// Whether to compute each layer's error and floor (the Gram blocks). Without, fedavg, stack,
-  /// exact and fedex are a weighted sum of the factors and nothing more.
-  public var computeErrors = true
-  /// A plan only (`--dry-run`): the merge lays out its output but solves nothing, so neither
-  /// FLoRA-NA's model-wide coefficients nor svd's per-layer numerical clamp is computed (svd's
-  /// ranks are then upper bounds). Such a merge cannot be solved.
-  public var planOnly = false
-
-  public init(method: Method) { self.method = method }
-}
-
 /// Aggregates a client set layer by layer with one ``AggregationRule``. Each layer is read,
 /// widened and solved once, when it is asked for (by a writer, in parallel with other layers,
 /// or all of them in memory by ``aggregate()``), and its report kept: memory follows the layers
@@ -35,9 +15,9 @@ public final class Merge: Sendable {
   public let outputRanks: [Int]
   private let rankLimits: [RankLimit?]
   /// Each solved layer's report, by module index.
-  private let reports: Locked<[LayerReport?]>
+  private let reports: Locked<[ModuleReport?]>
   /// fedex: the estimates its base merge solved, handed to the adapter written after it.
-  private let kept: Locked<[LayerEstimate?]>
+  private let kept: Locked<[ModuleEstimate?]>
 
   /// Singular values of `T` at or below this fraction of the largest count as zero when an
   /// `svd` rank is clamped: about the resolution of the fp64 Gram route (sqrt of the fp64 epsilon).
@@ -72,7 +52,7 @@ public final class Merge: Sendable {
     case .svd: return SVDOptimal(rank: options.rank)
     case .floraNA:
       guard options.sharedCoefficients, !options.planOnly else { return FloraNA(options: options.flora) }
-      let geometries = try parallelMap(set.moduleNames) { LayerGeometry(try LayerFactors(set, module: $0)) }
+      let geometries = try parallelMap(set.moduleNames) { ModuleGeometry(try ModuleFactors(set, module: $0)) }
       let solved = FloraNA.solve(geometries, options: options.flora)
       return FloraNA(options: options.flora, shared: (solved.p, solved.q))
     }
@@ -80,7 +60,7 @@ public final class Merge: Sendable {
 
   /// Module `index`'s factors, solved (once: a layer the fedex base merge solved is handed
   /// over) with its report recorded.
-  public func solveLayer(_ index: Int) throws -> LayerEstimate {
+  public func solveModule(_ index: Int) throws -> ModuleEstimate {
     precondition(!options.planOnly, "a merge planned for a dry run is not solved")
     if let estimate = kept.withLock({ kept in
       defer { kept[index] = nil }
@@ -95,58 +75,58 @@ public final class Merge: Sendable {
 
   /// Every layer solved in memory, in module order, and the merge's report: the merge without
   /// any file written, for a library that holds its adapters.
-  public func aggregate() throws -> (layers: [(module: String, estimate: LayerEstimate)], report: MergeReport) {
-    let estimates = try parallelMap(Array(set.moduleNames.indices)) { try self.solveLayer($0) }
-    return (Array(zip(set.moduleNames, estimates)).map { (module: $0, estimate: $1) }, report)
+  public func aggregate() throws -> (modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport) {
+    let estimates = try parallelMap(Array(set.moduleNames.indices)) { try self.solveModule($0) }
+    return (zip(set.moduleNames, estimates).map { (name: $0, estimate: $1) }, report)
   }
 
   /// The reports of the layers solved so far, in module order (all of them once written).
   public var report: MergeReport {
-    MergeReport(method: options.method, layers: reports.withLock { $0.compactMap { $0 } })
+    MergeReport(method: options.method, modules: reports.withLock { $0.compactMap { $0 } })
   }
 
   /// Solves module `index` for a base merge and records its report. Returns the estimate and the
   /// factors it came from. For `fedex` the estimate is also kept for the adapter written after
   /// the base, so no layer is read and solved twice.
-  public func solveOnce(_ index: Int) throws -> (estimate: LayerEstimate, factors: LayerFactors) {
-    let factors = try LayerFactors(set, module: set.moduleNames[index])
+  public func solveOnce(_ index: Int) throws -> (estimate: ModuleEstimate, factors: ModuleFactors) {
+    let factors = try ModuleFactors(set, module: set.moduleNames[index])
     let (estimate, report) = try solve(index, factors: factors)
     reports.withLock { $0[index] = report }
     if options.method == .fedex { kept.withLock { $0[index] = estimate } }
     return (estimate, factors)
   }
 
-  private func solve(_ index: Int) throws -> (LayerEstimate, LayerReport) {
+  private func solve(_ index: Int) throws -> (ModuleEstimate, ModuleReport) {
     if !options.computeErrors, let estimate = try rule.streamed(set, module: set.moduleNames[index]) {
       return (estimate, report(index, estimate, geometry: nil))
     }
-    return try solve(index, factors: LayerFactors(set, module: set.moduleNames[index]))
+    return try solve(index, factors: ModuleFactors(set, module: set.moduleNames[index]))
   }
 
-  private func solve(_ index: Int, factors: LayerFactors) throws -> (LayerEstimate, LayerReport) {
+  private func solve(_ index: Int, factors: ModuleFactors) throws -> (ModuleEstimate, ModuleReport) {
     // The fixed-coefficient rules take their errors from the dense update where it is cheaper.
     if options.computeErrors, !options.method.solvesOnGrams, DenseErrors.isCheaper(factors) {
       let dense = DenseErrors(factors)
       let factorsOnly = rule.aggregate(factors, geometry: nil, rank: outputRanks[index])
-      let estimate = LayerEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
+      let estimate = ModuleEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
       return (estimate, report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank)))
     }
-    let geometry = options.computeErrors || options.method.solvesOnGrams ? LayerGeometry(factors) : nil
+    let geometry = options.computeErrors || options.method.solvesOnGrams ? ModuleGeometry(factors) : nil
     let estimate = rule.aggregate(factors, geometry: geometry, rank: outputRanks[index])
     return (estimate, report(index, estimate, geometry: geometry))
   }
 
   /// The layer's report, after checking the solved rank against the layout. The floor is taken
   /// at the rank written: never above the error.
-  private func report(_ index: Int, _ estimate: LayerEstimate, geometry: LayerGeometry?) -> LayerReport {
+  private func report(_ index: Int, _ estimate: ModuleEstimate, geometry: ModuleGeometry?) -> ModuleReport {
     report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
   }
 
-  private func report(_ index: Int, _ estimate: LayerEstimate, normT: Double?, floor: Double?) -> LayerReport {
+  private func report(_ index: Int, _ estimate: ModuleEstimate, normT: Double?, floor: Double?) -> ModuleReport {
     let module = set.moduleNames[index]
     precondition(
       estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
-    return LayerReport(
+    return ModuleReport(
       name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: normT,
       residual: estimate.residual, floorResidual: floor, p: estimate.p, q: estimate.q,
       iterations: estimate.iterations,
@@ -172,7 +152,7 @@ public final class Merge: Sendable {
       let (rank, entries) = pair
       let largest = entries.map(\.rank).max() ?? 0
       guard rank > largest else { return (rank, rank < asked ? .shape : nil) }
-      let values = LayerGeometry(try LayerFactors(set, module: module)).singularValues
+      let values = ModuleGeometry(try ModuleFactors(set, module: module)).singularValues
       let numerical = values.filter { $0 > rankTolerance * (values.first ?? 0) }.count
       let limited = max(largest, min(rank, numerical))
       return (limited, limited < rank ? .update : limited < asked ? .shape : nil)

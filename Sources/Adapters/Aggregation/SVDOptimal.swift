@@ -15,12 +15,12 @@ public struct SVDOptimal: AggregationRule {
     min(rank ?? ranks.max() ?? 0, d, k, ranks.reduce(0, +))
   }
 
-  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     guard let geometry else { preconditionFailure("svd solves on the Gram blocks: its merge always computes them") }
     return Self.aggregate(factors, geometry: geometry, rank: rank)
   }
 
-  public static func aggregate(_ factors: LayerFactors, geometry g: LayerGeometry, rank: Int) -> LayerEstimate {
+  public static func aggregate(_ factors: ModuleFactors, geometry g: ModuleGeometry, rank: Int) -> ModuleEstimate {
     let (uc, s, vt) = LinearAlgebra.largestSingularTriplets(g.core, count: rank)
     var left = Matrix(zeros: uc.rows, rank)
     var right = Matrix(zeros: rank, vt.cols)
@@ -33,13 +33,13 @@ public struct SVDOptimal: AggregationRule {
     let cb = LinearAlgebra.rightInverse(g.rb, pivots: g.rbPivots) * left
     let ca = right * LinearAlgebra.rightInverse(g.ra, pivots: g.raPivots).transposed
     // The residual of the factors as written (the floor plus the split's rounding).
-    return LayerEstimate(
+    return ModuleEstimate(
       a: combinedA(factors, ca, rank: g.rank), b: combinedB(factors, cb, rank: g.rank),
       residual: g.residualNorm(cb: cb, ca: ca))
   }
 
   /// `Ca Ast` as a sum over clients of `Ca[:, block u] A_u`: no `N x k` stack in memory.
-  static func combinedA(_ factors: LayerFactors, _ ca: Matrix, rank r: Int) -> Matrix {
+  static func combinedA(_ factors: ModuleFactors, _ ca: Matrix, rank r: Int) -> Matrix {
     var out = Matrix(zeros: ca.rows, factors.k)
     for (u, a) in factors.a.enumerated() where a.rows > 0 {
       out = out + ca.columns((u * r)..<(u * r + a.rows)) * a
@@ -48,7 +48,7 @@ public struct SVDOptimal: AggregationRule {
   }
 
   /// `Bs Cb` as a sum over clients of `Bs_u Cb[block u, :]`: no `d x N` stack in memory.
-  static func combinedB(_ factors: LayerFactors, _ cb: Matrix, rank r: Int) -> Matrix {
+  static func combinedB(_ factors: ModuleFactors, _ cb: Matrix, rank r: Int) -> Matrix {
     var out = Matrix(zeros: factors.d, cb.cols)
     for (u, b) in factors.bs.enumerated() where b.cols > 0 {
       out = out + b * cb.rows((u * r)..<(u * r + b.cols))

@@ -3,14 +3,14 @@
 public struct Stack: AggregationRule {
   public init() {}
 
-  public static func aggregate(_ factors: LayerFactors) -> LayerEstimate {
-    LayerEstimate(a: factors.stackedA(), b: factors.stackedB(coefficients: factors.weights), residual: 0)
+  public static func aggregate(_ factors: ModuleFactors) -> ModuleEstimate {
+    ModuleEstimate(a: factors.stackedA(), b: factors.stackedB(coefficients: factors.weights), residual: 0)
   }
 
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.reduce(0, +) }
 
-  public func aggregate(_ factors: LayerFactors, geometry: LayerGeometry?, rank: Int) -> LayerEstimate {
+  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     let stacked = Self.aggregate(factors)
-    return geometry == nil ? LayerEstimate(a: stacked.a, b: stacked.b, residual: nil) : stacked
+    return geometry == nil ? ModuleEstimate(a: stacked.a, b: stacked.b, residual: nil) : stacked
   }
 }

@@ -121,7 +121,7 @@ public enum BaseMerge {
   }
 
   /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.
-  static func residualFactors(_ factors: LayerFactors, _ estimate: LayerEstimate) -> (Matrix, Matrix) {
+  static func residualFactors(_ factors: ModuleFactors, _ estimate: ModuleEstimate) -> (Matrix, Matrix) {
     let exact = Stack.aggregate(factors)
     var left = Matrix(zeros: factors.d, exact.rank + estimate.rank)
     for i in 0..<factors.d {

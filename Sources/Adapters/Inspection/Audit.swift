@@ -26,7 +26,7 @@ public enum Audit {
 
   /// The model-level errors of one audit (relative to `||T||`), with a tolerance per rule: how
   /// far storing that rule's factors in the audited adapter's dtype moves its error, twice over (measured,
-  /// ``LayerComparison/roundedFedavg`` and its siblings), at least ``minimumTolerance``. Two
+  /// ``ModuleComparison/roundedFedavg`` and its siblings), at least ``minimumTolerance``. Two
   /// errors within it count as equal.
   public struct Errors: Sendable {
     public let against: Double

@@ -6,13 +6,6 @@ import Checkpoints
   import Darwin
 #endif
 
-/// How client weights are given.
-public enum WeightSpec: Sendable, Equatable {
-  case uniform
-  case weights([Double])
-  case samples([Double])
-}
-
 /// The clients to aggregate, checked against each other, with their normalised weights.
 public struct ClientSet: Sendable {
   public let clients: [Adapter]

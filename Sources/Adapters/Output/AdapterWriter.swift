@@ -2,7 +2,6 @@ import Checkpoints
 
 /// Writes a merged adapter as a PEFT folder, a bare safetensors file or a llama.cpp GGUF LoRA.
 public enum AdapterWriter {
-  public enum Format: String, Sendable, CaseIterable { case peft, safetensors, gguf }
 
   /// Provenance recorded in the output's metadata: the method, each client's path as given
   /// and the SHA-256 of its weight file (files joined by "+"), the weights used, the version.
@@ -62,11 +61,11 @@ public enum AdapterWriter {
   /// The tensors a merge's output holds, in order, their data computed only when written; with
   /// the layout, the q/k row-order heads (GGUF) and the architecture they were laid out for.
   static func outputTensors(
-    _ merge: Merge, format: Format, path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads?
-  ) throws -> (tensors: [OutputTensor], plan: LayoutPlan, rowHeads: LlamaGGUF.Heads?, architecture: String) {
+    _ merge: Merge, format: AdapterFormat, path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads?
+  ) throws -> (tensors: [OutputTensor], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?, architecture: String) {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
-    let plan = LayoutPlan(merge)
+    let plan = OutputLayout(merge)
     let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
     let rowHeads =
       format == .gguf
@@ -86,7 +85,7 @@ public enum AdapterWriter {
       let rowOrder = LlamaGGUF.rowOrder(for: module, shape: plan.shapes[index], heads: rowHeads, inverse: false)
       // Both factors from one solve of the layer, written by the thread that solved it.
       let layer = JointFill {
-        let estimate = try merge.solveLayer(index)
+        let estimate = try merge.solveModule(index)
         return [
           bytes(estimate.a.values, scale: 1, dtype: outputType),
           bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: outputType),
@@ -125,7 +124,7 @@ public enum AdapterWriter {
   /// (every layer is solved once, as it is written).
   @discardableResult
   public static func write(
-    _ merge: Merge, format: Format, to path: String, dtype: DType?, provenance: Provenance,
+    _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,
     llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws -> MergeReport {
     let (tensors, plan, rowHeads, architecture) = try outputTensors(
@@ -156,7 +155,7 @@ public enum AdapterWriter {
   /// The files `write` would write for this merge, with their tensors (none for a config), for
   /// a dry run: nothing is solved or written.
   public static func plannedFiles(
-    _ merge: Merge, format: Format, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
+    _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
   ) throws -> [(path: String, tensors: [OutputTensor])] {
     let (tensors, _, _, _) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
     guard format == .peft else { return [(path, tensors)] }
@@ -178,7 +177,7 @@ public enum AdapterWriter {
   }
 
   /// Output tensor names of a module's factors.
-  static func tensorNames(_ module: String, kind: LoRAModule.Kind, format: Format) -> (a: String, b: String) {
+  static func tensorNames(_ module: String, kind: LoRAModule.Kind, format: AdapterFormat) -> (a: String, b: String) {
     if format == .gguf, let base = ModuleName.toGGUF(module) { return (base + ".lora_a", base + ".lora_b") }
     if kind == .embedding {
       return ("base_model.model.\(module).lora_embedding_A", "base_model.model.\(module).lora_embedding_B")
@@ -230,61 +229,5 @@ public enum AdapterWriter {
     throw CheckpointError.unsupportedDType(
       path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue,
       operation: "average (modules_to_save)")
-  }
-}
-
-/// Output ranks, shapes and scales per module, and the PEFT config that describes them.
-struct LayoutPlan {
-  let ranks: [Int]
-  let shapes: [[Int]]
-  let kinds: [LoRAModule.Kind]
-  /// The scale the written config implies per module (1 when folded into the factors).
-  let scales: [Double]
-  let keepsClientConfig: Bool
-  let ggufAlpha: Double
-
-  init(_ merge: Merge) {
-    let set = merge.set
-    let modules = set.moduleNames.map { set.modules(named: $0) }
-    shapes = modules.map { $0.compactMap { $0?.updateShape }.first ?? [0, 0] }
-    kinds = modules.map { $0.compactMap { $0?.kind }.first ?? .linear }
-    ranks = merge.outputRanks
-    // FedAvg of clients that share rank, alpha and rsLoRA keeps their config: B is unscaled.
-    let uniform =
-      merge.options.method == .fedavg
-      && modules.allSatisfy { entries in
-        let present = entries.compactMap { $0 }
-        return present.count == entries.count && Set(present.map(\.rank)).count == 1
-          && Set(present.map(\.scale)).count == 1
-      } && set.clients.allSatisfy { $0.format != .gguf }
-    keepsClientConfig = uniform && set.clients.allSatisfy { $0.config != nil }
-    scales = keepsClientConfig ? modules.map { $0.first??.scale ?? 1 } : modules.map { _ in 1 }
-    ggufAlpha = Double(ranks.max() ?? 1)
-  }
-
-  /// The PEFT config: the clients' own when FedAvg keeps it, else scale 1 (`alpha = r`,
-  /// patterns for modules of another rank, no rsLoRA). Unknown keys of the first client's
-  /// config are kept.
-  func config(for set: ClientSet, merge: Merge) -> JSON {
-    // target_modules lists exactly the modules written: suffixes such as "dense" would also
-    // attach PEFT to modules the clients never adapted (BERT's pooler.dense).
-    let base = (set.clients.first?.config?.raw ?? .object([("peft_type", .string("LORA"))]))
-      .setting("target_modules", to: .array(set.moduleNames.map { .string($0) }))
-      .setting("lora_bias", to: .bool(set.hasBias))
-    if keepsClientConfig { return base }
-    let common = AdapterConfig.commonRank(ranks)
-    var rankPattern: [(key: String, value: JSON)] = []
-    for (module, rank) in zip(set.moduleNames, ranks) where rank != common { rankPattern.append((module, JSON(rank))) }
-    return
-      base
-      .setting("peft_type", to: .string("LORA"))
-      .setting("r", to: JSON(common))
-      .setting("lora_alpha", to: JSON(common))
-      .setting("use_rslora", to: .bool(false))
-      .setting("rank_pattern", to: .object(rankPattern))
-      .setting("alpha_pattern", to: .object(rankPattern))
-      .setting(
-        "base_model_name_or_path",
-        to: set.clients.compactMap { $0.config?.baseModel }.first.map { .string($0) } ?? .null)
   }
 }

@@ -1,12 +1,14 @@
 import Dispatch
 
 /// `transform` applied to every element on all cores; results in input order, the failure
-/// with the lowest index rethrown.
-public func parallelMap<T, R>(_ items: [T], _ transform: @Sendable (T) throws -> R) throws -> [R] where T: Sendable {
-  let box = Locked<(results: [R?], failure: (index: Int, error: any Error)?)>(
+/// with the lowest index rethrown (so the error does not depend on scheduling).
+public func parallelMap<T: Sendable, R, E: Error>(
+  _ items: [T], _ transform: @Sendable (T) throws(E) -> R
+) throws(E) -> [R] {
+  let box = Locked<(results: [R?], failure: (index: Int, error: E)?)>(
     (Array(repeating: nil, count: items.count), nil))
   DispatchQueue.concurrentPerform(iterations: items.count) { index in
-    do {
+    do throws(E) {
       let result = try transform(items[index])
       box.withLock { $0.results[index] = result }
     } catch {

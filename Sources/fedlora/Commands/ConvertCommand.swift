@@ -74,7 +74,7 @@ struct ConvertCommand: PipelineCommand {
           "--shard-size applies to a sharded output: OUT a folder, not a .\(kind == .gguf ? "gguf" : "safetensors") file"
         )
       }
-      guard Format.parseSize(shardSize) != nil else {
+      guard NumberFormat.parseSize(shardSize) != nil else {
         throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB or 4096")
       }
     }
@@ -107,7 +107,7 @@ struct ConvertCommand: PipelineCommand {
     if dryRun {
       guard kind == .folder else { return DryRunView.show([(outputPath, plan.tensors)], layers: []) }
       let (shards, names) = SafeTensorsWriter.shardPlan(
-        plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+        plan.tensors, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000)
       return DryRunView.show(
         zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])],
         layers: [])
@@ -123,7 +123,7 @@ struct ConvertCommand: PipelineCommand {
       try SafeTensorsWriter.write(
         plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler)
     case .folder:
-      let shardSize = shardSize.flatMap(Format.parseSize) ?? 5_000_000_000
+      let shardSize = shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000
       try SafeTensorsWriter.writeSharded(
         plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: outputPath,
         progress: progress.handler)
@@ -131,7 +131,7 @@ struct ConvertCommand: PipelineCommand {
     progress.finish()
     finish(
       plan.tensors, format: kind == .gguf ? "gguf" : kind == .safetensors ? "safetensors" : "sharded-safetensors",
-      detail: "\(plan.tensors.count) tensors, \(Format.bytes(bytes))")
+      detail: "\(plan.tensors.count) tensors, \(NumberFormat.bytes(bytes))")
   }
 
   /// The result: a line on stdout, or the document listing what was written.
@@ -241,29 +241,6 @@ struct ConvertCommand: PipelineCommand {
     return gguf.metadata.compactMap { entry in
       guard entry.key.hasPrefix("safetensors."), let value = entry.value.stringValue else { return nil }
       return (String(entry.key.dropFirst("safetensors.".count)), value)
-    }
-  }
-}
-
-/// What `convert --dtype` accepts: a float dtype, or Q8_0 for GGUF weights.
-enum ConvertDType: String, ExpressibleByArgument, CaseIterable {
-  case f32, f16, bf16, q8_0
-
-  var dtype: DType { OutputDType(rawValue: rawValue)?.dtype ?? .q8_0 }
-
-  /// The dtype of float adapter factors; nil for q8_0 (adapters are not quantised).
-  var floatType: DType? { OutputDType(rawValue: rawValue)?.dtype }
-}
-
-/// The float dtypes an output may be written in.
-enum OutputDType: String, ExpressibleByArgument, CaseIterable {
-  case f32, f16, bf16
-
-  var dtype: DType {
-    switch self {
-    case .f32: .f32
-    case .f16: .f16
-    case .bf16: .bf16
     }
   }
 }

@@ -63,7 +63,7 @@ struct MergeCommand: PipelineCommand {
   @Option(
     help: "Adapter format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft). Not with --base."
   )
-  var format: AdapterWriter.Format?
+  var format: AdapterFormat?
 
   @Option(help: "Output dtype: f32, f16 or bf16 (default: the clients' dtype; with --base, the base's).")
   var dtype: OutputDType?
@@ -126,7 +126,7 @@ struct MergeCommand: PipelineCommand {
   var methodName: String { method ?? "flora-na" }
 
   /// The adapter format OUTPUT's extension names, if any.
-  var formatOfExtension: AdapterWriter.Format? {
+  var formatOfExtension: AdapterFormat? {
     outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : nil
   }
 
@@ -166,7 +166,7 @@ struct MergeCommand: PipelineCommand {
     command.method = method ?? recipe.method
     command.base = base ?? recipe.base
     if let format = recipe.format {
-      guard let parsed = AdapterWriter.Format(rawValue: format) else {
+      guard let parsed = AdapterFormat(rawValue: format) else {
         throw ValidationError("recipe: format '\(format)' is not peft, safetensors or gguf")
       }
       command.format = parsed
@@ -198,7 +198,7 @@ struct MergeCommand: PipelineCommand {
     guard output != nil else { throw ValidationError("give --output (or output: in a --recipe)") }
     try weighting.validate()
     let method = methodName
-    guard let parsed = Method(name: method) else {
+    guard let parsed = AggregationMethod(name: method) else {
       throw ValidationError(
         "unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
     }
@@ -239,7 +239,7 @@ struct MergeCommand: PipelineCommand {
       guard shardedOutput else {
         throw ValidationError("--shard-size applies to a sharded merged checkpoint: --base with a folder OUTPUT")
       }
-      guard Format.parseSize(shardSize) != nil else {
+      guard NumberFormat.parseSize(shardSize) != nil else {
         throw ValidationError("--shard-size '\(shardSize)' is not a size such as 5GB")
       }
     }
@@ -274,7 +274,7 @@ struct MergeCommand: PipelineCommand {
       shardedOutput
       ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)
     return [merged]
-      + (Method(name: methodName) == .fedex
+      + (AggregationMethod(name: methodName) == .fedex
         ? [.folder(fedexAdapterPath, writes: AdapterWriter.peftFiles.contains)] : [])
   }
 
@@ -286,7 +286,7 @@ struct MergeCommand: PipelineCommand {
 
   /// The merge of these options (a recipe's applied), its text recorded in the provenance.
   func merge(recipeText: String?) throws {
-    guard let method = Method(name: methodName) else { throw ValidationError("unknown method") }
+    guard let method = AggregationMethod(name: methodName) else { throw ValidationError("unknown method") }
     try PathConflicts.checkDistinct(clients)
     try PathConflicts.check(outputs, inputs: clients + [base, llama.baseConfig].compactMap { $0 })
     // Adapter merges churn through tens of MB per layer; base merges stream row slices, where a
@@ -371,7 +371,8 @@ extension MergeCommand {
         plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
     } else {
       try SafeTensorsWriter.writeSharded(
-        plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000, to: output,
+        plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000,
+        to: output,
         extraFiles: try base.companionFiles(), progress: progress.handler, in: transaction)
     }
     progress.finish()
@@ -394,7 +395,7 @@ extension MergeCommand {
         files = [(outputPath, plan.tensors)]
       } else {
         let (shards, names) = SafeTensorsWriter.shardPlan(
-          plan.tensors, shardSize: shardSize.flatMap(Format.parseSize) ?? 5_000_000_000)
+          plan.tensors, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000)
         files =
           zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])]
         files += try checkpoint.companionFiles().map { (outputPath + "/" + $0.name, []) }
@@ -421,78 +422,11 @@ extension MergeCommand {
   }
 
   /// The merge report: the document with --json, else the table on stdout.
-  func show(_ report: MergeReport, method: Method, set: ClientSet) {
+  func show(_ report: MergeReport, method: AggregationMethod, set: ClientSet) {
     let adapter = method == .fedex ? fedexAdapterPath : nil
     Session.finish(MergeReportView.json(report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
     MergeReportView.text(report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
   }
 }
 
-extension AdapterWriter.Format: ExpressibleByArgument {}
-
-/// The merge summary: per layer and model-level relative error against the ideal update.
-enum MergeReportView {
-  static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(
-    key: String, value: JSON
-  )] {
-    func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
-    return [
-      ("output", .string(output)),
-      ("adapter_output", adapterOutput.map { .string($0) } ?? .null),
-      ("method", .string(report.method.rawValue)),
-      ("rank", asked.map { JSON($0) } ?? .null),
-      ("clients", .array(set.clients.map { .string($0.path) })),
-      ("weights", .array(set.weights.map { JSON($0) })),
-      ("model", .object([("relative_error", number(report.modelError)), ("floor", number(report.modelFloor))])),
-      (
-        "layers",
-        .array(
-          report.layers.map { layer in
-            var fields: [(key: String, value: JSON)] = [
-              ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
-              ("rank", JSON(layer.rank)),
-              ("norm_T", number(layer.normT)), ("relative_error", number(layer.relativeError)),
-              ("floor", number(layer.relativeFloor)),
-              ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
-            ]
-            if let p = layer.p, let q = layer.q, report.method == .floraNA {
-              fields += [
-                ("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })),
-                ("iterations", layer.iterations.map { JSON($0) } ?? .null),
-              ]
-            }
-            return .object(fields)
-          })
-      ),
-    ]
-  }
-
-  static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
-    let errors = report.layers.contains { $0.normT != nil }
-    var table = Table(
-      [("layer", .left), ("shape", .left), ("rank", .right)]
-        + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
-    func rel(_ value: Double?) -> String { value.map { Format.scientific($0) } ?? "n/a" }
-    for layer in report.layers {
-      table.add(
-        [layer.name, Format.shape(layer.shape), "\(layer.rank)"]
-          + (errors ? [rel(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)] : []))
-    }
-    var lines = ["wrote \(output) (\(report.method.rawValue), \(report.layers.count) layers)"]
-    if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
-    lines += table.render()
-    lines.append(
-      errors
-        ? "model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"
-        : "errors not computed (--no-errors)")
-    for limit in [RankLimit.shape, .update] {
-      let limited = report.layers.filter { $0.rankLimit == limit }
-      guard let first = limited.first, let asked else { continue }
-      let why = limit == .shape ? "min(d, k) or the clients' ranks added up" : "the rank of the ideal update T"
-      lines.append(
-        "note: \(limited.count) layers have rank below --rank \(asked), the most they can hold (\(why)); first: \(first.name.visible), rank \(first.rank)"
-      )
-    }
-    return lines
-  }
-}
+extension AdapterFormat: ExpressibleByArgument {}

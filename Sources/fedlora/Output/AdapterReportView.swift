@@ -118,17 +118,17 @@ struct AdapterReportView {
       ),
     ]
     var lines = [
-      "\(adapter.path): \(adapter.format.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(Format.count(parameters)) parameters, \(Format.bytes(bytes))",
+      "\(adapter.path): \(adapter.format.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(NumberFormat.count(parameters)) parameters, \(NumberFormat.bytes(bytes))",
       "targets: \(targets.joined(separator: ", "))",
     ]
     if let config {
       lines.append(
-        "config: r \(config.rank), lora_alpha \(Format.fixed(config.alpha, 1))\(config.useRSLoRA ? ", rsLoRA" : "")\(config.useDoRA ? ", DoRA (not mergeable)" : "")"
+        "config: r \(config.rank), lora_alpha \(NumberFormat.fixed(config.alpha, 1))\(config.useRSLoRA ? ", rsLoRA" : "")\(config.useDoRA ? ", DoRA (not mergeable)" : "")"
           + (config.rankPattern.isEmpty
             ? "" : ", rank_pattern \(config.rankPattern.map { "\($0.pattern)=\($0.value)" }.joined(separator: " "))")
           + (config.alphaPattern.isEmpty
             ? ""
-            : ", alpha_pattern \(config.alphaPattern.map { "\($0.pattern)=\(Format.fixed($0.value, 1))" }.joined(separator: " "))")
+            : ", alpha_pattern \(config.alphaPattern.map { "\($0.pattern)=\(NumberFormat.fixed($0.value, 1))" }.joined(separator: " "))")
       )
     }
     lines.append(
@@ -196,7 +196,7 @@ struct AdapterReportView {
     }
     let rank = options.rank
     let rows = try parallelMap(modules) { module in
-      try LayerComparison(set, module: module, rank: rank, merged: merged?.modules.first { $0.name == module })
+      try ModuleComparison(set, module: module, rank: rank, merged: merged?.modules.first { $0.name == module })
     }
     var columns =
       ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" } + ["fedavg", "flora_na", "floor"]
@@ -213,16 +213,16 @@ struct AdapterReportView {
       if merged != nil { cells.append(.number(row.relative(row.against))) }
       table.rows.append(cells)
     }
-    func model(_ part: (LayerComparison) -> Double?) -> Double? {
+    func model(_ part: (ModuleComparison) -> Double?) -> Double? {
       modelRelativeError(rows.map { (part($0), $0.normT) })
     }
     let totals: [(String, Double?)] =
       [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
       + (merged == nil ? [] : [("against", model { $0.against })])
-    func show(_ v: Double?) -> String { v.map { Format.scientific($0) } ?? "n/a" }
+    func show(_ v: Double?) -> String { v.map { NumberFormat.scientific($0) } ?? "n/a" }
     let source = weighting.source == "recorded" ? " (recorded in \(options.against ?? ""))" : ""
     var lines = [
-      "\(set.clients.count) clients, weights \(set.weights.map { Format.fixed($0, 3) }.joined(separator: ", "))\(source), \(rows.count) layers",
+      "\(set.clients.count) clients, weights \(set.weights.map { NumberFormat.fixed($0, 3) }.joined(separator: ", "))\(source), \(rows.count) layers",
       "model: " + totals.map { "\($0.0) \(show($0.1))" }.joined(separator: ", "),
     ]
     var audit: Audit.Errors?
@@ -293,7 +293,7 @@ struct AdapterReportView {
 
   /// The verdict in words, with the figures it rests on.
   private func verdictLine(_ audit: Audit.Errors, path: String) -> String {
-    func show(_ v: Double) -> String { Format.scientific(v) }
+    func show(_ v: Double) -> String { NumberFormat.scientific(v) }
     let figures =
       "error \(show(audit.against)), FedAvg \(show(audit.fedavg)), FLoRA-NA \(show(audit.floraNA)), floor \(show(audit.floor))"
     switch audit.verdict {
@@ -302,7 +302,7 @@ struct AdapterReportView {
     case .noBetterThanFedAvg: return "VERDICT: \(path) is no better than FedAvg (\(figures))"
     case .notAnAggregate:
       return
-        "VERDICT: \(path) is not an aggregate of these clients: it is no closer to the ideal update than a zero update (error >= \(Format.fixed(Audit.notAnAggregateThreshold, 0)); \(figures))"
+        "VERDICT: \(path) is not an aggregate of these clients: it is no closer to the ideal update than a zero update (error >= \(NumberFormat.fixed(Audit.notAnAggregateThreshold, 0)); \(figures))"
     }
   }
 }

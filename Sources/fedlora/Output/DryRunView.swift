@@ -29,13 +29,15 @@ enum DryRunView {
       let what =
         file.tensors.isEmpty
         ? "a metadata file (no tensors)"
-        : "\(file.tensors.count) tensor\(file.tensors.count == 1 ? "" : "s") (\(dtypes.map { "\($0.key) x\($0.value.compactText)" }.joined(separator: ", "))), \(Format.bytes(bytes)) of tensor data"
+        : "\(file.tensors.count) tensor\(file.tensors.count == 1 ? "" : "s") (\(dtypes.map { "\($0.key) x\($0.value.compactText)" }.joined(separator: ", "))), \(NumberFormat.bytes(bytes)) of tensor data"
       Session.result("would write \(file.path): \(what)\(replaces ? ", replacing the file there" : "")")
     }
     if !layers.isEmpty {
       var table = Table([("layer", .left), ("shape", .left), ("rank", .right)])
       for layer in layers {
-        table.add([layer.name, Format.shape(layer.shape), layer.note == nil ? "\(layer.rank)" : "<= \(layer.rank)"])
+        table.add([
+          layer.name, NumberFormat.shape(layer.shape), layer.note == nil ? "\(layer.rank)" : "<= \(layer.rank)",
+        ])
       }
       table.render().forEach(Session.result)
       if let note = layers.compactMap(\.note).first { Session.result("note: \(note)") }

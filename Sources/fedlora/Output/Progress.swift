@@ -39,7 +39,7 @@ final class Progress: @unchecked Sendable {
     let left = rate > 0 ? Double(total - done) / rate : 0
     let percent = Int(100 * Double(done) / Double(total))
     Terminal.errRaw(
-      "\r\(percent)%  \(Format.bytes(done)) of \(Format.bytes(total))  \(Format.bytes(Int(rate)))/s  \(Int(left.rounded()))s left   "
+      "\r\(percent)%  \(NumberFormat.bytes(done)) of \(NumberFormat.bytes(total))  \(NumberFormat.bytes(Int(rate)))/s  \(Int(left.rounded()))s left   "
     )
   }
 

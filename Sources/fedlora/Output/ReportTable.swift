@@ -27,7 +27,7 @@ struct ReportTable {
     var display: String {
       switch self {
       case let .text(s): s
-      case let .number(v): v.map { Format.scientific($0) } ?? "n/a"
+      case let .number(v): v.map { NumberFormat.scientific($0) } ?? "n/a"
       case let .integer(v): v.map(String.init) ?? "n/a"
       }
     }

@@ -70,7 +70,7 @@ struct SVGPlot {
     return out + "</svg>\n"
   }
 
-  private func r(_ v: Double) -> String { Format.fixed(v, 1) }
+  private func r(_ v: Double) -> String { NumberFormat.fixed(v, 1) }
 
   private func escape(_ text: String) -> String {
     text.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;")

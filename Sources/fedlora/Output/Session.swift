@@ -9,34 +9,6 @@ import Dispatch
   import Darwin
 #endif
 
-/// `--json` and `--quiet`, the same on every command.
-struct OutputOptions: ParsableArguments {
-  @Flag(
-    help:
-      "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success."
-  )
-  var json = false
-
-  @Flag(help: "No progress display and no report on standard output (warnings and errors still go to standard error).")
-  var quiet = false
-}
-
-/// A command that keeps the pipeline contract: its `execute` runs inside a ``Session``.
-protocol PipelineCommand: ParsableCommand {
-  /// The schema of the command's JSON document (a failure before the command knows more
-  /// uses it too).
-  static var schema: String { get }
-  var outputOptions: OutputOptions { get }
-  func execute() throws
-}
-
-extension PipelineCommand {
-  func run() throws {
-    Session.begin(schema: Self.schema, options: outputOptions)
-    do { try execute() } catch { throw Session.failure(error) }
-  }
-}
-
 /// What one run owes its caller, whatever the command: results on stdout (unless `--quiet`),
 /// warnings, errors and progress on stderr; with `--json`, exactly one document on stdout
 /// (`schema`, `ok`, `warnings`, and `error` on failure) and nothing on stderr on success.
@@ -131,28 +103,5 @@ enum Session {
     let code = (error as? CheckpointError)?.code ?? (error as? AdapterError)?.code ?? "error"
     let message = String(describing: error) + (hints[code].map { " (\($0))" } ?? "")
     return (code, message, usageCodes.contains(code))
-  }
-}
-
-/// SIGINT and SIGTERM remove the run's temporaries, then end it with 130 / 143.
-enum Interrupts {
-  nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-
-  static func install() {
-    // A file size limit (ulimit -f) is a write error to report, not a kill.
-    signal(SIGXFSZ, SIG_IGN)
-    // BLAS/LAPACK that cannot be loaded when first needed end the run (status 1): nothing half-written stays.
-    LinearAlgebra.onLoadFailure { _ in Temporaries.removeAll() }
-    for (number, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
-      signal(number, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler {
-        Temporaries.removeAll()
-        Terminal.err("fedlora: \(number == SIGINT ? "interrupted" : "terminated"): its temporaries removed")
-        _exit(status)
-      }
-      source.resume()
-      sources.append(source)
-    }
   }
 }

@@ -5,7 +5,7 @@
 #endif
 
 /// Number and size formatting shared by the text renderers.
-enum Format {
+enum NumberFormat {
   /// 1234567 -> "1,234,567".
   static func count(_ value: Int) -> String {
     let digits = String(value.magnitude)

@@ -2,7 +2,7 @@ import Checkpoints
 
 /// One adapted weight's factors from every client, widened to fp64 and scale-folded:
 /// `a[u]` is `A_u` `[r_u, k]`, `bs[u]` is `s_u B_u` `[d, r_u]` (rank 0 for an absent module).
-public struct LayerFactors: Sendable {
+public struct ModuleFactors: Sendable {
   public let name: String
   public let d: Int
   public let k: Int

@@ -12,7 +12,7 @@
 /// (`N^3 / 3` each) and the singular values of the core (no vectors) are small beside them for
 /// `N << min(d, k)`. The SVD rule alone needs the core's vectors and the roots' inverses, and
 /// computes them itself (``SVDOptimal``).
-public struct LayerGeometry: Sendable {
+public struct ModuleGeometry: Sendable {
   public let rank: Int
   public let clients: Int
   public let weights: [Double]
@@ -39,7 +39,7 @@ public struct LayerGeometry: Sendable {
   var kaBlocks: [[Matrix]] { Self.split(ka, clients: clients, rank: rank) }
   var kbBlocks: [[Matrix]] { Self.split(kb, clients: clients, rank: rank) }
 
-  public init(_ factors: LayerFactors) {
+  public init(_ factors: ModuleFactors) {
     let r = factors.maxRank
     rank = r
     clients = factors.a.count

@@ -1,0 +1,61 @@
+import Checkpoints
+
+/// Per-layer comparison of a client set with its aggregates: `||T||`, each client's cosine to
+/// `T` (drift), and the relative errors of FedAvg, FLoRA-NA and the rank-R floor; with a merged
+/// adapter someone else produced, its error too.
+public struct ModuleComparison: Sendable {
+  public let name: String
+  public let shape: [Int]
+  public let normT: Double
+  /// `<s_u B_u A_u, T> / (||s_u B_u A_u|| ||T||)` per client (nil for a zero update).
+  public let cosines: [Double?]
+  public let fedavg: Double
+  public let floraNA: Double
+  public let floor: Double
+  /// Residual of the merged adapter, when one was given.
+  public let against: Double?
+  /// The residuals of FedAvg, FLoRA-NA and the SVD floor estimate with their factors rounded
+  /// to the merged adapter's dtype, as a merge would store them: the audit compares like with
+  /// like, and the change rounding makes is the tolerance of its comparisons.
+  public let roundedFedavg: Double?
+  public let roundedFloraNA: Double?
+  public let roundedFloor: Double?
+
+  public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
+
+  /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
+  public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init())
+    throws
+  {
+    let factors = try ModuleFactors(set, module: module)
+    let g = ModuleGeometry(factors)
+    name = module
+    shape = [factors.d, factors.k]
+    normT = g.normT
+    // Residuals from the coefficients alone: no merged factors are formed.
+    fedavg = g.residualNorm(p: factors.weights, q: factors.weights)
+    let solved = FloraNA.solve([g], options: flora)
+    floraNA = g.residualNorm(p: solved.p, q: solved.q)
+    floor = g.floorResidual(rank: rank ?? factors.maxRank)
+    cosines = g.cosinesToT()
+    if let merged {
+      guard merged.updateShape == shape else {
+        throw AdapterError.shapeMismatch(
+          client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
+      }
+      let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
+      let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
+      against = g.residualNorm(b: b, a: a, factors: factors)
+      let dtype = merged.b.dtype
+      func stored(_ estimate: ModuleEstimate) -> Double {
+        g.residualNorm(b: estimate.b.rounded(to: dtype), a: estimate.a.rounded(to: dtype), factors: factors)
+      }
+      roundedFedavg = stored(FedAvg.combine(factors, geometry: g, p: factors.weights, q: factors.weights))
+      roundedFloraNA = stored(FedAvg.combine(factors, geometry: g, p: solved.p, q: solved.q))
+      roundedFloor = stored(
+        SVDOptimal.aggregate(factors, geometry: g, rank: min(rank ?? factors.maxRank, g.singularValues.count)))
+    } else {
+      (against, roundedFedavg, roundedFloraNA, roundedFloor) = (nil, nil, nil, nil)
+    }
+  }
+}

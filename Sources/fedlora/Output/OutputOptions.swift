@@ -1,0 +1,22 @@
+import Adapters
+import ArgumentParser
+import Checkpoints
+import Dispatch
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// `--json` and `--quiet`, the same on every command.
+struct OutputOptions: ParsableArguments {
+  @Flag(
+    help:
+      "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success."
+  )
+  var json = false
+
+  @Flag(help: "No progress display and no report on standard output (warnings and errors still go to standard error).")
+  var quiet = false
+}
