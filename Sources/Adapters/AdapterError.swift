@@ -111,4 +111,15 @@ extension AdapterError {
   static func wrap<T>(_ body: () throws(CheckpointError) -> T) throws(AdapterError) -> T {
     do { return try body() } catch { throw .checkpoint(error) }
   }
+
+  /// Runs a writer of Checkpoints whose tensors this module computes: what it throws is its
+  /// own `CheckpointError` or an `AdapterError` of a tensor's computation, each kept as it is.
+  static func writing<T>(_ body: () throws -> T) throws(AdapterError) -> T {
+    do { return try body() } catch let error as AdapterError { throw error } catch let error as CheckpointError {
+      throw .checkpoint(error)
+    } catch {
+      // Unreachable: the writers throw nothing else, and every tensor here is computed by this module.
+      throw .checkpoint(.writeFailed(path: "", message: String(describing: error)))
+    }
+  }
 }

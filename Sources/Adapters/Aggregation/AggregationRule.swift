@@ -13,9 +13,9 @@ public protocol AggregationRule: Sendable {
 
   /// The factors computed straight from the clients' files, without widening them whole
   /// first, when the rule can (FedAvg without errors); nil otherwise.
-  func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate?
+  func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate?
 }
 
 extension AggregationRule {
-  public func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate? { nil }
+  public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? { nil }
 }

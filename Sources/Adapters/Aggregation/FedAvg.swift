@@ -13,7 +13,7 @@ public struct FedAvg: AggregationRule {
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
-  public func streamed(_ set: ClientSet, module: String) throws -> ModuleEstimate? {
+  public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? {
     let (a, b) = try Self.streamedSum(set, module: module)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
@@ -61,11 +61,10 @@ extension FedAvg {
   /// factor is widened a slice at a time and added into the fp64 sums, never held whole in
   /// fp64 (what `merge --no-errors` does, at the speed of reading the factors). The arithmetic
   /// is `sum(ModuleFactors(...))`'s, term for term, so the bytes written are the same.
-  public static func streamedSum(_ set: ClientSet, module: String) throws -> (a: Matrix, b: Matrix) {
+  public static func streamedSum(_ set: ClientSet, module: String) throws(AdapterError) -> (a: Matrix, b: Matrix) {
     let entries = set.modules(named: module)
     guard let shape = entries.compactMap({ $0?.updateShape }).first else {
-      throw AdapterError.moduleMismatch(
-        client: set.clients.first?.path ?? "", module: module, message: "no client adapts it")
+      throw .notAdapted(module: module)
     }
     let (d, k) = (shape[0], shape[1])
     let r = entries.compactMap { $0?.rank }.max() ?? 0
@@ -74,49 +73,52 @@ extension FedAvg {
     for ((client, entry), weight) in zip(zip(set.clients, entries), set.weights) {
       guard let entry else { continue }
       for tensor in [entry.a, entry.b] where !tensor.dtype.isComputable {
-        throw CheckpointError.unsupportedDType(
-          path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
+        throw .checkpoint(
+          .unsupportedDType(
+            path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers"))
       }
       var nonFinite: UInt32 = 0
       let ru = entry.rank
-      try a.values.withUnsafeMutableBufferPointer { a in
-        try entry.a.forEachWidenedSlice { range, _, values in
-          // `A_u` fills the top ru rows of `Ah`, element for element.
-          let offset = range.lowerBound
-          var bad: UInt32 = 0  // a local, so the loop vectorises
-          for i in values.indices {
-            bad |= (values[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
-            a[offset + i] += weight * (1 * Double(values[i]))
-          }
-          nonFinite |= bad
-        }
-      }
-      // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
-      let target = entry.bRowOrder.map { order in
-        var inverse = [Int](repeating: 0, count: order.count)
-        for (row, stored) in order.enumerated() { inverse[stored] = row }
-        return inverse
-      }
-      let scale = entry.scale
-      try b.values.withUnsafeMutableBufferPointer { b in
-        try entry.b.forEachWidenedSlice { range, _, values in
-          // A row (or the part of one this slice holds) at a time: `B_u` fills the left ru columns.
-          var (row, column) = (range.lowerBound / ru, range.lowerBound % ru)
-          var (e, bad): (Int, UInt32) = (0, 0)
-          while e < values.count {
-            let count = min(ru - column, values.count - e)
-            let start = (target?[row] ?? row) * r + column
-            for j in 0..<count {
-              bad |= (values[e + j].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
-              b[start + j] += weight * (scale * Double(values[e + j]))
+      try AdapterError.wrap { () throws(CheckpointError) in
+        try a.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
+          try entry.a.forEachWidenedSlice { range, _, values in
+            // `A_u` fills the top ru rows of `Ah`, element for element.
+            let offset = range.lowerBound
+            var bad: UInt32 = 0  // a local, so the loop vectorises
+            for i in values.indices {
+              bad |= (values[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+              a[offset + i] += weight * (1 * Double(values[i]))
             }
-            (e, column) = (e + count, column + count)
-            if column == ru { (row, column) = (row + 1, 0) }
+            nonFinite |= bad
           }
-          nonFinite |= bad
+        }
+        // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
+        let target = entry.bRowOrder.map { order in
+          var inverse = [Int](repeating: 0, count: order.count)
+          for (row, stored) in order.enumerated() { inverse[stored] = row }
+          return inverse
+        }
+        let scale = entry.scale
+        try b.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
+          try entry.b.forEachWidenedSlice { range, _, values in
+            // A row (or the part of one this slice holds) at a time: `B_u` fills the left ru columns.
+            var (row, column) = (range.lowerBound / ru, range.lowerBound % ru)
+            var (e, bad): (Int, UInt32) = (0, 0)
+            while e < values.count {
+              let count = min(ru - column, values.count - e)
+              let start = (target?[row] ?? row) * r + column
+              for j in 0..<count {
+                bad |= (values[e + j].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+                b[start + j] += weight * (scale * Double(values[e + j]))
+              }
+              (e, column) = (e + count, column + count)
+              if column == ru { (row, column) = (row + 1, 0) }
+            }
+            nonFinite |= bad
+          }
         }
       }
-      guard nonFinite == 0 else { throw AdapterError.nonFinite(client: client.path, module: module) }
+      guard nonFinite == 0 else { throw .nonFinite(client: client.path, module: module) }
     }
     return (a, b)
   }

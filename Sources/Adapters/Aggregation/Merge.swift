@@ -24,18 +24,18 @@ public final class Merge: Sendable {
   public static let rankTolerance = 1e-7
 
   /// `withBase`: the result goes into base weights, which `exact` and `fedex` need.
-  public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws {
-    if options.method.needsBase, !withBase { throw AdapterError.needsBase(method: options.method.rawValue) }
+  public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws(AdapterError) {
+    if options.method.needsBase, !withBase { throw .needsBase(method: options.method.rawValue) }
     if !options.computeErrors, options.method.solvesOnGrams {
-      throw AdapterError.badOption(
+      throw .badOption(
         message: "\(options.method.rawValue) solves on the Gram blocks the errors come from: it always computes them")
     }
-    if let dora = set.clients.first(where: \.isDoRA) { throw AdapterError.doraNotMergeable(path: dora.path) }
+    if let dora = set.clients.first(where: \.isDoRA) { throw .doraNotMergeable(path: dora.path) }
     if let rank = options.rank {
       guard options.method == .svd else {
-        throw AdapterError.badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)")
+        throw .badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)")
       }
-      guard rank > 0 else { throw AdapterError.badOption(message: "the rank must be positive") }
+      guard rank > 0 else { throw .badOption(message: "the rank must be positive") }
     }
     self.set = set
     self.options = options
@@ -45,14 +45,16 @@ public final class Merge: Sendable {
     kept = Locked(set.moduleNames.map { _ in nil })
   }
 
-  private static func rule(_ set: ClientSet, options: MergeOptions) throws -> any AggregationRule {
+  private static func rule(_ set: ClientSet, options: MergeOptions) throws(AdapterError) -> any AggregationRule {
     switch options.method {
     case .fedavg, .fedex: return FedAvg()
     case .stack, .exact: return Stack()
     case .svd: return SVDOptimal(rank: options.rank)
     case .floraNA:
       guard options.sharedCoefficients, !options.planOnly else { return FloraNA(options: options.flora) }
-      let geometries = try parallelMap(set.moduleNames) { ModuleGeometry(try ModuleFactors(set, module: $0)) }
+      let geometries = try parallelMap(set.moduleNames) { module throws(AdapterError) in
+        ModuleGeometry(try ModuleFactors(set, module: module))
+      }
       let solved = FloraNA.solve(geometries, options: options.flora)
       return FloraNA(options: options.flora, shared: (solved.p, solved.q))
     }
@@ -60,7 +62,7 @@ public final class Merge: Sendable {
 
   /// Module `index`'s factors, solved (once: a layer the fedex base merge solved is handed
   /// over) with its report recorded.
-  public func solveModule(_ index: Int) throws -> ModuleEstimate {
+  public func solveModule(_ index: Int) throws(AdapterError) -> ModuleEstimate {
     precondition(!options.planOnly, "a merge planned for a dry run is not solved")
     if let estimate = kept.withLock({ kept in
       defer { kept[index] = nil }
@@ -75,8 +77,12 @@ public final class Merge: Sendable {
 
   /// Every layer solved in memory, in module order, and the merge's report: the merge without
   /// any file written, for a library that holds its adapters.
-  public func aggregate() throws -> (modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport) {
-    let estimates = try parallelMap(Array(set.moduleNames.indices)) { try self.solveModule($0) }
+  public func aggregate() throws(AdapterError) -> (
+    modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport
+  ) {
+    let estimates = try parallelMap(Array(set.moduleNames.indices)) { index throws(AdapterError) in
+      try self.solveModule(index)
+    }
     return (zip(set.moduleNames, estimates).map { (name: $0, estimate: $1) }, report)
   }
 
@@ -88,7 +94,7 @@ public final class Merge: Sendable {
   /// Solves module `index` for a base merge and records its report. Returns the estimate and the
   /// factors it came from. For `fedex` the estimate is also kept for the adapter written after
   /// the base, so no layer is read and solved twice.
-  public func solveOnce(_ index: Int) throws -> (estimate: ModuleEstimate, factors: ModuleFactors) {
+  public func solveOnce(_ index: Int) throws(AdapterError) -> (estimate: ModuleEstimate, factors: ModuleFactors) {
     let factors = try ModuleFactors(set, module: set.moduleNames[index])
     let (estimate, report) = try solve(index, factors: factors)
     reports.withLock { $0[index] = report }
@@ -96,14 +102,14 @@ public final class Merge: Sendable {
     return (estimate, factors)
   }
 
-  private func solve(_ index: Int) throws -> (ModuleEstimate, ModuleReport) {
+  private func solve(_ index: Int) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
     if !options.computeErrors, let estimate = try rule.streamed(set, module: set.moduleNames[index]) {
       return (estimate, report(index, estimate, geometry: nil))
     }
     return try solve(index, factors: ModuleFactors(set, module: set.moduleNames[index]))
   }
 
-  private func solve(_ index: Int, factors: ModuleFactors) throws -> (ModuleEstimate, ModuleReport) {
+  private func solve(_ index: Int, factors: ModuleFactors) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
     // The fixed-coefficient rules take their errors from the dense update where it is cheaper.
     if options.computeErrors, !options.method.solvesOnGrams, DenseErrors.isCheaper(factors) {
       let dense = DenseErrors(factors)
@@ -134,9 +140,11 @@ public final class Merge: Sendable {
   }
 
   /// Output ranks per module and why some are below the rank asked for.
-  private static func outputRanks(_ set: ClientSet, options: MergeOptions, rule: any AggregationRule) throws -> (
-    [Int], [RankLimit?]
-  ) {
+  private static func outputRanks(_ set: ClientSet, options: MergeOptions, rule: any AggregationRule)
+    throws(AdapterError) -> (
+      [Int], [RankLimit?]
+    )
+  {
     let modules = set.moduleNames.map { set.modules(named: $0).compactMap { $0 } }
     let ranks = modules.map { entries in
       let shape = entries.first?.updateShape ?? [0, 0]
@@ -148,7 +156,7 @@ public final class Merge: Sendable {
     // Beyond the clients' largest rank, components past the update's numerical rank would be
     // zeros: that rank is read from the layer's geometry (one extra pass, only for those layers).
     let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) {
-      module, pair -> (Int, RankLimit?) in
+      module, pair throws(AdapterError) -> (Int, RankLimit?) in
       let (rank, entries) = pair
       let largest = entries.map(\.rank).max() ?? 0
       guard rank > largest else { return (rank, rank < asked ? .shape : nil) }

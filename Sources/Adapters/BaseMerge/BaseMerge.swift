@@ -13,7 +13,7 @@ public enum BaseMerge {
 
   /// The output tensors for `base` with `merge`'s aggregate folded in. `dtype` overrides the
   /// dtype of adapted tensors (default: the base tensor's; F16 for quantised ones).
-  public static func plan(base: Checkpoint, merge: Merge, dtype: DType?) throws -> Plan {
+  public static func plan(base: Checkpoint, merge: Merge, dtype: DType?) throws(AdapterError) -> Plan {
     let set = merge.set
     var targets: [String: Int] = [:]
     for (index, module) in set.moduleNames.enumerated() {
@@ -66,8 +66,9 @@ public enum BaseMerge {
         continue
       }
       guard tensor.dtype.isComputable else {
-        throw CheckpointError.unsupportedDType(
-          path: base.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "merge into")
+        throw .checkpoint(
+          .unsupportedDType(path: base.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "merge into")
+        )
       }
       let module = set.modules(named: set.moduleNames[index]).compactMap { $0 }[0]
       let transposed = module.kind == .embedding || module.fanInFanOut
@@ -99,10 +100,11 @@ public enum BaseMerge {
   /// in fp64, rounded once.
   static func biasFold(
     _ tensor: Tensor, module: String, set: ClientSet, dtype: DType?, heads: LlamaGGUF.Heads?, path: String
-  ) throws -> OutputTensor {
+  ) throws(AdapterError) -> OutputTensor {
     guard tensor.dtype.isPlainFloat, tensor.shape.count == 1 else {
-      throw CheckpointError.unsupportedDType(
-        path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "add a LoRA bias to")
+      throw .checkpoint(
+        .unsupportedDType(
+          path: path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "add a LoRA bias to"))
     }
     let rows = tensor.shape[0]
     let outputType = dtype ?? tensor.dtype

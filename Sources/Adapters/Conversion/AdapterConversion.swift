@@ -16,21 +16,23 @@ public enum AdapterConversion {
   }
 
   /// `heads`: write q/k `lora_b` rows in llama.cpp's order, as its converter does.
-  public static func toGGUF(_ adapter: Adapter, dtype: DType?, heads: LlamaGGUF.Heads? = nil) throws -> Result {
+  public static func toGGUF(_ adapter: Adapter, dtype: DType?, heads: LlamaGGUF.Heads? = nil) throws(AdapterError)
+    -> Result
+  {
     let alpha = adapter.config?.alpha ?? adapter.modules.first?.alpha ?? 1
     var tensors: [OutputTensor] = []
     var folded: [String] = []
     if let biased = adapter.modules.first(where: { $0.bias != nil }) {
-      throw AdapterError.cannotCarry(
+      throw .cannotCarry(
         what: "\(adapter.path): lora_B.bias of \(biased.name)", format: "llama.cpp GGUF LoRA")
     }
     let architecture = adapter.architecture ?? "llama"
+    let known = if let heads { heads } else { try QKRowOrder.heads(from: [adapter]) }
     let heads = try QKRowOrder.headsForWriting(
-      architecture: architecture, modules: adapter.modules.map(\.name),
-      heads: try heads ?? QKRowOrder.heads(from: [adapter]), path: adapter.path)
+      architecture: architecture, modules: adapter.modules.map(\.name), heads: known, path: adapter.path)
     for module in adapter.modules {
       guard let base = ModuleName.toGGUF(module.name) else {
-        throw AdapterError.moduleMismatch(
+        throw .moduleMismatch(
           client: adapter.path, module: module.name, message: "no llama.cpp name is known for it")
       }
       let fileScale = alpha / Double(module.rank)

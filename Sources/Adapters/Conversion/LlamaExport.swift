@@ -15,15 +15,19 @@ extension LlamaGGUF {
 
   /// `tensors` (Hugging Face names) for llama.cpp, with what the folder's `config.json` and
   /// tokenizer files say. nil when the folder has no llama-family `config.json`.
-  public static func export(_ tensors: [OutputTensor], folder: String) throws -> Export? {
+  public static func export(_ tensors: [OutputTensor], folder: String) throws(AdapterError) -> Export? {
     let configPath = folder + "/config.json"
     guard Checkpoint.isFile(configPath) else { return nil }
-    let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
+    let config = try AdapterError.wrap { () throws(CheckpointError) in
+      try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
+    }
     guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""),
       let heads = try heads(config: config, path: configPath)
     else { return nil }
     let (renamed, dropped) = toGGUF(tensors, heads: heads)
-    let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
+    let vocabulary = try AdapterError.wrap { () throws(CheckpointError) in
+      try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
+    }
     let name =
       config["_name_or_path"]?.stringValue
       ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))

@@ -22,9 +22,11 @@ public enum AdapterWriter {
     }
 
     /// The provenance of a merge of `set`: paths as given, digests of what was read.
-    public init(method: String, set: ClientSet, version: String) throws {
+    public init(method: String, set: ClientSet, version: String) throws(AdapterError) {
       // In parallel: hashing every byte of every client is a tenth of a merge's work.
-      let digests = try parallelMap(set.clients) { try $0.weightDigest() }
+      let digests = try parallelMap(set.clients) { client throws(AdapterError) in
+        try AdapterError.wrap { () throws(CheckpointError) in try client.weightDigest() }
+      }
       self.init(
         method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
     }
@@ -62,18 +64,19 @@ public enum AdapterWriter {
   /// the layout, the q/k row-order heads (GGUF) and the architecture they were laid out for.
   static func outputTensors(
     _ merge: Merge, format: AdapterFormat, path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads?
-  ) throws -> (tensors: [OutputTensor], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?, architecture: String) {
+  ) throws(AdapterError) -> (
+    tensors: [OutputTensor], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?, architecture: String
+  ) {
     let set = merge.set
     let outputType = dtype ?? set.clients[0].dtype
     let plan = OutputLayout(merge)
     let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
-    let rowHeads =
-      format == .gguf
-      ? try QKRowOrder.headsForWriting(
-        architecture: architecture, modules: set.moduleNames,
-        heads: try llamaHeads ?? QKRowOrder.heads(from: set.clients),
-        path: path)
-      : nil
+    var rowHeads: LlamaGGUF.Heads?
+    if format == .gguf {
+      let known = if let llamaHeads { llamaHeads } else { try QKRowOrder.heads(from: set.clients) }
+      rowHeads = try QKRowOrder.headsForWriting(
+        architecture: architecture, modules: set.moduleNames, heads: known, path: path)
+    }
     var tensors: [OutputTensor] = []
     for (index, module) in set.moduleNames.enumerated() {
       let names = tensorNames(module, kind: plan.kinds[index], format: format)
@@ -98,7 +101,7 @@ public enum AdapterWriter {
     if set.hasBias {
       let modules = set.moduleNames.filter { name in set.modules(named: name).contains { $0?.bias != nil } }
       guard format != .gguf else {
-        throw AdapterError.cannotCarry(
+        throw .cannotCarry(
           what: "lora_B.bias of \(modules[0]) (and \(modules.count - 1) more)", format: "llama.cpp GGUF LoRA")
       }
       for (index, module) in set.moduleNames.enumerated() where plan.kinds[index] == .linear {
@@ -126,7 +129,7 @@ public enum AdapterWriter {
   public static func write(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,
     llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
-  ) throws -> MergeReport {
+  ) throws(AdapterError) -> MergeReport {
     let (tensors, plan, rowHeads, architecture) = try outputTensors(
       merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
     let set = merge.set
@@ -138,16 +141,20 @@ public enum AdapterWriter {
     case .safetensors:
       // No adapter_config.json beside a bare file: it carries the config in its metadata.
       let config = plan.config(for: set, merge: merge).compactText
-      try SafeTensorsWriter.write(
-        tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress,
-        in: transaction)
+      try AdapterError.writing {
+        try SafeTensorsWriter.write(
+          tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress,
+          in: transaction)
+      }
     case .gguf:
       let kv: [(key: String, value: GGUFValue)] =
         [
           ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
           ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
         ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
-      try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
+      try AdapterError.writing {
+        try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
+      }
     }
     return merge.report
   }
@@ -156,7 +163,7 @@ public enum AdapterWriter {
   /// a dry run: nothing is solved or written.
   public static func plannedFiles(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
-  ) throws -> [(path: String, tensors: [OutputTensor])] {
+  ) throws(AdapterError) -> [(path: String, tensors: [OutputTensor])] {
     let (tensors, _, _, _) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
     guard format == .peft else { return [(path, tensors)] }
     return [(path + "/" + peftFiles[0], tensors), (path + "/" + peftFiles[1], [])]
@@ -167,11 +174,13 @@ public enum AdapterWriter {
   public static func writePEFT(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)], config: [UInt8], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
-  ) throws {
-    try OutputTransaction.run(in: transaction) { transaction in
-      try transaction.folder(path) { folder in
-        try SafeTensorsWriter.write(tensors, metadata: metadata, named: peftFiles[0], in: folder, progress: progress)
-        try folder.file(peftFiles[1], contents: config)
+  ) throws(AdapterError) {
+    try AdapterError.writing {
+      try OutputTransaction.run(in: transaction) { transaction in
+        try transaction.folder(path) { folder in
+          try SafeTensorsWriter.write(tensors, metadata: metadata, named: peftFiles[0], in: folder, progress: progress)
+          try folder.file(peftFiles[1], contents: config)
+        }
       }
     }
   }
@@ -199,10 +208,10 @@ public enum AdapterWriter {
 
   /// A `modules_to_save` tensor as the weighted average of the clients' copies, in the first
   /// copy's dtype (float copies only).
-  static func weightedAverage(_ name: String, set: ClientSet) throws -> OutputTensor {
+  static func weightedAverage(_ name: String, set: ClientSet) throws(AdapterError) -> OutputTensor {
     let copies = set.clients.compactMap { client in client.fullTensors.first { $0.name == name } }
     guard let first = copies.first else {
-      throw AdapterError.notAdapted(module: name)
+      throw .notAdapted(module: name)
     }
     guard let unsupported = copies.first(where: { !$0.dtype.isPlainFloat }) else {
       // Rows at a time: an lm_head or embedding copy is hundreds of MB per client.
@@ -226,8 +235,9 @@ public enum AdapterWriter {
           }
         })
     }
-    throw CheckpointError.unsupportedDType(
-      path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue,
-      operation: "average (modules_to_save)")
+    throw .checkpoint(
+      .unsupportedDType(
+        path: unsupported.file.path, tensor: name, dtype: unsupported.dtype.rawValue,
+        operation: "average (modules_to_save)"))
   }
 }
