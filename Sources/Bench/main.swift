@@ -5,9 +5,6 @@ import Checkpoints
 // same run (a ratio means more than a time on a noisy machine).
 //
 //   swift run -c release fedlora-bench conversions [MB]
-#if canImport(Glibc)
-  import Glibc
-#endif
 
 func now() -> Double {
   var time = timespec()

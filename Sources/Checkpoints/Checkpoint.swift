@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// One view over every checkpoint layout fedlora reads: a safetensors file, a sharded
 /// safetensors folder or its index, a GGUF file, or a folder holding one of them (a PEFT
 /// adapter folder, a model folder). Only headers are read; tensor data stays mapped on disk.

@@ -1,12 +1,6 @@
 import Adapters
 import Checkpoints
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The parsers that read untrusted bytes, each fed one input the way fedlora meets it: as the
 /// file it would be, in a scratch folder beside the fixed files it needs. An input may be
 /// refused with any error; it must never trap, hang or take unbounded memory.
@@ -75,7 +69,8 @@ final class Scratch {
   func write(_ bytes: [UInt8], as name: String) -> String {
     let path = folder + "/" + name
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    bytes.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+    // `pwrite`, not `write`: this method's name shadows it.
+    bytes.withUnsafeBytes { _ = pwrite(fd, $0.baseAddress, $0.count, 0) }
     close(fd)
     return path
   }

@@ -1,12 +1,8 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 // Built with `-sanitize=fuzzer -DFUZZING` (make fuzz), libFuzzer drives LLVMFuzzerTestOneInput
 // with the target named by FEDLORA_FUZZ_TARGET. Built plainly, this is a replayer: it runs the
 // files and folders it is given through a target (CI replays every corpus this way).
+
+import Checkpoints
 
 /// A line on stderr (without the C `stderr` global, which strict concurrency refuses).
 func complain(_ line: String) {

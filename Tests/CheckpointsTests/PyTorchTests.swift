@@ -3,10 +3,6 @@ import Testing
 
 @testable import Checkpoints
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 @Suite("PyTorch zip checkpoints: the pickle interpreted, never run")
 struct PyTorchTests {
   static func path(_ name: String) -> String { Fixtures.path("pytorch/" + name) }

@@ -1,11 +1,5 @@
 import Checkpoints
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// Paths to the committed fixtures and scratch folders for tests.
 public enum Fixtures {
   /// The repository root, found from this file's location.
@@ -53,7 +47,8 @@ public enum Fixtures {
   /// Writes bytes to a file (for crafted inputs).
   public static func write(_ bytes: [UInt8], to path: String) {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    bytes.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+    // `pwrite`, not `write`: this method's name shadows it.
+    bytes.withUnsafeBytes { _ = pwrite(fd, $0.baseAddress, $0.count, 0) }
     close(fd)
   }
 

@@ -3,12 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The crafted inputs that once trapped or hung fedlora: each now ends with exit 0, 1 or 64,
 /// quickly (a watchdog kills a run after 20 s, which fails the test instead of hanging it).
 @Suite("CLI: hostile inputs end in an answer, never a trap or a hang")

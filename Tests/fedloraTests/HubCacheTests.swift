@@ -2,10 +2,6 @@ import Checkpoints
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 @Suite("Hugging Face ids resolved from the local cache, offline")
 struct HubCacheTests {
   /// A cache laid out as huggingface_hub lays it out: blobs, a snapshot of links into them, refs.

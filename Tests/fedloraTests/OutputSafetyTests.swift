@@ -3,12 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// Nothing a user did not ask for is ever lost: foreign files stay, inputs are never outputs,
 /// temporaries never survive a run, whatever ends it.
 @Suite("CLI: outputs never touch what fedlora did not write")

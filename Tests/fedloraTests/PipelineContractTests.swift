@@ -3,12 +3,6 @@ import Foundation
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// One contract for merge, inspect, verify and convert: every flag used or refused, one JSON
 /// document, results on stdout, exit statuses 0 / 1 / 64 / 130 / 143.
 @Suite("CLI: the pipeline contract of every command")

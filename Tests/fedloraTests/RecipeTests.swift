@@ -2,10 +2,6 @@ import Checkpoints
 import TestSupport
 import Testing
 
-#if canImport(Glibc)
-  import Glibc
-#endif
-
 @Suite("merge --recipe: a YAML recipe against the command line")
 struct RecipeTests {
   static let clients = ["client_a", "client_b", "client_c"].map { Fixtures.path("adapters/" + $0) }

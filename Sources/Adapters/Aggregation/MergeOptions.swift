@@ -1,5 +1,3 @@
-import Checkpoints
-
 /// Options of an adapter merge.
 public struct MergeOptions: Sendable {
   public var method: AggregationMethod

@@ -1,5 +1,4 @@
 import Checkpoints
-import Glibc
 
 /// A Hugging Face llama-family checkpoint as llama.cpp runs it from one GGUF: tensors renamed
 /// and reordered, the hyper-parameters of `config.json`, rotary scaling, and the vocabulary of

@@ -1,5 +1,3 @@
-import Checkpoints
-
 /// Per-layer comparison of a client set with its aggregates: `||T||`, each client's cosine to
 /// `T` (drift), and the relative errors of FedAvg, FLoRA-NA and the rank-R floor; with a merged
 /// adapter someone else produced, its error too.

@@ -1,11 +1,5 @@
 import Checkpoints
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The clients to aggregate, checked against each other, with their normalised weights.
 public struct ClientSet: Sendable {
   public let clients: [Adapter]

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// Hugging Face model ids (`owner/name`, `owner/name@revision`) resolved from the local cache,
 /// offline: `models--OWNER--NAME/refs/REVISION` (default `main`) names the commit whose
 /// `snapshots/COMMIT/` folder holds the files (links into `blobs/`, which ``ModelFolder``

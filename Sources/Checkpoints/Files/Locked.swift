@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// A value behind a pthread mutex. Not `Synchronization.Mutex`: on Linux that is a bare futex,
 /// which ThreadSanitizer cannot see (`make tsan` would report every section it guards).
 /// `@unchecked Sendable` because the value is only ever reached through `withLock`.

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// A read-only memory map of a whole file, with bounds-checked unaligned little-endian loads.
 ///
 /// Nothing is copied: tensor data is read straight from the page cache, and pages the kernel

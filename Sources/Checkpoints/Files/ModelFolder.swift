@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The rule for files fedlora finds inside a model or adapter folder (shards, configs,
 /// tokenizer files, the companions copied beside a merged model): a symlink is followed only to
 /// a file within the model's repository, that is the folder itself or, for a Hugging Face cache

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// A file open for writing at explicit offsets (so tensors can be written in any order,
 /// from several threads, with the same bytes as a sequential write).
 ///

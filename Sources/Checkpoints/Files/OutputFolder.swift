@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// A folder output being staged: its files are written through it.
 public final class OutputFolder {
   /// The destination folder.

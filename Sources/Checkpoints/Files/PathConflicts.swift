@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// Checks, before anything is read, that a run's outputs cannot destroy its inputs: paths are
 /// compared as the kernel resolves them (symlinks, `.`, `..`, trailing slashes, relative or
 /// absolute), not as spelled.

@@ -1,11 +1,5 @@
 import COpenSSL
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 extension MappedFile {
   /// The SHA-256 of the whole file as 64 lowercase hex digits (what `sha256sum` prints), by
   /// OpenSSL's libcrypto. Read with `pread` into one 4 MB buffer, not through the map: a

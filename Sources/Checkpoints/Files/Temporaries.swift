@@ -1,11 +1,5 @@
 import Dispatch
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The temporaries this process has made and not yet renamed into place or removed, so that a
 /// signal handler can remove them before the process exits, and the recognition of those a
 /// killed run left behind.

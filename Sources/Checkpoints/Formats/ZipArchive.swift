@@ -1,11 +1,5 @@
 import CZlib
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// The entries of a zip archive (the container of `torch.save` since PyTorch 1.6), read from
 /// its central directory and checked against the file before anything is used: every count
 /// and offset is bounded by the bytes the file holds, entries may not overlap, and only stored

@@ -1,5 +1,3 @@
-import CSIMD
-
 /// Lookup tables for the 8-bit float formats (256 entries each, built once).
 enum FP8Tables {
   static let e4m3 = build(exponentBits: 4, bias: 7, style: .fn)

@@ -1,5 +1,3 @@
-import Adapters
-import ArgumentParser
 import Checkpoints
 
 /// File-level inspection: the same facts as text for people and as JSON for pipelines.

@@ -1,13 +1,6 @@
 import Adapters
-import ArgumentParser
 import Checkpoints
 import Dispatch
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// SIGINT and SIGTERM remove the run's temporaries, then end it with 130 / 143.
 enum Interrupts {

@@ -1,5 +1,4 @@
 import Adapters
-import ArgumentParser
 import Checkpoints
 
 /// The merge summary: per layer and model-level relative error against the ideal update.

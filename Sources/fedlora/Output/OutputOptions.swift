@@ -1,13 +1,5 @@
-import Adapters
 import ArgumentParser
 import Checkpoints
-import Dispatch
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// `--json` and `--quiet`, the same on every command.
 struct OutputOptions: ParsableArguments {

@@ -1,13 +1,5 @@
-import Adapters
 import ArgumentParser
 import Checkpoints
-import Dispatch
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
 
 /// A command that keeps the pipeline contract: its `execute` runs inside a ``Session``.
 protocol PipelineCommand: ParsableCommand {

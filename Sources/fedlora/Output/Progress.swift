@@ -1,12 +1,6 @@
 import Checkpoints
 import Dispatch
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// A one-line progress display on stderr (bytes done, rate, time left), only on a terminal.
 /// `@unchecked Sendable`: writer threads report through `handler`, and the mutable counts are
 /// only touched on `lock`.

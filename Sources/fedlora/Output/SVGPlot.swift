@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#endif
+import Checkpoints
 
 /// A line plot of per-layer relative errors, one series per rule, on a log scale.
 struct SVGPlot {

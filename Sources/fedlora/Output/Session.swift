@@ -3,12 +3,6 @@ import ArgumentParser
 import Checkpoints
 import Dispatch
 
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
-
 /// What one run owes its caller, whatever the command: results on stdout (unless `--quiet`),
 /// warnings, errors and progress on stderr; with `--json`, exactly one document on stdout
 /// (`schema`, `ok`, `warnings`, and `error` on failure) and nothing on stderr on success.

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import Checkpoints
 
 /// The two streams: results on stdout, diagnostics on stderr; colour only on a terminal and
 /// when `NO_COLOR` is absent or empty.
