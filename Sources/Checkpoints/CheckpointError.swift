@@ -25,6 +25,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case duplicateKey(path: String, key: String, offset: Int)
   case badEntry(path: String, tensor: String, message: String)
   case badMetadata(path: String, message: String)
+  /// A model's `config.json` (or a GGUF's llama.cpp keys) that does not say what it must.
+  case badModelConfig(path: String, message: String)
   case unknownDType(path: String, tensor: String, name: String)
   case offsetGap(path: String, tensor: String, expectedBegin: UInt64, found: UInt64)
   case offsetOverlap(path: String, tensor: String, expectedBegin: UInt64, found: UInt64)
@@ -87,6 +89,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .duplicateKey: "duplicate-key"
     case .badEntry: "bad-entry"
     case .badMetadata: "bad-metadata"
+    case .badModelConfig: "bad-config"
     case .unknownDType: "unknown-dtype"
     case .offsetGap: "offset-gap"
     case .offsetOverlap: "offset-overlap"
@@ -156,6 +159,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case let .duplicateKey(path, key, offset): "\(path): duplicate key '\(key)' at byte offset \(offset)"
     case let .badEntry(path, tensor, message): "\(path): tensor '\(tensor)': \(message)"
     case let .badMetadata(path, message): "\(path): __metadata__: \(message)"
+    case let .badModelConfig(path, message): "\(path): \(message)"
     case let .unknownDType(path, tensor, name): "\(path): tensor '\(tensor)': unknown dtype '\(name)'"
     case let .offsetGap(path, tensor, expected, found):
       "\(path): tensor '\(tensor)' begins at data offset \(found), expected \(expected): gap in the data buffer"

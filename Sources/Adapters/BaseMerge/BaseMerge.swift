@@ -48,7 +48,7 @@ public enum BaseMerge {
     var tensors: [OutputTensor] = []
     var requantised: [String] = []
     // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
-    let heads = try base.gguf.flatMap(LlamaGGUF.heads(gguf:))
+    let heads = try AdapterError.wrap { () throws(CheckpointError) in try base.gguf.flatMap(LlamaGGUF.heads(gguf:)) }
     for tensor in base.tensors {
       if let adapterName = saved[tensor.name] {
         let average = try AdapterWriter.weightedAverage(adapterName, set: set)

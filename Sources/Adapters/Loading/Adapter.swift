@@ -221,7 +221,9 @@ public struct Adapter: Sendable {
     // q/k rows: as the file records them, else (another tool's llama LoRA) in llama.cpp's order,
     // which needs head counts: given, or resolved later (QKRowOrder.resolve), never guessed.
     let recorded =
-      try checkpoint.gguf.map { gguf throws(AdapterError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
+      try AdapterError.wrap { () throws(CheckpointError) in
+        try checkpoint.gguf.map { gguf throws(CheckpointError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
+      }
     switch recorded {
     case let .some(.some(own)): return adapter.withRowOrder(own)
     case .some(nil): return adapter

@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// One identity per adapted weight, whatever the file format: the base model's weight name in
 /// Hugging Face spelling without `.weight` (`model.layers.0.self_attn.q_proj`). llama.cpp names
 /// (`blk.0.attn_q`) map to it for the llama family; other GGUF names are kept as they are.

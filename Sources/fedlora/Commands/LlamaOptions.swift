@@ -1,5 +1,6 @@
 import Adapters
 import ArgumentParser
+import Checkpoints
 
 /// `--base-config`: the head counts that put GGUF LoRA q/k rows in llama.cpp's order.
 struct LlamaOptions: ParsableArguments {

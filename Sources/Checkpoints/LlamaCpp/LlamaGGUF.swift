@@ -1,5 +1,3 @@
-import Checkpoints
-
 /// llama-family checkpoints between Hugging Face safetensors and llama.cpp GGUF: tensor names,
 /// llama.cpp's row order of the q/k projections, and the hyper-parameters from `config.json`.
 public enum LlamaGGUF {
@@ -154,26 +152,24 @@ public enum LlamaGGUF {
   }
 
   /// The head counts of the `config.json` at `path`.
-  public static func heads(configAt path: String) throws(AdapterError) -> Heads {
-    let config = try AdapterError.wrap { () throws(CheckpointError) in
-      try JSON.parse(MappedFile.contents(of: path), path: path)
-    }
+  public static func heads(configAt path: String) throws(CheckpointError) -> Heads {
+    let config = try JSON.parse(MappedFile.contents(of: path), path: path)
     guard config["num_attention_heads"] != nil else {
-      throw .badConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
+      throw .badModelConfig(path: path, message: "no num_attention_heads: not a llama-family config.json")
     }
     guard let heads = try heads(config: config, path: path) else {
-      throw .badConfig(path: path, message: "no num_attention_heads")
+      throw .badModelConfig(path: path, message: "no num_attention_heads")
     }
     return heads
   }
 
   /// The head counts of a Hugging Face `config.json`: nil without `num_attention_heads`; an
   /// error naming the values when they are not head counts.
-  public static func heads(config: JSON, path: String) throws(AdapterError) -> Heads? {
+  public static func heads(config: JSON, path: String) throws(CheckpointError) -> Heads? {
     guard let query = config["num_attention_heads"] else { return nil }
     let kv = config["num_key_value_heads"]
     guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
-      throw .badConfig(
+      throw .badModelConfig(
         path: path,
         message:
           "num_attention_heads \(query.compactText) / num_key_value_heads \(kv?.compactText ?? "absent") are not head counts (whole numbers 1...\(Heads.maxHeads), the second dividing the first)"
@@ -184,11 +180,11 @@ public enum LlamaGGUF {
 
   /// The head counts of a llama GGUF: nil without `llama.attention.head_count`; an error naming
   /// the values when they are not head counts.
-  public static func heads(gguf: GGUFFile) throws(AdapterError) -> Heads? {
+  public static func heads(gguf: GGUFFile) throws(CheckpointError) -> Heads? {
     guard let query = gguf["llama.attention.head_count"] else { return nil }
     let kv = gguf["llama.attention.head_count_kv"]
     guard let heads = Heads(query: query.doubleValue, keyValue: kv?.doubleValue ?? query.doubleValue) else {
-      throw .badConfig(
+      throw .badModelConfig(
         path: gguf.file.path,
         message:
           "llama.attention.head_count \(query.json().compactText) / head_count_kv \(kv?.json().compactText ?? "absent") are not head counts"

@@ -1,5 +1,3 @@
-import Checkpoints
-
 /// A Hugging Face llama-family checkpoint as llama.cpp runs it from one GGUF: tensors renamed
 /// and reordered, the hyper-parameters of `config.json`, rotary scaling, and the vocabulary of
 /// the tokenizer files, as llama.cpp's `convert_hf_to_gguf.py` writes them.
@@ -14,19 +12,15 @@ extension LlamaGGUF {
 
   /// `tensors` (Hugging Face names) for llama.cpp, with what the folder's `config.json` and
   /// tokenizer files say. nil when the folder has no llama-family `config.json`.
-  public static func export(_ tensors: [OutputTensor], folder: String) throws(AdapterError) -> Export? {
+  public static func export(_ tensors: [OutputTensor], folder: String) throws(CheckpointError) -> Export? {
     let configPath = folder + "/config.json"
     guard Checkpoint.isFile(configPath) else { return nil }
-    let config = try AdapterError.wrap { () throws(CheckpointError) in
-      try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
-    }
+    let config = try JSON.parse(MappedFile.contents(of: configPath), path: configPath)
     guard ["llama", "mistral"].contains(config["model_type"]?.stringValue ?? ""),
       let heads = try heads(config: config, path: configPath)
     else { return nil }
     let (renamed, dropped) = toGGUF(tensors, heads: heads)
-    let vocabulary = try AdapterError.wrap { () throws(CheckpointError) in
-      try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
-    }
+    let vocabulary = try GGUFVocabulary.read(folder: folder, vocabularySize: config["vocab_size"]?.intValue)
     let name =
       config["_name_or_path"]?.stringValue
       ?? (folder == "." ? "model" : String(folder.split(separator: "/").last ?? "model"))

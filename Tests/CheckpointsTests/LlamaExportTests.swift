@@ -1,7 +1,6 @@
-import Checkpoints
 import Testing
 
-@testable import Adapters
+@testable import Checkpoints
 
 @Suite("llama.cpp hyper-parameters from config.json")
 struct LlamaExportTests {

@@ -1,0 +1,58 @@
+import Checkpoints
+
+/// The q/k row order of client adapters: the head counts they give, and the order of those
+/// that wait for them resolved.
+extension QKRowOrder {
+  /// The head counts the clients themselves give: a GGUF LoRA that records them, or a PEFT
+  /// client whose `base_model_name_or_path` is a local folder with a llama `config.json`.
+  /// A recorded order that cannot be read is an error, not silence. A base folder's config that
+  /// gives no head counts (a GPT-2 or BERT base: not a llama-family model) gives no order.
+  public static func heads(from adapters: [Adapter]) throws(AdapterError) -> LlamaGGUF.Heads? {
+    for adapter in adapters {
+      if let heads = adapter.rowOrderHeads { return heads }
+      // What a GGUF LoRA records: its head counts, or nil (nothing recorded, or Hugging Face order).
+      let own: LlamaGGUF.Heads? = try AdapterError.wrap { () throws(CheckpointError) in
+        guard let gguf = adapter.checkpoint.gguf else { return nil }
+        return try Self.recorded(in: gguf, path: adapter.path) ?? nil
+      }
+      if let own { return own }
+      if let base = adapter.config?.baseModel, Checkpoint.isFile(base + "/config.json"),
+        let heads = try? LlamaGGUF.heads(configAt: base + "/config.json")
+      {
+        return heads
+      }
+    }
+    return nil
+  }
+
+  /// The head counts of a base checkpoint: a llama GGUF's metadata or the `config.json` beside it.
+  public static func heads(base: Checkpoint) throws(AdapterError) -> LlamaGGUF.Heads? {
+    try AdapterError.wrap { () throws(CheckpointError) in
+      if let gguf = base.gguf { return try LlamaGGUF.heads(gguf: gguf) }
+      let config = base.folder + "/config.json"
+      guard Checkpoint.isFile(config) else { return nil }
+      return try LlamaGGUF.heads(config: JSON.parse(MappedFile.contents(of: config), path: config), path: config)
+    }
+  }
+
+  /// The head counts for writing a GGUF LoRA of these modules in llama.cpp's order: nil when
+  /// its architecture has no permuted rows; throws when they are needed and unknown.
+  static func headsForWriting(architecture: String, modules: [String], heads: LlamaGGUF.Heads?, path: String)
+    throws(AdapterError) -> LlamaGGUF.Heads?
+  {
+    guard isPermuted(architecture: architecture, modules: modules) else { return nil }
+    guard let heads else { throw .unknownRowOrder(path: path, writing: true) }
+    return heads
+  }
+
+  /// The adapters with every pending q/k row order resolved by `heads` (or, failing that, by
+  /// what the clients give); throws `unknownRowOrder` for one nobody can resolve.
+  public static func resolve(_ adapters: [Adapter], heads: LlamaGGUF.Heads?) throws(AdapterError) -> [Adapter] {
+    let heads: LlamaGGUF.Heads? = if let heads { heads } else { try Self.heads(from: adapters) }
+    return try adapters.map { adapter throws(AdapterError) in
+      guard adapter.pendingRowOrder else { return adapter }
+      guard let heads else { throw .unknownRowOrder(path: adapter.path, writing: false) }
+      return adapter.withRowOrder(heads)
+    }
+  }
+}
