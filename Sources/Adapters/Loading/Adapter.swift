@@ -161,7 +161,7 @@ public struct Adapter: Sendable {
   }
 
   /// Why a module's tensors do not form a LoRA pair `A [r, in]`, `B [out, r]` (nil when they do).
-  private static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String))
+  static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String))
     -> AdapterError?
   {
     guard let a else { return .unpairedModule(path: path, module: module, missing: names.a) }

@@ -131,7 +131,7 @@ public struct ClientSet: Sendable {
   /// of different clients ends at their first differing byte).
   static func sameBytes(_ one: Adapter, _ other: Adapter) -> Bool {
     let (a, b) = (one.checkpoint.files, other.checkpoint.files)
-    guard a.count == b.count, zip(a, b).allSatisfy({ $0.size == $1.size }) else { return false }
+    guard !a.isEmpty, a.count == b.count, zip(a, b).allSatisfy({ $0.size == $1.size }) else { return false }
     // Only for a warning: a file that cannot be mapped again fails where it is read for real.
     return zip(a, b).allSatisfy { x, y in
       let same = try? x.withBytes(0..<x.size) { p throws(CheckpointError) in
