@@ -39,6 +39,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// A stable, machine-readable name for the case (used in --json output).
   public var code: String {
     switch self {
     case let .checkpoint(error): error.code
@@ -66,6 +67,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// The message for the user, naming the file, client or module concerned.
   public var description: String {
     switch self {
     case let .checkpoint(error): error.description

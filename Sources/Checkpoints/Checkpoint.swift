@@ -7,7 +7,10 @@ public struct Checkpoint: Sendable {
   public let path: String
   /// The file that was opened (the index for sharded checkpoints).
   public let resolvedPath: String
+  /// The layout `open` found, from the file's content and name.
   public let format: CheckpointFormat
+  /// Every tensor, in its reader's order (safetensors: data offset; GGUF: header; PyTorch: state dict;
+  /// sharded: name). Shapes are in PyTorch order.
   public let tensors: [Tensor]
   /// safetensors `__metadata__` (of the first shard for sharded checkpoints).
   public let metadata: [(key: String, value: String)]
@@ -16,6 +19,7 @@ public struct Checkpoint: Sendable {
   /// The files that hold tensor data.
   public let files: [MappedFile]
 
+  /// The tensor called `name`, or nil when the checkpoint has none.
   public func tensor(named name: String) -> Tensor? { tensors.first { $0.name == name } }
 
   /// The folder holding the opened file (where config.json and tokenizer files live).
@@ -83,8 +87,10 @@ public struct Checkpoint: Sendable {
         ? "no .safetensors, .gguf or index.json file in the folder" : "several checkpoint files: name one")
   }
 
+  /// Whether `path` is a folder (symlinks followed).
   public static func isDirectory(_ path: String) -> Bool { fileType(path) == S_IFDIR }
 
+  /// Whether `path` is a regular file (symlinks followed; false for a FIFO, a device or a folder).
   public static func isFile(_ path: String) -> Bool { fileType(path) == S_IFREG }
 
   /// Whether anything (a file, a link, a FIFO) is at `path`.
@@ -97,21 +103,5 @@ public struct Checkpoint: Sendable {
     try file.withBytes(0..<file.size) { bytes in
       bytes.first { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 } == UInt8(ascii: "{")
     }
-  }
-}
-
-extension Checkpoint {
-  /// The small files that travel with a model folder (config, tokenizer, generation config):
-  /// every regular file beside the weights that is no weight file, index or hidden file, under
-  /// the symlink rule of ``ModelFolder`` (a FIFO or a link out of the folder is refused by name).
-  public func companionFiles() throws(CheckpointError) -> [(name: String, contents: [UInt8])] {
-    // Weights of every framework and their indexes stay behind: only small companions travel.
-    let skip = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".ckpt", ".index.json"]
-    var files: [(name: String, contents: [UInt8])] = []
-    for name in Checkpoint.listDirectory(folder) where !skip.contains(where: name.hasSuffix) && !name.hasPrefix(".") {
-      guard !Checkpoint.isDirectory(folder + "/" + name) else { continue }
-      files.append((name, try ModelFolder.contents(of: name, in: folder)))
-    }
-    return files
   }
 }

@@ -122,6 +122,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     }
   }
 
+  /// The one-line message shown to people, naming the file (or id) and what was expected and found.
   public var description: String {
     switch self {
     case let .io(path, message): "\(path): \(message)"

@@ -1,10 +1,13 @@
 /// Plans the tensors of a checkpoint written in another format or dtype.
 public enum CheckpointConversion {
+  /// The format a conversion writes.
   public enum Target: Sendable { case safetensors, gguf }
 
   /// What a conversion writes, and what it had to leave out.
   public struct Plan: Sendable {
+    /// The tensors to write, in the input's order.
     public var tensors: [OutputTensor]
+    /// Tensors left out under `skipUnsupported` because the target cannot hold their dtype.
     public var skipped: [(tensor: String, dtype: DType)]
   }
 

@@ -3,14 +3,21 @@
 /// `shape` is in PyTorch order (outermost first) for every format; for GGUF it is `ne` reversed.
 /// The tensor keeps its mapped file alive, so its bytes can be read at any time.
 public struct Tensor: Sendable {
+  /// The name in the checkpoint (the state-dict key).
   public let name: String
+  /// The element type of the bytes on disk.
   public let dtype: DType
+  /// Dimensions in PyTorch order, outermost first (for GGUF, `ne` reversed); empty for a scalar.
   public let shape: [Int]
   /// Absolute byte offset of the data in `file`.
   public let offset: Int
+  /// Length of the data in bytes, starting at `offset`.
   public let byteCount: Int
+  /// The mapped file holding the data (for a deflated or strided PyTorch tensor, an in-memory copy).
   public let file: MappedFile
 
+  /// A tensor whose `byteCount` bytes start at absolute byte offset `offset` of `file`; the caller must have
+  /// checked that they lie inside it.
   public init(name: String, dtype: DType, shape: [Int], offset: Int, byteCount: Int, file: MappedFile) {
     self.name = name
     self.dtype = dtype

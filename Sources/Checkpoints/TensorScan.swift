@@ -1,6 +1,8 @@
 /// What a full read of one tensor's data found: non-finite values and a checksum.
 public struct TensorScan: Sendable, Equatable {
+  /// NaN values found (0 when `valuesChecked` is false).
   public let nanCount: Int
+  /// Infinite values found, of either sign (0 when `valuesChecked` is false).
   public let infCount: Int
   /// zlib CRC-32 of the raw bytes on disk.
   public let crc32: UInt32

@@ -13,6 +13,7 @@ func complain(_ line: String) {
 nonisolated(unsafe) var target: FuzzTarget?
 nonisolated(unsafe) var scratch: Scratch?
 
+/// libFuzzer's entry point: one input through the target FEDLORA_FUZZ_TARGET names.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
   if target == nil {

@@ -2,9 +2,13 @@ import Foundation
 
 /// Runs the built `fedlora` executable, as a pipeline would.
 public enum CLI {
+  /// What a run left: its exit status and both streams, whole.
   public struct Result: Sendable {
+    /// The exit status, or the signal's number when a signal ended the run.
     public let status: Int32
+    /// Standard output.
     public let stdout: String
+    /// Standard error.
     public let stderr: String
   }
 

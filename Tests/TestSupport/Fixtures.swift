@@ -9,6 +9,7 @@ public enum Fixtures {
     return path
   }()
 
+  /// The path of `relative` under `fixtures/`.
   public static func path(_ relative: String) -> String { root + "/fixtures/" + relative }
 
   /// Reads a JSON fixture.

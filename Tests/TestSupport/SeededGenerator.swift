@@ -1,7 +1,9 @@
 /// A small deterministic generator (SplitMix64) so tests repeat exactly.
 public struct SeededGenerator: RandomNumberGenerator {
   var state: UInt64
+  /// A generator whose sequence `seed` fixes.
   public init(seed: UInt64) { state = seed }
+  /// The next 64 random bits.
   public mutating func next() -> UInt64 {
     state &+= 0x9E37_79B9_7F4A_7C15
     var z = state

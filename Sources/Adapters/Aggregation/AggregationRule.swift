@@ -17,5 +17,6 @@ public protocol AggregationRule: Sendable {
 }
 
 extension AggregationRule {
+  /// Rules stream nothing by default: nil.
   public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? { nil }
 }

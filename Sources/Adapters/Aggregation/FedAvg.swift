@@ -3,21 +3,26 @@ import Checkpoints
 /// FedAvg / FedIT: average the (zero-padded) factors separately, `Ah = sum w_u A_u`,
 /// `Bh = sum w_u Bs_u`. In general `Bh Ah != T`: that gap is what the reports show.
 public struct FedAvg: AggregationRule {
+  /// FedAvg has no options.
   public init() {}
 
+  /// The clients' largest rank: every client is zero-padded to it.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
+  /// The averaged factors, with their residual when `geometry` is given.
   public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     if let geometry { return Self.aggregate(factors, geometry: geometry) }
     let (a, b) = Self.sum(factors, p: factors.weights, q: factors.weights)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
+  /// The averaged factors read straight from the clients' files, without a residual.
   public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? {
     let (a, b) = try Self.streamedSum(set, module: module)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
+  /// The averaged factors (`p = q = w`) and their residual.
   public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry) -> ModuleEstimate {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }

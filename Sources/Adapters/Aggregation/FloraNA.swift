@@ -3,23 +3,31 @@
 /// (this solver is fedlora's; the paper states the objective, not the solver). Starts at
 /// FedAvg and keeps the best iterate, so it is never worse than FedAvg.
 public struct FloraNA: AggregationRule {
+  /// When the ALS solver stops.
   public struct Options: Sendable {
+    /// At most this many ALS iterations (`--max-iterations`).
     public var maxIterations = 100
+    /// Stop once the objective's relative decrease is at most this.
     public var tolerance = 1e-7
+    /// The defaults: 100 iterations, tolerance `1e-7`.
     public init() {}
   }
 
+  /// The solver's stopping criteria.
   public let options: Options
   /// One `(p, q)` for every layer (`--scope model`), solved beforehand; nil to solve per layer.
   public let shared: (p: [Double], q: [Double])?
 
+  /// `shared`: coefficients solved beforehand for every layer (`--scope model`); nil to solve per layer.
   public init(options: Options = Options(), shared: (p: [Double], q: [Double])? = nil) {
     self.options = options
     self.shared = shared
   }
 
+  /// The clients' largest rank, as FedAvg's: no more bytes than FedAvg.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
+  /// The layer's factors from its own `(p, q)` or the `shared` ones; `geometry` is required.
   public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     guard let geometry else {
       preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them")

@@ -5,8 +5,11 @@ import Checkpoints
 /// or all of them in memory by ``aggregate()``), and its report kept: memory follows the layers
 /// being solved, and the results do not depend on the order or the thread count.
 public final class Merge: Sendable {
+  /// The clients being aggregated.
   public let set: ClientSet
+  /// The options the merge was made with.
   public let options: MergeOptions
+  /// The rule that solves each layer (``FedAvg`` for fedex, ``Stack`` for exact).
   public let rule: any AggregationRule
   /// Each module's output rank, decided before anything is solved (writers lay out their
   /// tensors from it, and every solved layer is checked against it): the rule's rank, but for

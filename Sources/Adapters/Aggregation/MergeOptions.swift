@@ -1,11 +1,13 @@
 /// Options of an adapter merge.
 public struct MergeOptions: Sendable {
+  /// The aggregation rule.
   public var method: AggregationMethod
   /// Output rank for `svd` (default: the clients' largest rank); refused by the other rules.
   /// A layer gets at most what it can hold: see ``Merge/outputRanks``.
   public var rank: Int?
   /// One FLoRA-NA `(p, q)` shared by all layers instead of one per layer.
   public var sharedCoefficients = false
+  /// FLoRA-NA's solver options (iterations, tolerance).
   public var flora = FloraNA.Options()
   /// Whether to compute each layer's error and floor (the Gram blocks). Without, fedavg, stack,
   /// exact and fedex are a weighted sum of the factors and nothing more.
@@ -15,5 +17,6 @@ public struct MergeOptions: Sendable {
   /// ranks are then upper bounds). Such a merge cannot be solved.
   public var planOnly = false
 
+  /// Options for `method`, every other one at its default.
   public init(method: AggregationMethod) { self.method = method }
 }

@@ -1,9 +1,12 @@
 /// A merge's per-module results and the model-level totals.
 public struct MergeReport: Sendable {
+  /// The rule the merge used.
   public let method: AggregationMethod
+  /// The reports of the layers solved, in module order.
   public let modules: [ModuleReport]
   /// `sqrt(sum ||T_l - est_l||^2) / sqrt(sum ||T_l||^2)`.
   public var modelError: Double? { ratio(\.residual) }
+  /// `sqrt(sum floor_l^2) / sqrt(sum ||T_l||^2)`: the model-level rank-R floor.
   public var modelFloor: Double? { ratio(\.floorResidual) }
 
   private func ratio(_ part: KeyPath<ModuleReport, Double?>) -> Double? {

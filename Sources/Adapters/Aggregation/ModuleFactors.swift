@@ -3,16 +3,25 @@ import Checkpoints
 /// One adapted weight's factors from every client, widened to fp64 and scale-folded:
 /// `a[u]` is `A_u` `[r_u, k]`, `bs[u]` is `s_u B_u` `[d, r_u]` (rank 0 for an absent module).
 public struct ModuleFactors: Sendable {
+  /// The module's name.
   public let name: String
+  /// `d`, the update's rows (out features).
   public let d: Int
+  /// `k`, the update's columns (in features).
   public let k: Int
+  /// `A_u` `[r_u, k]` per client, in client order.
   public let a: [Matrix]
+  /// `Bs_u = s_u B_u` `[d, r_u]` per client, in client order.
   public let bs: [Matrix]
+  /// The client weights `w_u`.
   public let weights: [Double]
 
+  /// Each client's rank `r_u` (0 for a client without the module).
   public var ranks: [Int] { a.map(\.rows) }
+  /// The clients' largest rank, 0 without clients.
   public var maxRank: Int { ranks.max() ?? 0 }
 
+  /// Factors as given: `a`, `bs` and `weights` hold one entry per client, in one order.
   public init(name: String, d: Int, k: Int, a: [Matrix], bs: [Matrix], weights: [Double]) {
     self.name = name
     self.d = d

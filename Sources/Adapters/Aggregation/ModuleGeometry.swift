@@ -13,11 +13,15 @@
 /// `N << min(d, k)`. The SVD rule alone needs the core's vectors and the roots' inverses, and
 /// computes them itself (``SVDOptimal``).
 public struct ModuleGeometry: Sendable {
+  /// `r`, the clients' largest rank: every client's block is padded to it.
   public let rank: Int
+  /// `U`, the number of clients (blocks).
   public let clients: Int
+  /// The client weights `w_u`.
   public let weights: [Double]
   /// `r x r` blocks `KA[i][j] = A_i A_j^T` and `KB[i][j] = Bs_i^T Bs_j` live inside these.
   public let ka: Matrix
+  /// `KB = Bs^T Bs`, `U r x U r`.
   public let kb: Matrix
   let ra: Matrix
   let rb: Matrix
@@ -39,6 +43,7 @@ public struct ModuleGeometry: Sendable {
   var kaBlocks: [[Matrix]] { Self.split(ka, clients: clients, rank: rank) }
   var kbBlocks: [[Matrix]] { Self.split(kb, clients: clients, rank: rank) }
 
+  /// The Gram blocks, their roots and the core of one layer's factors.
   public init(_ factors: ModuleFactors) {
     let r = factors.maxRank
     rank = r

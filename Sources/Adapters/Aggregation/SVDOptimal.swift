@@ -9,17 +9,21 @@ public struct SVDOptimal: AggregationRule {
   /// The rank asked for (`--rank`); the clients' largest by default.
   public let rank: Int?
 
+  /// `rank`: the rank asked for, nil for the clients' largest.
   public init(rank: Int?) { self.rank = rank }
 
+  /// `rank` (else the clients' largest), at most `min(d, k)` and the clients' ranks added up.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int {
     min(rank ?? ranks.max() ?? 0, d, k, ranks.reduce(0, +))
   }
 
+  /// The optimal factors at `rank`; `geometry` is required.
   public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     guard let geometry else { preconditionFailure("svd solves on the Gram blocks: its merge always computes them") }
     return Self.aggregate(factors, geometry: geometry, rank: rank)
   }
 
+  /// The optimal rank-`rank` factors from `g`'s core, and their residual.
   public static func aggregate(_ factors: ModuleFactors, geometry g: ModuleGeometry, rank: Int) -> ModuleEstimate {
     let (uc, s, vt) = LinearAlgebra.largestSingularTriplets(g.core, count: rank)
     var left = Matrix(zeros: uc.rows, rank)

@@ -1,14 +1,18 @@
 /// FLoRA stacking: `Bh = [w_1 Bs_1, ..., w_U Bs_U]`, `Ah = [A_1; ...; A_U]`, rank `sum r_u`.
 /// Exact (error 0 up to rounding); handles different ranks natively.
 public struct Stack: AggregationRule {
+  /// Stacking has no options.
   public init() {}
 
+  /// The stacked factors, weights folded into `B`, with residual 0.
   public static func aggregate(_ factors: ModuleFactors) -> ModuleEstimate {
     ModuleEstimate(a: factors.stackedA(), b: factors.stackedB(coefficients: factors.weights), residual: 0)
   }
 
+  /// The clients' ranks added up.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.reduce(0, +) }
 
+  /// The stacked factors; residual 0 when `geometry` is given, nil otherwise.
   public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     let stacked = Self.aggregate(factors)
     return geometry == nil ? ModuleEstimate(a: stacked.a, b: stacked.b, residual: nil) : stacked

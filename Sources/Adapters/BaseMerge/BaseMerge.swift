@@ -5,7 +5,9 @@ import Checkpoints
 /// `W0`) and one rounding to the output dtype. Other tensors are copied byte for byte. Each
 /// adapted tensor is computed when it is written, so memory follows the largest tensor.
 public enum BaseMerge {
+  /// A merged base checkpoint, ready to write.
   public struct Plan: Sendable {
+    /// Every base tensor in the base's order; adapted ones are computed when written.
     public let tensors: [OutputTensor]
     /// Quantised base tensors that had to be written in a float dtype instead.
     public let requantised: [String]

@@ -7,9 +7,13 @@ import Checkpoints
 /// module's scale); PEFT -> GGUF keeps the factors bit for bit when every module's scale is
 /// `alpha / r` for one alpha, and otherwise folds the difference into `B` (said in `foldedScales`).
 public enum AdapterConversion {
+  /// A converted adapter: its tensors and the metadata or config its format needs.
   public struct Result: Sendable {
+    /// The tensors to write.
     public let tensors: [OutputTensor]
+    /// The GGUF metadata entries (empty for PEFT).
     public let ggufMetadata: [(key: String, value: GGUFValue)]
+    /// The `adapter_config.json` to write (nil for GGUF).
     public let peftConfig: JSON?
     /// Modules whose scale had to be folded into `B`.
     public let foldedScales: [String]
@@ -53,6 +57,7 @@ public enum AdapterConversion {
     return Result(tensors: tensors, ggufMetadata: metadata, peftConfig: nil, foldedScales: folded)
   }
 
+  /// To PEFT: `B` rows in Hugging Face order, each module's scale kept through `r`, `lora_alpha` and patterns.
   public static func toPEFT(_ adapter: Adapter, dtype: DType?) -> Result {
     var tensors: [OutputTensor] = []
     for module in adapter.modules {

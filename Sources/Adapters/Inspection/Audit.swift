@@ -29,12 +29,18 @@ public enum Audit {
   /// ``ModuleComparison/roundedFedavg`` and its siblings), at least ``minimumTolerance``. Two
   /// errors within it count as equal.
   public struct Errors: Sendable {
+    /// The audited adapter's error.
     public let against: Double
+    /// FedAvg's error.
     public let fedavg: Double
+    /// FLoRA-NA's error.
     public let floraNA: Double
+    /// The rank-R floor: no rank-R adapter's error is lower.
     public let floor: Double
+    /// Each rule's tolerance; see ``tolerance(_:)``.
     public let tolerances: [Rule: Double]
 
+    /// `rounded`: each rule's error with its factors in the audited dtype (a rule left out counts as unchanged).
     public init(against: Double, fedavg: Double, floraNA: Double, floor: Double, rounded: [Rule: Double]) {
       (self.against, self.fedavg, self.floraNA, self.floor) = (against, fedavg, floraNA, floor)
       let exact: [Rule: Double] = [.fedavg: fedavg, .floraNA: floraNA, .floor: floor]
@@ -45,8 +51,10 @@ public enum Audit {
       self.tolerances = tolerances
     }
 
+    /// `rule`'s tolerance, at least ``Audit/minimumTolerance``.
     public func tolerance(_ rule: Rule) -> Double { tolerances[rule] ?? Audit.minimumTolerance }
 
+    /// Where the audited adapter's error places it among FLoRA-NA, FedAvg and the zero update.
     public var verdict: Verdict {
       if against >= Audit.notAnAggregateThreshold { return .notAnAggregate }
       if against <= floraNA + tolerance(.floraNA) { return .asGoodAsFloraNA }
@@ -54,6 +62,7 @@ public enum Audit {
       return .noBetterThanFedAvg
     }
 
+    /// `rule`'s error.
     public func error(of rule: Rule) -> Double {
       switch rule {
       case .fedavg: fedavg
@@ -74,9 +83,11 @@ public enum Audit {
   public struct Weighting: Sendable {
     /// The weights to build the client set with (as given: already what the merge used).
     public let spec: WeightSpec
+    /// Whether the client set normalises `spec`: false for recorded weights, already the ones used.
     public let normalize: Bool
     /// Where they come from: "given", "recorded" or "uniform".
     public let source: String
+    /// Mismatches between the record and the clients given.
     public let warnings: [String]
   }
 

@@ -1,14 +1,20 @@
-/// Per-layer comparison of a client set with its aggregates: `||T||`, each client's cosine to
-/// `T` (drift), and the relative errors of FedAvg, FLoRA-NA and the rank-R floor; with a merged
-/// adapter someone else produced, its error too.
+/// Per-module comparison of a client set with its aggregates: `||T||`, each client's cosine to
+/// `T` (drift), and the residuals of FedAvg, FLoRA-NA and the rank-R floor (``relative(_:)``
+/// divides by `||T||`); with a merged adapter someone else produced, its residual too.
 public struct ModuleComparison: Sendable {
+  /// The module's name.
   public let name: String
+  /// `[d, k]`, the update's shape.
   public let shape: [Int]
+  /// `||T||_F`.
   public let normT: Double
   /// `<s_u B_u A_u, T> / (||s_u B_u A_u|| ||T||)` per client (nil for a zero update).
   public let cosines: [Double?]
+  /// FedAvg's residual `||T - Bh Ah||_F` (absolute: see ``relative(_:)``).
   public let fedavg: Double
+  /// FLoRA-NA's residual, its coefficients solved for this layer alone.
   public let floraNA: Double
+  /// The rank-R floor's residual, `R` the rank asked for or the clients' largest.
   public let floor: Double
   /// Residual of the merged adapter, when one was given.
   public let against: Double?
@@ -16,9 +22,12 @@ public struct ModuleComparison: Sendable {
   /// to the merged adapter's dtype, as a merge would store them: the audit compares like with
   /// like, and the change rounding makes is the tolerance of its comparisons.
   public let roundedFedavg: Double?
+  /// FLoRA-NA's residual with its factors rounded (nil without a merged adapter).
   public let roundedFloraNA: Double?
+  /// The SVD estimate's residual with its factors rounded (nil without a merged adapter).
   public let roundedFloor: Double?
 
+  /// `residual / ||T||`; nil when `T = 0` or `residual` is nil.
   public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
   /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.

@@ -3,13 +3,21 @@ import Checkpoints
 /// The per-layer quantities of one adapter (aggregation.md, "Per-layer inspection quantities"),
 /// all from the `r x r` core of thin QRs of the factors: no dense `[d, k]` matrix.
 public struct ModuleStatistics: Sendable {
+  /// The module's name.
   public let name: String
+  /// `[d, k]`, the update's shape.
   public let shape: [Int]
+  /// `r`, from the tensors.
   public let rank: Int
+  /// The module's alpha (after `alpha_pattern`).
   public let alpha: Double
+  /// `s`: `alpha / r`, or `alpha / sqrt(r)` with rsLoRA (1 for a GGUF alpha of 0).
   public let scale: Double
+  /// The stored dtype of `A`.
   public let dtype: DType
+  /// `||A||_F` as stored.
   public let normA: Double
+  /// `||B||_F` as stored (without the scale).
   public let normB: Double
   /// `||b||` of the module's `lora_B.bias` as stored (nil without one).
   public let normBias: Double?
@@ -21,17 +29,23 @@ public struct ModuleStatistics: Sendable {
   /// stored factors, at the precision of the fp64 QR and SVD that compute it (whatever the
   /// storage dtype: rounding factors to bf16 does not lower their rank).
   public let numericalRank: Int?
+  /// `||s B A||_F^2 / sigma_1^2`; nil for a zero or non-finite update.
   public let stableRank: Double?
   /// How many singular values are at most `eps(dtype) ||s B A||_F`: directions a dense product
   /// stored in the adapter's dtype would lose in its rounding (a dtype notion, not a rank).
   public let belowStoragePrecision: Int?
+  /// NaN values in `A` and `B`.
   public let nanCount: Int
+  /// Infinite values in `A` and `B`.
   public let infCount: Int
   /// The rank the config claims, when the tensors have another (PEFT would refuse the module).
   public let configRank: Int?
 
+  /// Whether `B` is all zeros: an untrained adapter, whose update is zero.
   public var bAllZero: Bool { normB == 0 && nanCount == 0 }
+  /// Whether the numerical rank is below `rank` (not flagged when `B` is all zeros).
   public var rankDeficient: Bool { (numericalRank.map { $0 < rank } ?? false) && !bAllZero }
+  /// Whether `A` or `B` holds NaN or Inf.
   public var nonFinite: Bool { nanCount + infCount > 0 }
 
   /// Short names of what looks wrong: an untrained adapter, lost rank, non-finite values, a
@@ -45,6 +59,7 @@ public struct ModuleStatistics: Sendable {
     return flags
   }
 
+  /// Reads `module`'s factors; with NaN or Inf in them, only the norms and counts are computed.
   public init(_ module: LoRAModule) throws(AdapterError) {
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
     let b = try AdapterError.wrap { () throws(CheckpointError) in try module.bFloats() }

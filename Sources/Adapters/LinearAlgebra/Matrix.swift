@@ -3,10 +3,14 @@ import CLinearAlgebra
 /// A dense row-major matrix of Doubles: the small fp64 algebra of aggregation (Gram blocks,
 /// cores, coefficient matrices) and widened stacked factors. Thin wrappers over BLAS/LAPACK.
 public struct Matrix: Sendable, Equatable {
+  /// The number of rows.
   public let rows: Int
+  /// The number of columns.
   public let cols: Int
+  /// The entries, row-major: `self[i, j]` is `values[i * cols + j]`.
   public var values: [Double]
 
+  /// A `rows x cols` matrix of row-major `values` (exactly `rows * cols` of them).
   public init(rows: Int, cols: Int, values: [Double]) {
     precondition(values.count == rows * cols)
     self.rows = rows
@@ -14,21 +18,25 @@ public struct Matrix: Sendable, Equatable {
     self.values = values
   }
 
+  /// The `rows x cols` zero matrix.
   public init(zeros rows: Int, _ cols: Int) {
     self.init(rows: rows, cols: cols, values: [Double](repeating: 0, count: rows * cols))
   }
 
+  /// The `n x n` identity.
   public static func identity(_ n: Int) -> Matrix {
     var m = Matrix(zeros: n, n)
     for i in 0..<n { m[i, i] = 1 }
     return m
   }
 
+  /// The entry at `row`, `col`.
   public subscript(row: Int, col: Int) -> Double {
     get { values[row * cols + col] }
     set { values[row * cols + col] = newValue }
   }
 
+  /// The transpose, `cols x rows` (a copy).
   public var transposed: Matrix {
     var t = Matrix(zeros: cols, rows)
     for i in 0..<rows { for j in 0..<cols { t[j, i] = self[i, j] } }
@@ -49,14 +57,17 @@ public struct Matrix: Sendable, Equatable {
     return out
   }
 
+  /// The entrywise sum of two matrices of one shape.
   public static func + (lhs: Matrix, rhs: Matrix) -> Matrix {
     Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map(+))
   }
 
+  /// The entrywise difference of two matrices of one shape.
   public static func - (lhs: Matrix, rhs: Matrix) -> Matrix {
     Matrix(rows: lhs.rows, cols: lhs.cols, values: zip(lhs.values, rhs.values).map { $0 - $1 })
   }
 
+  /// `m` with every entry times `scalar`.
   public static func * (scalar: Double, m: Matrix) -> Matrix {
     Matrix(rows: m.rows, cols: m.cols, values: m.values.map { scalar * $0 })
   }

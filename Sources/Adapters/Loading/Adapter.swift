@@ -3,9 +3,13 @@ import Checkpoints
 /// A client's LoRA adapter, from a PEFT folder, a bare safetensors file or a llama.cpp GGUF.
 public struct Adapter: Sendable {
 
+  /// The path as given (folder or file).
   public let path: String
+  /// The format it was read as (`peft` whenever it has a config).
   public let format: AdapterFormat
+  /// Its PEFT config, from `adapter_config.json` or the file's metadata; nil when it has none.
   public let config: AdapterConfig?
+  /// The opened weight file(s).
   public let checkpoint: Checkpoint
   /// Adapted weights, sorted by name.
   public internal(set) var modules: [LoRAModule]
@@ -21,8 +25,11 @@ public struct Adapter: Sendable {
   /// The head counts its q/k rows were read back with (GGUF LoRAs in llama.cpp's order).
   public internal(set) var rowOrderHeads: LlamaGGUF.Heads?
 
+  /// Whether it is DoRA (`use_dora`, or a module with a magnitude vector): not mergeable.
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
+  /// The stored dtype of its first module's `A` (F32 without modules).
   public var dtype: DType { modules.first?.a.dtype ?? .f32 }
+  /// GGUF `general.architecture`; nil for other formats or when absent.
   public var architecture: String? { checkpoint.gguf?["general.architecture"]?.stringValue }
   /// The string metadata of the weight file (safetensors `__metadata__`, GGUF string values).
   public var metadataStrings: [(key: String, value: String)] {

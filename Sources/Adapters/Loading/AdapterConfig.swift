@@ -6,19 +6,29 @@ public struct AdapterConfig: Sendable {
   /// The safetensors metadata key under which a bare adapter file carries its config.
   public static let metadataKey = "fedlora.adapter_config"
 
+  /// The whole JSON, unknown keys included.
   public let raw: JSON
+  /// `peft_type` (`LORA` when absent).
   public let peftType: String
+  /// `r`, the rank of modules no `rank_pattern` entry matches.
   public let rank: Int
+  /// `lora_alpha` (`r` when absent), the alpha of modules no `alpha_pattern` entry matches.
   public let alpha: Double
+  /// `use_rslora`: the scale is `alpha / sqrt(r)` instead of `alpha / r`.
   public let useRSLoRA: Bool
+  /// `use_dora`: a DoRA adapter, which cannot be merged.
   public let useDoRA: Bool
+  /// `fan_in_fan_out`: the base weights are stored `[in, out]` (GPT-2 Conv1D).
   public let fanInFanOut: Bool
   /// Module name or regular expression -> rank / alpha, in file order (the first match wins).
   public let rankPattern: [(pattern: String, value: Int)]
+  /// `alpha_pattern`, in file order.
   public let alphaPattern: [(pattern: String, value: Double)]
   /// The pattern keys compiled (linear-time matching, see ``ModulePattern``).
   private let compiled: [String: ModulePattern]
+  /// `target_modules` (a single string as one entry; empty when absent).
   public let targetModules: [String]
+  /// `base_model_name_or_path`; nil when absent or null.
   public let baseModel: String?
 
   /// Reads the config, refusing any key fedlora uses whose value has the wrong type (PEFT

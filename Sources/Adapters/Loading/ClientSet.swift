@@ -2,7 +2,9 @@ import Checkpoints
 
 /// The clients to aggregate, checked against each other, with their normalised weights.
 public struct ClientSet: Sendable {
+  /// The adapters, in the order given.
   public let clients: [Adapter]
+  /// The client weights `w_u`, in client order: summing to 1 unless given with `normalize: false`.
   public let weights: [Double]
   /// Every adapted weight, sorted by name.
   public let moduleNames: [String]

@@ -6,17 +6,26 @@ import Checkpoints
 /// is `scale * b @ a` of shape `[d, k]` (for embeddings, PEFT's `lora_embedding_B @ lora_embedding_A`,
 /// whose transpose is added to the embedding matrix).
 public struct LoRAModule: Sendable {
+  /// Whether the module adapts a linear layer or an embedding.
   public enum Kind: String, Sendable { case linear, embedding }
 
+  /// The module's name in Hugging Face form, without PEFT's `base_model.model.` prefix.
   public let name: String
+  /// Linear layer or embedding.
   public let kind: Kind
+  /// `A`, `[r, k]`, as stored.
   public let a: Tensor
+  /// `B`, `[d, r]`, as stored (see ``bRowOrder`` for its rows).
   public let b: Tensor
+  /// `r`, from the tensors' shapes.
   public let rank: Int
+  /// The module's alpha: the config's (after `alpha_pattern`), the GGUF file's, or the one given to `load`.
   public let alpha: Double
+  /// `s`: `alpha / r`, or `alpha / sqrt(r)` with rsLoRA (1 for a GGUF alpha of 0).
   public let scale: Double
   /// The base weight is stored `[in, out]` (GPT-2 Conv1D): the update applies transposed.
   public let fanInFanOut: Bool
+  /// `lora_B.bias`, when the adapter has one (PEFT's `lora_bias`).
   public let bias: Tensor?
   /// DoRA's magnitude vector: such a module is not `W + sBA`.
   public let magnitude: Tensor?

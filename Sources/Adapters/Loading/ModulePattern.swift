@@ -8,6 +8,7 @@
 /// `* + ?` (lazy forms too: they match the same names), `{n}`, `{n,}`, `{n,m}`, and `^`/`$`.
 /// Back-references and look-arounds are refused with the reason.
 public struct ModulePattern: Sendable {
+  /// The pattern as written.
   public let source: String
   private let program: [Instruction]
 
@@ -40,8 +41,12 @@ public struct ModulePattern: Sendable {
   }
 
   /// Why a pattern is refused.
-  public struct Refusal: Error, Sendable { public let message: String }
+  public struct Refusal: Error, Sendable {
+    /// The reason, in words.
+    public let message: String
+  }
 
+  /// Compiles `pattern`; a ``Refusal`` says why one cannot be (too long or large, malformed, unsupported).
   public init(_ pattern: String) throws(Refusal) {
     guard pattern.unicodeScalars.count <= Self.maxLength else {
       throw Refusal(message: "longer than \(Self.maxLength) characters")

@@ -6,13 +6,19 @@ public enum AdapterWriter {
   /// Provenance recorded in the output's metadata: the method, each client's path as given
   /// and the SHA-256 of its weight file (files joined by "+"), the weights used, the version.
   public struct Provenance: Sendable, Equatable {
+    /// The aggregation method's name.
     public var method: String
+    /// Each client's path as given.
     public var clients: [String]
+    /// Each client's weight-file SHA-256, in client order; empty in records of earlier versions.
     public var digests: [String]
+    /// The weights the merge used, in client order.
     public var weights: [Double]
+    /// The fedlora version that wrote it (empty when not recorded).
     public var version: String
     /// The recipe the merge was run from (`merge --recipe`), as written.
     public var recipe: String?
+    /// A provenance from its fields, without a recipe.
     public init(method: String, clients: [String], digests: [String], weights: [Double], version: String) {
       self.method = method
       self.clients = clients

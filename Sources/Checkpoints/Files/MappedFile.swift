@@ -6,7 +6,9 @@
 /// of 10^5 shards would pass the kernel's memory-map limit), idle maps are unmapped and mapped
 /// again on the next read, after checking that the file is still the one that was opened.
 public final class MappedFile: Sendable {
+  /// The path the file was opened from (for memory standing in for a file, a description for errors).
   public let path: String
+  /// The file's length in bytes when it was opened.
   public let size: Int
   private let identity: Identity
   private let state: Locked<State>
@@ -39,6 +41,7 @@ public final class MappedFile: Sendable {
     }
   }
 
+  /// Maps the regular file at `path` read-only; anything else (a folder, a FIFO) is refused before it is opened.
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let (base, info) = try Self.map(path)

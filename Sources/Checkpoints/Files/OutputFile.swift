@@ -29,6 +29,7 @@ public final class OutputFile: Sendable {
     }
   }
 
+  /// Writes all of `bytes` at byte offset `offset` from the start of the file.
   public func write(_ bytes: [UInt8], at offset: Int) throws(CheckpointError) {
     try bytes.withUnsafeBytes { raw in Result { () throws(CheckpointError) in try write(raw, at: offset) } }.get()
   }

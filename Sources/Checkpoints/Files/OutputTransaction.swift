@@ -15,6 +15,7 @@ public final class OutputTransaction {
   private var steps: [Step] = []
   private var committed = false
 
+  /// An empty transaction: nothing staged yet.
   public init() {}
 
   deinit {

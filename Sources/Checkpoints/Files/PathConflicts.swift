@@ -4,11 +4,14 @@
 public enum PathConflicts {
   /// An output of the run: a file, or a folder and the names of the files it writes in it.
   public struct Output {
+    /// The output path as spelled; it is resolved only for comparison.
     public let path: String
     /// For a folder output, whether a file of this name in the folder is one the output writes.
     public let writes: ((String) -> Bool)?
 
+    /// A file output at `path`.
     public static func file(_ path: String) -> Output { Output(path: path, writes: nil) }
+    /// A folder output at `path`; `writes` tells which file names in it the output writes.
     public static func folder(_ path: String, writes: @escaping (String) -> Bool) -> Output {
       Output(path: path, writes: writes)
     }

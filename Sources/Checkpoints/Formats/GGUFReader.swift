@@ -1,24 +1,32 @@
 /// A parsed GGUF file (version 2 or 3): metadata, tensor infos and alignment, validated as
 /// ggml's reader validates them (tensors in any order are accepted).
 public struct GGUFFile: Sendable {
+  /// The first 4 bytes of every GGUF file, read as a little-endian `UInt32`.
   public static let magic: UInt32 = 0x4655_4747  // "GGUF" read little-endian
+  /// Data alignment in bytes when `general.alignment` is absent.
   public static let defaultAlignment = 32
+  /// The longest tensor name ggml accepts, in UTF-8 bytes.
   public static let maxNameLength = 63
 
+  /// The mapped file, which also holds the tensor data.
   public let file: MappedFile
+  /// The GGUF version at byte offset 4: 2 or 3.
   public let version: UInt32
   /// Key/values in file order.
   public let metadata: [(key: String, value: GGUFValue)]
   /// Tensors in header order.
   public let tensors: [Tensor]
+  /// Data alignment in bytes (`general.alignment`, or 32 without it); tensor offsets are multiples of it.
   public let alignment: Int
   /// Absolute offset of the data section.
   public let dataStart: Int
 
+  /// Maps and parses the GGUF file at `path`.
   public init(path: String) throws(CheckpointError) {
     try self.init(file: MappedFile(path: path))
   }
 
+  /// Parses the header of `file`: shapes become `ne` reversed (PyTorch order), data offsets absolute.
   public init(file: MappedFile) throws(CheckpointError) {
     let path = file.path
     self.file = file

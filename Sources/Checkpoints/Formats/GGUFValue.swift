@@ -14,6 +14,7 @@ public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     }
   }
 
+  /// The case name (`u32`, `string`, ...), for messages.
   public var name: String { String(describing: self) }
 }
 
@@ -24,6 +25,7 @@ public enum GGUFValue: Sendable, Equatable {
   case array(GGUFValueType, [GGUFValue])
   case u64(UInt64), i64(Int64), f64(Double)
 
+  /// The type id written before this value on disk (`.array` for an array, whatever its elements).
   public var type: GGUFValueType {
     switch self {
     case .u8: .u8
@@ -42,6 +44,7 @@ public enum GGUFValue: Sendable, Equatable {
     }
   }
 
+  /// The text of a `.string` value; nil for every other type.
   public var stringValue: String? { if case let .string(s) = self { s } else { nil } }
 
   /// The value as a Double when it is a number of any width.

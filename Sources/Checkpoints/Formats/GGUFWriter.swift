@@ -1,6 +1,9 @@
 /// Writes GGUF version 3 files that gguf-py and llama.cpp read: tensors packed in header order,
 /// each padded with zeros to the alignment.
 public enum GGUFWriter {
+  /// Writes `tensors` (shapes in PyTorch order, stored as `ne` reversed) and `metadata` to `path` in
+  /// `transaction`, or in one of its own that it commits. `general.alignment` is written only when
+  /// `alignment` is not 32; `progress` is called with each tensor's byte count once it is written.
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
     to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil

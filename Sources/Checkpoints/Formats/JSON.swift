@@ -11,6 +11,7 @@ public enum JSON: Equatable, Sendable {
   case array([JSON])
   case object([(key: String, value: JSON)])
 
+  /// Objects are equal with the same members in the same order; numbers when their texts or Double values match.
   public static func == (lhs: JSON, rhs: JSON) -> Bool {
     switch (lhs, rhs) {
     case (.null, .null): true
@@ -24,8 +25,11 @@ public enum JSON: Equatable, Sendable {
     }
   }
 
+  /// A number; an integral value keeps a `.0` (`16.0`), as Python's json writes floats.
   public init(_ value: Double) { self = .number(JSON.format(value)) }
+  /// An integer number.
   public init(_ value: Int) { self = .number(String(value)) }
+  /// An unsigned integer number, exact above 2^53.
   public init(_ value: UInt64) { self = .number(String(value)) }
 
   /// The value for `key` in an object (nil for other kinds or a missing key).
@@ -34,10 +38,15 @@ public enum JSON: Equatable, Sendable {
     return members.first { $0.key == key }?.value
   }
 
+  /// The text of a `.string`; nil for other kinds.
   public var stringValue: String? { if case let .string(s) = self { s } else { nil } }
+  /// The value of a `.bool`; nil for other kinds.
   public var boolValue: Bool? { if case let .bool(b) = self { b } else { nil } }
+  /// The elements of an `.array`; nil for other kinds.
   public var arrayValue: [JSON]? { if case let .array(a) = self { a } else { nil } }
+  /// The members of an `.object`, in file order; nil for other kinds.
   public var objectValue: [(key: String, value: JSON)]? { if case let .object(o) = self { o } else { nil } }
+  /// A `.number` as a Double (rounded to the nearest); nil for other kinds.
   public var doubleValue: Double? { if case let .number(n) = self { Double(n) } else { nil } }
   /// A non-negative integer written without fraction or exponent, as safetensors requires.
   public var uint64Value: UInt64? { if case let .number(n) = self { UInt64(n) } else { nil } }

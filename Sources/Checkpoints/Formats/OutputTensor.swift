@@ -1,5 +1,6 @@
 /// A tensor to be written: its name, dtype, shape, and where its bytes come from.
 public struct OutputTensor: Sendable {
+  /// Where the output bytes come from.
   public enum Source: Sendable {
     /// The bytes of an input tensor, copied unchanged (same dtype and size).
     case copy(Tensor)
@@ -16,11 +17,16 @@ public struct OutputTensor: Sendable {
   /// Fills the bytes of rows `range` (row `range.lowerBound` at the start of the buffer).
   public typealias RowFill = (Range<Int>, UnsafeMutableRawBufferPointer) throws -> Void
 
+  /// The name written in the output header.
   public let name: String
+  /// The element type of the output bytes.
   public let dtype: DType
+  /// Dimensions in PyTorch order, outermost first (the GGUF writer stores them reversed as `ne`).
   public let shape: [Int]
+  /// Where the bytes come from.
   public let source: Source
 
+  /// An output whose bytes `source` provides (exactly `byteCount` of them).
   public init(name: String, dtype: DType, shape: [Int], source: Source) {
     self.name = name
     self.dtype = dtype
@@ -37,6 +43,7 @@ public struct OutputTensor: Sendable {
       })
   }
 
+  /// Bytes the shape and dtype take (whole blocks for quantised dtypes); 0 when the size overflows.
   public var byteCount: Int {
     guard let elements = elementCount(shape), let bytes = dtype.byteCount(elements: UInt64(elements)),
       bytes <= UInt64(Int.max)
@@ -47,6 +54,7 @@ public struct OutputTensor: Sendable {
   /// Rows of the leading dimension (1 for a scalar).
   public var rowCount: Int { shape.first ?? 1 }
 
+  /// Bytes in one row of the leading dimension (0 when there are no rows).
   public var rowBytes: Int { rowCount == 0 ? 0 : byteCount / rowCount }
 
   /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole, once).

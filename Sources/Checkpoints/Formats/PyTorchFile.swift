@@ -5,12 +5,13 @@
 /// offset; a strided view (a transpose, a slice) is copied out contiguous, as `.contiguous()`
 /// would.
 public struct PyTorchFile: Sendable {
+  /// The mapped archive (deflated storages and strided tensors are read from in-memory copies instead).
   public let file: MappedFile
   /// Tensors in state-dict order.
   public let tensors: [Tensor]
 
-  /// Every global the pickle names, allowed or not, for `verify`: nil when the file's pickle
-  /// could not be read that far.
+  /// Every global the pickle names, and those of them that are not allowed, for `verify`;
+  /// throws when the archive or its pickle cannot be read.
   public static func globals(of file: MappedFile) throws(CheckpointError) -> (
     all: [PickleGlobal], unsafe: [PickleGlobal]
   ) {
@@ -39,6 +40,8 @@ public struct PyTorchFile: Sendable {
     return failing
   }
 
+  /// Reads `data.pkl` without running it and makes each tensor a view of its storage; a pickle naming a
+  /// global fedlora does not allow is refused (`unsafePickle`) before any tensor is made.
   public init(file: MappedFile) throws(CheckpointError) {
     self.file = file
     let path = file.path

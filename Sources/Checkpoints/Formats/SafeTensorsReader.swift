@@ -1,11 +1,13 @@
 /// A parsed safetensors file: metadata and the tensors of its header, validated as the
 /// reference reader validates them.
 public struct SafeTensorsFile: Sendable {
+  /// The largest header length accepted, in bytes (the reference reader's limit).
   public static let maxHeaderLength: UInt64 = 100_000_000
   /// Most dimensions a shape may have: numpy 2 allows 64; a header's arrays (shapes, offsets)
   /// are bounded by this so a crafted shape cannot cost gigabytes before it is refused.
   public static let maxDimensions = 1_024
 
+  /// The mapped file, which also holds the tensor data.
   public let file: MappedFile
   /// `__metadata__` in file order.
   public let metadata: [(key: String, value: String)]
@@ -14,10 +16,13 @@ public struct SafeTensorsFile: Sendable {
   /// Absolute offset of the data buffer.
   public let dataStart: Int
 
+  /// Maps and parses the safetensors file at `path`.
   public init(path: String) throws(CheckpointError) {
     try self.init(file: MappedFile(path: path))
   }
 
+  /// Parses the header of `file` (a little-endian `UInt64` length at offset 0, then that many bytes of
+  /// JSON) and checks that the tensors tile the data buffer exactly.
   public init(file: MappedFile) throws(CheckpointError) {
     let path = file.path
     self.file = file

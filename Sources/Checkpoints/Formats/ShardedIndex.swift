@@ -1,21 +1,29 @@
 /// A sharded checkpoint: `model.safetensors.index.json` (or transformers'
 /// `pytorch_model.bin.index.json`) and the shards it names, safetensors or PyTorch zips.
 public struct ShardedIndex: Sendable {
+  /// The index file of a sharded safetensors checkpoint (the one fedlora writes).
   public static let fileName = "model.safetensors.index.json"
+  /// The index file transformers writes beside `.bin` shards.
   public static let pytorchFileName = "pytorch_model.bin.index.json"
 
   /// One shard: its file, tensors and (safetensors) metadata.
   public struct Shard: Sendable {
+    /// The shard file, mapped.
     public let file: MappedFile
+    /// The shard's tensors in its reader's order (data offset; state dict for a PyTorch shard).
     public let tensors: [Tensor]
+    /// The shard's safetensors `__metadata__`; empty for a PyTorch shard.
     public let metadata: [(key: String, value: String)]
   }
 
+  /// The path of the index file.
   public let path: String
+  /// Every shard the weight map names, in the order it first names them.
   public let shards: [Shard]
   /// Tensors in weight-map order (sorted by name), each from the shard the map names.
   public let tensors: [Tensor]
 
+  /// The name of shard `index` (1-based) of `count`, as `model-00001-of-00003.safetensors`.
   public static func shardName(_ index: Int, of count: Int) -> String {
     func five(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
     return "model-\(five(index))-of-\(five(count)).safetensors"
@@ -53,6 +61,7 @@ public struct ShardedIndex: Sendable {
     return digits.allSatisfy { $0.count == 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
   }
 
+  /// Reads the index at `path` and opens every shard its weight map names (files in the index's folder).
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let index = try JSON.parse(MappedFile.contents(of: path), path: path)

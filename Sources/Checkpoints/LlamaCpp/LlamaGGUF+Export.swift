@@ -2,11 +2,15 @@
 /// and reordered, the hyper-parameters of `config.json`, rotary scaling, and the vocabulary of
 /// the tokenizer files, as llama.cpp's `convert_hf_to_gguf.py` writes them.
 extension LlamaGGUF {
+  /// What `export` produces: the GGUF tensors and metadata, and what was left out.
   public struct Export: Sendable {
+    /// Tensors under llama.cpp's names with q/k rows permuted; rotary frequency factors, when any, first.
     public let tensors: [OutputTensor]
+    /// `general.*` and `llama.*` keys from `config.json`, then the vocabulary's `tokenizer.*` keys when there is one.
     public let metadata: [(key: String, value: GGUFValue)]
     /// Tensors llama.cpp does not use, left out.
     public let dropped: [String]
+    /// The vocabulary, or why none could be built (then `metadata` has no `tokenizer.*` keys).
     public let vocabulary: GGUFVocabulary.Outcome
   }
 

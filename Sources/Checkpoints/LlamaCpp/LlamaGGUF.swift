@@ -43,9 +43,12 @@ public enum LlamaGGUF {
 
   /// Head counts from `config.json` or GGUF metadata.
   public struct Heads: Sendable, Equatable {
+    /// Attention (query) heads: `num_attention_heads`, or GGUF `llama.attention.head_count`.
     public let query: Int
+    /// Key/value heads: `num_key_value_heads` or `llama.attention.head_count_kv`, else the query count.
     public let keyValue: Int
 
+    /// Counts taken as given; counts read from a file go through the checking initializer.
     public init(query: Int, keyValue: Int) {
       self.query = query
       self.keyValue = keyValue

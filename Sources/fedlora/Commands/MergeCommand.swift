@@ -265,11 +265,7 @@ struct MergeCommand: PipelineCommand {
       ]
     }
     // A sharded output also writes the base's companion files (config, tokenizer) beside its shards.
-    let baseFolder =
-      base.map { path in
-        Checkpoint.isDirectory(path) ? path : path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-      } ?? "."
-    let companions = Set(Checkpoint.listDirectory(baseFolder.isEmpty ? "/" : baseFolder))
+    let companions = Set(base.map { Checkpoint.companionNames(in: Checkpoint.folder(holding: $0)) } ?? [])
     let merged: PathConflicts.Output =
       shardedOutput
       ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || companions.contains($0) }) : .file(outputPath)

@@ -8,6 +8,7 @@ public struct GGUFVocabulary: Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
   }
 
+  /// The `tokenizer.ggml.*` key/values llama.cpp reads.
   public let metadata: [(key: String, value: GGUFValue)]
   /// Where the vocabulary came from and its size, for a log line.
   public let summary: String

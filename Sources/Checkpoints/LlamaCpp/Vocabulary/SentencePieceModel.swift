@@ -6,12 +6,17 @@ public struct SentencePieceModel: Sendable {
     case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
   }
 
+  /// One vocabulary entry; its token id is its index in `pieces`.
   public struct Piece: Sendable, Equatable {
+    /// The piece's text as stored (SentencePiece writes a space as U+2581).
     public let text: String
+    /// The piece's score (0 when the field is absent).
     public let score: Float
+    /// The piece's type (`normal` when the field is absent).
     public let type: PieceType
   }
 
+  /// Every piece, in token id order.
   public let pieces: [Piece]
 
   /// Reads `tokenizer.model`; every length is checked against the bytes that remain.
