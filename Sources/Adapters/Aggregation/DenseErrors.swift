@@ -1,7 +1,7 @@
-/// A layer's errors from the dense update, for layers where that is cheaper than the Gram
+/// A module's errors from the dense update, for modules where that is cheaper than the Gram
 /// blocks: `T = sum w_u Bs_u A_u` (`d k U r` flops) and the SVD of `T` (`min(d, k)^2 max(d, k)`),
 /// against `(U r)^2 (d + k)` for the two SYRKs and the `(U r)^3` work on their cores. That is
-/// when many clients adapt a small layer (`U r` past `min(d, k)`); the rules that solve on the
+/// when many clients adapt a small module (`U r` past `min(d, k)`); the rules that solve on the
 /// Gram blocks (flora-na, svd) always take them.
 struct DenseErrors {
   let normT: Double
@@ -9,7 +9,7 @@ struct DenseErrors {
   /// `T`, row-major `d x k`.
   private let t: Matrix
 
-  /// Whether the dense route costs less than the Gram route for this layer.
+  /// Whether the dense route costs less than the Gram route for this module.
   static func isCheaper(_ factors: ModuleFactors) -> Bool {
     let (d, k, n) = (Double(factors.d), Double(factors.k), Double(factors.a.count * factors.maxRank))
     let gram = n * n * (d + k) + 2 * n * n * n

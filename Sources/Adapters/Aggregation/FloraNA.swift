@@ -15,10 +15,10 @@ public struct FloraNA: AggregationRule {
 
   /// The solver's stopping criteria.
   public let options: Options
-  /// One `(p, q)` for every layer (`--scope model`), solved beforehand; nil to solve per layer.
+  /// One `(p, q)` for every module (`--scope model`), solved beforehand; nil to solve per module.
   public let shared: (p: [Double], q: [Double])?
 
-  /// `shared`: coefficients solved beforehand for every layer (`--scope model`); nil to solve per layer.
+  /// `shared`: coefficients solved beforehand for every module (`--scope model`); nil to solve per module.
   public init(options: Options = Options(), shared: (p: [Double], q: [Double])? = nil) {
     self.options = options
     self.shared = shared
@@ -27,7 +27,7 @@ public struct FloraNA: AggregationRule {
   /// The clients' largest rank, as FedAvg's: no more bytes than FedAvg.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
-  /// The layer's factors from its own `(p, q)` or the `shared` ones; `geometry` is required.
+  /// The module's factors from its own `(p, q)` or the `shared` ones; `geometry` is required.
   public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
     guard let geometry else {
       preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them")
@@ -36,7 +36,7 @@ public struct FloraNA: AggregationRule {
     return Self.aggregate(factors, geometry: geometry, options: options)
   }
 
-  /// The normal equations of one half-step, summed over layers for `--scope model`.
+  /// The normal equations of one half-step, summed over modules for `--scope model`.
   struct System {
     var g: Matrix
     var b: [Double]
@@ -48,7 +48,7 @@ public struct FloraNA: AggregationRule {
     }
   }
 
-  /// Solves one layer (`--scope layer`).
+  /// Solves one module (`--scope layer`).
   public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry, options: Options = Options())
     -> ModuleEstimate
   {
@@ -58,24 +58,24 @@ public struct FloraNA: AggregationRule {
     return estimate
   }
 
-  /// Alternating least squares for coefficients shared by `layers` (one layer, or all with
+  /// Alternating least squares for coefficients shared by `modules` (one module, or all with
   /// `--scope model`). Returns the gauge-fixed best iterate.
-  public static func solve(_ layers: [ModuleGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int)
+  public static func solve(_ modules: [ModuleGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int)
   {
-    guard let first = layers.first else { return ([], [], 0) }
+    guard let first = modules.first else { return ([], [], 0) }
     let w = first.weights
-    let objective = { (p: [Double], q: [Double]) in layers.reduce(0.0) { $0 + pow2($1.residualNorm(p: p, q: q)) } }
+    let objective = { (p: [Double], q: [Double]) in modules.reduce(0.0) { $0 + pow2($1.residualNorm(p: p, q: q)) } }
     var (p, q) = (w, w)
     var best = (p: p, q: q, value: objective(p, q))
     var previous = best.value
     var iterations = 0
     // The r x r blocks, split out of KA and KB once for all iterations.
-    let blocks = layers.map { (layer: $0, ka: $0.kaBlocks, kb: $0.kbBlocks) }
+    let blocks = modules.map { (module: $0, ka: $0.kaBlocks, kb: $0.kbBlocks) }
     while iterations < options.maxIterations, best.value > 0 {
       iterations += 1
-      let qSystem = blocks.map { qStep($0.layer, p: p, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
+      let qSystem = blocks.map { qStep($0.module, p: p, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
       q = LinearAlgebra.solve(qSystem.g, qSystem.b)
-      let pSystem = blocks.map { pStep($0.layer, q: q, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
+      let pSystem = blocks.map { pStep($0.module, q: q, ka: $0.ka, kb: $0.kb) }.reduce(System.zero(w.count), +)
       p = LinearAlgebra.solve(pSystem.g, pSystem.b)
       guard p.allSatisfy(\.isFinite), q.allSatisfy(\.isFinite) else { break }
       let value = objective(p, q)
@@ -83,49 +83,49 @@ public struct FloraNA: AggregationRule {
       if previous - value <= options.tolerance * previous { break }
       previous = value
     }
-    let (gp, gq) = gauge(best.p, best.q, layers: layers)
+    let (gp, gq) = gauge(best.p, best.q, modules: modules)
     return (gp, gq, iterations)
   }
 
   /// q-step: `G[i][j] = tr(KB[i][j] M)`, `b[i] = sum_l w_l tr(KB[l][i] N_l^T)` with
   /// `M = sum p_j p_j' KA[j][j']` and `N_l = sum_j p_j KA[l][j]`.
-  static func qStep(_ layer: ModuleGeometry, p: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
-    halfStep(solving: kb, fixed: ka, coefficients: p, layer: layer)
+  static func qStep(_ module: ModuleGeometry, p: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+    halfStep(solving: kb, fixed: ka, coefficients: p, module: module)
   }
 
   /// p-step: the same equations with the sides swapped (`KA` solved, `KB` fixed with `q`): the
   /// Gram blocks are symmetric (`KA[j][i] = KA[i][j]^T`), so `tr(H KA[j][i]) = tr(KA[i][j] H)`
   /// and `tr(X_l KA[i][l]) = tr(KA[l][i] X_l^T)`.
-  static func pStep(_ layer: ModuleGeometry, q: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
-    halfStep(solving: ka, fixed: kb, coefficients: q, layer: layer)
+  static func pStep(_ module: ModuleGeometry, q: [Double], ka: [[Matrix]], kb: [[Matrix]]) -> System {
+    halfStep(solving: ka, fixed: kb, coefficients: q, module: module)
   }
 
   /// `G[i][j] = tr(S[i][j] M)`, `b[i] = sum_l w_l tr(S[l][i] N_l^T)` with `M = sum c_j c_j' F[j][j']`
   /// and `N_l = sum_j c_j F[l][j]`, for the Gram blocks `S` of the side solved for and `F` of
   /// the side held at coefficients `c`.
   private static func halfStep(
-    solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], layer: ModuleGeometry
+    solving s: [[Matrix]], fixed f: [[Matrix]], coefficients c: [Double], module: ModuleGeometry
   ) -> System {
-    let u = layer.clients
-    var m = Matrix(zeros: layer.rank, layer.rank)
+    let u = module.clients
+    var m = Matrix(zeros: module.rank, module.rank)
     for j in 0..<u { for j2 in 0..<u where c[j] != 0 && c[j2] != 0 { m = m + (c[j] * c[j2]) * f[j][j2] } }
-    let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: layer.rank, layer.rank)) { $0 + c[$1] * f[l][$1] } }
+    let n = (0..<u).map { l in (0..<u).reduce(Matrix(zeros: module.rank, module.rank)) { $0 + c[$1] * f[l][$1] } }
     var system = System.zero(u)
     for i in 0..<u {
       for j in 0..<u { system.g[i, j] = trace(s[i][j], m) }
-      system.b[i] = (0..<u).reduce(0) { $0 + layer.weights[$1] * trace(s[$1][i], n[$1].transposed) }
+      system.b[i] = (0..<u).reduce(0) { $0 + module.weights[$1] * trace(s[$1][i], n[$1].transposed) }
     }
     return system
   }
 
   /// Fixes the gauge `(p / c, c q)`: `c = sum p` so `Ah` stays a weighted average of client
   /// `A`s; when `|sum p| < 1e-3`, `c` balances `||Ah||_F = ||Bh||_F` instead.
-  static func gauge(_ p: [Double], _ q: [Double], layers: [ModuleGeometry]) -> ([Double], [Double]) {
+  static func gauge(_ p: [Double], _ q: [Double], modules: [ModuleGeometry]) -> ([Double], [Double]) {
     let sum = p.reduce(0, +)
     var c = sum
     if abs(sum) < 1e-3 {
-      let normA = layers.reduce(0.0) { $0 + quadratic($1.ka, p, rank: $1.rank) }.squareRoot()
-      let normB = layers.reduce(0.0) { $0 + quadratic($1.kb, q, rank: $1.rank) }.squareRoot()
+      let normA = modules.reduce(0.0) { $0 + quadratic($1.ka, p, rank: $1.rank) }.squareRoot()
+      let normB = modules.reduce(0.0) { $0 + quadratic($1.kb, q, rank: $1.rank) }.squareRoot()
       guard normA > 0, normB > 0 else { return (p, q) }
       c = (normA / normB).squareRoot()
     }

@@ -1,23 +1,23 @@
 import Checkpoints
 
-/// Aggregates a client set layer by layer with one ``AggregationRule``. Each layer is read,
-/// widened and solved once, when it is asked for (by a writer, in parallel with other layers,
-/// or all of them in memory by ``aggregate()``), and its report kept: memory follows the layers
+/// Aggregates a client set module by module with one ``AggregationRule``. Each module is read,
+/// widened and solved once, when it is asked for (by a writer, in parallel with other modules,
+/// or all of them in memory by ``aggregate()``), and its report kept: memory follows the modules
 /// being solved, and the results do not depend on the order or the thread count.
 public final class Merge: Sendable {
   /// The clients being aggregated.
   public let set: ClientSet
   /// The options the merge was made with.
   public let options: MergeOptions
-  /// The rule that solves each layer (``FedAvg`` for fedex, ``Stack`` for exact).
+  /// The rule that solves each module (``FedAvg`` for fedex, ``Stack`` for exact).
   public let rule: any AggregationRule
   /// Each module's output rank, decided before anything is solved (writers lay out their
-  /// tensors from it, and every solved layer is checked against it): the rule's rank, but for
+  /// tensors from it, and every solved module is checked against it): the rule's rank, but for
   /// `svd` never more than `min(d, k)`, the clients' ranks added up or, beyond the clients'
   /// largest rank, the ideal update's numerical rank.
   public let outputRanks: [Int]
   private let rankLimits: [RankLimit?]
-  /// Each solved layer's report, by module index.
+  /// Each solved module's report, by module index.
   private let reports: Locked<[ModuleReport?]>
   /// fedex: the estimates its base merge solved, handed to the adapter written after it.
   private let kept: Locked<[ModuleEstimate?]>
@@ -63,7 +63,7 @@ public final class Merge: Sendable {
     }
   }
 
-  /// Module `index`'s factors, solved (once: a layer the fedex base merge solved is handed
+  /// Module `index`'s factors, solved (once: a module the fedex base merge solved is handed
   /// over) with its report recorded.
   public func solveModule(_ index: Int) throws(AdapterError) -> ModuleEstimate {
     precondition(!options.planOnly, "a merge planned for a dry run is not solved")
@@ -78,7 +78,7 @@ public final class Merge: Sendable {
     return estimate
   }
 
-  /// Every layer solved in memory, in module order, and the merge's report: the merge without
+  /// Every module solved in memory, in module order, and the merge's report: the merge without
   /// any file written, for a library that holds its adapters.
   public func aggregate() throws(AdapterError) -> (
     modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport
@@ -89,14 +89,14 @@ public final class Merge: Sendable {
     return (zip(set.moduleNames, estimates).map { (name: $0, estimate: $1) }, report)
   }
 
-  /// The reports of the layers solved so far, in module order (all of them once written).
+  /// The reports of the modules solved so far, in module order (all of them once written).
   public var report: MergeReport {
     MergeReport(method: options.method, modules: reports.withLock { $0.compactMap { $0 } })
   }
 
   /// Solves module `index` for a base merge and records its report. Returns the estimate and the
   /// factors it came from. For `fedex` the estimate is also kept for the adapter written after
-  /// the base, so no layer is read and solved twice.
+  /// the base, so no module is read and solved twice.
   public func solveOnce(_ index: Int) throws(AdapterError) -> (estimate: ModuleEstimate, factors: ModuleFactors) {
     let factors = try ModuleFactors(set, module: set.moduleNames[index])
     let (estimate, report) = try solve(index, factors: factors)
@@ -125,7 +125,7 @@ public final class Merge: Sendable {
     return (estimate, report(index, estimate, geometry: geometry))
   }
 
-  /// The layer's report, after checking the solved rank against the layout. The floor is taken
+  /// The module's report, after checking the solved rank against the layout. The floor is taken
   /// at the rank written: never above the error.
   private func report(_ index: Int, _ estimate: ModuleEstimate, geometry: ModuleGeometry?) -> ModuleReport {
     report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
@@ -157,7 +157,7 @@ public final class Merge: Sendable {
       return (ranks, ranks.map { _ in nil })
     }
     // Beyond the clients' largest rank, components past the update's numerical rank would be
-    // zeros: that rank is read from the layer's geometry (one extra pass, only for those layers).
+    // zeros: that rank is read from the module's geometry (one extra pass, only for those modules).
     let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) {
       module, pair throws(AdapterError) -> (Int, RankLimit?) in
       let (rank, entries) = pair

@@ -2,7 +2,7 @@
 public struct MergeReport: Sendable {
   /// The rule the merge used.
   public let method: AggregationMethod
-  /// The reports of the layers solved, in module order.
+  /// The reports of the modules solved, in module order.
   public let modules: [ModuleReport]
   /// `sqrt(sum ||T_l - est_l||^2) / sqrt(sum ||T_l||^2)`.
   public var modelError: Double? { ratio(\.residual) }

@@ -1,4 +1,4 @@
-/// One rule's result for one layer: factors `Bh` `[d, R]`, `Ah` `[R, k]` with their scale folded
+/// One rule's result for one module: factors `Bh` `[d, R]`, `Ah` `[R, k]` with their scale folded
 /// in, and how far `Bh Ah` is from the ideal update.
 public struct ModuleEstimate: Sendable {
   /// `Ah`, `[R, k]`.
@@ -11,7 +11,7 @@ public struct ModuleEstimate: Sendable {
   public var p: [Double]? = nil
   /// `q` of `Bh = sum q_u Bs_u` (FedAvg's `w` or FLoRA-NA's); nil for other rules or without errors.
   public var q: [Double]? = nil
-  /// FLoRA-NA's ALS iterations on this layer; nil for other rules and shared coefficients.
+  /// FLoRA-NA's ALS iterations on this module; nil for other rules and shared coefficients.
   public var iterations: Int? = nil
 
   /// `R`, the estimate's rank (`Ah`'s rows).

@@ -1,4 +1,4 @@
-/// The fp64 Gram blocks of one layer's stacked (zero-padded) factors and their square roots,
+/// The fp64 Gram blocks of one module's stacked (zero-padded) factors and their square roots,
 /// from which every error is computed without forming a dense `[d, k]` matrix.
 ///
 /// With `Ast = [A_1; ...; A_U]` (`N x k`, N = U r) and `Bs = [Bs_1, ..., Bs_U]` (`d x N`):
@@ -8,7 +8,7 @@
 /// `T - Bh Ah = Bs (W - Cb Ca) Ast`, whose norm is `||Rb (W - Cb Ca) Ra^T||_F`: a product of small
 /// matrices, computed directly (no cancelling expansion), exact to rounding.
 ///
-/// Cost per layer: the two SYRKs, `N^2 (d + k)` flops, are nearly all of it; the roots
+/// Cost per module: the two SYRKs, `N^2 (d + k)` flops, are nearly all of it; the roots
 /// (`N^3 / 3` each) and the singular values of the core (no vectors) are small beside them for
 /// `N << min(d, k)`. The SVD rule alone needs the core's vectors and the roots' inverses, and
 /// computes them itself (``SVDOptimal``).
@@ -43,13 +43,13 @@ public struct ModuleGeometry: Sendable {
   var kaBlocks: [[Matrix]] { Self.split(ka, clients: clients, rank: rank) }
   var kbBlocks: [[Matrix]] { Self.split(kb, clients: clients, rank: rank) }
 
-  /// The Gram blocks, their roots and the core of one layer's factors.
+  /// The Gram blocks, their roots and the core of one module's factors.
   public init(_ factors: ModuleFactors) {
     let r = factors.maxRank
     rank = r
     clients = factors.a.count
     weights = factors.weights
-    // The stacks (N x k, d x N) are not kept: `--scope model` holds every layer's geometry at once.
+    // The stacks (N x k, d x N) are not kept: `--scope model` holds every module's geometry at once.
     ka = factors.stackedA(paddedTo: r).gramOfRows
     kb = factors.stackedB(paddedTo: r).gramOfColumns
     (ra, raPivots) = LinearAlgebra.pivotedCholesky(ka)

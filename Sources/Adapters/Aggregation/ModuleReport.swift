@@ -17,9 +17,9 @@ public struct ModuleReport: Sendable {
   public let p: [Double]?
   /// `q` of `Bh = sum q_u Bs_u` (FedAvg's `w`, or FLoRA-NA's solution); nil when not computed.
   public let q: [Double]?
-  /// FLoRA-NA's ALS iterations on this layer; nil for other rules and shared coefficients.
+  /// FLoRA-NA's ALS iterations on this module; nil for other rules and shared coefficients.
   public let iterations: Int?
-  /// Why the layer has fewer components than the rank asked for (nil when it has them all).
+  /// Why the module has fewer components than the rank asked for (nil when it has them all).
   public let rankLimit: RankLimit?
 
   /// `residual / ||T||`; nil when `T = 0` or the merge computes no errors.

@@ -33,7 +33,7 @@ public struct SVDOptimal: AggregationRule {
       for row in 0..<uc.rows { left[row, i] = uc[row, i] * root }
       for col in 0..<vt.cols { right[i, col] = vt[i, col] * root }
     }
-    // Components beyond the available singular values (tiny layers) stay zero.
+    // Components beyond the available singular values (tiny modules) stay zero.
     let cb = LinearAlgebra.rightInverse(g.rb, pivots: g.rbPivots) * left
     let ca = right * LinearAlgebra.rightInverse(g.ra, pivots: g.raPivots).transposed
     // The residual of the factors as written (the floor plus the split's rounding).

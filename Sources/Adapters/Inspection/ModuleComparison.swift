@@ -12,7 +12,7 @@ public struct ModuleComparison: Sendable {
   public let cosines: [Double?]
   /// FedAvg's residual `||T - Bh Ah||_F` (absolute: see ``relative(_:)``).
   public let fedavg: Double
-  /// FLoRA-NA's residual, its coefficients solved for this layer alone.
+  /// FLoRA-NA's residual, its coefficients solved for this module alone.
   public let floraNA: Double
   /// The rank-R floor's residual, `R` the rank asked for or the clients' largest.
   public let floor: Double

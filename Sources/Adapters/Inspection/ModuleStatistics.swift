@@ -1,6 +1,6 @@
 import Checkpoints
 
-/// The per-layer quantities of one adapter (aggregation.md, "Per-layer inspection quantities"),
+/// The per-module quantities of one adapter (aggregation.md, "Per-layer inspection quantities"),
 /// all from the `r x r` core of thin QRs of the factors: no dense `[d, k]` matrix.
 public struct ModuleStatistics: Sendable {
   /// The module's name.

@@ -4,7 +4,7 @@ import CLinearAlgebra
 public enum LinearAlgebra {
   /// What runs before the process exits when BLAS/LAPACK, loaded on first use, cannot be
   /// loaded (the CLI removes its temporaries; the reason is then printed on stderr). Loading
-  /// also sets OpenBLAS to one thread: fedlora runs layers in parallel itself.
+  /// also sets OpenBLAS to one thread: fedlora runs modules in parallel itself.
   public static func onLoadFailure(_ handler: @escaping @convention(c) (UnsafePointer<CChar>?) -> Void) {
     la_set_failure_handler(handler)
   }

@@ -11,7 +11,7 @@ public struct LoRAModule: Sendable {
 
   /// The module's name in Hugging Face form, without PEFT's `base_model.model.` prefix.
   public let name: String
-  /// Linear layer or embedding.
+  /// Linear module or embedding.
   public let kind: Kind
   /// `A`, `[r, k]`, as stored.
   public let a: Tensor
@@ -47,7 +47,7 @@ public struct LoRAModule: Sendable {
 
   /// `A` and `scale * B` in fp64 (rows of `B` in Hugging Face order), widened once, finiteness
   /// checked in the same pass; nil when a value is NaN or Inf. The mapped pages are released:
-  /// memory follows one layer.
+  /// memory follows one module.
   public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
     func doubles(_ values: [Float], scale: Double) -> [Double]? {
       // One branch-free pass (it vectorises): exponent bits all ones is NaN or Inf.

@@ -92,16 +92,16 @@ public enum AdapterWriter {
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
       let rowOrder = LlamaGGUF.rowOrder(for: module, shape: plan.shapes[index], heads: rowHeads, inverse: false)
-      // Both factors from one solve of the layer, written by the thread that solved it.
-      let layer = JointFill {
+      // Both factors from one solve of the module, written by the thread that solved it.
+      let solved = JointFill {
         let estimate = try merge.solveModule(index)
         return [
           bytes(estimate.a.values, scale: 1, dtype: outputType),
           bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: outputType),
         ]
       }
-      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .part(layer, 0)))
-      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .part(layer, 1)))
+      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .part(solved, 0)))
+      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .part(solved, 1)))
     }
     // lora_B.bias: the bias update is linear, so every rule carries it exactly (b = sum w s b_u / s).
     if set.hasBias {
@@ -130,7 +130,7 @@ public enum AdapterWriter {
   /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
   /// counts the clients give; refused when none is known) and records that order. The output is renamed into
   /// place when `transaction` (or a transaction of its own) commits. Returns the merge's report
-  /// (every layer is solved once, as it is written).
+  /// (every module is solved once, as it is written).
   @discardableResult
   public static func write(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,

@@ -1,5 +1,5 @@
 /// The bytes of several output tensors computed together, in one call, on the thread that
-/// writes them: a solved layer's factors, which come from one solve. Nothing is kept once
+/// writes them: a solved module's factors, which come from one solve. Nothing is kept once
 /// written.
 public final class JointFill: Sendable {
   private let compute: @Sendable () throws -> [[UInt8]]

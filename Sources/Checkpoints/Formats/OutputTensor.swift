@@ -9,7 +9,7 @@ public struct OutputTensor: Sendable {
     /// Rows (of the leading dimension) computed a range at a time: the writer prepares once,
     /// then asks for slices of a few MB, so memory does not grow with the tensor.
     case rows(@Sendable () throws -> RowFill)
-    /// Part `index` of what one `JointFill` computes for several tensors (a solved layer's two
+    /// Part `index` of what one `JointFill` computes for several tensors (a solved module's two
     /// factors): computed once, when the writer comes to the first of them, and written whole.
     case part(JointFill, Int)
   }

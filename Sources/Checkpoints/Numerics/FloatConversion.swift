@@ -70,7 +70,7 @@ public enum FloatConversion {
   public static func narrow(
     _ values: UnsafeBufferPointer<Float>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer
   ) {
-    // The buffer must hold what is written: a layer solved to another shape than laid out
+    // The buffer must hold what is written: a module solved to another shape than laid out
     // stops here, not past the end of the buffer.
     let needed = dtype.byteCount(elements: UInt64(values.count)).map(Int.init) ?? Int.max
     precondition(

@@ -1,7 +1,7 @@
 import Adapters
 import Checkpoints
 
-/// The merge summary: per layer and model-level relative error against the ideal update.
+/// The merge summary: per module and model-level relative error against the ideal update.
 enum MergeReportView {
   static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(
     key: String, value: JSON
@@ -18,18 +18,18 @@ enum MergeReportView {
       (
         "layers",
         .array(
-          report.modules.map { layer in
+          report.modules.map { module in
             var fields: [(key: String, value: JSON)] = [
-              ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
-              ("rank", JSON(layer.rank)),
-              ("norm_T", number(layer.normT)), ("relative_error", number(layer.relativeError)),
-              ("floor", number(layer.relativeFloor)),
-              ("rank_limit", layer.rankLimit.map { .string($0.rawValue) } ?? .null),
+              ("name", .string(module.name)), ("shape", .array(module.shape.map { JSON($0) })),
+              ("rank", JSON(module.rank)),
+              ("norm_T", number(module.normT)), ("relative_error", number(module.relativeError)),
+              ("floor", number(module.relativeFloor)),
+              ("rank_limit", module.rankLimit.map { .string($0.rawValue) } ?? .null),
             ]
-            if let p = layer.p, let q = layer.q, report.method == .floraNA {
+            if let p = module.p, let q = module.q, report.method == .floraNA {
               fields += [
                 ("p", .array(p.map { JSON($0) })), ("q", .array(q.map { JSON($0) })),
-                ("iterations", layer.iterations.map { JSON($0) } ?? .null),
+                ("iterations", module.iterations.map { JSON($0) } ?? .null),
               ]
             }
             return .object(fields)
@@ -41,13 +41,13 @@ enum MergeReportView {
   static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
     let errors = report.modules.contains { $0.normT != nil }
     var table = Table(
-      [("layer", .left), ("shape", .left), ("rank", .right)]
+      [("module", .left), ("shape", .left), ("rank", .right)]
         + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
     func rel(_ value: Double?) -> String { value.map { NumberFormat.scientific($0) } ?? "n/a" }
-    for layer in report.modules {
+    for module in report.modules {
       table.add(
-        [layer.name, NumberFormat.shape(layer.shape), "\(layer.rank)"]
-          + (errors ? [rel(layer.normT), rel(layer.relativeError), rel(layer.relativeFloor)] : []))
+        [module.name, NumberFormat.shape(module.shape), "\(module.rank)"]
+          + (errors ? [rel(module.normT), rel(module.relativeError), rel(module.relativeFloor)] : []))
     }
     var lines = ["wrote \(output) (\(report.method.rawValue), \(report.modules.count) layers)"]
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
