@@ -26,6 +26,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case noCommonModule(message: String)
   case differentBaseModels(message: String)
   case nonFinite(client: String, module: String)
+  /// The linear algebra of a module gave no finite result (a LAPACK routine failed).
+  case numericalFailure(module: String)
 
   /// The module a per-module error names, if any.
   public var module: String? {
@@ -33,7 +35,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _),
       let .configRankMismatch(_, module, _, _),
       let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module),
-      let .moduleMissing(_, module), let .notAdapted(module):
+      let .moduleMissing(_, module), let .notAdapted(module), let .numericalFailure(module):
       module
     default: nil
     }
@@ -64,6 +66,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noCommonModule: "no-common-module"
     case .differentBaseModels: "different-base-models"
     case .nonFinite: "non-finite"
+    case .numericalFailure: "numerical-failure"
     }
   }
 
@@ -104,6 +107,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .noCommonModule(message): "clients cannot belong to one model: \(message)"
     case let .differentBaseModels(message): "clients name different base models: \(message)"
     case let .nonFinite(client, module): "\(client): module '\(module)' holds NaN or infinite values"
+    case let .numericalFailure(module):
+      "module '\(module)': the linear algebra gave no finite result (a LAPACK routine failed on its factors); nothing is written"
     }
   }
 }

@@ -69,4 +69,22 @@ struct MergeTests {
     options.computeErrors = false
     #expect(throws: AdapterError.self) { try Merge(set, options: options) }
   }
+
+  @Test("A solved module that is not finite (a LAPACK failure) is refused by name, never written")
+  func numericalFailure() throws {
+    let finite = ModuleEstimate(
+      a: Matrix(rows: 1, cols: 2, values: [1, 2]), b: Matrix(rows: 2, cols: 1, values: [3, 4]), residual: 0.5)
+    try Merge.checkFinite(finite, normT: 1, floor: 0.25, module: "m")
+    let failures: [(ModuleEstimate, Double?, Double?)] = [
+      (ModuleEstimate(a: finite.a, b: Matrix(rows: 2, cols: 1, values: [.nan, 4]), residual: 0.5), 1, 0.25),
+      (ModuleEstimate(a: finite.a, b: finite.b, residual: .nan), 1, 0.25),
+      (finite, .infinity, 0.25),
+      (finite, 1, .nan),
+    ]
+    for (estimate, normT, floor) in failures {
+      #expect(throws: AdapterError.numericalFailure(module: "m")) {
+        try Merge.checkFinite(estimate, normT: normT, floor: floor, module: "m")
+      }
+    }
+  }
 }

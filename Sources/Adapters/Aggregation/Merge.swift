@@ -107,7 +107,7 @@ public final class Merge: Sendable {
 
   private func solve(_ index: Int) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
     if !options.computeErrors, let estimate = try rule.streamed(set, module: set.moduleNames[index]) {
-      return (estimate, report(index, estimate, geometry: nil))
+      return (estimate, try report(index, estimate, geometry: nil))
     }
     return try solve(index, factors: ModuleFactors(set, module: set.moduleNames[index]))
   }
@@ -118,28 +118,47 @@ public final class Merge: Sendable {
       let dense = DenseErrors(factors)
       let factorsOnly = rule.aggregate(factors, geometry: nil, rank: outputRanks[index])
       let estimate = ModuleEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
-      return (estimate, report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank)))
+      return (
+        estimate, try report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank))
+      )
     }
     let geometry = options.computeErrors || options.method.solvesOnGrams ? ModuleGeometry(factors) : nil
     let estimate = rule.aggregate(factors, geometry: geometry, rank: outputRanks[index])
-    return (estimate, report(index, estimate, geometry: geometry))
+    return (estimate, try report(index, estimate, geometry: geometry))
   }
 
   /// The module's report, after checking the solved rank against the layout. The floor is taken
   /// at the rank written: never above the error.
-  private func report(_ index: Int, _ estimate: ModuleEstimate, geometry: ModuleGeometry?) -> ModuleReport {
-    report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
+  private func report(_ index: Int, _ estimate: ModuleEstimate, geometry: ModuleGeometry?) throws(AdapterError)
+    -> ModuleReport
+  {
+    try report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
   }
 
-  private func report(_ index: Int, _ estimate: ModuleEstimate, normT: Double?, floor: Double?) -> ModuleReport {
+  private func report(_ index: Int, _ estimate: ModuleEstimate, normT: Double?, floor: Double?) throws(AdapterError)
+    -> ModuleReport
+  {
     let module = set.moduleNames[index]
     precondition(
       estimate.rank == outputRanks[index], "\(module): solved rank \(estimate.rank), laid out \(outputRanks[index])")
+    // The clients' factors were checked finite as they were read, so a NaN or an infinity here
+    // is the linear algebra's (a LAPACK routine that failed): refused, never written.
+    try Self.checkFinite(estimate, normT: normT, floor: floor, module: module)
     return ModuleReport(
       name: module, shape: [estimate.b.rows, estimate.a.cols], rank: estimate.rank, normT: normT,
       residual: estimate.residual, floorResidual: floor, p: estimate.p, q: estimate.q,
       iterations: estimate.iterations,
       rankLimit: rankLimits[index])
+  }
+
+  /// Throws `numericalFailure` unless the factors and the report's numbers are all finite.
+  static func checkFinite(_ estimate: ModuleEstimate, normT: Double?, floor: Double?, module: String)
+    throws(AdapterError)
+  {
+    let numbers = [normT, estimate.residual, floor].compactMap { $0 }
+    guard numbers.allSatisfy(\.isFinite), estimate.a.values.allSatisfy(\.isFinite),
+      estimate.b.values.allSatisfy(\.isFinite)
+    else { throw .numericalFailure(module: module) }
   }
 
   /// Output ranks per module and why some are below the rank asked for.

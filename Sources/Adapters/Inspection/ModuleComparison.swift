@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// Per-module comparison of a client set with its aggregates: `||T||`, each client's cosine to
 /// `T` (drift), and the residuals of FedAvg, FLoRA-NA and the rank-R floor (``relative(_:)``
 /// divides by `||T||`); with a merged adapter someone else produced, its residual too.
@@ -32,7 +34,7 @@ public struct ModuleComparison: Sendable {
 
   /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
   public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init())
-    throws
+    throws(AdapterError)
   {
     let factors = try ModuleFactors(set, module: module)
     let g = ModuleGeometry(factors)
@@ -47,11 +49,14 @@ public struct ModuleComparison: Sendable {
     cosines = g.cosinesToT()
     if let merged {
       guard merged.updateShape == shape else {
-        throw AdapterError.shapeMismatch(
+        throw .shapeMismatch(
           client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
       }
-      let b = Matrix(rows: factors.d, cols: merged.rank, values: try merged.bFloats().map { merged.scale * Double($0) })
-      let a = Matrix(rows: merged.rank, cols: factors.k, values: try merged.a.floats().map { Double($0) })
+      let (bValues, aValues) = try AdapterError.wrap { () throws(CheckpointError) in
+        (try merged.bFloats(), try merged.a.floats())
+      }
+      let b = Matrix(rows: factors.d, cols: merged.rank, values: bValues.map { merged.scale * Double($0) })
+      let a = Matrix(rows: merged.rank, cols: factors.k, values: aValues.map { Double($0) })
       against = g.residualNorm(b: b, a: a, factors: factors)
       let dtype = merged.b.dtype
       func stored(_ estimate: ModuleEstimate) -> Double {
@@ -64,5 +69,9 @@ public struct ModuleComparison: Sendable {
     } else {
       (against, roundedFedavg, roundedFloraNA, roundedFloor) = (nil, nil, nil, nil)
     }
+    // The factors were checked finite as they were read: anything else is the linear algebra's.
+    let figures =
+      [normT, fedavg, floraNA, floor] + [against, roundedFedavg, roundedFloraNA, roundedFloor].compactMap { $0 }
+    guard figures.allSatisfy(\.isFinite) else { throw .numericalFailure(module: module) }
   }
 }
