@@ -20,14 +20,14 @@ public struct MergeReport: Sendable {
 }
 
 /// `residual / ||T||`, nil when `T = 0` (or no residual).
-public func relative(_ residual: Double?, to normT: Double?) -> Double? {
+package func relative(_ residual: Double?, to normT: Double?) -> Double? {
   guard let residual, let normT, normT > 0 else { return nil }
   return residual / normT
 }
 
 /// The model-level relative error `sqrt(sum_l r_l^2) / sqrt(sum_l ||T_l||^2)` of per-module
 /// residuals; nil when `T = 0` or a module has no residual.
-public func modelRelativeError(_ modules: [(residual: Double?, normT: Double)]) -> Double? {
+package func modelRelativeError(_ modules: [(residual: Double?, normT: Double)]) -> Double? {
   let total = modules.reduce(0) { $0 + $1.normT * $1.normT }
   var sum = 0.0
   for module in modules {

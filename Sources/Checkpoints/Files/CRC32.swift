@@ -2,7 +2,7 @@ import CZlib
 
 /// zlib's CRC-32 (the checksum of gzip and PNG) of a byte range; `continuing` the CRC of the
 /// bytes before it.
-public func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
+package func crc32(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
   var crc = UInt(previous)
   var remaining = bytes
   // zlib takes a 32-bit length: feed large tensors in chunks.

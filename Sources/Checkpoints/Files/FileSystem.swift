@@ -26,7 +26,7 @@ func fileType(_ path: String) -> mode_t? {
 }
 
 /// `path` without trailing slashes ("out/" -> "out"; "/" stays "/").
-public func trimmingTrailingSlashes(_ path: String) -> String {
+package func trimmingTrailingSlashes(_ path: String) -> String {
   var path = Substring(path)
   while path.count > 1, path.hasSuffix("/") { path = path.dropLast() }
   return String(path)

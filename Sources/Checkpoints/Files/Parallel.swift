@@ -2,7 +2,7 @@ import Dispatch
 
 /// `transform` applied to every element on all cores; results in input order, the failure
 /// with the lowest index rethrown (so the error does not depend on scheduling).
-public func parallelMap<T: Sendable, R, E: Error>(
+package func parallelMap<T: Sendable, R, E: Error>(
   _ items: [T], _ transform: @Sendable (T) throws(E) -> R
 ) throws(E) -> [R] {
   let box = Locked<(results: [R?], failure: (index: Int, error: E)?)>(

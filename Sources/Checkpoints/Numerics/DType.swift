@@ -144,7 +144,7 @@ public enum DType: String, CaseIterable, Hashable, Sendable, Codable {
 
 /// The product of `shape`, or nil on overflow; 0 when any dimension is 0, whatever the others
 /// (`[2^62, 2^62, 0]` holds no element and overflows nothing).
-public func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == UInt64 {
+package func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == UInt64 {
   if shape.contains(0) { return 0 }
   var count: UInt64 = 1
   for dimension in shape {
@@ -157,7 +157,7 @@ public func elementCount<S: Sequence>(_ shape: S) -> UInt64? where S.Element == 
 
 /// The product of a shape in `Int`s, or nil when a dimension is negative or the product
 /// overflows; 0 when any dimension is 0.
-public func elementCount(_ shape: [Int]) -> Int? {
+package func elementCount(_ shape: [Int]) -> Int? {
   guard shape.allSatisfy({ $0 >= 0 }), let count = elementCount(shape.map { UInt64($0) }), count <= UInt64(Int.max)
   else { return nil }
   return Int(count)
