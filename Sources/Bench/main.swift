@@ -91,6 +91,7 @@ extension String {
 /// over the long dimension) and the LAPACK work on the N x N cores, in GFLOP/s and ms.
 func layerAlgebra(clients: Int) {
   la_set_num_threads(1)
+  print("OpenBLAS kernels: \(String(cString: la_core_name()))")
   let n = clients * 16
   for length in [4096, 11008] {
     let doubles = (0..<(n * length)).map { _ in Double(Float.random(in: -1...1)) }

@@ -16,6 +16,7 @@ static la_failure_handler failure = NULL;
 
 static struct {
   void (*set_num_threads)(int);
+  char *(*corename)(void);
   void (*dgemm)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, double, const double *,
                 blasint, const double *, blasint, double, double *, blasint);
   void (*sgemm)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, float, const float *,
@@ -56,15 +57,35 @@ static void *open_first(const char *const *names, int count) {
     }                                                                                    \
   } while (0)
 
+// The OpenBLAS kernels this CPU's features allow, widest first. Debian's OpenBLAS (0.3.21) picks
+// its kernels by CPU model and runs models newer than itself (Emerald Rapids, family 6 model
+// 0xCF) on its SSE3 "Prescott" kernels: half the speed of the AVX-512 ones on the same CPU.
+static const char *coretype_for_cpu(void) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw")
+      && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    return __builtin_cpu_supports("avx512bf16") ? "COOPERLAKE" : "SKYLAKEX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "HASWELL";
+#endif
+  return NULL;
+}
+
 static void load_once(void) {
   // FEDLORA_OPENBLAS names another OpenBLAS build (a path or soname) instead of the system's.
   const char *chosen = getenv("FEDLORA_OPENBLAS");
+  // The system's OpenBLAS gets the kernels the CPU's features allow, unless the user named a
+  // core type (OPENBLAS_CORETYPE) or another build, whose own detection then stands.
+  const char *coretype = chosen || getenv("OPENBLAS_CORETYPE") ? NULL : coretype_for_cpu();
+  if (coretype) setenv("OPENBLAS_CORETYPE", coretype, 0);
   const char *const override[] = {chosen};
   void *blas = chosen ? open_first(override, 1) : open_first(blas_names, 2);
   if (!blas) return;
   void *lapacke = open_first(lapacke_names, 2);
   if (!lapacke) return;
   RESOLVE(blas, set_num_threads, "openblas_set_num_threads");
+  RESOLVE(blas, corename, "openblas_get_corename");
   RESOLVE(blas, dgemm, "cblas_dgemm");
   RESOLVE(blas, sgemm, "cblas_sgemm");
   RESOLVE(blas, dsyrk, "cblas_dsyrk");
@@ -103,6 +124,8 @@ static void require(void) {
 }
 
 void la_set_num_threads(int threads) { require(); fn.set_num_threads(threads); }
+
+const char *la_core_name(void) { require(); return fn.corename(); }
 
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c,

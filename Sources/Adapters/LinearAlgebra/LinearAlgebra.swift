@@ -9,6 +9,11 @@ public enum LinearAlgebra {
     la_set_failure_handler(handler)
   }
 
+  /// The OpenBLAS kernels the computations run on ("Cooperlake", "SkylakeX", "Haswell", ...),
+  /// loading BLAS if it is not yet: the widest the CPU's features allow, unless
+  /// `OPENBLAS_CORETYPE` or `FEDLORA_OPENBLAS` says otherwise.
+  public static var kernels: String { String(cString: la_core_name()) }
+
   /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
     var a = m.values

@@ -20,6 +20,12 @@ void la_set_failure_handler(la_failure_handler handler);
 
 void la_set_num_threads(int threads);
 
+// The kernels OpenBLAS runs (its `openblas_get_corename`: "Cooperlake", "Haswell", ...). When
+// neither OPENBLAS_CORETYPE nor FEDLORA_OPENBLAS is set, fedlora names the widest kernels the
+// CPU's features allow before loading the system's OpenBLAS, whose own detection falls back to
+// SSE3 kernels on CPU models newer than it.
+const char *la_core_name(void);
+
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c, blasint ldc);
 void la_sgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
