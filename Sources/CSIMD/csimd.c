@@ -84,12 +84,84 @@ static size_t f32_to_f16(const float *src, void *dst, size_t n) {
   return i;
 }
 
+// Eight values of `kind` at `s + i` as floats; their exponent bits all ones (NaN, infinity)
+// ORed into `*bad`.
+__attribute__((target("avx2,f16c"), always_inline))
+static inline __m256 load8(const unsigned char *s, size_t i, int kind, __m256i *bad) {
+  __m256 f;
+  if (kind == CSIMD_F32) {
+    f = _mm256_loadu_ps((const float *)s + i);
+  } else {
+    __m128i h = _mm_loadu_si128((const __m128i *)(s + 2 * i));
+    f = kind == CSIMD_BF16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+  }
+  const __m256i exponent = _mm256_set1_epi32(0x7F800000);
+  *bad = _mm256_or_si256(*bad, _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(f), exponent), exponent));
+  return f;
+}
+
+// One loop for widening (`accumulate` 0) and accumulating (1): a constant at each call site.
+__attribute__((target("avx2,f16c"), always_inline))
+static inline size_t scaled(const void *src, int kind, size_t n, double scale, double weight, double *dst,
+                            uint32_t *nonfinite, int accumulate) {
+  const unsigned char *s = src;
+  const __m256d sc = _mm256_set1_pd(scale), w = _mm256_set1_pd(weight);
+  __m256i bad = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 f = load8(s, i, kind, &bad);
+    __m256d lo = _mm256_mul_pd(sc, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
+    __m256d hi = _mm256_mul_pd(sc, _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
+    if (accumulate) {
+      lo = _mm256_add_pd(_mm256_loadu_pd(dst + i), _mm256_mul_pd(w, lo));
+      hi = _mm256_add_pd(_mm256_loadu_pd(dst + i + 4), _mm256_mul_pd(w, hi));
+    }
+    _mm256_storeu_pd(dst + i, lo);
+    _mm256_storeu_pd(dst + i + 4, hi);
+  }
+  if (!_mm256_testz_si256(bad, bad)) *nonfinite = 1;
+  return i;
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) {
+  return scaled(src, kind, n, scale, 1, dst, nonfinite, 0);
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
+                             uint32_t *nonfinite) {
+  return scaled(src, kind, n, scale, weight, dst, nonfinite, 1);
+}
+
+__attribute__((target("avx2")))
+static size_t axpy_f64(const double *x, size_t n, double a, double *y) {
+  const __m256d va = _mm256_set1_pd(a);
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    _mm256_storeu_pd(y + i, _mm256_add_pd(_mm256_loadu_pd(y + i), _mm256_mul_pd(va, _mm256_loadu_pd(x + i))));
+  }
+  return i;
+}
+
+size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) {
+  return have_avx2_f16c() ? widen_f64(src, kind, n, scale, dst, nonfinite) : 0;
+}
+size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
+                            uint32_t *nonfinite) {
+  return have_avx2_f16c() ? accumulate_f64(src, kind, n, scale, weight, dst, nonfinite) : 0;
+}
+size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y) { return have_avx2_f16c() ? axpy_f64(x, n, a, y) : 0; }
 size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? f16_to_f32(src, dst, n) : 0; }
 size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? bf16_to_f32(src, dst, n) : 0; }
 size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n) { return have_avx2_f16c() ? f32_to_bf16(src, dst, n) : 0; }
 size_t csimd_f32_to_f16(const float *src, void *dst, size_t n) { return have_avx2_f16c() ? f32_to_f16(src, dst, n) : 0; }
 
 #else
+size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) { return 0; }
+size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
+                            uint32_t *nonfinite) { return 0; }
+size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y) { return 0; }
 size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return 0; }
 size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return 0; }
 size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n) { return 0; }

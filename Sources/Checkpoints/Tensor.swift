@@ -43,6 +43,29 @@ public struct Tensor: Sendable {
   /// A copy of the raw bytes on disk.
   public func copyBytes() throws(CheckpointError) -> [UInt8] { try withBytes { Array($0) } }
 
+  /// Calls `body` with elements `elements` (block-aligned) a slice at a time: each slice's
+  /// element range and raw bytes, whose pages are released once `body` returns. `slice` must
+  /// be a multiple of the block size.
+  public func forEachSlice(
+    _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
+    _ body: (Range<Int>, UnsafeRawBufferPointer) throws(CheckpointError) -> Void
+  ) throws(CheckpointError) {
+    let elements = elements ?? 0..<elementCount
+    guard !elements.isEmpty else { return }
+    let base = try file.beginReading()
+    defer { file.endReading() }
+    let bytes = UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: byteCount)
+    let (blockElements, blockBytes) = dtype.block
+    var start = elements.lowerBound
+    while start < elements.upperBound {
+      let end = min(start + slice, elements.upperBound)
+      let raw = (start / blockElements * blockBytes)..<(end / blockElements * blockBytes)
+      try body(start..<end, UnsafeRawBufferPointer(rebasing: bytes[raw]))
+      file.done(with: (offset + raw.lowerBound)..<(offset + raw.upperBound))
+      start = end
+    }
+  }
+
   /// Widens elements `elements` (block-aligned) a slice at a time into one reused Float buffer
   /// and calls `body` with each slice's element range, raw bytes and values; each slice's pages
   /// are released once `body` returns. `slice` must be a multiple of the block size.
@@ -50,24 +73,14 @@ public struct Tensor: Sendable {
     _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
     _ body: (Range<Int>, UnsafeRawBufferPointer, UnsafeMutableBufferPointer<Float>) throws(CheckpointError) -> Void
   ) throws(CheckpointError) {
-    let elements = elements ?? 0..<elementCount
-    guard !elements.isEmpty else { return }
-    let base = try file.beginReading()
-    defer { file.endReading() }
-    let bytes = UnsafeRawBufferPointer(start: base.map { $0 + offset }, count: byteCount)
-    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(elements.count, slice))
+    let count = (elements ?? 0..<elementCount).count
+    guard count > 0 else { return }
+    let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(count, slice))
     defer { buffer.deallocate() }
-    let (blockElements, blockBytes) = dtype.block
-    var start = elements.lowerBound
-    while start < elements.upperBound {
-      let end = min(start + slice, elements.upperBound)
-      let raw = (start / blockElements * blockBytes)..<(end / blockElements * blockBytes)
-      let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<(end - start)])
-      Dequantize.widen(
-        UnsafeRawBufferPointer(rebasing: bytes[raw]), dtype: dtype, count: end - start, into: values.baseAddress!)
-      try body(start..<end, UnsafeRawBufferPointer(rebasing: bytes[raw]), values)
-      file.done(with: (offset + raw.lowerBound)..<(offset + raw.upperBound))
-      start = end
+    try forEachSlice(elements, slice: slice) { range, raw throws(CheckpointError) in
+      let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<range.count])
+      Dequantize.widen(raw, dtype: dtype, count: range.count, into: values.baseAddress!)
+      try body(range, raw, values)
     }
   }
 

@@ -47,12 +47,14 @@ public struct FedAvg: AggregationRule {
         for u in factors.a.indices {
           let (pu, qu, ru) = (p[u], q[u], factors.a[u].rows)
           factors.a[u].values.withUnsafeBufferPointer { au in
-            for i in au.indices { a[i] += pu * au[i] }  // A_u fills the top ru rows
+            guard let x = au.baseAddress, let y = a.baseAddress else { return }
+            DoubleKernels.axpy(x, count: au.count, a: pu, into: y)  // A_u fills the top ru rows
           }
           factors.bs[u].values.withUnsafeBufferPointer { bu in
-            for row in 0..<factors.d {
-              for j in 0..<ru { b[row * r + j] += qu * bu[row * ru + j] }  // Bs_u the left ru columns
-            }
+            guard let x = bu.baseAddress, let y = b.baseAddress else { return }
+            // Bs_u fills the left ru columns: one run when they are all of them.
+            if ru == r { return DoubleKernels.axpy(x, count: bu.count, a: qu, into: y) }
+            for row in 0..<factors.d { DoubleKernels.axpy(x + row * ru, count: ru, a: qu, into: y + row * r) }
           }
         }
       }
@@ -82,48 +84,53 @@ extension FedAvg {
           .unsupportedDType(
             path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers"))
       }
-      var nonFinite: UInt32 = 0
       let ru = entry.rank
+      // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
+      let target = entry.bRowOrder.map { order in
+        var inverse = [Int](repeating: 0, count: order.count)
+        for (row, stored) in order.enumerated() { inverse[stored] = row }
+        return inverse
+      }
+      let scale = entry.scale
+      var finite = true
       try AdapterError.wrap { () throws(CheckpointError) in
         try a.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
-          try entry.a.forEachWidenedSlice { range, _, values in
-            // `A_u` fills the top ru rows of `Ah`, element for element.
-            let offset = range.lowerBound
-            var bad: UInt32 = 0  // a local, so the loop vectorises
-            for i in values.indices {
-              bad |= (values[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
-              a[offset + i] += weight * (1 * Double(values[i]))
-            }
-            nonFinite |= bad
+          // `A_u` fills the top ru rows of `Ah`, element for element.
+          try entry.a.forEachSlice { range, raw in
+            finite =
+              DoubleKernels.accumulate(
+                raw.baseAddress!, dtype: entry.a.dtype, count: range.count, scale: 1, weight: weight,
+                into: a.baseAddress! + range.lowerBound) && finite
           }
         }
-        // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
-        let target = entry.bRowOrder.map { order in
-          var inverse = [Int](repeating: 0, count: order.count)
-          for (row, stored) in order.enumerated() { inverse[stored] = row }
-          return inverse
-        }
-        let scale = entry.scale
         try b.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
+          // `B_u` fills the left ru columns: one run when they are all of them in stored order.
+          guard ru != r || target != nil else {
+            return try entry.b.forEachSlice { range, raw in
+              finite =
+                DoubleKernels.accumulate(
+                  raw.baseAddress!, dtype: entry.b.dtype, count: range.count, scale: scale, weight: weight,
+                  into: b.baseAddress! + range.lowerBound) && finite
+            }
+          }
+          // Else a row (or the part of one a slice holds) at a time, from the values widened to
+          // Float (a row of a block-quantised factor need not start at a block).
           try entry.b.forEachWidenedSlice { range, _, values in
-            // A row (or the part of one this slice holds) at a time: `B_u` fills the left ru columns.
             var (row, column) = (range.lowerBound / ru, range.lowerBound % ru)
-            var (e, bad): (Int, UInt32) = (0, 0)
+            var e = 0
             while e < values.count {
               let count = min(ru - column, values.count - e)
-              let start = (target?[row] ?? row) * r + column
-              for j in 0..<count {
-                bad |= (values[e + j].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
-                b[start + j] += weight * (scale * Double(values[e + j]))
-              }
+              finite =
+                DoubleKernels.accumulate(
+                  values.baseAddress! + e, dtype: .f32, count: count, scale: scale, weight: weight,
+                  into: b.baseAddress! + (target?[row] ?? row) * r + column) && finite
               (e, column) = (e + count, column + count)
               if column == ru { (row, column) = (row + 1, 0) }
             }
-            nonFinite |= bad
           }
         }
       }
-      guard nonFinite == 0 else { throw .nonFinite(client: client.path, module: module) }
+      guard finite else { throw .nonFinite(client: client.path, module: module) }
     }
     return (a, b)
   }

@@ -84,8 +84,10 @@ public struct ModuleFactors: Sendable {
         let c = coefficients?[u] ?? 1
         let cols = block.cols
         block.values.withUnsafeBufferPointer { source in
+          guard let from = source.baseAddress, let to = target.baseAddress, cols > 0 else { return }
           for i in 0..<d {
-            for j in 0..<cols { target[i * width + column + j] = c * source[i * cols + j] }
+            let (row, out) = (from + i * cols, to + i * width + column)
+            if c == 1 { out.update(from: row, count: cols) } else { for j in 0..<cols { out[j] = c * row[j] } }
           }
         }
         column += blockCols[u]

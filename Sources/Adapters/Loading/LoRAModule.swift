@@ -49,26 +49,36 @@ public struct LoRAModule: Sendable {
   /// checked in the same pass; nil when a value is NaN or Inf. The mapped pages are released:
   /// memory follows one module.
   public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
-    func doubles(_ values: [Float], scale: Double) -> [Double]? {
-      // One branch-free pass (it vectorises): exponent bits all ones is NaN or Inf.
-      var nonFinite: UInt32 = 0
-      let out = [Double](unsafeUninitializedCapacity: values.count) { out, count in
-        values.withUnsafeBufferPointer { source in
-          for i in source.indices {
-            nonFinite |= (source[i].bitPattern & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
-            out[i] = scale * Double(source[i])
-          }
-        }
-        count = values.count
-      }
-      return nonFinite == 0 ? out : nil
-    }
     defer { for tensor in [a, b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) } }
-    guard let aValues = doubles(try a.floats(), scale: 1), let bValues = doubles(try bFloats(), scale: scale) else {
-      return nil
-    }
+    guard let aValues = try Self.doubles(a, scale: 1, rowOrder: nil),
+      let bValues = try Self.doubles(b, scale: scale, rowOrder: bRowOrder)
+    else { return nil }
     return (
       Matrix(rows: rank, cols: a.shape[1], values: aValues), Matrix(rows: b.shape[0], cols: rank, values: bValues)
     )
   }
+
+  /// `scale * tensor` in fp64, row `i` from stored row `rowOrder[i]` when given, straight from
+  /// the stored bytes (one pass, finiteness checked in it); nil when a value is NaN or Inf.
+  private static func doubles(_ tensor: Tensor, scale: Double, rowOrder: [Int]?) throws(CheckpointError) -> [Double]? {
+    guard tensor.dtype.isComputable else {
+      throw .unsupportedDType(
+        path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
+    }
+    let count = tensor.elementCount
+    var finite = true
+    let stored = try tensor.withBytes { raw in
+      [Double](unsafeUninitializedCapacity: count) { out, initialized in
+        if let source = raw.baseAddress, let target = out.baseAddress, count > 0 {
+          finite = DoubleKernels.widen(source, dtype: tensor.dtype, count: count, scale: scale, into: target)
+        }
+        initialized = count
+      }
+    }
+    guard finite else { return nil }
+    guard let rowOrder else { return stored }
+    let width = count / max(rowOrder.count, 1)
+    return rowOrder.flatMap { stored[($0 * width)..<(($0 + 1) * width)] }
+  }
+
 }

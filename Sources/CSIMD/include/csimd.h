@@ -11,4 +11,17 @@ size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n);
 size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n);
 size_t csimd_f32_to_f16(const float *src, void *dst, size_t n);
 
+// Widening to fp64 for the aggregation's sums, in one pass over the stored bytes. `kind` is
+// CSIMD_F32, CSIMD_F16 or CSIMD_BF16. Each value goes through Float, as the portable path's does,
+// and is multiplied without fusing (mul, then add), so the results are the portable loop's bit
+// for bit. `*nonfinite` is set to 1 when a converted value is NaN or infinite (never cleared).
+enum { CSIMD_F32 = 0, CSIMD_F16 = 1, CSIMD_BF16 = 2 };
+// dst[i] = scale * x[i]
+size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite);
+// dst[i] += weight * (scale * x[i])
+size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
+                            uint32_t *nonfinite);
+// y[i] += a * x[i]
+size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y);
+
 #endif
