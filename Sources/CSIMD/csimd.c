@@ -134,6 +134,42 @@ static size_t accumulate_f64(const void *src, int kind, size_t n, double scale, 
   return scaled(src, kind, n, scale, weight, dst, nonfinite, 1);
 }
 
+// One value of `kind` as a float, its exponent bits all ones ORed into `*bad`.
+__attribute__((target("avx2,f16c"), always_inline))
+static inline float load1(const unsigned char *s, size_t i, int kind, uint32_t *bad) {
+  float f;
+  if (kind == CSIMD_F32) {
+    __builtin_memcpy(&f, s + 4 * i, 4);
+  } else {
+    unsigned short h;
+    __builtin_memcpy(&h, s + 2 * i, 2);
+    if (kind == CSIMD_BF16) {
+      unsigned int w = (unsigned int)h << 16;
+      __builtin_memcpy(&f, &w, 4);
+    } else {
+      f = _cvtsh_ss(h);
+    }
+  }
+  unsigned int bits;
+  __builtin_memcpy(&bits, &f, 4);
+  *bad |= (bits & 0x7F800000u) == 0x7F800000u;
+  return f;
+}
+
+__attribute__((target("avx2,f16c")))
+static size_t widen_rows_f64(const void *src, int kind, size_t rows, size_t cols, size_t src_stride, double scale,
+                             double *dst, size_t dst_stride, uint32_t *nonfinite) {
+  uint32_t bad = 0;
+  for (size_t r = 0; r < rows; r++) {
+    const unsigned char *row = (const unsigned char *)src + r * src_stride;
+    double *out = dst + r * dst_stride;
+    size_t c = scaled(row, kind, cols, scale, 1, out, nonfinite, 0);
+    for (; c < cols; c++) out[c] = scale * (double)load1(row, c, kind, &bad);
+  }
+  if (bad) *nonfinite = 1;
+  return rows;
+}
+
 __attribute__((target("avx2")))
 static size_t axpy_f64(const double *x, size_t n, double a, double *y) {
   const __m256d va = _mm256_set1_pd(a);
@@ -151,6 +187,10 @@ size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, d
                             uint32_t *nonfinite) {
   return have_avx2_f16c() ? accumulate_f64(src, kind, n, scale, weight, dst, nonfinite) : 0;
 }
+size_t csimd_widen_rows_f64(const void *src, int kind, size_t rows, size_t cols, size_t src_stride, double scale,
+                            double *dst, size_t dst_stride, uint32_t *nonfinite) {
+  return have_avx2_f16c() ? widen_rows_f64(src, kind, rows, cols, src_stride, scale, dst, dst_stride, nonfinite) : 0;
+}
 size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y) { return have_avx2_f16c() ? axpy_f64(x, n, a, y) : 0; }
 size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? f16_to_f32(src, dst, n) : 0; }
 size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return have_avx2_f16c() ? bf16_to_f32(src, dst, n) : 0; }
@@ -161,6 +201,8 @@ size_t csimd_f32_to_f16(const float *src, void *dst, size_t n) { return have_avx
 size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) { return 0; }
 size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                             uint32_t *nonfinite) { return 0; }
+size_t csimd_widen_rows_f64(const void *src, int kind, size_t rows, size_t cols, size_t src_stride, double scale,
+                            double *dst, size_t dst_stride, uint32_t *nonfinite) { return 0; }
 size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y) { return 0; }
 size_t csimd_f16_to_f32(const void *src, float *dst, size_t n) { return 0; }
 size_t csimd_bf16_to_f32(const void *src, float *dst, size_t n) { return 0; }

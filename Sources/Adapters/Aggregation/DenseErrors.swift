@@ -11,17 +11,16 @@ struct DenseErrors {
 
   /// Whether the dense route costs less than the Gram route for this module.
   static func isCheaper(_ factors: ModuleFactors) -> Bool {
-    let (d, k, n) = (Double(factors.d), Double(factors.k), Double(factors.a.count * factors.maxRank))
+    let (d, k, n) = (Double(factors.d), Double(factors.k), Double(factors.ranks.count * factors.maxRank))
     let gram = n * n * (d + k) + 2 * n * n * n
     let dense = d * k * n + 4 * min(d, k) * min(d, k) * max(d, k)
     return dense < gram
   }
 
   init(_ factors: ModuleFactors) {
-    var t = Matrix(zeros: factors.d, factors.k)
-    for (u, (a, bs)) in zip(factors.a, factors.bs).enumerated() where a.rows > 0 {
-      t = t + factors.weights[u] * (bs * a)
-    }
+    // T = [w_1 Bs_1, ..., w_U Bs_U] [A_1; ...; A_U]: one GEMM of the stacks.
+    let (a, wb) = factors.stacked(coefficients: factors.weights)
+    let t = wb * a
     self.t = t
     normT = t.squaredNorm.squareRoot()
     singularValues = LinearAlgebra.singularValues(t)

@@ -39,28 +39,33 @@ public struct FedAvg: AggregationRule {
   /// The weighted sums of the zero-padded factors alone: one pass over them, no Gram work (a
   /// GEMM with the block coefficient matrices would do r times the work).
   public static func sum(_ factors: ModuleFactors, p: [Double], q: [Double]) -> (a: Matrix, b: Matrix) {
-    let r = factors.maxRank
+    let (r, n, ranks) = (factors.maxRank, factors.stackedB.cols, factors.ranks)
     var a = Matrix(zeros: r, factors.k)
     var b = Matrix(zeros: factors.d, r)
     a.values.withUnsafeMutableBufferPointer { a in
-      b.values.withUnsafeMutableBufferPointer { b in
-        for u in factors.a.indices {
-          let (pu, qu, ru) = (p[u], q[u], factors.a[u].rows)
-          factors.a[u].values.withUnsafeBufferPointer { au in
-            guard let x = au.baseAddress, let y = a.baseAddress else { return }
-            DoubleKernels.axpy(x, count: au.count, a: pu, into: y)  // A_u fills the top ru rows
-          }
-          factors.bs[u].values.withUnsafeBufferPointer { bu in
-            guard let x = bu.baseAddress, let y = b.baseAddress else { return }
-            // Bs_u fills the left ru columns: one run when they are all of them.
-            if ru == r { return DoubleKernels.axpy(x, count: bu.count, a: qu, into: y) }
-            for row in 0..<factors.d { DoubleKernels.axpy(x + row * ru, count: ru, a: qu, into: y + row * r) }
+      factors.stackedA.values.withUnsafeBufferPointer { stack in
+        // A_u fills the top r_u rows: client by client, as the streamed sums add them.
+        for (u, ru) in ranks.enumerated() where ru > 0 {
+          DoubleKernels.axpy(
+            stack.baseAddress! + u * r * factors.k, count: ru * factors.k, a: p[u], into: a.baseAddress!)
+        }
+      }
+    }
+    b.values.withUnsafeMutableBufferPointer { b in
+      factors.stackedB.values.withUnsafeBufferPointer { stack in
+        // Bs_u fills the left r_u columns, a row at a time, clients in order in each element.
+        for row in 0..<factors.d {
+          let (from, to) = (stack.baseAddress! + row * n, b.baseAddress! + row * r)
+          for (u, ru) in ranks.enumerated() where ru > 0 {
+            let (qu, block) = (q[u], from + u * r)
+            for j in 0..<ru { to[j] += qu * block[j] }
           }
         }
       }
     }
     return (a, b)
   }
+
 }
 
 extension FedAvg {

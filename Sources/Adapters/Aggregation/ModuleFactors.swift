@@ -1,7 +1,10 @@
 import Checkpoints
 
-/// One adapted weight's factors from every client, widened to fp64 and scale-folded:
-/// `a[u]` is `A_u` `[r_u, k]`, `bs[u]` is `s_u B_u` `[d, r_u]` (rank 0 for an absent module).
+/// One adapted weight's factors from every client, widened to fp64 and scale-folded, held as
+/// the two stacks the Gram blocks are computed from: with `R` the clients' largest rank and
+/// `N = U R`, `stackedA` is `[A_1; ...; A_U]` `[N, k]` and `stackedB` is `[Bs_1, ..., Bs_U]`
+/// `[d, N]` (`Bs_u = s_u B_u`), client `u`'s block at `u R`, zero-padded to `R` (a client
+/// without the module is all zeros). Widened straight into them from the stored bytes.
 public struct ModuleFactors: Sendable {
   /// The module's name.
   public let name: String
@@ -9,90 +12,91 @@ public struct ModuleFactors: Sendable {
   public let d: Int
   /// `k`, the update's columns (in features).
   public let k: Int
-  /// `A_u` `[r_u, k]` per client, in client order.
-  public let a: [Matrix]
-  /// `Bs_u = s_u B_u` `[d, r_u]` per client, in client order.
-  public let bs: [Matrix]
+  /// Each client's rank `r_u` (0 for a client without the module).
+  public let ranks: [Int]
   /// The client weights `w_u`.
   public let weights: [Double]
+  /// `[A_1; ...; A_U]` `[N, k]`, each block zero-padded to `maxRank` rows.
+  public let stackedA: Matrix
+  /// `[Bs_1, ..., Bs_U]` `[d, N]`, each block zero-padded to `maxRank` columns.
+  public let stackedB: Matrix
 
-  /// Each client's rank `r_u` (0 for a client without the module).
-  public var ranks: [Int] { a.map(\.rows) }
-  /// The clients' largest rank, 0 without clients.
+  /// The clients' largest rank `R`, 0 without clients.
   public var maxRank: Int { ranks.max() ?? 0 }
+  /// `A_u` `[r_u, k]` per client, in client order (copies out of the stack).
+  public var a: [Matrix] { ranks.indices.map { u in stackedA.rows((u * maxRank)..<(u * maxRank + ranks[u])) } }
+  /// `Bs_u = s_u B_u` `[d, r_u]` per client, in client order (copies out of the stack).
+  public var bs: [Matrix] { ranks.indices.map { u in stackedB.columns((u * maxRank)..<(u * maxRank + ranks[u])) } }
 
   /// Factors as given: `a`, `bs` and `weights` hold one entry per client, in one order.
   public init(name: String, d: Int, k: Int, a: [Matrix], bs: [Matrix], weights: [Double]) {
+    let ranks = a.map(\.rows)
+    let r = ranks.max() ?? 0
+    var stackedA = Matrix(zeros: a.count * r, k)
+    var stackedB = Matrix(zeros: d, a.count * r)
+    for (u, (au, bu)) in zip(a, bs).enumerated() {
+      for i in 0..<au.rows { for j in 0..<k { stackedA[u * r + i, j] = au[i, j] } }
+      for i in 0..<d { for j in 0..<bu.cols { stackedB[i, u * r + j] = bu[i, j] } }
+    }
+    self.init(name: name, d: d, k: k, ranks: ranks, weights: weights, stackedA: stackedA, stackedB: stackedB)
+  }
+
+  private init(name: String, d: Int, k: Int, ranks: [Int], weights: [Double], stackedA: Matrix, stackedB: Matrix) {
     self.name = name
     self.d = d
     self.k = k
-    self.a = a
-    self.bs = bs
+    self.ranks = ranks
     self.weights = weights
+    self.stackedA = stackedA
+    self.stackedB = stackedB
   }
 
-  /// Reads and widens the factors of `module` from every client.
+  /// Reads and widens the factors of `module` from every client into the stacks.
   public init(_ set: ClientSet, module: String) throws(AdapterError) {
     let found = set.modules(named: module)
     guard let shape = found.compactMap({ $0?.updateShape }).first else {
       throw .notAdapted(module: module)
     }
-    var a: [Matrix] = []
-    var bs: [Matrix] = []
-    for (client, entry) in zip(set.clients, found) {
-      guard let entry else {
-        a.append(Matrix(zeros: 0, shape[1]))
-        bs.append(Matrix(zeros: shape[0], 0))
-        continue
-      }
-      guard let factors = try AdapterError.wrap({ () throws(CheckpointError) in try entry.widenedFactors() }) else {
-        throw .nonFinite(client: client.path, module: module)
-      }
-      a.append(factors.a)
-      bs.append(factors.bs)
-    }
-    self.init(name: module, d: shape[0], k: shape[1], a: a, bs: bs, weights: set.weights)
-  }
-
-  /// `[A_1; ...; A_U]`, each zero-padded to `rank` rows when given (else stacked as they are).
-  public func stackedA(paddedTo rank: Int? = nil) -> Matrix {
-    let blockRows = ranks.map { rank ?? $0 }
-    var out = Matrix(zeros: blockRows.reduce(0, +), k)
-    out.values.withUnsafeMutableBufferPointer { target in
-      var offset = 0
-      for (u, block) in a.enumerated() {
-        // Row-major blocks of whole rows: one contiguous copy each.
-        block.values.withUnsafeBufferPointer { source in
-          if let base = source.baseAddress, let start = target.baseAddress, !source.isEmpty {
-            (start + offset).update(from: base, count: source.count)
+    let (d, k) = (shape[0], shape[1])
+    let ranks = found.map { $0?.rank ?? 0 }
+    let r = ranks.max() ?? 0
+    let n = found.count * r
+    var stackedA = Matrix(zeros: n, k)
+    var stackedB = Matrix(zeros: d, n)
+    for (u, (client, entry)) in zip(set.clients, found).enumerated() {
+      guard let entry else { continue }
+      let finite = try AdapterError.wrap { () throws(CheckpointError) in
+        try stackedA.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
+          try stackedB.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
+            try entry.widen(intoA: a.baseAddress! + u * r * k, b: b.baseAddress! + u * r, bStride: n)
           }
         }
-        offset += blockRows[u] * k
       }
+      guard finite else { throw .nonFinite(client: client.path, module: module) }
     }
-    return out
+    self.init(name: module, d: d, k: k, ranks: ranks, weights: set.weights, stackedA: stackedA, stackedB: stackedB)
   }
 
-  /// `[c_1 Bs_1, ..., c_U Bs_U]`, each zero-padded to `rank` columns when given.
-  public func stackedB(paddedTo rank: Int? = nil, coefficients: [Double]? = nil) -> Matrix {
-    let blockCols = ranks.map { rank ?? $0 }
-    let width = blockCols.reduce(0, +)
-    var out = Matrix(zeros: d, width)
-    out.values.withUnsafeMutableBufferPointer { target in
-      var column = 0
-      for (u, block) in bs.enumerated() {
-        let c = coefficients?[u] ?? 1
-        let cols = block.cols
-        block.values.withUnsafeBufferPointer { source in
-          guard let from = source.baseAddress, let to = target.baseAddress, cols > 0 else { return }
-          for i in 0..<d {
-            let (row, out) = (from + i * cols, to + i * width + column)
-            if c == 1 { out.update(from: row, count: cols) } else { for j in 0..<cols { out[j] = c * row[j] } }
+  /// `[A_1; ...; A_U]` and `[c_1 Bs_1, ..., c_U Bs_U]` without padding (`sum r_u` rows and
+  /// columns): the stacking rule's factors.
+  public func stacked(coefficients: [Double]) -> (a: Matrix, b: Matrix) {
+    let r = maxRank
+    let blocks = ranks.indices.filter { ranks[$0] > 0 }
+    let rows = blocks.flatMap { u in (u * r)..<(u * r + ranks[u]) }
+    var b = Matrix(zeros: d, rows.count)
+    b.values.withUnsafeMutableBufferPointer { out in
+      stackedB.values.withUnsafeBufferPointer { stack in
+        for i in 0..<d {
+          var column = 0
+          for u in blocks {
+            let c = coefficients[u]
+            for j in 0..<ranks[u] { out[i * rows.count + column + j] = c * stack[i * stackedB.cols + u * r + j] }
+            column += ranks[u]
           }
         }
-        column += blockCols[u]
       }
     }
-    return out
+    let a = rows.count == stackedA.rows ? stackedA : stackedA.rows(in: rows)
+    return (a, b)
   }
 }

@@ -47,11 +47,11 @@ public struct ModuleGeometry: Sendable {
   public init(_ factors: ModuleFactors) {
     let r = factors.maxRank
     rank = r
-    clients = factors.a.count
+    clients = factors.ranks.count
     weights = factors.weights
     // The stacks (N x k, d x N) are not kept: `--scope model` holds every module's geometry at once.
-    ka = factors.stackedA(paddedTo: r).gramOfRows
-    kb = factors.stackedB(paddedTo: r).gramOfColumns
+    ka = factors.stackedA.gramOfRows
+    kb = factors.stackedB.gramOfColumns
     (ra, raPivots) = LinearAlgebra.pivotedCholesky(ka)
     (rb, rbPivots) = LinearAlgebra.pivotedCholesky(kb)
     // `Rb W`: W is diagonal, so a scaling of Rb's columns (not a GEMM).

@@ -44,19 +44,11 @@ public struct SVDOptimal: AggregationRule {
 
   /// `Ca Ast` as a sum over clients of `Ca[:, block u] A_u`: no `N x k` stack in memory.
   static func combinedA(_ factors: ModuleFactors, _ ca: Matrix, rank r: Int) -> Matrix {
-    var out = Matrix(zeros: ca.rows, factors.k)
-    for (u, a) in factors.a.enumerated() where a.rows > 0 {
-      out = out + ca.columns((u * r)..<(u * r + a.rows)) * a
-    }
-    return out
+    ca * factors.stackedA  // the stack's padding rows are zeros
   }
 
   /// `Bs Cb` as a sum over clients of `Bs_u Cb[block u, :]`: no `d x N` stack in memory.
   static func combinedB(_ factors: ModuleFactors, _ cb: Matrix, rank r: Int) -> Matrix {
-    var out = Matrix(zeros: factors.d, cb.cols)
-    for (u, b) in factors.bs.enumerated() where b.cols > 0 {
-      out = out + b * cb.rows((u * r)..<(u * r + b.cols))
-    }
-    return out
+    factors.stackedB * cb  // the stack's padding columns are zeros
   }
 }

@@ -6,7 +6,8 @@ public struct Stack: AggregationRule {
 
   /// The stacked factors, weights folded into `B`, with residual 0.
   public static func aggregate(_ factors: ModuleFactors) -> ModuleEstimate {
-    ModuleEstimate(a: factors.stackedA(), b: factors.stackedB(coefficients: factors.weights), residual: 0)
+    let (a, b) = factors.stacked(coefficients: factors.weights)
+    return ModuleEstimate(a: a, b: b, residual: 0)
   }
 
   /// The clients' ranks added up.

@@ -17,11 +17,11 @@ extension ModuleGeometry {
   /// the Grams of `X = [Bs W, -Bh]` and `Y = [Ast; Ah]`, and the norm of their small product.
   /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
   public func residualNorm(b: Matrix, a: Matrix, factors: ModuleFactors) -> Double {
-    let bsTbh = factors.stackedB(paddedTo: rank).product(transposingSelf: true, b)  // Bs^T Bh, N x R
+    let bsTbh = factors.stackedB.product(transposingSelf: true, b)  // Bs^T Bh, N x R
     let w = weightMatrix  // built once: it is N x N
     let cross = -1.0 * (w * bsTbh)  // (Bs W)^T (-Bh)
     let xGram = Matrix.blocks(w * kb * w, cross, cross.transposed, b.gramOfColumns)
-    let astAh = factors.stackedA(paddedTo: rank).product(a, transposingOther: true)  // Ast Ah^T, N x R
+    let astAh = factors.stackedA.product(a, transposingOther: true)  // Ast Ah^T, N x R
     let yGram = Matrix.blocks(ka, astAh, astAh.transposed, a.gramOfRows)
     let rx = LinearAlgebra.gramRoot(xGram).root
     let ry = LinearAlgebra.gramRoot(yGram).root

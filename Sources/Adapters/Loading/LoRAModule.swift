@@ -49,36 +49,46 @@ public struct LoRAModule: Sendable {
   /// checked in the same pass; nil when a value is NaN or Inf. The mapped pages are released:
   /// memory follows one module.
   public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
-    defer { for tensor in [a, b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) } }
-    guard let aValues = try Self.doubles(a, scale: 1, rowOrder: nil),
-      let bValues = try Self.doubles(b, scale: scale, rowOrder: bRowOrder)
-    else { return nil }
-    return (
-      Matrix(rows: rank, cols: a.shape[1], values: aValues), Matrix(rows: b.shape[0], cols: rank, values: bValues)
-    )
+    var a = Matrix(zeros: rank, self.a.shape[1])
+    var bs = Matrix(zeros: b.shape[0], rank)
+    let finite = try a.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
+      try bs.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
+        try widen(intoA: a.baseAddress!, b: b.baseAddress!, bStride: rank)
+      }
+    }
+    return finite ? (a, bs) : nil
   }
 
-  /// `scale * tensor` in fp64, row `i` from stored row `rowOrder[i]` when given, straight from
-  /// the stored bytes (one pass, finiteness checked in it); nil when a value is NaN or Inf.
-  private static func doubles(_ tensor: Tensor, scale: Double, rowOrder: [Int]?) throws(CheckpointError) -> [Double]? {
-    guard tensor.dtype.isComputable else {
+  /// Widens `A` into `a` (`r` rows of `k`, one after the other) and `scale * B` into `b` (row
+  /// `i`, in Hugging Face order, at `b + i * bStride`) straight from the stored bytes, checking
+  /// finiteness in the same pass; false when a value is NaN or Inf. The mapped pages are released.
+  package func widen(intoA a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>, bStride: Int)
+    throws(CheckpointError) -> Bool
+  {
+    for tensor in [self.a, self.b] where !tensor.dtype.isComputable {
       throw .unsupportedDType(
         path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
     }
-    let count = tensor.elementCount
-    var finite = true
-    let stored = try tensor.withBytes { raw in
-      [Double](unsafeUninitializedCapacity: count) { out, initialized in
-        if let source = raw.baseAddress, let target = out.baseAddress, count > 0 {
-          finite = DoubleKernels.widen(source, dtype: tensor.dtype, count: count, scale: scale, into: target)
-        }
-        initialized = count
-      }
+    defer {
+      for tensor in [self.a, self.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
     }
-    guard finite else { return nil }
-    guard let rowOrder else { return stored }
-    let width = count / max(rowOrder.count, 1)
-    return rowOrder.flatMap { stored[($0 * width)..<(($0 + 1) * width)] }
+    let (d, k) = (self.b.shape[0], self.a.shape[1])
+    let finiteA = try self.a.withBytes { raw in
+      DoubleKernels.widen(raw.baseAddress!, dtype: self.a.dtype, count: rank * k, scale: 1, into: a)
+    }
+    let finiteB = try self.b.withBytes { raw in
+      guard let order = bRowOrder else {
+        return DoubleKernels.widen(
+          raw.baseAddress!, dtype: self.b.dtype, rows: d, cols: rank, scale: scale, into: b, stride: bStride)
+      }
+      // llama.cpp's q/k order undone: Hugging Face row `i` is stored row `order[i]`.
+      let stored = UnsafeMutablePointer<Double>.allocate(capacity: d * rank)
+      defer { stored.deallocate() }
+      let finite = DoubleKernels.widen(
+        raw.baseAddress!, dtype: self.b.dtype, count: d * rank, scale: scale, into: stored)
+      for (row, from) in order.enumerated() { (b + row * bStride).update(from: stored + from * rank, count: rank) }
+      return finite
+    }
+    return finiteA && finiteB
   }
-
 }

@@ -21,6 +21,10 @@ size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double
 // dst[i] += weight * (scale * x[i])
 size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                             uint32_t *nonfinite);
+// dst[r * dst_stride + c] = scale * x[r][c] for a block of `rows` x `cols` values whose rows
+// start `src_stride` bytes apart; returns the rows done: all of them, or 0 without AVX2/F16C.
+size_t csimd_widen_rows_f64(const void *src, int kind, size_t rows, size_t cols, size_t src_stride, double scale,
+                            double *dst, size_t dst_stride, uint32_t *nonfinite);
 // y[i] += a * x[i]
 size_t csimd_axpy_f64(const double *x, size_t n, double a, double *y);
 

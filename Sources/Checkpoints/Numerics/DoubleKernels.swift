@@ -16,6 +16,28 @@ package enum DoubleKernels {
     return finite && nonFinite == 0
   }
 
+  /// `destination[r * stride + c] = scale * Double(x[r][c])` for the `rows` x `cols` values of
+  /// `dtype` at `source` (rows whole, one after the other): a factor widened into its columns
+  /// of a stacked matrix. False when one of them is NaN or infinite.
+  package static func widen(
+    _ source: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int, scale: Double,
+    into destination: UnsafeMutablePointer<Double>, stride: Int
+  ) -> Bool {
+    let rowBytes = cols * dtype.block.bytes / dtype.block.elements
+    if dtype.block.elements == 1, let kind = kernelKind(dtype) {
+      var nonFinite: UInt32 = 0
+      if csimd_widen_rows_f64(source, kind, rows, cols, rowBytes, scale, destination, stride, &nonFinite) == rows {
+        return nonFinite == 0
+      }
+    }
+    // Without the kernel, or for rows that need not start at a block: whole, then row by row.
+    let values = UnsafeMutablePointer<Double>.allocate(capacity: rows * cols)
+    defer { values.deallocate() }
+    let finite = widen(source, dtype: dtype, count: rows * cols, scale: scale, into: values)
+    for r in 0..<rows { (destination + r * stride).update(from: values + r * cols, count: cols) }
+    return finite
+  }
+
   /// `destination[i] += weight * (scale * Double(x_i))`; false when an `x_i` is NaN or infinite.
   package static func accumulate(
     _ source: UnsafeRawPointer, dtype: DType, count: Int, scale: Double, weight: Double,
