@@ -65,18 +65,22 @@ fixtures:
 	python3 -m pip install -q sentencepiece protobuf
 	python3 fixtures/generate.py
 
+# Its own build folder: the plugin builds fedlora without the static Swift runtime, which in
+# .build would replace the binary `make build` links (and SwiftPM then keeps it: start-up 4 -> 8 ms).
+MAN_BUILD := .build-man
+
 # Man pages generated from the command definitions (committed under man/), then completed by
 # scripts/man_sections.py with the EXAMPLES, EXIT STATUS and ENVIRONMENT of man/sections/.
 # Generated into a staging folder first, so a failed run leaves man/ as it was.
 man: deps
 	@rm -rf .build/man-new && mkdir -p .build/man-new man
-	$(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-new
+	$(SWIFT) package --scratch-path $(MAN_BUILD) --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-new
 	python3 scripts/man_sections.py --sections man/sections .build/man-new
 	@rm -f man/*.1 && cp .build/man-new/*.1 man/ && echo "wrote man/: $$(cd man && echo *.1)"
 
 # The same generation and post-processing into .build/man-check, compared with man/ (CI).
 check-man: deps
-	@rm -rf .build/man-check && mkdir -p .build/man-check && $(SWIFT) package --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-check >/dev/null
+	@rm -rf .build/man-check && mkdir -p .build/man-check && $(SWIFT) package --scratch-path $(MAN_BUILD) --allow-writing-to-package-directory generate-manual --multi-page --output-directory .build/man-check >/dev/null
 	@python3 scripts/man_sections.py --sections man/sections .build/man-check
 	@diff -r -x sections -I '^\.Dd ' man .build/man-check >/dev/null || { echo "man/ is stale: run 'make man'"; diff -r -x sections -I '^\.Dd ' man .build/man-check | head -20; exit 1; }
 	@echo "man pages up to date"
