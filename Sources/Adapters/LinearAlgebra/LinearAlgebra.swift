@@ -1,12 +1,22 @@
 import CLinearAlgebra
+import Checkpoints
+
+/// What runs when BLAS/LAPACK cannot be loaded (``LinearAlgebra/onLoadFailure(_:)``): a global,
+/// as the C function pointer that calls it cannot capture anything.
+private let loadFailureHandler = Locked<(@Sendable (String) -> Void)?>(nil)
 
 /// LAPACK decompositions used by the rules.
 public enum LinearAlgebra {
   /// What runs before the process exits when BLAS/LAPACK, loaded on first use, cannot be
   /// loaded (the CLI removes its temporaries; the reason is then printed on stderr). Loading
   /// also sets OpenBLAS to one thread: fedlora runs modules in parallel itself.
-  public static func onLoadFailure(_ handler: @escaping @convention(c) (UnsafePointer<CChar>?) -> Void) {
-    la_set_failure_handler(handler)
+  public static func onLoadFailure(_ handler: @escaping @Sendable (_ reason: String) -> Void) {
+    loadFailureHandler.withLock { $0 = handler }
+    // A C function pointer captures nothing: it reaches the handler through the global.
+    la_set_failure_handler { reason in
+      let handler = loadFailureHandler.withLock { $0 }
+      handler?(reason.map { String(cString: $0) } ?? "")
+    }
   }
 
   /// The OpenBLAS kernels the computations run on ("Cooperlake", "SkylakeX", "Haswell", ...),
