@@ -57,28 +57,39 @@ static void *open_first(const char *const *names, int count) {
     }                                                                                    \
   } while (0)
 
-// The OpenBLAS kernels this CPU's features allow, widest first. Debian's OpenBLAS (0.3.21) picks
-// its kernels by CPU model and runs models newer than itself (Emerald Rapids, family 6 model
-// 0xCF) on its SSE3 "Prescott" kernels: half the speed of the AVX-512 ones on the same CPU.
+// The OpenBLAS kernels this CPU's features allow, widest first, by names every OpenBLAS since
+// 0.3.0 knows. Debian's OpenBLAS (0.3.21) picks its kernels by CPU model and runs models newer
+// than itself (Emerald Rapids, family 6 model 0xCF) on its SSE3 "Prescott" kernels: a third of
+// the speed of the AVX-512 ones on the same CPU.
 static const char *coretype_for_cpu(void) {
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw")
       && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-    return __builtin_cpu_supports("avx512bf16") ? "COOPERLAKE" : "SKYLAKEX";
+    return "SKYLAKEX";
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "HASWELL";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return __builtin_cpu_is("amd") ? "ZEN" : "HASWELL";
 #endif
   return NULL;
 }
 
+// At start-up, while the process has one thread (setenv is not safe beside a getenv in another
+// thread): the system's OpenBLAS, when it is loaded, gets the kernels the CPU's features allow,
+// unless the user named a core type (OPENBLAS_CORETYPE) or another build (FEDLORA_OPENBLAS),
+// whose own detection then stands.
+static const char *chosen_coretype = NULL;
+
+__attribute__((constructor)) static void choose_coretype(void) {
+  if (getenv("FEDLORA_OPENBLAS") || getenv("OPENBLAS_CORETYPE")) return;
+  chosen_coretype = coretype_for_cpu();
+  if (chosen_coretype) setenv("OPENBLAS_CORETYPE", chosen_coretype, 0);
+}
+
+const char *la_chosen_coretype(void) { return chosen_coretype; }
+
 static void load_once(void) {
   // FEDLORA_OPENBLAS names another OpenBLAS build (a path or soname) instead of the system's.
   const char *chosen = getenv("FEDLORA_OPENBLAS");
-  // The system's OpenBLAS gets the kernels the CPU's features allow, unless the user named a
-  // core type (OPENBLAS_CORETYPE) or another build, whose own detection then stands.
-  const char *coretype = chosen || getenv("OPENBLAS_CORETYPE") ? NULL : coretype_for_cpu();
-  if (coretype) setenv("OPENBLAS_CORETYPE", coretype, 0);
   const char *const override[] = {chosen};
   void *blas = chosen ? open_first(override, 1) : open_first(blas_names, 2);
   if (!blas) return;

@@ -34,6 +34,9 @@ struct LibraryExampleTests {
       try LoRAModule(name: "m", a: a, b: b, alpha: 2)
     }
     let b2 = try Tensor(name: "b", shape: [4, 2], values: [Float](repeating: 1, count: 8))
+    #expect(throws: AdapterError.badConfig(path: "m", message: "alpha nan is not a finite number >= 0")) {
+      try LoRAModule(name: "m", a: a, b: b2, alpha: .nan)
+    }
     let module = try LoRAModule(name: "m", a: a, b: b2, alpha: 2, useRSLoRA: true)
     #expect(module.rank == 2 && module.scale == 2 / 2.0.squareRoot())
     #expect(throws: AdapterError.moduleMismatch(client: "c", module: "m", message: "given twice")) {

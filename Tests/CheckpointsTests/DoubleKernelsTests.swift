@@ -75,4 +75,61 @@ struct DoubleKernelsTests {
     }
     #expect(y == expected)
   }
+
+  @Test(
+    "widen(rows:cols:) puts each row at its stride, equal to the whole widening, tails and odd addresses included",
+    arguments: [DType.f32, .f16, .bf16])
+  func stridedRows(_ dtype: DType) {
+    for (rows, cols) in [(3, 13), (5, 8), (2, 1), (4, 16)] {
+      let (stored, floats) = Self.stored(dtype, count: rows * cols, seed: UInt64(rows * 31 + cols))
+      // One byte in front, so the rows start at an odd address.
+      let bytes = [0] + stored
+      let stride = cols + 3
+      var out = [Double](repeating: -1, count: rows * stride)
+      let finite = bytes.withUnsafeBytes { raw in
+        out.withUnsafeMutableBufferPointer {
+          DoubleKernels.widen(
+            raw.baseAddress! + 1, dtype: dtype, rows: rows, cols: cols, scale: 0.5, into: $0.baseAddress!,
+            stride: stride)
+        }
+      }
+      #expect(finite)
+      for r in 0..<rows {
+        #expect(
+          Array(out[(r * stride)..<(r * stride + cols)])
+            == floats[(r * cols)..<((r + 1) * cols)].map { 0.5 * Double($0) })
+        #expect(
+          out[(r * stride + cols)..<((r + 1) * stride)].allSatisfy { $0 == -1 }, "\(dtype): row \(r)'s padding kept")
+      }
+    }
+    var values = [Float](repeating: 1, count: 2 * 13)
+    values[25] = .nan  // in the last row's scalar tail
+    var bytes = [UInt8](repeating: 0, count: values.count * (dtype == .f32 ? 4 : 2))
+    bytes.withUnsafeMutableBytes { FloatConversion.narrow(values, to: dtype, into: $0) }
+    var out = [Double](repeating: 0, count: 2 * 13)
+    let finite = bytes.withUnsafeBytes { raw in
+      out.withUnsafeMutableBufferPointer {
+        DoubleKernels.widen(
+          raw.baseAddress!, dtype: dtype, rows: 2, cols: 13, scale: 1, into: $0.baseAddress!, stride: 13)
+      }
+    }
+    #expect(!finite)
+  }
+
+  @Test("widen(rows:cols:) of a block-quantised dtype (Q8_0) widens whole, then places the rows")
+  func quantisedRows() {
+    // Two Q8_0 blocks: scale 0.5 (F16 0x3800), values 0...31, then scale 2 (0x4000), values -1.
+    var bytes: [UInt8] = [0x00, 0x38] + (0..<32).map { UInt8($0) }
+    bytes += [0x00, 0x40] + [UInt8](repeating: 0xFF, count: 32)
+    var out = [Double](repeating: 0, count: 4 * 20)
+    let finite = bytes.withUnsafeBytes { raw in
+      out.withUnsafeMutableBufferPointer {
+        DoubleKernels.widen(
+          raw.baseAddress!, dtype: .q8_0, rows: 4, cols: 16, scale: 1, into: $0.baseAddress!, stride: 20)
+      }
+    }
+    #expect(finite)
+    let expected = (0..<32).map { 0.5 * Double($0) } + [Double](repeating: -2, count: 32)
+    for r in 0..<4 { #expect(Array(out[(r * 20)..<(r * 20 + 16)]) == Array(expected[(r * 16)..<((r + 1) * 16)])) }
+  }
 }

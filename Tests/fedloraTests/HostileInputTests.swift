@@ -120,6 +120,25 @@ struct HostileInputTests {
     }
   }
 
+  @Test("A GGUF LoRA whose adapter.lora.alpha is NaN or infinite is refused by name, not merged into NaN factors")
+  func nonFiniteAlpha() throws {
+    let folder = Fixtures.scratch("nonfinite-alpha")
+    for (name, alpha) in [("nan", Float.nan), ("inf", Float.infinity), ("negative", -2)] {
+      let path = folder + "/\(name).gguf"
+      try Self.gguf(
+        [
+          OutputTensor(name: "blk.0.attn_v.weight.lora_a", dtype: .f32, shape: [1, 2], values: [1, 2]),
+          OutputTensor(name: "blk.0.attn_v.weight.lora_b", dtype: .f32, shape: [2, 1], values: [3, 4]),
+        ], metadata: [("general.type", .string("adapter")), ("adapter.lora.alpha", .f32(alpha))], at: path)
+      for arguments in [["inspect", path], ["merge", path, path + "-twin", "-o", folder + "/out-\(name)"]] {
+        if arguments[0] == "merge" { try FileManager.default.copyItem(atPath: path, toPath: path + "-twin") }
+        let result = try run(arguments, [1])
+        #expect(result.stderr.contains("adapter.lora.alpha is"), "\(name): \(result.stderr)")
+      }
+      #expect(!FileManager.default.fileExists(atPath: folder + "/out-\(name)"))
+    }
+  }
+
   @Test("A FIFO where a file is expected is refused without blocking")
   func fifo() throws {
     let folder = Fixtures.scratch("fifo")

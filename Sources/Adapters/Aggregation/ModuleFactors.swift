@@ -30,6 +30,9 @@ public struct ModuleFactors: Sendable {
 
   /// Factors as given: `a`, `bs` and `weights` hold one entry per client, in one order.
   public init(name: String, d: Int, k: Int, a: [Matrix], bs: [Matrix], weights: [Double]) {
+    precondition(a.count == bs.count && a.count == weights.count, "one A, one Bs and one weight per client")
+    precondition(
+      zip(a, bs).allSatisfy { $0.cols == k && $1.rows == d && $0.rows == $1.cols }, "A_u [r_u, k] and Bs_u [d, r_u]")
     let ranks = a.map(\.rows)
     let r = ranks.max() ?? 0
     var stackedA = Matrix(zeros: a.count * r, k)

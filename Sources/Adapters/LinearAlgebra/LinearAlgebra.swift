@@ -19,10 +19,14 @@ public enum LinearAlgebra {
     }
   }
 
-  /// The OpenBLAS kernels the computations run on ("Cooperlake", "SkylakeX", "Haswell", ...),
-  /// loading BLAS if it is not yet: the widest the CPU's features allow, unless
-  /// `OPENBLAS_CORETYPE` or `FEDLORA_OPENBLAS` says otherwise.
+  /// The OpenBLAS kernels the computations run on ("SkylakeX", "Haswell", "Zen", ...), loading
+  /// BLAS if it is not yet: the widest the CPU's features allow, unless `OPENBLAS_CORETYPE` or
+  /// `FEDLORA_OPENBLAS` says otherwise.
   public static var kernels: String { String(cString: la_core_name()) }
+
+  /// The core type fedlora named for OpenBLAS at start-up from the CPU's features (`SKYLAKEX`,
+  /// `HASWELL`, `ZEN`); nil when the user named one, or another OpenBLAS, or none fits.
+  public static var chosenKernels: String? { la_chosen_coretype().map { String(cString: $0) } }
 
   /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {

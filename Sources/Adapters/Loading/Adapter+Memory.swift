@@ -5,8 +5,12 @@ extension LoRAModule {
   /// `a` `[r, k]` and `b` `[d, r]`, PyTorch order, with PEFT's scale `alpha / r`
   /// (`alpha / sqrt(r)` with rsLoRA).
   ///
-  /// - Throws: `AdapterError.badFactorShape` when `a` and `b` do not form a LoRA pair.
+  /// - Throws: `AdapterError.badFactorShape` when `a` and `b` do not form a LoRA pair,
+  ///   `.badConfig` for an alpha that is not a finite number `>= 0`.
   public init(name: String, a: Tensor, b: Tensor, alpha: Double, useRSLoRA: Bool = false) throws(AdapterError) {
+    guard alpha.isFinite, alpha >= 0 else {
+      throw .badConfig(path: name, message: "alpha \(alpha) is not a finite number >= 0")
+    }
     if let problem = Adapter.pairProblem(path: name, module: name, a: a, b: b, names: ("lora_A", "lora_B")) {
       throw problem
     }

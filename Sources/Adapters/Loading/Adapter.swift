@@ -190,6 +190,10 @@ public struct Adapter: Sendable {
   {
     let path = checkpoint.path
     let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
+    // A NaN or infinite alpha would scale every factor to NaN.
+    guard fileAlpha.isFinite, fileAlpha >= 0 else {
+      throw .badConfig(path: path, message: "adapter.lora.alpha is \(fileAlpha): not a finite number >= 0")
+    }
     var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
     var full: [Tensor] = []
     for tensor in checkpoint.tensors {

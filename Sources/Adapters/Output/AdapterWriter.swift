@@ -33,8 +33,11 @@ public enum AdapterWriter {
       let digests = try parallelMap(set.clients) { client throws(AdapterError) in
         try AdapterError.wrap { () throws(CheckpointError) in try client.weightDigest() }
       }
+      // Adapters held in memory have no file to hash: then no digests are recorded (an audit
+      // matches clients by position), rather than empty ones that would all match each other.
       self.init(
-        method: method, clients: set.clients.map(\.path), digests: digests, weights: set.weights, version: version)
+        method: method, clients: set.clients.map(\.path), digests: digests.contains("") ? [] : digests,
+        weights: set.weights, version: version)
     }
 
     /// The `fedlora.*` metadata entries that record it in an output.

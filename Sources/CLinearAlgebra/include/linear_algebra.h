@@ -20,11 +20,14 @@ void la_set_failure_handler(la_failure_handler handler);
 
 void la_set_num_threads(int threads);
 
-// The kernels OpenBLAS runs (its `openblas_get_corename`: "Cooperlake", "Haswell", ...). When
-// neither OPENBLAS_CORETYPE nor FEDLORA_OPENBLAS is set, fedlora names the widest kernels the
-// CPU's features allow before loading the system's OpenBLAS, whose own detection falls back to
-// SSE3 kernels on CPU models newer than it.
+// The kernels OpenBLAS runs (its `openblas_get_corename`: "SkylakeX", "Haswell", ...). When
+// neither OPENBLAS_CORETYPE nor FEDLORA_OPENBLAS is set, a constructor of this library sets
+// OPENBLAS_CORETYPE at start-up to the widest kernels the CPU's features allow (SKYLAKEX, HASWELL
+// or ZEN), for the system's OpenBLAS, whose own detection falls back to SSE3 kernels on CPU models
+// newer than it.
 const char *la_core_name(void);
+// The core type fedlora set at start-up, NULL when it set none (the user's, or no fitting one).
+const char *la_chosen_coretype(void);
 
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c, blasint ldc);
