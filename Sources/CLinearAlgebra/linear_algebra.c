@@ -73,21 +73,27 @@ static const char *coretype_for_cpu(void) {
   return NULL;
 }
 
-// At start-up, while the process has one thread (setenv is not safe beside a getenv in another
-// thread): the system's OpenBLAS, when it is loaded, gets the kernels the CPU's features allow,
-// unless the user named a core type (OPENBLAS_CORETYPE) or another build (FEDLORA_OPENBLAS),
-// whose own detection then stands.
+// The system's OpenBLAS gets the kernels the CPU's features allow, unless the user named a core
+// type (OPENBLAS_CORETYPE) or another build (FEDLORA_OPENBLAS), whose own detection then stands.
+// Not a constructor: setenv before Swift has read the command line loses its arguments.
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 static const char *chosen_coretype = NULL;
 
-__attribute__((constructor)) static void choose_coretype(void) {
+static void choose_kernels_once(void) {
   if (getenv("FEDLORA_OPENBLAS") || getenv("OPENBLAS_CORETYPE")) return;
   chosen_coretype = coretype_for_cpu();
   if (chosen_coretype) setenv("OPENBLAS_CORETYPE", chosen_coretype, 0);
 }
 
-const char *la_chosen_coretype(void) { return chosen_coretype; }
+void la_choose_kernels(void) { pthread_once(&kernels_once, choose_kernels_once); }
+
+const char *la_chosen_coretype(void) {
+  la_choose_kernels();
+  return chosen_coretype;
+}
 
 static void load_once(void) {
+  la_choose_kernels();
   // FEDLORA_OPENBLAS names another OpenBLAS build (a path or soname) instead of the system's.
   const char *chosen = getenv("FEDLORA_OPENBLAS");
   const char *const override[] = {chosen};

@@ -1,3 +1,4 @@
+import Adapters
 import ArgumentParser
 
 @main
@@ -21,8 +22,10 @@ struct FedLora: ParsableCommand {
 
   /// ArgumentParser's main, with usage errors given as the JSON failure document under `--json`.
   static func main() {
-    Interrupts.install()
     let arguments = Array(CommandLine.arguments.dropFirst())
+    // Before any thread, and after the arguments are read (setenv moves the environment).
+    LinearAlgebra.chooseKernels()
+    Interrupts.install()
     do {
       var command = try parseAsRoot(arguments)
       try command.run()

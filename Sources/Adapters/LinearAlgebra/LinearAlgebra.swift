@@ -24,9 +24,14 @@ public enum LinearAlgebra {
   /// `FEDLORA_OPENBLAS` says otherwise.
   public static var kernels: String { String(cString: la_core_name()) }
 
-  /// The core type fedlora named for OpenBLAS at start-up from the CPU's features (`SKYLAKEX`,
-  /// `HASWELL`, `ZEN`); nil when the user named one, or another OpenBLAS, or none fits.
+  /// The core type fedlora names for OpenBLAS from the CPU's features (`SKYLAKEX`, `HASWELL`,
+  /// `ZEN`); nil when the user named one, or another OpenBLAS, or none fits.
   public static var chosenKernels: String? { la_chosen_coretype().map { String(cString: $0) } }
+
+  /// Names OpenBLAS's kernels (``chosenKernels``) by setting `OPENBLAS_CORETYPE`, without loading
+  /// it. Loading does it too; a program calls this early, after reading its arguments and before
+  /// starting threads, since `setenv` is not safe beside another thread's `getenv`.
+  public static func chooseKernels() { la_choose_kernels() }
 
   /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {

@@ -20,14 +20,16 @@ void la_set_failure_handler(la_failure_handler handler);
 
 void la_set_num_threads(int threads);
 
-// The kernels OpenBLAS runs (its `openblas_get_corename`: "SkylakeX", "Haswell", ...). When
-// neither OPENBLAS_CORETYPE nor FEDLORA_OPENBLAS is set, a constructor of this library sets
-// OPENBLAS_CORETYPE at start-up to the widest kernels the CPU's features allow (SKYLAKEX, HASWELL
-// or ZEN), for the system's OpenBLAS, whose own detection falls back to SSE3 kernels on CPU models
-// newer than it.
-const char *la_core_name(void);
-// The core type fedlora set at start-up, NULL when it set none (the user's, or no fitting one).
+// When neither OPENBLAS_CORETYPE nor FEDLORA_OPENBLAS is set, sets OPENBLAS_CORETYPE to the widest
+// kernels the CPU's features allow (SKYLAKEX, HASWELL or ZEN) for the system's OpenBLAS, whose own
+// detection falls back to SSE3 kernels on CPU models newer than it. Once; loading calls it, and a
+// program calls it early (after reading its arguments, before its threads) to keep setenv off
+// the threads that first use BLAS.
+void la_choose_kernels(void);
+// The core type la_choose_kernels set, NULL when it set none (the user's, or no fitting one).
 const char *la_chosen_coretype(void);
+// The kernels OpenBLAS runs (its `openblas_get_corename`: "SkylakeX", "Haswell", ...).
+const char *la_core_name(void);
 
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c, blasint ldc);
