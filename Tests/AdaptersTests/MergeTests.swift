@@ -87,4 +87,15 @@ struct MergeTests {
       }
     }
   }
+
+  @Test("Methods by name: each raw value and alias, in any case, with or without hyphens; nothing else")
+  func methodNames() {
+    for method in AggregationMethod.allCases {
+      #expect(AggregationMethod(name: method.rawValue) == method)
+      #expect(AggregationMethod(name: method.rawValue.uppercased()) == method)
+    }
+    #expect(AggregationMethod(name: "fedit") == .fedavg)
+    #expect(["florana", "flora_na", "FLORA-NA"].allSatisfy { AggregationMethod(name: $0) == .floraNA })
+    #expect(["", "flora", "fed-avg-x", "svd2"].allSatisfy { AggregationMethod(name: $0) == nil })
+  }
 }

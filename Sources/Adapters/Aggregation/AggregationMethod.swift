@@ -7,16 +7,19 @@ public enum AggregationMethod: String, Sendable, CaseIterable {
   case exact
   case fedex
 
-  /// Accepts the documented aliases (`fedit` for FedAvg).
+  /// The method named `name` or one of its ``aliases``, in any case, with or without hyphens
+  /// and underscores (`flora-na`, `florana`, `FLORA_NA`).
   public init?(name: String) {
-    switch name.lowercased() {
-    case "fedavg", "fedit": self = .fedavg
-    case "flora-na", "florana", "flora_na": self = .floraNA
-    default:
-      guard let method = AggregationMethod(rawValue: name.lowercased()) else { return nil }
-      self = method
+    func plain(_ name: String) -> String { name.lowercased().filter { $0 != "-" && $0 != "_" } }
+    let wanted = plain(name)
+    guard let method = Self.allCases.first(where: { ([$0.rawValue] + $0.aliases).map(plain).contains(wanted) }) else {
+      return nil
     }
+    self = method
   }
+
+  /// Other names the method is known by: `fedit` for FedAvg, the FedIT paper's name.
+  public var aliases: [String] { self == .fedavg ? ["fedit"] : [] }
 
   /// Whether the rule writes merged base weights (and so needs `--base`).
   public var needsBase: Bool { self == .exact || self == .fedex }

@@ -46,8 +46,25 @@ struct MergeCommand: PipelineCommand {
     completion: .file())
   var output: String?
 
-  @Option(help: "fedavg (alias fedit), flora-na (default), svd, stack; with --base also exact or fedex.")
+  @Option(help: ArgumentHelp(Self.methodList(default: Self.defaultMethod)))
   var method: String?
+
+  static let defaultMethod = AggregationMethod.floraNA
+
+  /// The methods, from the cases: "fedavg (alias fedit), flora-na (default), svd, stack; with
+  /// --base also exact or fedex".
+  static func methodList(default chosen: AggregationMethod? = nil) -> String {
+    let named = AggregationMethod.allCases.map { method in
+      var notes = method.aliases.map { "alias \($0)" }
+      if method == chosen { notes.append("default") }
+      return method.rawValue + (notes.isEmpty ? "" : " (\(notes.joined(separator: ", ")))")
+    }
+    let (adapter, base) = (
+      zip(AggregationMethod.allCases, named).filter { !$0.0.needsBase }.map(\.1),
+      zip(AggregationMethod.allCases, named).filter { $0.0.needsBase }.map(\.1)
+    )
+    return adapter.joined(separator: ", ") + "; with --base also " + base.joined(separator: " or ") + "."
+  }
 
   @Option(
     help:
@@ -123,7 +140,7 @@ struct MergeCommand: PipelineCommand {
   /// The output without trailing slashes (`out/` is `out`).
   var outputPath: String { trimmingTrailingSlashes(output ?? "") }
 
-  var methodName: String { method ?? "flora-na" }
+  var methodName: String { method ?? Self.defaultMethod.rawValue }
 
   /// The adapter format OUTPUT's extension names, if any.
   var formatOfExtension: AdapterFormat? {
@@ -199,8 +216,7 @@ struct MergeCommand: PipelineCommand {
     try weighting.validate()
     let method = methodName
     guard let parsed = AggregationMethod(name: method) else {
-      throw ValidationError(
-        "unknown --method '\(method)': fedavg, fedit, flora-na, svd or stack, or exact or fedex with --base")
+      throw ValidationError("unknown --method '\(method)': \(Self.methodList())")
     }
     if parsed.needsBase, base == nil {
       throw ValidationError("--method \(parsed.rawValue) writes merged base weights: give --base")
