@@ -124,11 +124,6 @@ static inline size_t scaled(const void *src, int kind, size_t n, double scale, d
 }
 
 __attribute__((target("avx2,f16c")))
-static size_t widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) {
-  return scaled(src, kind, n, scale, 1, dst, nonfinite, 0);
-}
-
-__attribute__((target("avx2,f16c")))
 static size_t accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                              uint32_t *nonfinite) {
   return scaled(src, kind, n, scale, weight, dst, nonfinite, 1);
@@ -180,9 +175,6 @@ static size_t axpy_f64(const double *x, size_t n, double a, double *y) {
   return i;
 }
 
-size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) {
-  return have_avx2_f16c() ? widen_f64(src, kind, n, scale, dst, nonfinite) : 0;
-}
 size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                             uint32_t *nonfinite) {
   return have_avx2_f16c() ? accumulate_f64(src, kind, n, scale, weight, dst, nonfinite) : 0;
@@ -198,7 +190,6 @@ size_t csimd_f32_to_bf16(const float *src, void *dst, size_t n) { return have_av
 size_t csimd_f32_to_f16(const float *src, void *dst, size_t n) { return have_avx2_f16c() ? f32_to_f16(src, dst, n) : 0; }
 
 #else
-size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite) { return 0; }
 size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                             uint32_t *nonfinite) { return 0; }
 size_t csimd_widen_rows_f64(const void *src, int kind, size_t rows, size_t cols, size_t src_stride, double scale,

@@ -16,8 +16,6 @@ size_t csimd_f32_to_f16(const float *src, void *dst, size_t n);
 // and is multiplied without fusing (mul, then add), so the results are the portable loop's bit
 // for bit. `*nonfinite` is set to 1 when a converted value is NaN or infinite (never cleared).
 enum { CSIMD_F32 = 0, CSIMD_F16 = 1, CSIMD_BF16 = 2 };
-// dst[i] = scale * x[i]
-size_t csimd_widen_f64(const void *src, int kind, size_t n, double scale, double *dst, uint32_t *nonfinite);
 // dst[i] += weight * (scale * x[i])
 size_t csimd_accumulate_f64(const void *src, int kind, size_t n, double scale, double weight, double *dst,
                             uint32_t *nonfinite);

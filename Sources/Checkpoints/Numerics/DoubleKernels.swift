@@ -10,10 +10,7 @@ package enum DoubleKernels {
   package static func widen(
     _ source: UnsafeRawPointer, dtype: DType, count: Int, scale: Double, into destination: UnsafeMutablePointer<Double>
   ) -> Bool {
-    var nonFinite: UInt32 = 0
-    let done = kernelKind(dtype).map { csimd_widen_f64(source, $0, count, scale, destination, &nonFinite) } ?? 0
-    let finite = portable(source, dtype: dtype, from: done, count: count) { i, x in destination[i] = scale * Double(x) }
-    return finite && nonFinite == 0
+    widen(source, dtype: dtype, rows: 1, cols: count, scale: scale, into: destination, stride: count)
   }
 
   /// `destination[r * stride + c] = scale * Double(x[r][c])` for the `rows` x `cols` values of
@@ -23,19 +20,17 @@ package enum DoubleKernels {
     _ source: UnsafeRawPointer, dtype: DType, rows: Int, cols: Int, scale: Double,
     into destination: UnsafeMutablePointer<Double>, stride: Int
   ) -> Bool {
-    let rowBytes = cols * dtype.block.bytes / dtype.block.elements
     if dtype.block.elements == 1, let kind = kernelKind(dtype) {
       var nonFinite: UInt32 = 0
+      let rowBytes = cols * dtype.block.bytes
       if csimd_widen_rows_f64(source, kind, rows, cols, rowBytes, scale, destination, stride, &nonFinite) == rows {
         return nonFinite == 0
       }
     }
-    // Without the kernel, or for rows that need not start at a block: whole, then row by row.
-    let values = UnsafeMutablePointer<Double>.allocate(capacity: rows * cols)
-    defer { values.deallocate() }
-    let finite = widen(source, dtype: dtype, count: rows * cols, scale: scale, into: values)
-    for r in 0..<rows { (destination + r * stride).update(from: values + r * cols, count: cols) }
-    return finite
+    // Without the kernel, or for rows that need not start at a block: all values in order.
+    return portable(source, dtype: dtype, from: 0, count: rows * cols) { i, x in
+      destination[i / cols * stride + i % cols] = scale * Double(x)
+    }
   }
 
   /// `destination[i] += weight * (scale * Double(x_i))`; false when an `x_i` is NaN or infinite.
@@ -66,8 +61,7 @@ package enum DoubleKernels {
     }
   }
 
-  /// Values `start..<count` (all of them for a dtype without a kernel, a tail of fewer than eight
-  /// otherwise) widened to Float a chunk at a time and handed to `apply`; false when one is NaN
+  /// Values `start..<count` (all of them without a kernel, a tail of fewer than eight after one) widened to Float a chunk at a time and handed to `apply`; false when one is NaN
   /// or infinite.
   private static func portable(
     _ source: UnsafeRawPointer, dtype: DType, from start: Int, count: Int, _ apply: (Int, Float) -> Void
