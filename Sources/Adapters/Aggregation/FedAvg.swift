@@ -65,7 +65,6 @@ public struct FedAvg: AggregationRule {
     }
     return (a, b)
   }
-
 }
 
 extension FedAvg {

@@ -52,14 +52,9 @@ public struct ModuleComparison: Sendable {
         throw .shapeMismatch(
           client: merged.a.file.path, module: module, expected: shape, found: merged.updateShape)
       }
-      let (bValues, aValues) = try AdapterError.wrap { () throws(CheckpointError) in
-        (try merged.bFloats(), try merged.a.floats())
-      }
-      guard aValues.allSatisfy(\.isFinite), bValues.allSatisfy(\.isFinite) else {
-        throw .nonFinite(client: merged.a.file.path, module: module)
-      }
-      let b = Matrix(rows: factors.d, cols: merged.rank, values: bValues.map { merged.scale * Double($0) })
-      let a = Matrix(rows: merged.rank, cols: factors.k, values: aValues.map { Double($0) })
+      // `A` and `scale * B` in fp64, finiteness checked, in one pass over the stored bytes.
+      let widened = try AdapterError.wrap { () throws(CheckpointError) in try merged.widenedFactors() }
+      guard let (a, b) = widened else { throw .nonFinite(client: merged.a.file.path, module: module) }
       against = g.residualNorm(b: b, a: a, factors: factors)
       let dtype = merged.b.dtype
       func stored(_ estimate: ModuleEstimate) -> Double {
