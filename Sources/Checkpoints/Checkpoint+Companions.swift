@@ -16,11 +16,7 @@ extension Checkpoint {
 
   /// The folder of the checkpoint at `path`: the path itself when it is a folder, else the
   /// folder that holds the file.
-  public static func folder(holding path: String) -> String {
-    guard !isDirectory(path) else { return path }
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
-  }
+  public static func folder(holding path: String) -> String { isDirectory(path) ? path : parentFolder(of: path) }
 
   /// The companion files (``companionNames(in:)``) of this checkpoint's folder with their
   /// contents, under the symlink rule of ``ModelFolder`` (a FIFO or a link out of the folder is

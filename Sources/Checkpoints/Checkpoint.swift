@@ -23,10 +23,7 @@ public struct Checkpoint: Sendable {
   public func tensor(named name: String) -> Tensor? { tensors.first { $0.name == name } }
 
   /// The folder holding the opened file (where config.json and tokenizer files live).
-  public var folder: String {
-    guard let slash = resolvedPath.lastIndex(of: "/") else { return "." }
-    return slash == resolvedPath.startIndex ? "/" : String(resolvedPath[..<slash])
-  }
+  public var folder: String { parentFolder(of: resolvedPath) }
 
   /// Opens `path`, deciding the layout by content (GGUF magic, JSON index) and not only by name.
   /// `path` may also be a Hugging Face id (`owner/name[@revision]`) in the local cache.

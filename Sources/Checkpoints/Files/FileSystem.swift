@@ -4,6 +4,12 @@ func folderPrefix(of path: String) -> String {
   path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
 }
 
+/// The folder that holds the file at `path` ("a/b/c" -> "a/b", "c" -> ".", "/c" -> "/").
+func parentFolder(of path: String) -> String {
+  guard let slash = path.lastIndex(of: "/") else { return "." }
+  return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
 /// The message of the last failed system call (`errno`).
 func systemError() -> String { String(cString: strerror(errno)) }
 
