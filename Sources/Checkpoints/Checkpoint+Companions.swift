@@ -8,9 +8,29 @@ extension Checkpoint {
   /// The names of the small files that travel with a model folder (config, tokenizer,
   /// generation config): every regular file of `folder` that is no weight file, index or
   /// hidden file. What a merged or converted model writes beside its shards.
+  /// A sentence-transformers model also needs the module folders its `modules.json` lists
+  /// (`1_Pooling/`, `2_Dense/`, ...): their files come along whole, weights included, as
+  /// `FOLDER/NAME`.
   public static func companionNames(in folder: String) -> [String] {
-    listDirectory(folder).filter { name in
+    let own = listDirectory(folder).filter { name in
       !weightSuffixes.contains(where: name.hasSuffix) && !name.hasPrefix(".") && !isDirectory(folder + "/" + name)
+    }
+    return own
+      + moduleFolders(in: folder).flatMap { module in
+        listDirectory(folder + "/" + module).filter { !$0.hasPrefix(".") && isFile(folder + "/" + module + "/" + $0) }
+          .map { module + "/" + $0 }
+      }
+  }
+
+  /// The module folders a sentence-transformers `modules.json` in `folder` lists: plain names of
+  /// folders there (the root module's empty path, and anything with `/` or `..`, left out).
+  static func moduleFolders(in folder: String) -> [String] {
+    let path = folder + "/modules.json"
+    guard isFile(path), let modules = (try? JSON.parse(MappedFile.contents(of: path), path: path))?.arrayValue else {
+      return []
+    }
+    return modules.compactMap { $0["path"]?.stringValue }.filter { name in
+      !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && isDirectory(folder + "/" + name)
     }
   }
 

@@ -8,6 +8,8 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
   case unrecognizedFormat(path: String, reason: String)
   /// A Hugging Face id (`owner/name[@revision]`) that is neither a path nor in the local cache.
   case notCached(id: String, looked: [String])
+  /// A local path with nothing there (`existing`: the deepest part of it that does exist).
+  case notFound(path: String, existing: String?)
   case tensorNotFound(path: String, tensor: String)
   case unsupportedDType(path: String, tensor: String, dtype: String, operation: String)
   /// A tensor whose dtype the output format cannot hold (`convertible`: a float that another
@@ -75,6 +77,7 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
     case .unsafePickle: "unsafe-pickle"
     case .unrecognizedFormat: "unrecognized-format"
     case .notCached: "not-cached"
+    case .notFound: "not-found"
     case .tensorNotFound: "tensor-not-found"
     case .unsupportedDType: "unsupported-dtype"
     case let .formatCannotHold(_, _, _, _, convertible): convertible ? "format-cannot-hold" : "format-cannot-hold-any"
@@ -134,7 +137,9 @@ public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible
         + "; refused unopened (load it only if you trust it, and save it with safe_serialization=True)"
     case let .unrecognizedFormat(path, reason): "\(path): not a checkpoint fedlora can read (\(reason))"
     case let .notCached(id, looked):
-      "\(id): no such file, and not in the Hugging Face cache (looked for \(looked.joined(separator: " and "))); fedlora never downloads: fetch it first (huggingface-cli download \(id.split(separator: "@").first ?? ""))"
+      "\(id): no such file or folder here, and not in the Hugging Face cache (looked for \(looked.joined(separator: " and "))); fedlora never downloads: fetch it first (huggingface-cli download \(id.split(separator: "@").first ?? "")), or give the path of a local copy"
+    case let .notFound(path, existing):
+      "\(path): no such file or folder" + (existing.map { " (\($0) exists, but nothing below it by that name)" } ?? "")
     case let .tensorNotFound(path, tensor): "\(path): no tensor named '\(tensor)'"
     case let .formatCannotHold(path, tensor, dtype, format, _):
       "\(path): tensor '\(tensor)' is \(dtype), which \(format) cannot hold"

@@ -37,6 +37,13 @@ struct FedLora: ParsableCommand {
         Session.usageFailure(message(for: error), schema: (command as? any PipelineCommand.Type)?.schema ?? "fedlora/1")
         Self.exit(withError: ExitCode.validationFailure)
       }
+      // One form for every error: "fedlora: error: ..." (ArgumentParser's own says "Error: ...").
+      let code = exitCode(for: error)
+      let text = fullMessage(for: error)
+      if code != .success, text.hasPrefix("Error: ") {
+        Terminal.errRaw("fedlora: error: " + text.dropFirst("Error: ".count) + (text.hasSuffix("\n") ? "" : "\n"))
+        Self.exit(withError: ExitCode(code.rawValue))
+      }
       Self.exit(withError: error)
     }
   }

@@ -62,6 +62,26 @@ struct WriterTests {
     #expect(Checkpoint.listDirectory(folder) == ["x.safetensors"])
   }
 
+  @Test(
+    "Missing parent folders are created, and removed again when the output fails; a dry run records and creates nothing"
+  )
+  func parentFolders() throws {
+    let folder = Fixtures.scratch("parents")
+    let failing =
+      Self.sample() + [OutputTensor(name: "boom", dtype: .f32, shape: [4], source: .compute { _ in throw Failure() })]
+    #expect(throws: Failure.self) { try SafeTensorsWriter.write(failing, to: folder + "/a/b/x.safetensors") }
+    #expect(throws: Failure.self) { try SafeTensorsWriter.writeSharded(failing, shardSize: 64, to: folder + "/c/d") }
+    #expect(Checkpoint.listDirectory(folder).isEmpty, "created folders removed with the failed output")
+    let dry = OutputTransaction(dryRun: true)
+    try SafeTensorsWriter.writeSharded(Self.sample(), shardSize: 64, to: folder + "/e/f", in: dry)
+    let (shards, names) = SafeTensorsWriter.shardPlan(Self.sample(), shardSize: 64)
+    #expect(dry.planned.map(\.path) == (names + ["model.safetensors.index.json"]).map { folder + "/e/f/" + $0 })
+    #expect(dry.planned.map { $0.tensors.map(\.name) } == shards.map { $0.map(\.name) } + [[]])
+    #expect(Checkpoint.listDirectory(folder).isEmpty)
+    try SafeTensorsWriter.write(Self.sample(), to: folder + "/g/h/x.safetensors")
+    #expect(Checkpoint.listDirectory(folder + "/g/h") == ["x.safetensors"])
+  }
+
   @Test("Output bytes do not depend on the order tensors finish in")
   func deterministic() throws {
     let folder = Fixtures.scratch("determinism")

@@ -53,6 +53,36 @@ struct BaseMergeTests {
     }
   }
 
+  @Test("A sentence-transformers base: the module folders modules.json lists travel with the merged model")
+  func sentenceTransformers() throws {
+    let folder = Fixtures.scratch("st-base")
+    defer { Fixtures.remove(folder) }
+    let base = folder + "/base"
+    for sub in ["", "/1_Pooling", "/2_Dense", "/unlisted"] { mkdir(base + sub, 0o755) }
+    for name in ["config.json", "model.safetensors"] {
+      Fixtures.write(try Fixtures.read(Self.base + "/" + name), to: base + "/" + name)
+    }
+    Fixtures.write(
+      Array(
+        #"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}, {"idx": 3, "name": "3", "path": "../escape", "type": "x"}]"#
+          .utf8), to: base + "/modules.json")
+    Fixtures.write(Array(#"{"pooling_mode_mean_tokens": true}"#.utf8), to: base + "/1_Pooling/config.json")
+    Fixtures.write(Array("dense weights".utf8), to: base + "/2_Dense/model.safetensors")
+    Fixtures.write(Array("not listed".utf8), to: base + "/unlisted/x")
+    for out in [folder + "/merged", folder + "/merged"] {  // a new folder, then the same one again
+      let run = try CLI.run(["merge"] + Self.clients + ["--method", "exact", "--base", base, "-o", out, "--quiet"])
+      #expect(run.status == 0, "\(run.stderr)")
+    }
+    let out = folder + "/merged"
+    #expect(try Fixtures.read(out + "/1_Pooling/config.json") == Fixtures.read(base + "/1_Pooling/config.json"))
+    #expect(try Fixtures.read(out + "/2_Dense/model.safetensors") == Array("dense weights".utf8))
+    #expect(!Checkpoint.exists(out + "/unlisted") && Checkpoint.listDirectory(out + "/1_Pooling") == ["config.json"])
+    let dry = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "exact", "--base", base, "-o", folder + "/dry", "--dry-run", "--json"])
+    let planned = try JSON.parse(dry.stdout, path: "dry")["files"]?.arrayValue?.compactMap { $0["path"]?.stringValue }
+    #expect(planned?.contains(folder + "/dry/2_Dense/model.safetensors") == true && !Checkpoint.exists(folder + "/dry"))
+  }
+
   @Test("fedex: base with the residual plus the FedAvg adapter equals the exact merge")
   func fedex() throws {
     let folder = Fixtures.scratch("fedex")

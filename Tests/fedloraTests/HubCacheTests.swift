@@ -18,7 +18,9 @@ struct HubCacheTests {
     for (ref, target) in refs { Fixtures.write(Array(target.utf8), to: entry + "/refs/" + ref) }
   }
 
-  @Test("owner/name, @branch and @commit open the snapshot; an id not cached names where it was looked for")
+  @Test(
+    "owner/name, @branch and @commit open the snapshot; an id not cached names where it was looked for; a local path that is not there is not-found"
+  )
   func ids() throws {
     let root = Fixtures.scratch("hub")
     defer { Fixtures.remove(root) }
@@ -40,6 +42,24 @@ struct HubCacheTests {
     #expect(
       missing.status == 1 && missing.stderr.contains(root + "/models--org--other/refs/v2")
         && missing.stderr.contains("never downloads"))
+    // A typo in a local path is a missing file, not a missing download; an id names the path and the cache.
+    let local = Fixtures.path("adapters")
+    let scratch = Fixtures.scratch("typo")
+    defer { Fixtures.remove(scratch) }
+    mkdir(scratch + "/clients", 0o755)
+    for (path, directory, code, says) in [
+      ("clients/nope", scratch, "not-found", "clients exists"), (local + "/nope", nil, "not-found", local + " exists"),
+      ("./nope", nil, "not-found", "no such file or folder"), ("a/b/c", nil, "not-found", "no such file or folder"),
+      ("~/nope", nil, "not-found", "no such file or folder"),
+      ("org/nothing", scratch, "not-cached", root + "/models--org--nothing/refs/main"),
+    ] {
+      let run = try CLI.run(
+        ["merge", Fixtures.path("adapters/client_a"), path, "-o", scratch + "/out", "--json"],
+        environment: environment, directory: directory)
+      let error = try JSON.parse(run.stdout, path: "stdout")["error"]
+      #expect(run.status == 1 && error?["code"]?.stringValue == code, "\(path): \(run.stdout)")
+      #expect(error?["message"]?.stringValue?.contains(says) == true, "\(path): \(run.stdout)")
+    }
     // HF_HOME/hub when HF_HUB_CACHE is not set.
     let home = Fixtures.scratch("hf-home")
     defer { Fixtures.remove(home) }

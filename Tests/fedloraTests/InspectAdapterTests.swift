@@ -73,8 +73,10 @@ struct InspectAdapterTests {
   func formats() throws {
     let csv = try CLI.run(["inspect"] + Self.clients + ["--csv", "--filter", "q_proj", "--sort", "fedavg"])
     #expect(csv.status == 0)
-    let lines = csv.stdout.split(separator: "\n")
+    let lines = csv.stdout.split(separator: "\n").filter { !$0.hasPrefix("# ") }
     #expect(lines.first?.hasPrefix("module,d,k,norm_T,cos_1") == true)
+    // The summary follows the rows as comment lines, in CSV as in every format.
+    #expect(csv.stdout.contains("\n# model: fedavg "))
     #expect(lines.count == 3 && lines.dropFirst().allSatisfy { $0.contains("q_proj") })
     let values = lines.dropFirst().compactMap { Double($0.split(separator: ",")[7]) }
     #expect(values == values.sorted(by: >))

@@ -30,3 +30,9 @@ extension AggregationMethod {
   /// others are fixed-coefficient sums, which a merge without errors computes alone.
   public var solvesOnGrams: Bool { self == .floraNA || self == .svd }
 }
+
+extension AggregationMethod {
+  /// Whether the rule averages factors of one rank, zero-padding smaller ones (fedavg, flora-na,
+  /// and fedex's FedAvg adapter); svd and stack take every rank as it is.
+  public var zeroPadsRanks: Bool { self == .fedavg || self == .floraNA || self == .fedex }
+}

@@ -9,10 +9,15 @@ public enum Audit {
     case fedavg
     case floraNA = "flora-na"
     case floor
+
+    /// The rule's key in JSON documents (`flora_na`: JSON keys use underscores).
+    public var jsonKey: String { String(rawValue.map { $0 == "-" ? "_" : $0 }) }
   }
 
   /// What an audited adapter is, judged by its model-level error.
   public enum Verdict: String, Sendable {
+    /// At the rank-R floor (within its tolerance) or below it: no adapter of the floor's rank does better.
+    case optimalAtRank = "optimal-at-rank"
     case asGoodAsFloraNA = "as-good-as-flora-na"
     case betweenFedAvgAndFloraNA = "between-fedavg-and-flora-na"
     case noBetterThanFedAvg = "no-better-than-fedavg"
@@ -57,6 +62,7 @@ public enum Audit {
     /// Where the audited adapter's error places it among FLoRA-NA, FedAvg and the zero update.
     public var verdict: Verdict {
       if against >= Audit.notAnAggregateThreshold { return .notAnAggregate }
+      if against <= floor + tolerance(.floor) { return .optimalAtRank }
       if against <= floraNA + tolerance(.floraNA) { return .asGoodAsFloraNA }
       if against < fedavg - tolerance(.fedavg) { return .betweenFedAvgAndFloraNA }
       return .noBetterThanFedAvg
@@ -91,47 +97,34 @@ public enum Audit {
     public let warnings: [String]
   }
 
-  /// Chooses the weights: the ones given, else those `recorded` in the audited adapter when its
-  /// clients are these (matched by SHA-256, in any order; by position for records without
-  /// digests), else uniform. Mismatches between the record and the clients are warnings.
-  public static func weighting(
-    given: WeightSpec, clients: [Adapter], recorded: AdapterWriter.Provenance?, auditedPath: String
-  ) throws(CheckpointError) -> Weighting {
-    guard let recorded else {
+  /// Chooses the weights: the ones given, else those recorded in the audited adapter when its
+  /// clients are exactly these (``ProvenanceCheck/recordedWeights``), else uniform. Mismatches
+  /// between the record and the clients are also warnings, for a reader of the text.
+  public static func weighting(given: WeightSpec, provenance: ProvenanceCheck, auditedPath: String) -> Weighting {
+    guard let record = provenance.record else {
       return Weighting(spec: given, normalize: true, source: given == .uniform ? "uniform" : "given", warnings: [])
     }
-    var warnings: [String] = []
-    var order: [Int]?  // recorded index of each given client
-    if recorded.digests.count == recorded.clients.count, !recorded.digests.isEmpty {
-      var digests: [String] = []
-      for client in clients { digests.append(try client.weightDigest()) }
-      let found = digests.map { recorded.digests.firstIndex(of: $0) }
-      for (client, index) in zip(clients, found) where index == nil {
-        warnings.append(
-          "\(client.path) is none of the clients \(auditedPath) records (its SHA-256 differs from all \(recorded.digests.count))"
-        )
-      }
-      let matched = found.compactMap { $0 }
-      if matched.count == clients.count, Set(matched).count == matched.count, matched.count == recorded.clients.count {
-        order = matched
-      }
-    } else if recorded.clients.count == clients.count {
-      order = Array(clients.indices)  // an older record: no digests, matched by position
+    let hashed = !record.digests.isEmpty
+    var warnings = provenance.unknown.map { path in
+      "\(path) is none of the clients \(auditedPath) records"
+        + (hashed ? " (its SHA-256 differs from all \(record.digests.count))" : " (no client of that path)")
     }
-    if recorded.clients.count != clients.count {
-      warnings.append("\(auditedPath) records \(recorded.clients.count) clients, \(clients.count) are given")
+    let givenCount = provenance.matched.count + provenance.unknown.count
+    if record.clients.count != givenCount {
+      warnings.append("\(auditedPath) records \(record.clients.count) clients, \(givenCount) are given")
     }
-    let weights = order.map { $0.map { recorded.weights[$0] } }
     guard given == .uniform else {
-      if let weights, !sameWeights(given, weights, count: clients.count) {
+      if provenance.weightsMatch == false, let recorded = provenance.recordedWeights {
         warnings.append(
-          "the weights given differ from those \(auditedPath) records (\(weights.map { "\($0)" }.joined(separator: ", "))): the audit uses the given ones"
+          "the weights given differ from those \(auditedPath) records (\(recorded.map { "\($0)" }.joined(separator: ", "))): the audit uses the given ones"
         )
       }
       return Weighting(spec: given, normalize: true, source: "given", warnings: warnings)
     }
-    guard let weights else { return Weighting(spec: .uniform, normalize: true, source: "uniform", warnings: warnings) }
-    return Weighting(spec: .weights(weights), normalize: false, source: "recorded", warnings: warnings)
+    guard let recorded = provenance.recordedWeights else {
+      return Weighting(spec: .uniform, normalize: true, source: "uniform", warnings: warnings)
+    }
+    return Weighting(spec: .weights(recorded), normalize: false, source: "recorded", warnings: warnings)
   }
 
   /// Whether a given weight spec normalises to `recorded` (normalised too), to 1e-9.

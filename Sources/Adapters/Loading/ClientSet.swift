@@ -10,8 +10,11 @@ public struct ClientSet: Sendable {
   public let moduleNames: [String]
   /// Full tensors (`modules_to_save`) every client carries, by name.
   public let fullTensorNames: [String]
-  /// Things the user should know (different ranks, base models, missing modules).
+  /// Things the user should know (base models, missing modules, twins).
   public let warnings: [String]
+  /// The clients' ranks when they differ (sorted), for the rules that zero-pad them
+  /// (``AggregationMethod/zeroPadsRanks``); nil when every module has one rank.
+  public let differentRanks: [Int]?
   /// Per client, the index in its `modules` of each module name.
   private let moduleIndex: [[String: Int]]
 
@@ -84,10 +87,7 @@ public struct ClientSet: Sendable {
       warnings.append("\(client.path): \(missing.count) modules absent, counted as zero updates (first: \(first))")
     }
     let ranks = Set(clients.flatMap { $0.modules.map(\.rank) })
-    if ranks.count > 1 {
-      warnings.append(
-        "clients have different ranks \(ranks.sorted()): smaller ones are zero-padded for fedavg and flora-na")
-    }
+    differentRanks = ranks.count > 1 ? ranks.sorted() : nil
     for (i, client) in clients.enumerated() {
       if let twin = clients[..<i].first(where: { Self.sameBytes($0, client) }) {
         warnings.append("\(client.path) holds the same bytes as \(twin.path): one client given twice under two paths?")
@@ -124,6 +124,11 @@ public struct ClientSet: Sendable {
       for (i, value) in values.enumerated() { sum?[i] += weight * entry.scale * Double(value) }
     }
     return sum
+  }
+
+  /// The warning a rule that zero-pads smaller ranks owes the user, when the ranks differ.
+  public var rankPaddingWarning: String? {
+    differentRanks.map { "clients have different ranks \($0): smaller ones are zero-padded for fedavg and flora-na" }
   }
 
   /// Whether any client carries a `lora_B.bias`.

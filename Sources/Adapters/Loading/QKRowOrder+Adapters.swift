@@ -16,11 +16,29 @@ extension QKRowOrder {
         return try Self.recorded(in: gguf, path: adapter.path) ?? nil
       }
       if let own { return own }
-      if let base = adapter.config?.baseModel, Checkpoint.isFile(base + "/config.json"),
-        let heads = try? LlamaGGUF.heads(configAt: base + "/config.json")
+      if let base = adapter.config?.baseModel, let config = baseConfig(named: base, by: adapter),
+        let heads = try? LlamaGGUF.heads(configAt: config)
       {
         return heads
       }
+    }
+    return nil
+  }
+
+  /// The `config.json` of the base model a PEFT adapter names (`base_model_name_or_path`): a
+  /// folder as given (from the working folder, as PEFT reads it), else a Hugging Face id in the
+  /// local cache, else a relative path written where training ran, found from the adapter's
+  /// folder or a folder above it (so `fixtures/adapters/base` is found from anywhere).
+  static func baseConfig(named base: String, by adapter: Adapter) -> String? {
+    if Checkpoint.isFile(base + "/config.json") { return base + "/config.json" }
+    if let snapshot = try? HubCache.snapshot(for: base), Checkpoint.isFile(snapshot + "/config.json") {
+      return snapshot + "/config.json"
+    }
+    guard !base.hasPrefix("/") else { return nil }
+    var folder = PathConflicts.resolve(Checkpoint.folder(holding: adapter.checkpoint.resolvedPath))
+    while folder.count > 1 {
+      if Checkpoint.isFile(folder + "/" + base + "/config.json") { return folder + "/" + base + "/config.json" }
+      folder = String(folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)])
     }
     return nil
   }

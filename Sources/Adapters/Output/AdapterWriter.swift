@@ -3,12 +3,13 @@ import Checkpoints
 /// Writes a merged adapter as a PEFT folder, a bare safetensors file or a llama.cpp GGUF LoRA.
 public enum AdapterWriter {
 
-  /// Provenance recorded in the output's metadata: the method, each client's path as given
-  /// and the SHA-256 of its weight file (files joined by "+"), the weights used, the version.
+  /// Provenance recorded in the output's metadata: the method, each client's path (in one
+  /// normal form) and the SHA-256 of its weight file (files joined by "+"), the weights used,
+  /// the rank asked for, the version.
   public struct Provenance: Sendable, Equatable {
     /// The aggregation method's name.
     public var method: String
-    /// Each client's path as given.
+    /// Each client's path, in one normal form (``normalizedPath(_:)``: `./c0` is `c0`).
     public var clients: [String]
     /// Each client's weight-file SHA-256, in client order; empty in records of earlier versions.
     public var digests: [String]
@@ -18,6 +19,8 @@ public enum AdapterWriter {
     public var version: String
     /// The recipe the merge was run from (`merge --recipe`), as written.
     public var recipe: String?
+    /// The output rank asked for (`--rank` of svd), when one was.
+    public var rank: Int?
     /// A provenance from its fields, without a recipe.
     public init(method: String, clients: [String], digests: [String], weights: [Double], version: String) {
       self.method = method
@@ -27,16 +30,20 @@ public enum AdapterWriter {
       self.version = version
     }
 
-    /// The provenance of a merge of `set`: paths as given, digests of what was read.
-    public init(method: String, set: ClientSet, version: String) throws(AdapterError) {
+    /// The provenance of a merge of `set`: paths in normal form, digests of what was read
+    /// (none when `hashing` is false: a dry run records nothing, so it hashes nothing).
+    public init(method: String, set: ClientSet, version: String, hashing: Bool = true) throws(AdapterError) {
       // In parallel: hashing every byte of every client is a tenth of a merge's work.
-      let digests = try parallelMap(set.clients) { client throws(AdapterError) in
-        try AdapterError.wrap { () throws(CheckpointError) in try client.weightDigest() }
-      }
+      let digests =
+        hashing
+        ? try parallelMap(set.clients) { client throws(AdapterError) in
+          try AdapterError.wrap { () throws(CheckpointError) in try client.weightDigest() }
+        } : []
       // Adapters held in memory have no file to hash: then no digests are recorded (an audit
       // matches clients by position), rather than empty ones that would all match each other.
       self.init(
-        method: method, clients: set.clients.map(\.path), digests: digests.contains("") ? [] : digests,
+        method: method, clients: set.clients.map { normalizedPath($0.path) },
+        digests: digests.contains("") ? [] : digests,
         weights: set.weights, version: version)
     }
 
@@ -47,7 +54,7 @@ public enum AdapterWriter {
         ("fedlora.clients", JSON.array(clients.map { .string($0) }).compactText),
         ("fedlora.client_sha256", JSON.array(digests.map { .string($0) }).compactText),
         ("fedlora.weights", JSON.array(weights.map { JSON($0) }).compactText),
-      ] + (recipe.map { [("fedlora.recipe", $0)] } ?? [])
+      ] + (rank.map { [("fedlora.rank", "\($0)")] } ?? []) + (recipe.map { [("fedlora.recipe", $0)] } ?? [])
     }
 
     /// What an adapter fedlora wrote recorded of its making; nil for other adapters (or
@@ -63,6 +70,7 @@ public enum AdapterWriter {
       let digests = list("fedlora.client_sha256")?.compactMap(\.stringValue) ?? []
       self.init(
         method: method, clients: clients, digests: digests, weights: weights, version: entries["fedlora.version"] ?? "")
+      rank = entries["fedlora.rank"].flatMap { Int($0) }
     }
   }
 
@@ -77,7 +85,7 @@ public enum AdapterWriter {
     tensors: [OutputTensor], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?, architecture: String
   ) {
     let set = merge.set
-    let outputType = dtype ?? set.clients[0].dtype
+    let outputType = dtype ?? set.outputDType.dtype
     let plan = OutputLayout(merge)
     let architecture = set.clients.compactMap(\.architecture).first ?? "llama"
     var rowHeads: LlamaGGUF.Heads?

@@ -46,3 +46,13 @@ func entryType(_ path: String) -> mode_t? {
   var info = stat()
   return lstat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
 }
+
+/// `path` in one lexical normal form, so that one file spelled two ways is recorded alike:
+/// `.` components, repeated and trailing slashes dropped ("./a//b/" -> "a/b", "." stays ".").
+/// `..` is kept: through a symlink it need not cancel the component before it.
+package func normalizedPath(_ path: String) -> String {
+  let absolute = path.hasPrefix("/")
+  let parts = path.split(separator: "/").filter { $0 != "." }
+  let joined = (absolute ? "/" : "") + parts.joined(separator: "/")
+  return joined.isEmpty ? "." : joined
+}

@@ -15,10 +15,14 @@ public enum HubCache {
   }
 
   /// The snapshot folder `argument` names when it is not an existing path but has the form of
-  /// a model id; nil for anything else. An id that is not cached is an error naming where it
-  /// was looked for.
+  /// a model id; nil for an existing path. Nothing there is `not-found` when the argument names
+  /// a local path (it starts with `.`, `/` or `~`, has more than one `/`, or its first part
+  /// exists here), and `not-cached`, naming where it looked, for an id that is not cached.
   public static func snapshot(for argument: String) throws(CheckpointError) -> String? {
-    guard entryType(argument) == nil, let (owner, name, revision) = parse(argument) else { return nil }
+    guard entryType(argument) == nil else { return nil }
+    guard !namesLocalPath(argument), let (owner, name, revision) = parse(argument) else {
+      throw .notFound(path: argument, existing: deepestExisting(argument))
+    }
     let entry = root + "/models--\(owner)--\(name)"
     let ref = entry + "/refs/" + revision
     if Checkpoint.isFile(ref) {
@@ -35,6 +39,23 @@ public enum HubCache {
       return entry + "/snapshots/" + revision
     }
     throw .notCached(id: argument, looked: [ref, entry + "/snapshots/" + revision])
+  }
+
+  /// Whether `argument` can only mean a local path, never a model id.
+  static func namesLocalPath(_ argument: String) -> Bool {
+    let first = argument.split(separator: "/", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+    return argument.hasPrefix(".") || argument.hasPrefix("/") || argument.hasPrefix("~")
+      || argument.filter({ $0 == "/" }).count > 1 || entryType(first) != nil
+  }
+
+  /// The longest leading part of `path` that exists, if any.
+  static func deepestExisting(_ path: String) -> String? {
+    var part = trimmingTrailingSlashes(folderPrefix(of: trimmingTrailingSlashes(path)))
+    while !part.isEmpty, part != "/" {
+      if entryType(part) != nil { return part }
+      part = trimmingTrailingSlashes(folderPrefix(of: part))
+    }
+    return nil
   }
 
   /// `owner/name[@revision]` with the Hub's characters, or nil.

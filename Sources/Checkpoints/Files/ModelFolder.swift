@@ -8,7 +8,8 @@
 public enum ModelFolder {
   /// Throws when `path`, a file found in `folder`, resolves outside the folder's repository.
   public static func checkContained(_ path: String, in folder: String) throws(CheckpointError) {
-    guard entryType(path) == S_IFLNK else { return }
+    // A file in a subfolder (a sentence-transformers module) may be reached through a linked folder.
+    guard entryType(path) == S_IFLNK || path.dropFirst(folder.count + 1).contains("/") else { return }
     let root = repositoryRoot(of: PathConflicts.resolve(folder))
     let target = PathConflicts.resolve(path)
     guard target.hasPrefix(root == "/" ? "/" : root + "/") else {

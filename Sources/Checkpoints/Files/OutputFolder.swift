@@ -3,7 +3,7 @@ public final class OutputFolder {
   /// The destination folder.
   public let path: String
   /// The temporary folder that becomes `path`; nil when `path` exists and its files are
-  /// replaced one by one.
+  /// replaced one by one; empty in a dry run of a new folder.
   private let staging: String?
   private unowned let transaction: OutputTransaction
 
@@ -16,14 +16,23 @@ public final class OutputFolder {
   /// Whether the destination existed (and may hold an earlier output's files).
   public var existed: Bool { staging == nil }
 
-  /// Stages the file `name` in the folder: `body` fills it.
-  public func file(_ name: String, _ body: (OutputFile) throws -> Void) throws {
+  /// Stages the file `name` holding `tensors` (recorded by a dry run) in the folder: `body` fills it.
+  public func file(_ name: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
     let destination = path + "/" + name
+    if fileType(destination) == S_IFDIR {
+      throw CheckpointError.writeFailed(
+        path: destination, message: "is a folder, and this output is a file: give a file name")
+    }
+    if transaction.dryRun { return transaction.plan(destination, tensors) }
+    // A file in a subfolder (a sentence-transformers module's): the subfolder is made first.
+    let subfolder = folderPrefix(of: name)
     let output: OutputFile
     if let staging {
+      if !subfolder.isEmpty { try Temporaries.createSubfolder(staging + "/" + subfolder, becoming: destination) }
       output = try Temporaries.createFile(inFolder: staging + "/" + name, becoming: destination)
     } else {
-      let temporary = path + "/" + Temporaries.name(for: name)
+      if !subfolder.isEmpty { try transaction.makeParents(of: destination) }
+      let temporary = path + "/" + subfolder + Temporaries.name(for: lastComponent(name))
       output = try Temporaries.createFile(temporary, becoming: destination)
       transaction.stage(temporary, destination)
     }

@@ -6,34 +6,54 @@
 /// A file output is written beside its destination. A folder output that does not exist yet is
 /// written as a temporary folder renamed into place; into an existing folder, each file is
 /// written beside its destination and renamed on its own, and every other file there stays.
+/// Missing parent folders of a destination are created, as `save_pretrained` does, and removed
+/// again (when still empty) if the transaction does not commit.
+///
+/// A dry-run transaction (``init(dryRun:)``) makes every check a real one makes before its first
+/// byte, through the same code, and records what it would write (``planned``) instead of
+/// writing: a dry run is the real run minus the writing.
 public final class OutputTransaction {
   private enum Step {
     case move(temporary: String, destination: String)
     case remove(String)
   }
 
-  private var steps: [Step] = []
-  private var committed = false
+  /// A file the transaction would write, with the tensors it would hold (none for a metadata
+  /// file such as a config or an index).
+  public struct PlannedFile: Sendable {
+    /// The destination path.
+    public let path: String
+    /// The tensors written into it.
+    public let tensors: [OutputTensor]
+  }
 
-  /// An empty transaction: nothing staged yet.
-  public init() {}
+  private var steps: [Step] = []
+  private var createdFolders: [String] = []
+  private var committed = false
+  /// Whether this transaction only checks and records.
+  public let dryRun: Bool
+  /// What a dry run would write, in the order written (empty for a real transaction).
+  public private(set) var planned: [PlannedFile] = []
+
+  /// An empty transaction: nothing staged yet. `dryRun`: check and record, write nothing.
+  public init(dryRun: Bool = false) { self.dryRun = dryRun }
 
   deinit {
     guard !committed else { return }
     for case let .move(temporary, _) in steps { Temporaries.discard(temporary) }
+    Temporaries.discardFolders(createdFolders)
   }
 
-  /// Stages the file `path`: `body` fills it.
-  public func file(_ path: String, _ body: (OutputFile) throws -> Void) throws {
+  /// Stages the file `path` holding `tensors` (recorded by a dry run): `body` fills it.
+  public func file(_ path: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
     let destination = trimmingTrailingSlashes(path)
     if fileType(destination) == S_IFDIR {
       throw CheckpointError.writeFailed(
         path: destination, message: "is a folder, and this output is a file: give a file name")
     }
     let folder = folderPrefix(of: destination)
-    guard folder.isEmpty || fileType(folder) == S_IFDIR else {
-      throw CheckpointError.writeFailed(path: destination, message: "its folder \(folder) does not exist")
-    }
+    try makeParents(of: destination)
+    if dryRun { return plan(destination, tensors) }
     Temporaries.removeStale(for: destination)
     let temporary = folder + Temporaries.name(for: lastComponent(destination))
     let output = try Temporaries.createFile(temporary, becoming: destination)
@@ -45,16 +65,14 @@ public final class OutputTransaction {
   /// Stages the folder `path`: `body` writes its files through the ``OutputFolder``.
   public func folder(_ path: String, _ body: (OutputFolder) throws -> Void) throws {
     let destination = trimmingTrailingSlashes(path)
-    Temporaries.removeStale(for: destination)
+    if !dryRun { Temporaries.removeStale(for: destination) }
     switch fileType(destination) {
     case S_IFDIR?:
       try body(OutputFolder(path: destination, staging: nil, transaction: self))
     case nil:
-      let parent = folderPrefix(of: destination)
-      guard parent.isEmpty || fileType(parent) == S_IFDIR else {
-        throw CheckpointError.writeFailed(path: destination, message: "its folder \(parent) does not exist")
-      }
-      let temporary = parent + Temporaries.name(for: lastComponent(destination))
+      try makeParents(of: destination)
+      if dryRun { return try body(OutputFolder(path: destination, staging: "", transaction: self)) }
+      let temporary = folderPrefix(of: destination) + Temporaries.name(for: lastComponent(destination))
       try Temporaries.createFolder(temporary, becoming: destination)
       steps.append(.move(temporary: temporary, destination: destination))
       try body(OutputFolder(path: destination, staging: temporary, transaction: self))
@@ -63,6 +81,28 @@ public final class OutputTransaction {
     }
   }
 
+  /// Creates the missing folders above `destination` (a dry run checks that it could: the
+  /// nearest existing one must be a folder).
+  func makeParents(of destination: String) throws(CheckpointError) {
+    var missing: [String] = []
+    var folder = trimmingTrailingSlashes(folderPrefix(of: destination))
+    while !folder.isEmpty, folder != "/", entryType(folder) == nil {
+      missing.append(folder)
+      folder = trimmingTrailingSlashes(folderPrefix(of: folder))
+    }
+    if !folder.isEmpty, fileType(folder) != S_IFDIR {
+      throw .writeFailed(path: destination, message: "its folder \(folder) is not a folder")
+    }
+    if dryRun { return }
+    for created in missing.reversed() {
+      try Temporaries.createFolder(created, for: destination)
+      createdFolders.append(created)
+    }
+  }
+
+  /// Records a file a dry run would write.
+  func plan(_ path: String, _ tensors: [OutputTensor]) { planned.append(PlannedFile(path: path, tensors: tensors)) }
+
   /// Stages the removal of `path` (a file an earlier output of fedlora made that this one
   /// replaces), done after every rename.
   func remove(_ path: String) { steps.append(.remove(path)) }
@@ -70,7 +110,9 @@ public final class OutputTransaction {
   /// Renames every staged output into place, in the order staged, then makes the staged
   /// removals.
   public func commit() throws {
+    precondition(!dryRun, "a dry-run transaction writes nothing to commit")
     for case let .move(temporary, destination) in steps { try Temporaries.moveIntoPlace(temporary, destination) }
+    Temporaries.keepFolders(createdFolders)
     committed = true
     for case let .remove(path) in steps { unlink(path) }
   }

@@ -10,6 +10,8 @@ public enum Temporaries {
   private static let lock = DispatchQueue(label: "fedlora.temporaries")
   nonisolated(unsafe) private static var live: [String: Bool] = [:]  // path -> is a folder
   nonisolated(unsafe) private static var closed = false
+  /// Parent folders an output needed and a run created, removed (when empty) unless it commits.
+  nonisolated(unsafe) private static var createdFolders: [String] = []
 
   /// Removes every live temporary; later attempts to make one fail. For signal handlers: the
   /// process is about to exit.
@@ -18,6 +20,8 @@ public enum Temporaries {
       closed = true
       for (path, isFolder) in live { remove(path, isFolder: isFolder) }
       live = [:]
+      for folder in createdFolders.reversed() { rmdir(folder) }
+      createdFolders = []
     }
   }
 
@@ -36,6 +40,39 @@ public enum Temporaries {
     try whileOpen { () throws(CheckpointError) in
       guard mkdir(path, 0o755) == 0 else { throw .writeFailed(path: destination, message: systemError()) }
       live[path] = true
+    }
+  }
+
+  /// Creates the missing parent folder `path` of `destination` and registers it: removed (if
+  /// empty) by ``removeAll()`` or ``discardFolders(_:)``, kept by ``keepFolders(_:)``.
+  static func createFolder(_ path: String, for destination: String) throws(CheckpointError) {
+    try whileOpen { () throws(CheckpointError) in
+      guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+        throw .writeFailed(path: destination, message: "cannot create its folder \(path): \(systemError())")
+      }
+      createdFolders.append(path)
+    }
+  }
+
+  /// Removes the created parent folders `folders` that are still empty, deepest first, and forgets them.
+  static func discardFolders(_ folders: [String]) {
+    lock.sync {
+      for folder in folders.reversed() { rmdir(folder) }
+      createdFolders.removeAll { folders.contains($0) }
+    }
+  }
+
+  /// Forgets the created parent folders `folders`: the output they hold is in place.
+  static func keepFolders(_ folders: [String]) {
+    lock.sync { createdFolders.removeAll { folders.contains($0) } }
+  }
+
+  /// Creates a subfolder inside a registered temporary folder (removed with it).
+  static func createSubfolder(_ path: String, becoming destination: String) throws(CheckpointError) {
+    try whileOpen { () throws(CheckpointError) in
+      guard mkdir(path, 0o755) == 0 || (errno == EEXIST && fileType(path) == S_IFDIR) else {
+        throw .writeFailed(path: destination, message: systemError())
+      }
     }
   }
 
@@ -109,14 +146,21 @@ public enum Temporaries {
     pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
   }
 
-  /// Removes a temporary file, or a temporary folder with the files in it (fedlora never
-  /// makes deeper ones; anything else inside stays, and so does the folder).
-  private static func remove(_ path: String, isFolder: Bool) {
+  /// Removes a temporary file, or a temporary folder with the files in it and in its
+  /// subfolders (a sentence-transformers module's; fedlora never makes deeper ones: anything
+  /// else inside stays, and so does the folder).
+  private static func remove(_ path: String, isFolder: Bool, depth: Int = 0) {
     guard isFolder else {
       unlink(path)
       return
     }
-    for name in directoryEntries(of: path) where entryType(path + "/" + name) == S_IFREG { unlink(path + "/" + name) }
+    for name in directoryEntries(of: path) {
+      switch entryType(path + "/" + name) {
+      case S_IFREG?: unlink(path + "/" + name)
+      case S_IFDIR? where depth == 0: remove(path + "/" + name, isFolder: true, depth: 1)
+      default: break
+      }
+    }
     rmdir(path)
   }
 }

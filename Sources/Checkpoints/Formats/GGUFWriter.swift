@@ -51,7 +51,7 @@ public enum GGUFWriter {
     }
     let dataStart = (header.bytes.count + alignment - 1) / alignment * alignment
     try OutputTransaction.run(in: transaction) { transaction in
-      try transaction.file(path) { output in
+      try transaction.file(path, tensors: tensors) { output in
         try output.write(header.bytes, at: 0)
         try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
         try TensorDataWriter.write(tensors, at: offsets.map { $0 + dataStart }, to: output, progress: progress)

@@ -50,7 +50,9 @@ public enum SafeTensorsWriter {
   ) throws {
     try validate(tensors, path: path)
     let layout = Layout(tensors, metadata: metadata)
-    try OutputTransaction.run(in: transaction) { try $0.file(path) { try write(layout, to: $0, progress: progress) } }
+    try OutputTransaction.run(in: transaction) {
+      try $0.file(path, tensors: tensors) { try write(layout, to: $0, progress: progress) }
+    }
   }
 
   /// Writes one safetensors file named `name` into a folder output.
@@ -61,8 +63,11 @@ public enum SafeTensorsWriter {
   ) throws {
     try validate(tensors, path: folder.path + "/" + name)
     let layout = Layout(tensors, metadata: metadata)
-    try folder.file(name) { try write(layout, to: $0, progress: progress) }
+    try folder.file(name, tensors: tensors) { try write(layout, to: $0, progress: progress) }
   }
+
+  /// The shard size a sharded output gets unless one is given: 5 GB, as `save_pretrained`'s.
+  public static let defaultShardSize = 5_000_000_000
 
   /// The shards `writeSharded` makes of `tensors`, in order, and their file names.
   public static func shardPlan(_ tensors: [OutputTensor], shardSize: Int) -> (shards: [[OutputTensor]], names: [String])
@@ -107,7 +112,7 @@ public enum SafeTensorsWriter {
         let previous = folder.existed ? ShardedIndex.shardsWrittenByFedlora(in: folder.path) : []
         for (shard, name) in zip(shards, names) {
           let layout = Layout(shard, metadata: metadata)
-          try folder.file(name) { try write(layout, to: $0, progress: progress) }
+          try folder.file(name, tensors: shard) { try write(layout, to: $0, progress: progress) }
         }
         try folder.file(ShardedIndex.fileName, contents: Array(index.prettyText.utf8))
         for extra in extraFiles { try folder.file(extra.name, contents: extra.contents) }

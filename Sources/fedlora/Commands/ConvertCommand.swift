@@ -104,30 +104,28 @@ struct ConvertCommand: PipelineCommand {
     for skipped in plan.skipped {
       Session.warn("left out '\(skipped.tensor)' (\(skipped.dtype.rawValue)): the output format cannot hold it")
     }
-    if dryRun {
-      guard kind == .folder else { return DryRunView.show([(outputPath, plan.tensors)], layers: []) }
-      let (shards, names) = SafeTensorsWriter.shardPlan(
-        plan.tensors, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000)
-      return DryRunView.show(
-        zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])],
-        layers: [])
-    }
+    // A dry run is this run minus the writing: the same writers and checks, recording what they would write.
+    let transaction = OutputTransaction(dryRun: dryRun)
     let bytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
-    let progress = Progress(total: bytes, enabled: Session.showsProgress)
+    let progress = Progress(total: bytes, enabled: Session.showsProgress && !dryRun)
     switch kind {
     case .gguf:
       try GGUFWriter.write(
         plan.tensors, metadata: metadataOverride ?? ggufMetadata(checkpoint),
-        alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: outputPath, progress: progress.handler)
+        alignment: checkpoint.gguf?.alignment ?? GGUFFile.defaultAlignment, to: outputPath, progress: progress.handler,
+        in: transaction)
     case .safetensors:
       try SafeTensorsWriter.write(
-        plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler)
+        plan.tensors, metadata: safetensorsMetadata(checkpoint), to: outputPath, progress: progress.handler,
+        in: transaction)
     case .folder:
-      let shardSize = shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000
+      let shardSize = shardSize.flatMap(NumberFormat.parseSize) ?? SafeTensorsWriter.defaultShardSize
       try SafeTensorsWriter.writeSharded(
         plan.tensors, metadata: safetensorsMetadata(checkpoint), shardSize: shardSize, to: outputPath,
-        progress: progress.handler)
+        progress: progress.handler, in: transaction)
     }
+    if dryRun { return DryRunView.show(transaction.planned.map { ($0.path, $0.tensors) }, layers: []) }
+    try transaction.commit()
     progress.finish()
     finish(
       plan.tensors, format: kind == .gguf ? "gguf" : kind == .safetensors ? "safetensors" : "sharded-safetensors",
@@ -196,33 +194,30 @@ struct ConvertCommand: PipelineCommand {
       ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads)
       : AdapterConversion.toPEFT(adapter, dtype: dtype)
     let config = (result.peftConfig ?? .object([]))
-    if dryRun {
-      let files: [(path: String, tensors: [OutputTensor])] =
-        kind == .folder
-        ? [
-          (outputPath + "/" + AdapterWriter.peftFiles[0], result.tensors),
-          (outputPath + "/" + AdapterWriter.peftFiles[1], []),
-        ]
-        : [(outputPath, result.tensors)]
-      DryRunView.show(files, layers: [])
-      return true
+    if kind == .gguf, !result.foldedScales.isEmpty {
+      Session.warn(
+        "GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b"
+      )
     }
+    let transaction = OutputTransaction(dryRun: dryRun)
     switch kind {
     case .gguf:
-      if !result.foldedScales.isEmpty {
-        Session.warn(
-          "GGUF has one alpha per file: the scales of \(result.foldedScales.count) modules (rsLoRA or patterns) are folded into lora_b"
-        )
-      }
-      try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: outputPath)
+      try GGUFWriter.write(result.tensors, metadata: result.ggufMetadata, to: outputPath, in: transaction)
     case .safetensors:
       // No adapter_config.json beside a bare file: it carries the config in its metadata.
       try SafeTensorsWriter.write(
-        result.tensors, metadata: [("format", "pt"), (AdapterConfig.metadataKey, config.compactText)], to: outputPath)
+        result.tensors, metadata: [("format", "pt"), (AdapterConfig.metadataKey, config.compactText)], to: outputPath,
+        in: transaction)
     case .folder:
       try AdapterWriter.writePEFT(
-        result.tensors, metadata: [("format", "pt")], config: Array(config.prettyText.utf8), to: outputPath)
+        result.tensors, metadata: [("format", "pt")], config: Array(config.prettyText.utf8), to: outputPath,
+        in: transaction)
     }
+    if dryRun {
+      DryRunView.show(transaction.planned.map { ($0.path, $0.tensors) }, layers: [])
+      return true
+    }
+    try transaction.commit()
     finish(
       result.tensors, format: kind == .gguf ? "gguf-lora" : kind == .safetensors ? "safetensors" : "peft",
       detail: "\(adapter.modules.count) LoRA modules")

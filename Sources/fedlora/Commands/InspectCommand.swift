@@ -17,10 +17,19 @@ struct InspectCommand: PipelineCommand {
 
       Several adapters (clients): per layer ||T|| of the ideal update, each client's cosine to \
       T, and the relative error of FedAvg and FLoRA-NA beside the rank-R floor; with \
-      --against MERGED, the error of an adapter someone else produced, and a verdict.
+      --against MERGED, the error of an adapter someone else produced, and a verdict. An \
+      audit first compares what the adapter records of its making (fedlora merges record each \
+      client's SHA-256, the weights, the method) with the clients and weights given: missing or \
+      unknown clients, other weights or, with --expect, another method fail the expectation \
+      (exit 1, code provenance-mismatch) unless --waive names them. Verdicts: optimal-at-rank \
+      (at the rank-R floor: no adapter of that rank does better), as-good-as-flora-na, \
+      between-fedavg-and-flora-na, no-better-than-fedavg, not-an-aggregate (no closer to T than \
+      adding nothing).
 
       Any other checkpoint, or with --file or --tensors: header facts only (format, tensors, \
       dtypes, metadata), which never touches tensor data.
+
+      \(ColumnLegend.help)
       """
   )
 
@@ -62,6 +71,13 @@ struct InspectCommand: PipelineCommand {
   var expect: Audit.Rule?
 
   @Option(
+    parsing: .upToNextOption,
+    help: ArgumentHelp(
+      "With --expect: let these disagreements between the audited adapter's recorded provenance and what is given pass (clients: recorded clients missing or unknown ones given; weights: given weights not the recorded ones; method: the recorded method is not the expected rule's). Comma-separated or repeated.",
+      valueName: "clients|weights|method"))
+  var waive: [String] = []
+
+  @Option(
     parsing: .unconditional,
     help: "LoRA alpha for adapters without one of their own (bare safetensors, GGUF without adapter.lora.alpha).")
   var alpha: Double?
@@ -86,6 +102,14 @@ struct InspectCommand: PipelineCommand {
   @Flag(help: "Print the layer table as Markdown.")
   var markdown = false
 
+  @Flag(help: "End the text, CSV or Markdown output with what each column means.")
+  var explain = false
+
+  /// The `--waive` values, split at commas and checked.
+  var waived: Set<ProvenanceCheck.Mismatch> {
+    Set(waive.flatMap { $0.split(separator: ",") }.compactMap { ProvenanceCheck.Mismatch(rawValue: String($0)) })
+  }
+
   var json: Bool { outputOptions.json }
 
   /// The options that only adapter tables use (the header view refuses them).
@@ -94,8 +118,8 @@ struct InspectCommand: PipelineCommand {
       ("--sort", sort != nil), ("--top", top != nil), ("--rank", rank != nil), ("--weights", weighting.weights != nil),
       ("--samples", weighting.samples != nil), ("--against", against != nil), ("--alpha", alpha != nil),
       ("--allow-missing", allowMissing), ("--allow-different-bases", allowDifferentBases), ("--plot", plot != nil),
-      ("--csv", csv), ("--markdown", markdown),
-      ("--base-config", llama.baseConfig != nil),
+      ("--csv", csv), ("--markdown", markdown), ("--explain", explain),
+      ("--base-config", llama.baseConfig != nil), ("--waive", !waive.isEmpty),
     ].filter(\.1).map(\.0)
   }
 
@@ -109,6 +133,17 @@ struct InspectCommand: PipelineCommand {
     }
     if expect != nil, against == nil {
       throw ValidationError("--expect judges the adapter given with --against: give --against")
+    }
+    if !waive.isEmpty, expect == nil {
+      throw ValidationError("--waive lets provenance disagreements pass an --expect gate: give --expect")
+    }
+    for value in waive.flatMap({ $0.split(separator: ",") })
+    where ProvenanceCheck.Mismatch(rawValue: String(value)) == nil {
+      throw ValidationError(
+        "--waive '\(value)' is not \(ProvenanceCheck.Mismatch.allCases.map(\.rawValue).joined(separator: ", ") )")
+    }
+    if explain, json {
+      throw ValidationError("--explain adds a legend to the text, CSV or Markdown output, not to --json")
     }
     let clientView = paths.count > 1 || against != nil
     if clientView, top != nil { throw ValidationError("--top applies to one adapter's table, not to a set of clients") }

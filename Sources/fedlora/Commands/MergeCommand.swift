@@ -15,7 +15,7 @@ struct MergeCommand: PipelineCommand {
       local cache (owner/name[@revision]); formats may be mixed. A .bin's pickle is \
       interpreted, never run: one naming any other global than torch's tensor rebuilders is refused.
 
-      Methods (docs/aggregation.md): fedavg (alias fedit) averages A and B separately; flora-na \
+      Methods: fedavg (alias fedit) averages A and B separately; flora-na \
       learns per-client coefficients p, q so that (sum p_u A_u, sum q_u s_u B_u) comes as close \
       to the ideal update T = sum w_u s_u B_u A_u as a rank-r pair of that form can, by \
       alternating least squares on r x r Gram blocks started at FedAvg (fedlora's solver: \
@@ -26,9 +26,15 @@ struct MergeCommand: PipelineCommand {
       FedAvg adapter (--adapter-output) and a base carrying the residual; the other methods \
       write W0 + Bh Ah.
 
+      Which method: svd gives the lowest error any adapter of its rank can have (the floor); \
+      flora-na keeps FedAvg's form (a weighted average of the clients' A and B), so clients can \
+      keep training from it as from FedAvg, and is never worse than FedAvg; fedavg is the \
+      standard federated baseline; stack is exact at the sum of the ranks; exact and fedex fold \
+      T into the base exactly. The default is flora-na: FedAvg's size and form, closer to T.
+
       Prints the relative error ||T - Bh Ah|| / ||T|| per layer and for the model, beside the \
       floor (the best any adapter of the written rank can do), on standard output (--json: as \
-      the document). Outputs are staged as hidden temporaries and renamed into place only when \
+      the document). \(ColumnLegend.help) Outputs are staged as hidden temporaries and renamed into place only when \
       complete; in an existing folder only the files of this output are replaced. An OUTPUT \
       that is an input or lies inside an input folder is refused.
       """
@@ -68,7 +74,7 @@ struct MergeCommand: PipelineCommand {
 
   @Option(
     help:
-      "A YAML recipe of the merge: its options as keys (method, clients: [{path, weight|samples}], output, base, format, dtype, rank, scope, max_iterations, alpha, allow_missing), paths relative to the recipe. An option it gives may not be given here too.",
+      "A YAML recipe of the merge: its options as keys (method, clients: [PATH or {path, weight|samples}], output, base, format, dtype, rank, scope, max_iterations, alpha, allow_missing, no_errors, keep_weights, base_config), paths relative to the recipe. An option it gives may not be given here too.",
     completion: .file(extensions: ["yaml", "yml"]))
   var recipe: String?
 
@@ -126,6 +132,9 @@ struct MergeCommand: PipelineCommand {
   @Flag(help: "Treat a module a client lacks as a zero update (with a warning) instead of failing.")
   var allowMissing = false
 
+  @Flag(help: "End the report with what each column means.")
+  var explain = false
+
   @Flag(
     help:
       "Merge clients whose configs name different base_model_name_or_path values (with a warning) instead of refusing.")
@@ -173,6 +182,9 @@ struct MergeCommand: PipelineCommand {
         (weighting.weights != nil || weighting.samples != nil) && (recipe.weights != nil || recipe.samples != nil)
       ),
       ("--allow-missing", "allow_missing", allowMissing && recipe.allowMissing != nil),
+      ("--no-errors", "no_errors", noErrors && recipe.noErrors != nil),
+      ("--keep-weights", "keep_weights", keepWeights && recipe.keepWeights != nil),
+      ("--base-config", "base_config", llama.baseConfig != nil && recipe.baseConfig != nil),
     ]
     if let (flag, key, _) = both.first(where: { $0.2 }) {
       throw ValidationError("\(flag) given both here and in the recipe (\(key)): give each option in one place")
@@ -206,6 +218,9 @@ struct MergeCommand: PipelineCommand {
     command.weighting.weights = weighting.weights ?? recipe.weights
     command.weighting.samples = weighting.samples ?? recipe.samples
     command.allowMissing = allowMissing || recipe.allowMissing == true
+    command.noErrors = noErrors || recipe.noErrors == true
+    command.keepWeights = keepWeights || recipe.keepWeights == true
+    command.llama.baseConfig = llama.baseConfig ?? recipe.baseConfig
     return command
   }
 
@@ -323,7 +338,7 @@ struct MergeCommand: PipelineCommand {
     let set = try ClientSet(
       adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing,
       allowDifferentBases: allowDifferentBases)
-    set.warnings.forEach(Session.warn)
+    Self.warnings(set, method: method).forEach(Session.warn)
     var options = MergeOptions(method: method)
     options.rank = rank
     options.sharedCoefficients = scope == .model
@@ -331,10 +346,13 @@ struct MergeCommand: PipelineCommand {
     if let maxIterations { options.flora.maxIterations = maxIterations }
     options.planOnly = dryRun
     let merge = try Merge(set, options: options, withBase: base != nil)
-    if dryRun { return try showPlan(merge, heads: heads) }
-    let transaction = OutputTransaction()
-    var provenance = try AdapterWriter.Provenance(method: method.rawValue, set: set, version: FedLora.version)
+    // The dry run is this run minus the solving and the writing: the same writers, checks and
+    // folders, in a transaction that records what it would write.
+    let transaction = OutputTransaction(dryRun: dryRun)
+    var provenance = try AdapterWriter.Provenance(
+      method: method.rawValue, set: set, version: FedLora.version, hashing: !dryRun)
     provenance.recipe = recipeText
+    provenance.rank = rank
     let report: MergeReport
     if let base {
       try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)
@@ -345,8 +363,23 @@ struct MergeCommand: PipelineCommand {
         provenance: provenance,
         llamaHeads: heads, in: transaction)
     }
+    if dryRun { return showPlan(merge, files: transaction.planned) }
     try transaction.commit()
     show(report, method: method, set: set)
+  }
+
+  /// The output's dtype and where it comes from (`nil` for a merged base without `--dtype`:
+  /// each tensor keeps the base's).
+  func outputDType(_ set: ClientSet) -> (dtype: DType?, source: String) {
+    if let dtype { return (dtype.dtype, ClientSet.DTypeSource.given.rawValue) }
+    if base != nil { return (nil, "base") }
+    let (chosen, source) = set.outputDType
+    return (chosen, source.rawValue)
+  }
+
+  /// The warnings a merge of `set` by `method` owes the user.
+  static func warnings(_ set: ClientSet, method: AggregationMethod) -> [String] {
+    set.warnings + (method.zeroPadsRanks ? [set.rankPaddingWarning].compactMap { $0 } : [])
   }
 }
 
@@ -365,7 +398,7 @@ extension MergeCommand {
       )
     }
     let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
-    let progress = Progress(total: total, enabled: Session.showsProgress)
+    let progress = Progress(total: total, enabled: Session.showsProgress && !transaction.dryRun)
     let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance.metadata
     if output.hasSuffix(".gguf") {
       // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
@@ -383,7 +416,8 @@ extension MergeCommand {
         plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
     } else {
       try SafeTensorsWriter.writeSharded(
-        plan.tensors, metadata: metadata, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000,
+        plan.tensors, metadata: metadata,
+        shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? SafeTensorsWriter.defaultShardSize,
         to: output,
         extraFiles: try base.companionFiles(), progress: progress.handler, in: transaction)
     }
@@ -395,30 +429,7 @@ extension MergeCommand {
   }
 
   /// `--dry-run`: the files the merge would write and each layer's output rank, nothing solved.
-  func showPlan(_ merge: Merge, heads: LlamaGGUF.Heads?) throws {
-    var files: [(path: String, tensors: [OutputTensor])]
-    if let base {
-      let checkpoint = try Checkpoint.open(base)
-      let plan = try BaseMerge.plan(base: checkpoint, merge: merge, dtype: dtype?.dtype)
-      if outputPath.hasSuffix(".gguf") {
-        let export = checkpoint.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: checkpoint.folder) : nil
-        files = [(outputPath, export?.tensors ?? plan.tensors)]
-      } else if outputPath.hasSuffix(".safetensors") {
-        files = [(outputPath, plan.tensors)]
-      } else {
-        let (shards, names) = SafeTensorsWriter.shardPlan(
-          plan.tensors, shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? 5_000_000_000)
-        files =
-          zip(names, shards).map { (outputPath + "/" + $0, $1) } + [(outputPath + "/" + ShardedIndex.fileName, [])]
-        files += try checkpoint.companionFiles().map { (outputPath + "/" + $0.name, []) }
-      }
-      if merge.options.method == .fedex {
-        files += try AdapterWriter.plannedFiles(merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype)
-      }
-    } else {
-      files = try AdapterWriter.plannedFiles(
-        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype, llamaHeads: heads)
-    }
+  func showPlan(_ merge: Merge, files: [OutputTransaction.PlannedFile]) {
     let set = merge.set
     let layers = zip(set.moduleNames, merge.outputRanks).map { module, rank in
       let entries = set.modules(named: module).compactMap { $0 }
@@ -430,14 +441,26 @@ extension MergeCommand {
           ? "svd ranks beyond the clients' largest are upper bounds: a layer whose update has lower rank gets that"
           : nil)
     }
-    DryRunView.show(files, layers: layers)
+    let (dtype, source) = outputDType(set)
+    Session.result(
+      "plan: \(merge.options.method.rawValue) of \(set.clients.count) clients, weights \(set.weights.map { NumberFormat.fixed($0, 3) }.joined(separator: ", ")), dtype \(dtype?.rawValue ?? "of the base")"
+    )
+    DryRunView.show(
+      files.map { ($0.path, $0.tensors) }, layers: layers,
+      summary: [
+        ("output", .string(outputPath)), ("method", .string(merge.options.method.rawValue)),
+        ("clients", .array(set.clients.map { .string($0.path) })), ("weights", .array(set.weights.map { JSON($0) })),
+        ("dtype", dtype.map { .string($0.rawValue) } ?? .null), ("dtype_source", .string(source)),
+      ])
   }
 
   /// The merge report: the document with --json, else the table on stdout.
   func show(_ report: MergeReport, method: AggregationMethod, set: ClientSet) {
-    let adapter = method == .fedex ? fedexAdapterPath : nil
-    Session.finish(MergeReportView.json(report, output: outputPath, adapterOutput: adapter, set: set, asked: rank))
-    MergeReportView.text(report, output: outputPath, adapterOutput: adapter, asked: rank).forEach(Session.result)
+    let view = MergeReportView(
+      report: report, output: outputPath, adapterOutput: method == .fedex ? fedexAdapterPath : nil, set: set,
+      asked: rank, dtype: outputDType(set))
+    Session.finish(view.json)
+    (view.text + (explain ? ColumnLegend.lines(for: view.columns) : [])).forEach(Session.result)
   }
 }
 

@@ -13,6 +13,8 @@ import Yams
 ///   - {path: clients/b, samples: 300}
 /// output: merged
 /// ```
+///
+/// A client may also be a plain path (`- clients/a`) when no client has a weight.
 struct MergeRecipe {
   struct Client {
     let path: String
@@ -22,7 +24,7 @@ struct MergeRecipe {
 
   static let keys = [
     "method", "clients", "output", "base", "format", "dtype", "rank", "scope", "max_iterations", "alpha",
-    "allow_missing",
+    "allow_missing", "no_errors", "keep_weights", "base_config",
   ]
 
   /// The recipe file's text, recorded in the output's provenance.
@@ -38,6 +40,9 @@ struct MergeRecipe {
   var maxIterations: Int?
   var alpha: Double?
   var allowMissing: Bool?
+  var noErrors: Bool?
+  var keepWeights: Bool?
+  var baseConfig: String?
 
   init(path: String) throws {
     text = String(decoding: try MappedFile.contents(of: path), as: UTF8.self)
@@ -62,6 +67,10 @@ struct MergeRecipe {
       guard case .scalar = node, let value = node.string, !value.isEmpty else {
         throw fail(node, "'\(key)' must be a string")
       }
+      return value
+    }
+    func flag(_ node: Node, _ key: String) throws -> Bool {
+      guard let value = node.bool else { throw fail(node, "'\(key)' must be true or false") }
       return value
     }
     func integer(_ node: Node, _ key: String) throws -> Int {
@@ -89,16 +98,21 @@ struct MergeRecipe {
       case "scope": scope = try string(value, key)
       case "max_iterations": maxIterations = try integer(value, key)
       case "alpha": alpha = try number(value, key)
-      case "allow_missing":
-        guard let flag = value.bool else { throw fail(value, "'allow_missing' must be true or false") }
-        allowMissing = flag
+      case "allow_missing": allowMissing = try flag(value, key)
+      case "no_errors": noErrors = try flag(value, key)
+      case "keep_weights": keepWeights = try flag(value, key)
+      case "base_config": baseConfig = located(try string(value, key))
       case "clients":
         guard case let .sequence(entries) = value, !entries.isEmpty else {
-          throw fail(value, "'clients' must be a list of {path, weight} or {path, samples}")
+          throw fail(value, "'clients' must be a list of paths, {path, weight} or {path, samples}")
         }
         for entry in entries {
+          if case .scalar = entry {
+            clients.append(Client(path: located(try string(entry, "clients")), weight: nil, samples: nil))
+            continue
+          }
           guard case let .mapping(fields) = entry else {
-            throw fail(entry, "a client must be {path, weight} or {path, samples}")
+            throw fail(entry, "a client must be a path, {path, weight} or {path, samples}")
           }
           var (clientPath, weight, samples): (String?, Double?, Double?) = (nil, nil, nil)
           for (field, fieldValue) in fields {

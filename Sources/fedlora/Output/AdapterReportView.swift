@@ -16,8 +16,9 @@ struct AdapterReportView {
     adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
   }
 
-  /// Formats the table (with summary lines around it for the terminal) and writes the plot.
-  /// `failure`: a check that failed (the document says `ok: false`, the command exits 1).
+  /// Formats the table and its summary lines (in every format: an auditor needs the verdict
+  /// most) and writes the plot. `failure`: a check that failed (the document says `ok: false`,
+  /// the command exits 1).
   private func emit(
     _ table: ReportTable, schema: String, summary: [(key: String, value: JSON)], lines: [String], bar: String,
     plot: SVGPlot?,
@@ -40,12 +41,15 @@ struct AdapterReportView {
       )
     }
     if let failure { Terminal.err("fedlora: error: \(failure.message.visible)") }
-    if options.csv { return ([table.csv], failure != nil) }
-    if options.markdown { return ([table.markdown], failure != nil) }
     // Summary lines carry names from files: their control characters are shown, not sent.
-    return (
-      table.text(bar: bar) + [""] + lines.map(\.visible) + (options.plot.map { ["wrote \($0)"] } ?? []), failure != nil
-    )
+    let footer =
+      lines.map(\.visible) + (options.plot.map { ["wrote \($0)"] } ?? [])
+      + (options.explain ? ColumnLegend.lines(for: table.columns + ["bar(\(bar))"]) : [])
+    if options.csv { return ([table.csv + footer.map { "# " + $0 + "\n" }.joined()], failure != nil) }
+    if options.markdown {
+      return ([table.markdown + "\n" + footer.map { "    " + $0 + "\n" }.joined()], failure != nil)
+    }
+    return (table.text(bar: bar) + [""] + footer, failure != nil)
   }
 
   // MARK: One adapter
@@ -166,52 +170,33 @@ struct AdapterReportView {
     let merged = try options.against.map {
       try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0]
     }
-    let weighting = try Audit.weighting(
-      given: options.weighting.spec, clients: adapters,
-      recorded: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)),
-      auditedPath: options.against ?? "")
+    let auditedPath = options.against ?? ""
+    let provenance = try ProvenanceCheck(
+      record: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)), clients: adapters,
+      given: options.weighting.spec, expected: options.expect)
+    let weighting = Audit.weighting(given: options.weighting.spec, provenance: provenance, auditedPath: auditedPath)
     weighting.warnings.forEach(Session.warn)
     let set = try ClientSet(
       adapters, weights: weighting.spec, normalize: weighting.normalize, allowMissing: options.allowMissing,
       allowDifferentBases: options.allowDifferentBases)
-    set.warnings.forEach(Session.warn)
+    (set.warnings + [set.rankPaddingWarning].compactMap { $0 }).forEach(Session.warn)
     let modules = set.moduleNames.filter(keep)
-    // What the audited adapter changes beyond the clients' modules is no part of their aggregate.
-    var extra: [String] = []
-    if let merged {
-      let missing = modules.filter { name in !merged.modules.contains { $0.name == name } }
-      if let first = missing.first {
-        throw AdapterError.moduleMismatch(
-          client: merged.path, module: first, message: "the audited adapter does not adapt it")
-      }
-      let known = Set(set.moduleNames)
-      extra =
-        merged.modules.map(\.name).filter { !known.contains($0) && keep($0) }
-        + merged.fullTensors.map(\.name).filter { name in !set.fullTensorNames.contains(name) }
-      if let first = extra.first {
-        Session.warn(
-          "\(merged.path) also changes \(extra.count) tensors or modules the clients do not adapt (first: \(first)); the audit does not cover them"
-        )
-      }
-    }
+    let extra = try merged.map { try uncovered(by: set, in: $0, modules: modules) } ?? []
     let rank = options.rank
     let rows = try parallelMap(modules) { module in
       try ModuleComparison(set, module: module, rank: rank, merged: merged?.modules.first { $0.name == module })
     }
-    var columns =
-      ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" } + ["fedavg", "flora_na", "floor"]
-    if merged != nil { columns.append("against") }
-    var table = ReportTable(columns: columns)
+    var table = ReportTable(
+      columns: ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" }
+        + ["fedavg", "flora_na", "floor"] + (merged == nil ? [] : ["against"]))
+    let names = Self.shortNames(set.clients.map(\.path))
+    for (i, name) in names.enumerated() { table.labels["cos_\(i + 1)"] = "cos(\(name.visible))" }
     for row in rows {
-      var cells: [ReportTable.Cell] = [
-        .text(row.name), .integer(row.shape[0]), .integer(row.shape[1]), .number(row.normT),
-      ]
-      cells += row.cosines.map { .number($0) }
-      cells += [
-        .number(row.relative(row.fedavg)), .number(row.relative(row.floraNA)), .number(row.relative(row.floor)),
-      ]
-      if merged != nil { cells.append(.number(row.relative(row.against))) }
-      table.rows.append(cells)
+      table.rows.append(
+        [.text(row.name), .integer(row.shape[0]), .integer(row.shape[1]), .number(row.normT)]
+          + row.cosines.map { .number($0) }
+          + [.number(row.relative(row.fedavg)), .number(row.relative(row.floraNA)), .number(row.relative(row.floor))]
+          + (merged == nil ? [] : [.number(row.relative(row.against))]))
     }
     func model(_ part: (ModuleComparison) -> Double?) -> Double? {
       modelRelativeError(rows.map { (part($0), $0.normT) })
@@ -219,11 +204,10 @@ struct AdapterReportView {
     let totals: [(String, Double?)] =
       [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
       + (merged == nil ? [] : [("against", model { $0.against })])
-    func show(_ v: Double?) -> String { v.map { NumberFormat.scientific($0) } ?? "n/a" }
-    let source = weighting.source == "recorded" ? " (recorded in \(options.against ?? ""))" : ""
+    let source = weighting.source == "recorded" ? " (recorded in \(auditedPath))" : ""
     var lines = [
       "\(set.clients.count) clients, weights \(set.weights.map { NumberFormat.fixed($0, 3) }.joined(separator: ", "))\(source), \(rows.count) layers",
-      "model: " + totals.map { "\($0.0) \(show($0.1))" }.joined(separator: ", "),
+      "model: " + totals.map { "\($0.0) \(Self.show($0.1))" }.joined(separator: ", "),
     ]
     var audit: Audit.Errors?
     if merged != nil, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
@@ -234,44 +218,27 @@ struct AdapterReportView {
         against: mine, fedavg: fedavg, floraNA: model(\.floraNA) ?? fedavg, floor: floor,
         rounded: rounded.compactMapValues { $0 })
     }
-    let verdict = audit.map { verdictLine($0, path: options.against ?? "") }
+    if merged != nil { lines += provenanceLines(provenance, path: auditedPath) }
+    let auditedRank = merged?.modules.filter { keep($0.name) }.map(\.rank).max()
+    let floorRank = rank ?? set.clients.flatMap { $0.modules.map(\.rank) }.max() ?? 0
+    let verdict = audit.map { verdictLine($0, path: auditedPath, rank: floorRank, auditedRank: auditedRank) }
     if let verdict { lines.append(verdict) }
-    var failure: (code: String, message: String)?
-    if options.expect != nil, audit == nil {
-      failure = (
-        "expectation-unverifiable",
-        "\(options.against ?? ""): no model-level error to judge (no layer selected, or T = 0): --expect cannot pass"
-      )
-      lines.append("EXPECTATION NOT VERIFIABLE: " + (failure?.message ?? ""))
-    } else if options.expect != nil, let first = extra.first {
-      failure = (
-        "expectation-failed",
-        "\(options.against ?? ""): changes \(first) (and \(extra.count - 1) more) that no client adapts"
-      )
-      lines.append("EXPECTATION FAILED: " + (failure?.message ?? ""))
-    } else if let expected = options.expect, let audit, !audit.meets(expected) {
-      failure = (
-        "expectation-failed",
-        "\(options.against ?? ""): error \(show(audit.against)) is worse than \(expected.rawValue)'s \(show(audit.error(of: expected))) by more than the tolerance \(show(audit.tolerance(expected)))"
-      )
-      lines.append("EXPECTATION FAILED: " + (failure?.message ?? ""))
-    } else if let expected = options.expect, audit != nil {
-      lines.append(
-        "expectation met: no worse than \(expected.rawValue) (tolerance \(show(audit?.tolerance(expected))))")
-    }
+    let failure = gate(audit, provenance: provenance, extra: extra, lines: &lines)
     let summary: [(key: String, value: JSON)] = [
-      ("clients", .array(set.clients.map { .string($0.path) })), ("weights", .array(set.weights.map { JSON($0) })),
+      ("clients", .array(set.clients.map { .string($0.path) })), ("client_names", .array(names.map { .string($0) })),
+      ("weights", .array(set.weights.map { JSON($0) })),
       ("weights_source", .string(weighting.source)),
       ("against", options.against.map { .string($0) } ?? .null),
+      ("provenance", merged == nil ? .null : provenanceJSON(provenance)),
       ("model", .object(totals.map { ($0.0, $0.1.map { JSON($0) } ?? .null) })),
       ("verdict", verdict.map { .string($0) } ?? .null),
       ("verdict_code", audit.map { .string($0.verdict.rawValue) } ?? .null),
       (
         "tolerances",
-        audit.map { a in .object(Audit.Rule.allCases.map { ($0.rawValue, JSON(a.tolerance($0))) }) } ?? .null
+        audit.map { a in .object(Audit.Rule.allCases.map { ($0.jsonKey, JSON(a.tolerance($0))) }) } ?? .null
       ),
       ("expect", options.expect.map { .string($0.rawValue) } ?? .null),
-      ("expectation_met", options.expect.flatMap { rule in audit.map { .bool($0.meets(rule)) } } ?? .null),
+      ("expectation_met", options.expect.flatMap { _ in audit.map { _ in .bool(failure == nil) } } ?? .null),
     ]
     var series = [
       SVGPlot.Series(name: "FedAvg", colour: "#d62728", values: rows.map { $0.relative($0.fedavg) }),
@@ -291,12 +258,127 @@ struct AdapterReportView {
       failure: failure)
   }
 
+  /// The tensors and modules the audited adapter changes that no client adapts (the audit does
+  /// not cover them); a module the clients adapt and it lacks is an error.
+  private func uncovered(by set: ClientSet, in merged: Adapter, modules: [String]) throws -> [String] {
+    if let first = modules.first(where: { name in !merged.modules.contains { $0.name == name } }) {
+      throw AdapterError.moduleMismatch(
+        client: merged.path, module: first, message: "the audited adapter does not adapt it")
+    }
+    let known = Set(set.moduleNames)
+    let extra =
+      merged.modules.map(\.name).filter { !known.contains($0) && keep($0) }
+      + merged.fullTensors.map(\.name).filter { name in !set.fullTensorNames.contains(name) }
+    if let first = extra.first {
+      Session.warn(
+        "\(merged.path) also changes \(extra.count) tensors or modules the clients do not adapt (first: \(first)); the audit does not cover them"
+      )
+    }
+    return extra
+  }
+
+  /// The `--expect` gate, in the order an auditor asks: is it the merge it claims to be (the
+  /// clients and weights it records), does it cover only the clients' modules, is it as close as
+  /// the rule, is it the rule it records? The first failure, its line appended to `lines`.
+  private func gate(
+    _ audit: Audit.Errors?, provenance: ProvenanceCheck, extra: [String], lines: inout [String]
+  ) -> (code: String, message: String)? {
+    guard let expected = options.expect else { return nil }
+    let path = options.against ?? ""
+    let unwaived = provenance.mismatches.filter { !options.waived.contains($0) }
+    var failure: (code: String, message: String)?
+    if audit == nil {
+      failure = (
+        "expectation-unverifiable",
+        "\(path): no model-level error to judge (no layer selected, or T = 0): --expect cannot pass"
+      )
+    } else if let first = unwaived.first, first != .method {
+      failure = ("provenance-mismatch", "\(path): " + mismatchReason(first, provenance) + Self.waiveHint(first))
+    } else if let first = extra.first {
+      failure = ("expectation-failed", "\(path): changes \(first) (and \(extra.count - 1) more) that no client adapts")
+    } else if let audit, !audit.meets(expected) {
+      failure = (
+        "expectation-failed",
+        "\(path): error \(Self.show(audit.against)) is worse than \(expected.rawValue)'s \(Self.show(audit.error(of: expected))) by more than the tolerance \(Self.show(audit.tolerance(expected)))"
+      )
+    } else if unwaived.contains(.method) {
+      failure = ("provenance-mismatch", "\(path): " + mismatchReason(.method, provenance) + Self.waiveHint(.method))
+    }
+    if let failure {
+      let heading = failure.code == "expectation-unverifiable" ? "EXPECTATION NOT VERIFIABLE" : "EXPECTATION FAILED"
+      lines.append("\(heading): \(failure.message)")
+    } else {
+      let waived = provenance.mismatches.filter(options.waived.contains)
+      lines.append(
+        "expectation met: no worse than \(expected.rawValue) (tolerance \(Self.show(audit?.tolerance(expected))))"
+          + (waived.isEmpty ? "" : "; waived: \(waived.map(\.rawValue).joined(separator: ", "))"))
+    }
+    return failure
+  }
+
+  private static func waiveHint(_ mismatch: ProvenanceCheck.Mismatch) -> String {
+    " (give what was merged, or --waive \(mismatch.rawValue) to judge it anyway)"
+  }
+
+  /// One disagreement between the record and what was given, in words.
+  private func mismatchReason(_ mismatch: ProvenanceCheck.Mismatch, _ provenance: ProvenanceCheck) -> String {
+    switch mismatch {
+    case .clients:
+      let missing =
+        provenance.missing.isEmpty ? [] : ["records clients not given: \(provenance.missing.joined(separator: ", "))"]
+      let unknown =
+        provenance.unknown.isEmpty ? [] : ["was not made from: \(provenance.unknown.joined(separator: ", "))"]
+      return (missing + unknown).joined(separator: "; ")
+    case .weights:
+      return
+        "records weights \((provenance.recordedWeights ?? []).map { NumberFormat.fixed($0, 3) }.joined(separator: ", ")), not the ones given"
+    case .method:
+      return "records method \(provenance.record?.method ?? "?"), not \(options.expect?.rawValue ?? "?")"
+        + " (\(options.expect?.recordedMethods.map(\.rawValue).joined(separator: " or ") ?? "") expected)"
+    }
+  }
+
+  /// The provenance lines of the text report.
+  private func provenanceLines(_ provenance: ProvenanceCheck, path: String) -> [String] {
+    guard let record = provenance.record else {
+      return ["provenance: \(path) records none (not written by fedlora): judged on its numbers only"]
+    }
+    var line =
+      "provenance: \(path) records \(record.method)\(record.rank.map { " --rank \($0)" } ?? ""), \(record.clients.count) clients; \(provenance.matched.count) given match"
+    if !provenance.missing.isEmpty { line += ", missing: \(provenance.missing.joined(separator: ", "))" }
+    if !provenance.unknown.isEmpty { line += ", not in the record: \(provenance.unknown.joined(separator: ", "))" }
+    if provenance.weightsMatch == false { line += ", weights differ" }
+    if provenance.methodMatches == false { line += ", method is not \(options.expect?.rawValue ?? "")'s" }
+    return [line]
+  }
+
+  private func provenanceJSON(_ provenance: ProvenanceCheck) -> JSON {
+    func strings(_ values: [String]) -> JSON { .array(values.map { .string($0) }) }
+    func bool(_ value: Bool?) -> JSON { value.map { .bool($0) } ?? .null }
+    let record = provenance.record
+    return .object([
+      ("recorded", .bool(record != nil)), ("method", record.map { .string($0.method) } ?? .null),
+      ("rank", record?.rank.map { JSON($0) } ?? .null),
+      ("version", record.map { .string($0.version) } ?? .null), ("clients", strings(record?.clients ?? [])),
+      ("matched", strings(provenance.matched)), ("missing", strings(provenance.missing)),
+      ("unknown", strings(provenance.unknown)),
+      ("weights_recorded", record.map { .array($0.weights.map { JSON($0) }) } ?? .null),
+      ("weights_match", bool(provenance.weightsMatch)), ("method_matches", bool(provenance.methodMatches)),
+      ("mismatches", strings(provenance.mismatches.map(\.rawValue))),
+      ("waived", strings(provenance.mismatches.filter(options.waived.contains).map(\.rawValue))),
+    ])
+  }
+
   /// The verdict in words, with the figures it rests on.
-  private func verdictLine(_ audit: Audit.Errors, path: String) -> String {
+  private func verdictLine(_ audit: Audit.Errors, path: String, rank: Int, auditedRank: Int?) -> String {
     func show(_ v: Double) -> String { NumberFormat.scientific(v) }
     let figures =
       "error \(show(audit.against)), FedAvg \(show(audit.fedavg)), FLoRA-NA \(show(audit.floraNA)), floor \(show(audit.floor))"
     switch audit.verdict {
+    case .optimalAtRank:
+      let higher = (auditedRank ?? 0) > rank ? "; it has rank \(auditedRank ?? 0), more than \(rank)" : ""
+      return
+        "VERDICT: \(path) is optimal at rank \(rank): it reaches the floor, the best any rank-\(rank) adapter can do (\(figures)\(higher))"
     case .asGoodAsFloraNA: return "VERDICT: \(path) is as good as FLoRA-NA or better (\(figures))"
     case .betweenFedAvgAndFloraNA: return "VERDICT: \(path) beats FedAvg but not FLoRA-NA (\(figures))"
     case .noBetterThanFedAvg: return "VERDICT: \(path) is no better than FedAvg (\(figures))"
@@ -304,5 +386,20 @@ struct AdapterReportView {
       return
         "VERDICT: \(path) is not an aggregate of these clients: it is no closer to the ideal update than a zero update (error >= \(NumberFormat.fixed(Audit.notAnAggregateThreshold, 0)); \(figures))"
     }
+  }
+
+  private static func show(_ value: Double?) -> String { value.map { NumberFormat.scientific($0) } ?? "n/a" }
+
+  /// Short, distinct names for the clients' columns: the last path component, or more of the
+  /// path where two clients share it.
+  static func shortNames(_ paths: [String]) -> [String] {
+    let components = paths.map { trimmingTrailingSlashes($0).split(separator: "/").map(String.init) }
+    var depth = 1
+    while depth < (components.map(\.count).max() ?? 1) {
+      let names = components.map { $0.suffix(depth).joined(separator: "/") }
+      if Set(names).count == names.count { return names }
+      depth += 1
+    }
+    return components.map { $0.joined(separator: "/") }
   }
 }

@@ -12,7 +12,10 @@ enum DryRunView {
     let note: String?
   }
 
-  static func show(_ files: [(path: String, tensors: [OutputTensor])], layers: [Layer]) {
+  /// `summary`: the document's fields before `files` (a merge's method, clients and weights).
+  static func show(
+    _ files: [(path: String, tensors: [OutputTensor])], layers: [Layer], summary: [(key: String, value: JSON)] = []
+  ) {
     var documents: [JSON] = []
     for file in files {
       let bytes = file.tensors.reduce(0) { $0 + $1.byteCount }
@@ -33,7 +36,7 @@ enum DryRunView {
       Session.result("would write \(file.path): \(what)\(replaces ? ", replacing the file there" : "")")
     }
     if !layers.isEmpty {
-      var table = Table([("layer", .left), ("shape", .left), ("rank", .right)])
+      var table = Table([("module", .left), ("shape", .left), ("rank", .right)])
       for layer in layers {
         table.add([
           layer.name, NumberFormat.shape(layer.shape), layer.note == nil ? "\(layer.rank)" : "<= \(layer.rank)",
@@ -43,19 +46,19 @@ enum DryRunView {
       if let note = layers.compactMap(\.note).first { Session.result("note: \(note)") }
     }
     Session.result("dry run: nothing written")
-    Session.finish([
-      ("dry_run", .bool(true)), ("files", .array(documents)),
-      (
-        "layers",
-        .array(
-          layers.map { layer in
-            .object([
-              ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
-              ("rank", JSON(layer.rank)),
-              ("rank_is_upper_bound", .bool(layer.note != nil)),
-            ])
-          })
-      ),
-    ])
+    Session.finish(
+      [("dry_run", .bool(true))] + summary + [("files", .array(documents))] + [
+        (
+          "layers",
+          .array(
+            layers.map { layer in
+              .object([
+                ("name", .string(layer.name)), ("shape", .array(layer.shape.map { JSON($0) })),
+                ("rank", JSON(layer.rank)),
+                ("rank_is_upper_bound", .bool(layer.note != nil)),
+              ])
+            })
+        )
+      ])
   }
 }

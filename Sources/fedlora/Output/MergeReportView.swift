@@ -2,10 +2,18 @@ import Adapters
 import Checkpoints
 
 /// The merge summary: per module and model-level relative error against the ideal update.
-enum MergeReportView {
-  static func json(_ report: MergeReport, output: String, adapterOutput: String?, set: ClientSet, asked: Int?) -> [(
-    key: String, value: JSON
-  )] {
+struct MergeReportView {
+  let report: MergeReport
+  let output: String
+  /// fedex's FedAvg adapter, beside the merged base.
+  let adapterOutput: String?
+  let set: ClientSet
+  /// `--rank`, when given.
+  let asked: Int?
+  /// The output dtype (nil: a merged base keeps each tensor's) and where it comes from.
+  let dtype: (dtype: DType?, source: String)
+
+  var json: [(key: String, value: JSON)] {
     func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
     return [
       ("output", .string(output)),
@@ -14,6 +22,7 @@ enum MergeReportView {
       ("rank", asked.map { JSON($0) } ?? .null),
       ("clients", .array(set.clients.map { .string($0.path) })),
       ("weights", .array(set.weights.map { JSON($0) })),
+      ("dtype", dtype.dtype.map { .string($0.rawValue) } ?? .null), ("dtype_source", .string(dtype.source)),
       ("model", .object([("relative_error", number(report.modelError)), ("floor", number(report.modelFloor))])),
       (
         "layers",
@@ -38,24 +47,33 @@ enum MergeReportView {
     ]
   }
 
-  static func text(_ report: MergeReport, output: String, adapterOutput: String?, asked: Int?) -> [String] {
-    let errors = report.modules.contains { $0.normT != nil }
-    var table = Table(
-      [("module", .left), ("shape", .left), ("rank", .right)]
-        + (errors ? [("||T||", .right), ("error", .right), ("floor", .right)] : []))
+  private var hasErrors: Bool { report.modules.contains { $0.normT != nil } }
+
+  /// The text table's columns (the JSON keys of the layer objects).
+  var columns: [String] { ["module", "shape", "rank"] + (hasErrors ? ["norm_T", "relative_error", "floor"] : []) }
+
+  var text: [String] {
+    var table = Table(columns.map { ($0, $0 == "module" || $0 == "shape" ? .left : .right) })
     func rel(_ value: Double?) -> String { value.map { NumberFormat.scientific($0) } ?? "n/a" }
     for module in report.modules {
       table.add(
         [module.name, NumberFormat.shape(module.shape), "\(module.rank)"]
-          + (errors ? [rel(module.normT), rel(module.relativeError), rel(module.relativeFloor)] : []))
+          + (hasErrors ? [rel(module.normT), rel(module.relativeError), rel(module.relativeFloor)] : []))
     }
     var lines = ["wrote \(output) (\(report.method.rawValue), \(report.modules.count) layers)"]
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
     lines += table.render()
+    let ranks = Set(report.modules.map(\.rank))
+    let rankName = ranks.count == 1 ? "rank-\(ranks.first ?? 0)" : "same-rank"
     lines.append(
-      errors
-        ? "model: relative error \(rel(report.modelError)), rank-R floor \(rel(report.modelFloor))"
+      hasErrors
+        ? "model: relative error \(rel(report.modelError)), floor \(rel(report.modelFloor)) (the best any \(rankName) adapter can do; svd reaches it)"
         : "errors not computed (--no-errors)")
+    if dtype.source == ClientSet.DTypeSource.widest.rawValue, let chosen = dtype.dtype {
+      lines.append(
+        "dtype: \(chosen.rawValue), the narrowest that holds every client's values exactly (the clients are \(set.clientDTypes.map(\.rawValue).joined(separator: ", ")); --dtype chooses another)"
+      )
+    }
     for limit in [RankLimit.shape, .update] {
       let limited = report.modules.filter { $0.rankLimit == limit }
       guard let first = limited.first, let asked else { continue }

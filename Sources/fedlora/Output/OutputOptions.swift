@@ -5,7 +5,7 @@ import Checkpoints
 struct OutputOptions: ParsableArguments {
   @Flag(
     help:
-      "Print one JSON document on standard output (schemas in docs/json.md), success or failure; nothing else is printed on success."
+      "Print one JSON document on standard output, success or failure ({schema, ok, warnings, error: {code, message}} and the report's fields, keyed as its columns); nothing else is printed on success."
   )
   var json = false
 

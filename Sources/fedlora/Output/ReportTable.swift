@@ -43,6 +43,11 @@ struct ReportTable {
 
   var columns: [String]
   var rows: [[Cell]] = []
+  /// Headers the text and Markdown tables show instead of a column's key (`cos_1` -> `cos(client_a)`);
+  /// JSON and CSV keep the keys.
+  var labels: [String: String] = [:]
+
+  private func label(_ column: String) -> String { labels[column] ?? column }
 
   /// Sorts by `column`: numbers largest first (worst layers on top), text alphabetically.
   mutating func sort(by column: String) throws {
@@ -60,7 +65,9 @@ struct ReportTable {
   }
 
   func text(bar column: String? = nil) -> [String] {
-    var table = Table(columns.map { ($0, $0 == columns.first ? .left : .right) } + (column == nil ? [] : [("", .left)]))
+    var table = Table(
+      columns.map { (label($0), $0 == columns.first ? .left : .right) }
+        + (column.map { [("bar(\($0))", .left)] } ?? []))
     let barIndex = column.flatMap { columns.firstIndex(of: $0) }
     let largest = barIndex.map { i in rows.compactMap { $0[i].sortKey }.max() ?? 0 } ?? 0
     for row in rows {
@@ -91,7 +98,7 @@ struct ReportTable {
   }
 
   var markdown: String {
-    let header = "| " + columns.joined(separator: " | ") + " |"
+    let header = "| " + columns.map(label).joined(separator: " | ") + " |"
     let rule = "|" + columns.enumerated().map { $0.offset == 0 ? "---|" : "---:|" }.joined()
     return ([header, rule] + rows.map { "| " + $0.map(\.display.visible).joined(separator: " | ") + " |" }).joined(
       separator: "\n") + "\n"

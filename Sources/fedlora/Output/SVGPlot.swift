@@ -14,8 +14,8 @@ struct SVGPlot {
   let series: [Series]
 
   var svg: String {
-    let (width, height) = (960.0, 480.0)
-    let (left, right, top, bottom) = (80.0, 200.0, 50.0, 70.0)
+    let (width, height) = (960.0, 600.0)
+    let (left, right, top, bottom) = (80.0, 200.0, 50.0, 190.0)
     let plotWidth = width - left - right, plotHeight = height - top - bottom
     let positive = series.flatMap { $0.values.compactMap { $0 } }.filter { $0 > 0 }
     let low = floor(log10(positive.min() ?? 1e-3)), high = ceil(log10(positive.max() ?? 1))
@@ -23,6 +23,7 @@ struct SVGPlot {
     func x(_ i: Int) -> Double { left + (labels.count > 1 ? Double(i) / Double(labels.count - 1) : 0.5) * plotWidth }
     func y(_ v: Double) -> Double { top + (1 - (log10(v) - low) / span) * plotHeight }
 
+    let prefix = Self.commonPrefix(labels)
     var out = """
       <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
       <rect width="100%" height="100%" fill="white"/>
@@ -41,13 +42,15 @@ struct SVGPlot {
     out +=
       "<text transform=\"translate(20 \(r(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">relative error ||T - BhAh|| / ||T|| (log)</text>\n"
     out +=
-      "<text x=\"\(r(left + plotWidth / 2))\" y=\"\(r(height - 12))\" text-anchor=\"middle\">layer (\(labels.count) adapted weights, in report order)</text>\n"
-    // X ticks: at most ~16 labels.
-    let step = max(1, labels.count / 16)
+      "<text x=\"\(r(left + plotWidth / 2))\" y=\"\(r(height - 12))\" text-anchor=\"middle\">module\(prefix.isEmpty ? "" : " (" + escape(prefix) + "...)") in report order, \(labels.count) adapted weights</text>\n"
+    // X ticks: at most ~32, each named by its module (slanted, without the common prefix).
+    let step = max(1, (labels.count + 31) / 32)
     for i in stride(from: 0, to: labels.count, by: step) {
+      let (tx, ty) = (r(x(i)), r(top + plotHeight + 14))
       out +=
-        "<line x1=\"\(r(x(i)))\" y1=\"\(top + plotHeight)\" x2=\"\(r(x(i)))\" y2=\"\(top + plotHeight + 5)\" stroke=\"black\"/>\n"
-      out += "<text x=\"\(r(x(i)))\" y=\"\(r(top + plotHeight + 18))\" text-anchor=\"middle\">\(i)</text>\n"
+        "<line x1=\"\(tx)\" y1=\"\(top + plotHeight)\" x2=\"\(tx)\" y2=\"\(top + plotHeight + 5)\" stroke=\"black\"/>\n"
+      out +=
+        "<text x=\"\(tx)\" y=\"\(ty)\" font-size=\"10\" text-anchor=\"end\" transform=\"rotate(-40 \(tx) \(ty))\">\(escape(String(labels[i].dropFirst(prefix.count))))</text>\n"
     }
     for (index, s) in series.enumerated() {
       let points = s.values.enumerated().compactMap { i, v in v.flatMap { $0 > 0 ? "\(r(x(i))),\(r(y($0)))" : nil } }
@@ -69,6 +72,13 @@ struct SVGPlot {
   }
 
   private func r(_ v: Double) -> String { NumberFormat.fixed(v, 1) }
+
+  /// The leading dot-separated parts every label shares ("model.layers."), shown once in no label.
+  static func commonPrefix(_ labels: [String]) -> String {
+    guard var prefix = labels.first, labels.count > 1 else { return "" }
+    for label in labels.dropFirst() { while !label.hasPrefix(prefix) { prefix.removeLast() } }
+    return String(prefix[..<(prefix.lastIndex(of: ".").map { prefix.index(after: $0) } ?? prefix.startIndex)])
+  }
 
   private func escape(_ text: String) -> String {
     text.replacingAll("&", "&amp;").replacingAll("<", "&lt;").replacingAll(">", "&gt;").replacingAll("\"", "&quot;")
