@@ -268,7 +268,10 @@ struct AdapterReportView {
       ("verdict_code", audit.map { .string($0.verdict.rawValue) } ?? .null),
       (
         "tolerances",
-        audit.map { a in .object(Audit.Rule.allCases.map { ($0.rawValue, JSON(a.tolerance($0))) }) } ?? .null
+        // JSON keys use underscores (`flora_na`, as in `model`); the rule's name is `flora-na`.
+        audit.map { a in
+          .object(Audit.Rule.allCases.map { ($0.rawValue.replacingAll("-", "_"), JSON(a.tolerance($0))) })
+        } ?? .null
       ),
       ("expect", options.expect.map { .string($0.rawValue) } ?? .null),
       ("expectation_met", options.expect.flatMap { rule in audit.map { .bool($0.meets(rule)) } } ?? .null),
