@@ -3,7 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 
-@Suite("The JSON Schema validator of the tests")
+@Suite("The JSON Schema validator of the tests, and the schemas of docs/schemas")
 struct JSONSchemaTests {
   func schema(_ text: String) throws -> JSONSchema { try JSONSchema(JSON.parse(text, path: "schema")) }
 
@@ -105,5 +105,26 @@ struct JSONSchemaTests {
       schema.problems().sorted() == ["#/properties/a: unsupported keyword 'if'", "#: unsupported keyword 'maxLength'"])
     #expect(
       try self.schema(##"{"$ref": "#/$defs/missing"}"##).problems() == [##"#: unresolvable $ref "#/$defs/missing""##])
+  }
+
+  @Test("Every schema in docs/schemas loads, uses only implemented keywords, and takes its failure document")
+  func documentedSchemas() throws {
+    let schemas = try CLI.schemas.get()
+    #expect(
+      Set(schemas.keys) == [
+        "fedlora/1", "fedlora.inspect/1", "fedlora.merge/1", "fedlora.convert/1", "fedlora.verify/1",
+        "fedlora.inspect.file/1", "fedlora.inspect.adapter/1", "fedlora.inspect.clients/1",
+      ])
+    for (name, schema) in schemas {
+      #expect(schema.problems().isEmpty, "\(name): \(schema.problems())")
+      let failure = #"{"schema": "\#(name)", "ok": false, "warnings": ["w"], "error": {"code": "io", "message": "m"}}"#
+      let found = try errors(schema, failure)
+      #expect(found.isEmpty, "\(name): \(found)")
+      let wrongName =
+        #"{"schema": "fedlora.other/1", "ok": false, "warnings": [], "error": {"code": "io", "message": "m"}}"#
+      #expect(try !errors(schema, wrongName).isEmpty, "\(name)")
+      let noCode = #"{"schema": "\#(name)", "ok": false, "warnings": [], "error": {"message": "m"}}"#
+      #expect(try !errors(schema, noCode).isEmpty, "\(name)")
+    }
   }
 }
