@@ -1,4 +1,5 @@
 import Checkpoints
+import Foundation
 import TestSupport
 import Testing
 
@@ -46,6 +47,23 @@ struct JSONSchemaContractTests {
     // JSON keys use underscores: tolerances as model (`flora_na`, never the rule's `flora-na`).
     #expect(audit["tolerances"]?.objectValue?.map(\.key) == ["fedavg", "flora_na", "floor"], "\(audit.compactText)")
     #expect(audit["model"]?.objectValue?.map(\.key) == ["fedavg", "flora_na", "floor", "against"])
+    // A layer with a NaN: its norms are null, never a string in a number column.
+    let source = try Checkpoint.open(Self.clients[0])
+    mkdir(folder + "/nan", 0o755)
+    let poisoned = try #require(source.tensors.first { $0.name.hasSuffix("lora_A.weight") })
+    try SafeTensorsWriter.write(
+      source.tensors.map { tensor in
+        tensor.name == poisoned.name
+          ? OutputTensor(
+            name: tensor.name, dtype: .f32, shape: tensor.shape,
+            values: [.nan] + [Float](repeating: 0.5, count: tensor.elementCount - 1))
+          : OutputTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, source: .copy(tensor))
+      }, to: folder + "/nan/adapter_model.safetensors")
+    Fixtures.write(try Fixtures.read(Self.clients[0] + "/adapter_config.json"), to: folder + "/nan/adapter_config.json")
+    let layers = try document(["inspect", folder + "/nan"])["layers"]?.arrayValue ?? []
+    let row = try #require(layers.first { $0["nan"]?.intValue == 1 })
+    #expect(
+      row["norm_A"] == .null && row["norm_sBA"] == .null && row["flags"]?.stringValue?.contains("non-finite") == true)
     // The generic failure document (no command).
     #expect(try document([], status: 64)["schema"]?.stringValue == "fedlora/1")
   }
