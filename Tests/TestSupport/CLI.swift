@@ -63,8 +63,8 @@ public enum CLI {
     return result
   }
 
-  /// A `--json` run whose stdout breaks the contract (not one JSON document, an unknown
-  /// schema, or a document its schema rejects).
+  /// A `--json` run that breaks the contract: stdout not one JSON document, an unknown schema,
+  /// a document its schema rejects, or a success that printed on stderr.
   public struct ContractViolation: Error, Sendable, CustomStringConvertible {
     /// The command, what is wrong, and the stdout it printed.
     public let description: String
@@ -93,7 +93,8 @@ public enum CLI {
     }
   }()
 
-  /// Validates a `--json` run's stdout against its schema; throws a ``ContractViolation``.
+  /// Validates a `--json` run's stdout against its schema (and a success's stderr is empty);
+  /// throws a ``ContractViolation``.
   public static func checkDocument(_ result: Result, arguments: [String]) throws {
     func violation(_ what: String) -> ContractViolation {
       ContractViolation(
@@ -108,6 +109,9 @@ public enum CLI {
     guard let name = document["schema"]?.stringValue else { throw violation("no string `schema` field") }
     guard let schema = try schemas.get()[name] else {
       throw violation("no schema for \(name) in docs/schemas/")
+    }
+    if result.status == 0, !result.stderr.isEmpty {
+      throw violation("a success printed on stderr (warnings belong in the document): \(result.stderr.prefix(2000))")
     }
     let errors = schema.validate(document)
     if !errors.isEmpty {
