@@ -1,6 +1,9 @@
+import Checkpoints
 import Foundation
 
-/// Runs the built `fedlora` executable, as a pipeline would.
+/// Runs the built `fedlora` executable, as a pipeline would. Every run with `--json` that ends
+/// with 0, 1 or 64 is held to the contract: stdout must be one JSON document that validates
+/// against the schema in docs/schemas/ its `schema` field names, or `run` throws.
 public enum CLI {
   /// What a run left: its exit status and both streams, whole.
   public struct Result: Sendable {
@@ -50,8 +53,69 @@ public enum CLI {
     stderrData = err.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     process.waitUntilExit()
-    return Result(
+    let result = Result(
       status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
       stderr: String(decoding: stderrData, as: UTF8.self))
+    // 130 and 143 (signals) may leave no document; anything else under --json must be one.
+    if arguments.contains("--json"), [0, 1, 64].contains(result.status) {
+      try checkDocument(result, arguments: arguments)
+    }
+    return result
+  }
+
+  /// A `--json` run that breaks the contract: stdout not one JSON document, an unknown schema,
+  /// a document its schema rejects, or a success that printed on stderr.
+  public struct ContractViolation: Error, Sendable, CustomStringConvertible {
+    /// The command, what is wrong, and the stdout it printed.
+    public let description: String
+  }
+
+  /// The package's root folder (this file is Tests/TestSupport/CLI.swift).
+  public static let packageRoot: String = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().path
+
+  /// The schemas of docs/schemas/ by the document name they describe (`fedlora.merge/1` is
+  /// `fedlora.merge.1.schema.json`), read and compiled once per test process.
+  public static let schemas: Swift.Result<[String: JSONSchema], ContractViolation> = {
+    let folder = packageRoot + "/docs/schemas"
+    let suffix = ".schema.json"
+    do {
+      var schemas: [String: JSONSchema] = [:]
+      for file in try FileManager.default.contentsOfDirectory(atPath: folder) where file.hasSuffix(suffix) {
+        let stem = file.dropLast(suffix.count)
+        guard let dot = stem.lastIndex(of: ".") else { continue }
+        schemas[String(stem[..<dot]) + "/" + String(stem[stem.index(after: dot)...])] = try JSONSchema(
+          contentsOf: folder + "/" + file)
+      }
+      return .success(schemas)
+    } catch {
+      return .failure(ContractViolation(description: "cannot load the schemas of \(folder): \(error)"))
+    }
+  }()
+
+  /// Validates a `--json` run's stdout against its schema (and a success's stderr is empty);
+  /// throws a ``ContractViolation``.
+  public static func checkDocument(_ result: Result, arguments: [String]) throws {
+    func violation(_ what: String) -> ContractViolation {
+      ContractViolation(
+        description:
+          "fedlora \(arguments.joined(separator: " ")) (exit \(result.status)) breaks the JSON contract: \(what)\n"
+          + "stdout: \(result.stdout.prefix(4000))")
+    }
+    let document: JSON
+    do { document = try JSON.parse(result.stdout, path: "stdout") } catch {
+      throw violation("stdout is not one JSON document (\(error))")
+    }
+    guard let name = document["schema"]?.stringValue else { throw violation("no string `schema` field") }
+    guard let schema = try schemas.get()[name] else {
+      throw violation("no schema for \(name) in docs/schemas/")
+    }
+    if result.status == 0, !result.stderr.isEmpty {
+      throw violation("a success printed on stderr (warnings belong in the document): \(result.stderr.prefix(2000))")
+    }
+    let errors = schema.validate(document)
+    if !errors.isEmpty {
+      throw violation("it does not validate against \(name):\n  " + errors.joined(separator: "\n  "))
+    }
   }
 }

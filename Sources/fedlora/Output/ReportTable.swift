@@ -11,7 +11,8 @@ struct ReportTable {
     var json: JSON {
       switch self {
       case let .text(s): .string(s)
-      case let .number(v): v.map { $0.isFinite ? JSON($0) : .string("\($0)") } ?? .null
+      // JSON has no NaN or infinity: a non-finite number is null (the nan and inf columns count them).
+      case let .number(v): v.flatMap { $0.isFinite ? JSON($0) : nil } ?? .null
       case let .integer(v): v.map { JSON($0) } ?? .null
       }
     }
