@@ -21,6 +21,23 @@ public enum CLI {
     return bundle.appendingPathComponent("fedlora").path
   }()
 
+  /// Everything `handle` gives until its end, retrying reads that a signal interrupts
+  /// (Foundation's `readDataToEndOfFile` traps on EINTR, which the signal tests provoke).
+  static func readAll(_ handle: FileHandle) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+      let count = buffer.withUnsafeMutableBytes { read(handle.fileDescriptor, $0.baseAddress, $0.count) }
+      if count > 0 {
+        data.append(contentsOf: buffer[..<count])
+      } else if count < 0, errno == EINTR {
+        continue
+      } else {
+        return data
+      }
+    }
+  }
+
   /// Runs fedlora (or `program`) with `arguments`, in `directory` when given; `signal` is sent
   /// `after` seconds, as a user's Ctrl-C or a scheduler's kill would be.
   public static func run(
@@ -47,10 +64,10 @@ public enum CLI {
     nonisolated(unsafe) var stderrData = Data()
     group.enter()
     DispatchQueue.global().async {
-      stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+      stdoutData = readAll(out.fileHandleForReading)
       group.leave()
     }
-    stderrData = err.fileHandleForReading.readDataToEndOfFile()
+    stderrData = readAll(err.fileHandleForReading)
     group.wait()
     process.waitUntilExit()
     let result = Result(

@@ -79,7 +79,7 @@ enum Session {
   }
 
   private static let usageCodes: Set = [
-    "usage", "bad-option", "output-is-input", "duplicate-input", "bad-weights-count",
+    "usage", "bad-option", "output-is-input", "duplicate-input",
   ]
 
   /// What the command line can do about an error the libraries describe in their own terms.
