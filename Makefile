@@ -17,8 +17,15 @@ deps:
 	  echo "installing $(APT_DEPS)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_DEPS); }
 
+# libcrypto (SHA-256) and libz (inflate) are linked statically: ld takes the .a of the first -L
+# folder holding the library, and this folder holds only the archives. The binary then needs
+# nothing beyond glibc and libstdc++, so the wheel and the tarball ship it as it is.
+STATIC_LIBS := .build/static-libs
+LIBDIR      := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
 build: deps
-	$(SWIFT) build -c release --product fedlora --static-swift-stdlib
+	@mkdir -p $(STATIC_LIBS) && ln -sf $(LIBDIR)/libcrypto.a $(LIBDIR)/libz.a $(STATIC_LIBS)/
+	$(SWIFT) build -c release --product fedlora --static-swift-stdlib -Xlinker -L$(STATIC_LIBS)
 
 test: deps
 	$(SWIFT) test
