@@ -61,7 +61,7 @@ def _record_line(name: str, data: bytes) -> str:
 
 
 def _files(stage: Path, data_dir: str, dist_info: str) -> List[Tuple[str, Path]]:
-    files = [(f"{NAME}/{p.relative_to(HERE / NAME)}", p) for p in sorted((HERE / NAME).rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    files = [(f"{NAME}/{p.relative_to(HERE / NAME)}", p) for p in sorted((HERE / NAME).rglob("*")) if p.is_file() and "__pycache__" not in p.parts and p.name != "_version.py"]
     files.append((f"{data_dir}/scripts/{NAME}", stage / "bin" / NAME))
     for part in ("lib", "share"):
         files += [(f"{data_dir}/data/{p.relative_to(stage)}", p) for p in sorted((stage / part).rglob("*")) if p.is_file()]
@@ -80,6 +80,8 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, Any]] 
     files = _files(stage, data_dir, dist_info)
     licenses = [name.split("/licenses/", 1)[1] for name, _ in files if name.startswith(f"{dist_info}/licenses/")]
     generated = {
+        # The version of the binary the wheel carries, for fedlora.__version__ (no metadata read).
+        f"{NAME}/_version.py": f'__version__ = "{version}"\n'.encode(),
         f"{dist_info}/METADATA": _metadata(project, version, licenses).encode(),
         f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: fedlora_build\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
     }

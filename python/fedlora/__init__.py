@@ -46,7 +46,10 @@ if TYPE_CHECKING:
     )
     from .state_dicts import merge_state_dicts
 
-__version__ = "0.1.0"
+try:
+    from ._version import __version__  # written into the wheel: the version of its binary
+except ImportError:  # a source checkout
+    __version__ = "0+unknown"
 
 __all__ = [
     "merge",

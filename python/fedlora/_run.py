@@ -68,6 +68,12 @@ def _schema_name(schema: str) -> Tuple[str, int]:
     return name, int(version) if version.isdigit() else -1
 
 
+def _error_line(stderr: str) -> str:
+    """The message of the CLI's last `fedlora: error: ...` line ("" when there is none)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("fedlora: error: ")]
+    return lines[-1][len("fedlora: error: ") :] if lines else ""
+
+
 def run_json(
     arguments: Sequence[str], *, schemas: Sequence[str], parse: Any = None, check: bool = True
 ) -> Dict[str, Any]:
@@ -87,6 +93,11 @@ def run_json(
         if not isinstance(document, dict):
             raise ValueError("not an object")
     except ValueError:
+        reported = _error_line(err)
+        if status == 1 and reported:
+            # A failure the CLI reports on stderr alone: BLAS/LAPACK that cannot be loaded ends
+            # the process from the loader, before any document is printed.
+            raise CommandError("failed", reported, exit_status=status, stderr=err, argv=argv) from None
         detail = err.strip().splitlines()[-1] if err.strip() else f"{out[:200]!r}"
         raise ProtocolError(
             "bad-document",
@@ -132,8 +143,7 @@ def run_text(arguments: Sequence[str], *, check: bool = True) -> Tuple[int, str,
     argv = [find_binary(), *arguments]
     status, out, err = _communicate(argv)
     if status != 0 and check:
-        lines = [line for line in err.splitlines() if line.startswith("fedlora: error: ")]
-        message = lines[-1][len("fedlora: error: ") :] if lines else err.strip() or f"exit status {status}"
+        message = _error_line(err) or err.strip() or f"exit status {status}"
         details = dict(exit_status=status, stderr=err, argv=argv)
         if status == _USAGE:
             raise UsageError("usage", message, **details)

@@ -138,6 +138,8 @@ def merge_state_dicts(
     if not states:
         raise UsageError("usage", "states is empty: give one state dict per client")
     kind = _kind(states)
+    if kind == "numpy" and dtype == "bf16":
+        raise UsageError("usage", "dtype bf16: numpy has no bfloat16 to return it in; give torch tensors, or f16 / f32")
     if isinstance(config, Sequence) and not isinstance(config, (str, bytes, Mapping)):
         configs = [_config_dict(c, f"config[{i}]") for i, c in enumerate(config)]
         if len(configs) != len(states):
