@@ -60,7 +60,9 @@ def stage(binary: Path, openblas_wheel: Path, out: Path) -> None:
     with zipfile.ZipFile(openblas_wheel) as archive:
         names = archive.namelist()
         library = next(n for n in names if n.endswith("/lib/libscipy_openblas.so"))
-        licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE.txt") or n.endswith(".dist-info/LICENSE.txt"))
+        licence = next(
+            n for n in names if n.endswith(".dist-info/licenses/LICENSE.txt") or n.endswith(".dist-info/LICENSE.txt")
+        )
         (out / "lib" / "fedlora" / "libscipy_openblas.so").write_bytes(archive.read(library))
         (out / "licenses" / "OpenBLAS-LAPACK-gfortran-scipy-openblas32.txt").write_bytes(archive.read(licence))
     for name, candidates in BINARY_LICENSES.items():
@@ -135,7 +137,10 @@ def tarball(wheel: Path, out: Path) -> Path:
             info = tarfile.TarInfo(f"{top}/{name}")
             info.size, info.mode, info.mtime = len(data), mode, epoch
             tar.addfile(info, io.BytesIO(data))
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9) as gz,
+    ):
         gz.write(buffer.getvalue())
     print(f"wrote {path}")
     return path

@@ -33,7 +33,9 @@ def _project() -> Dict[str, Any]:
 def _stage() -> Path:
     stage = Path(os.environ.get("FEDLORA_STAGE", HERE.parent / ".build" / "wheel" / "stage")).resolve()
     if not (stage / "bin" / NAME).is_file():
-        raise SystemExit(f"fedlora_build: no staged binary in {stage}/bin: run `make wheel` (scripts/python_dist.py stage)")
+        raise SystemExit(
+            f"fedlora_build: no staged binary in {stage}/bin: run `make wheel` (scripts/python_dist.py stage)"
+        )
     return stage
 
 
@@ -61,15 +63,27 @@ def _record_line(name: str, data: bytes) -> str:
 
 
 def _files(stage: Path, data_dir: str, dist_info: str) -> List[Tuple[str, Path]]:
-    files = [(f"{NAME}/{p.relative_to(HERE / NAME)}", p) for p in sorted((HERE / NAME).rglob("*")) if p.is_file() and "__pycache__" not in p.parts and p.name != "_version.py"]
+    files = [
+        (f"{NAME}/{p.relative_to(HERE / NAME)}", p)
+        for p in sorted((HERE / NAME).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts and p.name != "_version.py"
+    ]
     files.append((f"{data_dir}/scripts/{NAME}", stage / "bin" / NAME))
     for part in ("lib", "share"):
-        files += [(f"{data_dir}/data/{p.relative_to(stage)}", p) for p in sorted((stage / part).rglob("*")) if p.is_file()]
-    files += [(f"{dist_info}/licenses/{p.relative_to(stage / 'licenses')}", p) for p in sorted((stage / "licenses").rglob("*")) if p.is_file()]
+        files += [
+            (f"{data_dir}/data/{p.relative_to(stage)}", p) for p in sorted((stage / part).rglob("*")) if p.is_file()
+        ]
+    files += [
+        (f"{dist_info}/licenses/{p.relative_to(stage / 'licenses')}", p)
+        for p in sorted((stage / "licenses").rglob("*"))
+        if p.is_file()
+    ]
     return files
 
 
-def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, Any]] = None, metadata_directory: Optional[str] = None) -> str:
+def build_wheel(
+    wheel_directory: str, config_settings: Optional[Dict[str, Any]] = None, metadata_directory: Optional[str] = None
+) -> str:
     project = _project()
     stage = _stage()
     version = (stage / "VERSION").read_text().strip()
@@ -83,7 +97,9 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, Any]] 
         # The version of the binary the wheel carries, for fedlora.__version__ (no metadata read).
         f"{NAME}/_version.py": f'__version__ = "{version}"\n'.encode(),
         f"{dist_info}/METADATA": _metadata(project, version, licenses).encode(),
-        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: fedlora_build\nRoot-Is-Purelib: false\nTag: {tag}\n".encode(),
+        f"{dist_info}/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: fedlora_build\nRoot-Is-Purelib: false\nTag: {tag}\n".encode()
+        ),
     }
     record: List[str] = []
     # Fixed timestamps, so the same stage gives the same wheel.
@@ -93,7 +109,9 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, Any]] 
         for name, source in files:
             data = source.read_bytes()
             info = zipfile.ZipInfo(name, epoch)
-            executable = name.endswith(f"/scripts/{NAME}") or name.endswith(".so") or source.stat().st_mode & stat.S_IXUSR
+            executable = (
+                name.endswith(f"/scripts/{NAME}") or name.endswith(".so") or source.stat().st_mode & stat.S_IXUSR
+            )
             info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)

@@ -11,8 +11,6 @@ documents (docs/json.md). `merge_state_dicts` merges PEFT state dicts held in me
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from .errors import (
     BinaryNotFoundError,
     CommandError,
@@ -22,7 +20,11 @@ from .errors import (
     UsageError,
 )
 
+# typing is not imported at run time (mypy reads any TYPE_CHECKING as True).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._binary import find_binary
     from .api import build_info, cli, convert, inspect, merge, verify, version
     from .results import (
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     from .state_dicts import merge_state_dicts
 
 try:
-    from ._version import __version__  # written into the wheel: the version of its binary
+    from ._version import __version__  # type: ignore[import-not-found,unused-ignore]  # written into the wheel
 except ImportError:  # a source checkout
     __version__ = "0+unknown"
 
@@ -96,9 +98,23 @@ _LAZY = {
     **{
         name: "results"
         for name in (
-            "MergeResult", "MergeLayer", "PlannedFile", "AdapterInspection", "AdapterLayer", "ClientsInspection",
-            "ClientsLayer", "ModelErrors", "FileInspection", "CheckpointFile", "TensorInfo", "InspectResult",
-            "VerifyResult", "VerifiedFile", "TensorCheck", "ConvertResult", "Problem",
+            "MergeResult",
+            "MergeLayer",
+            "PlannedFile",
+            "AdapterInspection",
+            "AdapterLayer",
+            "ClientsInspection",
+            "ClientsLayer",
+            "ModelErrors",
+            "FileInspection",
+            "CheckpointFile",
+            "TensorInfo",
+            "InspectResult",
+            "VerifyResult",
+            "VerifiedFile",
+            "TensorCheck",
+            "ConvertResult",
+            "Problem",
         )
     },  # fmt: skip
 }
@@ -115,5 +131,5 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list:
+def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(_LAZY))

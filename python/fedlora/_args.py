@@ -25,9 +25,7 @@ def path(value: Any, name: str) -> str:
 
 def paths(value: Any, name: str) -> List[str]:
     if isinstance(value, (str, bytes, os.PathLike)):
-        raise UsageError(
-            "usage", f"{name} must be a list of paths, got the single path {value!r}: give [{value!r}]"
-        )
+        raise UsageError("usage", f"{name} must be a list of paths, got the single path {value!r}: give [{value!r}]")
     try:
         items = list(value)
     except TypeError:
@@ -80,7 +78,9 @@ def option(arguments: List[str], flag_name: str, value: Optional[str]) -> None:
 
 def flag(arguments: List[str], flag_name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise UsageError("usage", f"{flag_name.lstrip('-').replace('-', '_')} must be True or False, got {_describe(value)}")
+        raise UsageError(
+            "usage", f"{flag_name.lstrip('-').replace('-', '_')} must be True or False, got {_describe(value)}"
+        )
     if value:
         arguments.append(flag_name)
 

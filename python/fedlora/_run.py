@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from ._binary import find_binary
 from .errors import (
@@ -75,7 +75,11 @@ def _error_line(stderr: str) -> str:
 
 
 def run_json(
-    arguments: Sequence[str], *, schemas: Sequence[str], parse: Any = None, check: bool = True
+    arguments: Sequence[str],
+    *,
+    schemas: Sequence[str],
+    parse: Optional[Callable[[Dict[str, Any]], Any]] = None,
+    check: bool = True,
 ) -> Dict[str, Any]:
     """Runs `fedlora ARGUMENTS --json`; returns its document when `ok` (or, with `check=False`,
     a full document with `ok: false`). `schemas` are the document names the command may print
@@ -121,19 +125,19 @@ def run_json(
         )
     if status == 0 and document.get("ok") is True:
         return document
-    error = document.get("error") if isinstance(document.get("error"), dict) else {}
+    error: Dict[str, Any] = document["error"] if isinstance(document.get("error"), dict) else {}
     code = str(error.get("code", "usage" if status == _USAGE else "failed"))
     message = str(error.get("message", err.strip() or f"exit status {status}"))
-    details = dict(exit_status=status, document=document, stderr=err, argv=argv)
     if status == _USAGE:
-        raise UsageError(code, message, **details)
+        raise UsageError(code, message, exit_status=status, document=document, stderr=err, argv=argv)
     # A failed check (inspect --expect, verify, unreadable modules) still prints its whole result.
     full = set(document) - {"schema", "ok", "warnings", "error"}
     if status == 1 and full and not check:
         return document
     if status == 1:
-        raise CommandError(code, message, result=parse(document) if full and parse else None, **details)
-    raise FedloraError(code, message, **details)
+        result = parse(document) if full and parse else None
+        raise CommandError(code, message, result=result, exit_status=status, document=document, stderr=err, argv=argv)
+    raise FedloraError(code, message, exit_status=status, document=document, stderr=err, argv=argv)
 
 
 def run_text(arguments: Sequence[str], *, check: bool = True) -> Tuple[int, str, str]:
@@ -144,12 +148,11 @@ def run_text(arguments: Sequence[str], *, check: bool = True) -> Tuple[int, str,
     status, out, err = _communicate(argv)
     if status != 0 and check:
         message = _error_line(err) or err.strip() or f"exit status {status}"
-        details = dict(exit_status=status, stderr=err, argv=argv)
         if status == _USAGE:
-            raise UsageError("usage", message, **details)
+            raise UsageError("usage", message, exit_status=status, stderr=err, argv=argv)
         if status == 1:
-            raise CommandError("failed", message, **details)
-        raise SignalError("signal", f"fedlora ended with status {status}: {message}", **details)
+            raise CommandError("failed", message, exit_status=status, stderr=err, argv=argv)
+        raise SignalError(
+            "signal", f"fedlora ended with status {status}: {message}", exit_status=status, stderr=err, argv=argv
+        )
     return status, out, err
-
-

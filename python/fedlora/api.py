@@ -9,16 +9,17 @@ beside the JSON document: `fedlora.cli()` runs any command line as it is.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import _args as a
 from ._run import run_json, run_text
+from .errors import UsageError
 from .results import ConvertResult, InspectResult, MergeResult, VerifyResult, inspect_result
 
 __all__ = ["merge", "inspect", "verify", "convert", "cli", "version", "build_info"]
 
 
-def _weighting(arguments: list, weights: Optional[Sequence[float]], samples: Optional[Sequence[float]]) -> None:
+def _weighting(arguments: List[str], weights: Optional[Sequence[float]], samples: Optional[Sequence[float]]) -> None:
     a.option(arguments, "--weights", None if weights is None else a.number_list(weights, "weights"))
     a.option(arguments, "--samples", None if samples is None else a.number_list(samples, "samples"))
 
@@ -46,7 +47,7 @@ def merge_arguments(
     dry_run: bool = False,
     allow_missing: bool = False,
     allow_different_bases: bool = False,
-) -> list:
+) -> List[str]:
     """The `fedlora merge` command line of `merge()`'s arguments (without `--json`)."""
     arguments = ["merge"]
     a.option(arguments, "--output", None if output is None else a.path(output, "output"))
@@ -55,13 +56,19 @@ def merge_arguments(
     a.flag(arguments, "--keep-weights", keep_weights)
     a.option(arguments, "--rank", None if rank is None else str(a.integer(rank, "rank")))
     a.option(arguments, "--scope", None if scope is None else a.text(scope, "scope"))
-    a.option(arguments, "--max-iterations", None if max_iterations is None else str(a.integer(max_iterations, "max_iterations")))
+    a.option(
+        arguments,
+        "--max-iterations",
+        None if max_iterations is None else str(a.integer(max_iterations, "max_iterations")),
+    )
     a.option(arguments, "--format", None if format is None else a.text(format, "format"))
     a.option(arguments, "--dtype", None if dtype is None else a.text(dtype, "dtype"))
     a.option(arguments, "--alpha", None if alpha is None else repr(a.real(alpha, "alpha")))
     a.option(arguments, "--base", None if base is None else a.path(base, "base"))
     a.option(arguments, "--shard-size", None if shard_size is None else a.text(shard_size, "shard_size"))
-    a.option(arguments, "--adapter-output", None if adapter_output is None else a.path(adapter_output, "adapter_output"))
+    a.option(
+        arguments, "--adapter-output", None if adapter_output is None else a.path(adapter_output, "adapter_output")
+    )
     a.option(arguments, "--base-config", None if base_config is None else a.path(base_config, "base_config"))
     a.option(arguments, "--recipe", None if recipe is None else a.path(recipe, "recipe"))
     a.flag(arguments, "--no-errors", no_errors)
@@ -211,7 +218,7 @@ def cli(arguments: Sequence[str], *, check: bool = True) -> Tuple[int, str, str]
     """Runs `fedlora ARGUMENTS` as given (no `--json` added): (exit status, stdout, stderr). For
     the outputs the typed API leaves out (`--csv`, `--markdown`, tables); errors as the API's."""
     if isinstance(arguments, (str, bytes)) or not all(isinstance(item, str) for item in arguments):
-        raise a.UsageError("usage", "arguments must be a list of strings")
+        raise UsageError("usage", "arguments must be a list of strings")
     return run_text(list(arguments), check=check)
 
 
@@ -220,14 +227,15 @@ def version() -> str:
     return run_text(["--version"])[1].strip()
 
 
-def build_info() -> dict:
+def build_info() -> Dict[str, str]:
     """`fedlora --version --verbose` as a dict: version, and which BLAS/LAPACK the binary loads
     (`blas`, `lapacke`: paths and where they come from; `openblas`: its build; `kernels`).
     Raises CommandError naming what is missing when they cannot be loaded."""
     _, out, _ = run_text(["--version", "--verbose"])
-    return dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    pairs = (line.split(": ", 1) for line in out.splitlines() if ": " in line)
+    return {key: value for key, value in pairs}
 
 
 def _check_flag(check: Any) -> None:
     if not isinstance(check, bool):
-        raise a.UsageError("usage", f"check must be True or False, got {type(check).__name__} {check!r}")
+        raise UsageError("usage", f"check must be True or False, got {type(check).__name__} {check!r}")

@@ -9,7 +9,10 @@ JSON decode error.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+# typing is not imported at run time: it costs more than the rest of `import fedlora`.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Optional, Sequence
 
 __all__ = [
     "FedloraError",

@@ -19,9 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from . import _args as a
-from .api import merge_arguments
 from ._run import run_json
+from .api import merge_arguments
 from .errors import UsageError
 from .results import MergeResult
 
@@ -51,10 +50,12 @@ def _jsonable(value: Any) -> Any:
 
 def _config_dict(config: Config, name: str) -> Dict[str, Any]:
     if isinstance(config, Mapping):
-        return _jsonable(config)
+        return dict(_jsonable(config))
     if hasattr(config, "to_dict"):  # peft.LoraConfig, without importing peft
-        return _jsonable(config.to_dict())
-    raise UsageError("usage", f"{name} must be a dict (adapter_config.json) or a peft.LoraConfig, got {type(config).__name__}")
+        return dict(_jsonable(config.to_dict()))
+    raise UsageError(
+        "usage", f"{name} must be a dict (adapter_config.json) or a peft.LoraConfig, got {type(config).__name__}"
+    )
 
 
 def _kind(states: Sequence[Mapping[str, Any]]) -> str:
@@ -62,7 +63,9 @@ def _kind(states: Sequence[Mapping[str, Any]]) -> str:
     kinds = set()
     for index, state in enumerate(states):
         if not isinstance(state, Mapping) or not state:
-            raise UsageError("usage", f"states[{index}] must be a non-empty dict of tensor name -> array, got {type(state).__name__}")
+            raise UsageError(
+                "usage", f"states[{index}] must be a non-empty dict of tensor name -> array, got {type(state).__name__}"
+            )
         for key, value in state.items():
             if not isinstance(key, str):
                 raise UsageError("usage", f"states[{index}] has a key {key!r} that is not a string")
@@ -86,7 +89,9 @@ def _write_client(folder: Path, state: Mapping[str, Any], config: Dict[str, Any]
     if kind == "torch":
         from safetensors.torch import save_file as save_torch
 
-        save_torch({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(weights), metadata={"format": "pt"})
+        save_torch(
+            {k: v.detach().cpu().contiguous() for k, v in state.items()}, str(weights), metadata={"format": "pt"}
+        )
     else:
         import numpy as np
         from safetensors.numpy import save_file as save_numpy

@@ -46,7 +46,15 @@ def bench_clients(tmp_path_factory: pytest.TempPathFactory) -> List[str]:
     time."""
     folder = tmp_path_factory.mktemp("bench")
     subprocess.run(
-        [sys.executable, str(REPO / "bench" / "make_bench_adapters.py"), str(folder), "--clients", "10", "--layers", "8"],
+        [
+            sys.executable,
+            str(REPO / "bench" / "make_bench_adapters.py"),
+            str(folder),
+            "--clients",
+            "10",
+            "--layers",
+            "8",
+        ],
         check=True,
         capture_output=True,
     )

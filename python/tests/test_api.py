@@ -22,7 +22,9 @@ def _without_paths(document: Dict[str, Any], *paths: str) -> Dict[str, Any]:
 def test_merge_equals_the_cli(binary: str, tmp_path: Path, method: str) -> None:
     api_out, cli_out = tmp_path / "api", tmp_path / "cli"
     result = fedlora.merge(CLIENTS, api_out, method=method, samples=[100, 200, 300])
-    status, document = cli_json(binary, "merge", *CLIENTS, "--method", method, "--samples", "100,200,300", "-o", str(cli_out))
+    status, document = cli_json(
+        binary, "merge", *CLIENTS, "--method", method, "--samples", "100,200,300", "-o", str(cli_out)
+    )
     assert status == 0
     assert _without_paths(result.raw, str(api_out)) == _without_paths(document, str(cli_out))
     assert (api_out / "adapter_model.safetensors").read_bytes() == (cli_out / "adapter_model.safetensors").read_bytes()
@@ -43,8 +45,12 @@ def test_merge_options_reach_the_cli(tmp_path: Path) -> None:
     result = fedlora.merge(CLIENTS, tmp_path / "svd.safetensors", method="svd", rank=4, dtype="f16", weights=[1, 1, 2])
     assert result.rank == 4 and {layer.rank for layer in result.layers} == {4}
     assert result.weights == (0.25, 0.25, 0.5)
-    no_errors = fedlora.merge(CLIENTS, tmp_path / "sum", method="fedavg", weights=[1, 1, 1], keep_weights=True, no_errors=True)
-    assert no_errors.model_error is None and no_errors.layers[0].relative_error is None and no_errors.weights == (1, 1, 1)
+    no_errors = fedlora.merge(
+        CLIENTS, tmp_path / "sum", method="fedavg", weights=[1, 1, 1], keep_weights=True, no_errors=True
+    )
+    assert (
+        no_errors.model_error is None and no_errors.layers[0].relative_error is None and no_errors.weights == (1, 1, 1)
+    )
     model = fedlora.merge(CLIENTS, tmp_path / "model", scope="model", max_iterations=5)
     assert len({layer.p for layer in model.layers}) == 1
     base = fedlora.merge(CLIENTS, tmp_path / "merged-model", method="exact", base=FIXTURES / "adapters" / "base")
@@ -73,7 +79,9 @@ def test_recipe(tmp_path: Path) -> None:
 
 def test_inspect_one_adapter_equals_the_cli(binary: str) -> None:
     result = fedlora.inspect([FIXTURES / "adapters" / "client_r4"], top=2, filter="layers.1.self")
-    _, document = cli_json(binary, "inspect", str(FIXTURES / "adapters" / "client_r4"), "--top", "2", "--filter", "layers.1.self")
+    _, document = cli_json(
+        binary, "inspect", str(FIXTURES / "adapters" / "client_r4"), "--top", "2", "--filter", "layers.1.self"
+    )
     assert isinstance(result, fedlora.AdapterInspection) and result.raw == document
     row = result.layers[0]
     assert row.module == "model.layers.1.self_attn.k_proj" and (row.d, row.k, row.r) == (32, 64, 4)
@@ -84,7 +92,9 @@ def test_inspect_one_adapter_equals_the_cli(binary: str) -> None:
 def test_inspect_clients_and_audit(binary: str, tmp_path: Path) -> None:
     fedlora.merge(CLIENTS, tmp_path / "merged-fedavg", method="fedavg")
     result = fedlora.inspect(CLIENTS, against=tmp_path / "merged-fedavg", filter="layers.0")
-    _, document = cli_json(binary, "inspect", *CLIENTS, "--against", str(tmp_path / "merged-fedavg"), "--filter", "layers.0")
+    _, document = cli_json(
+        binary, "inspect", *CLIENTS, "--against", str(tmp_path / "merged-fedavg"), "--filter", "layers.0"
+    )
     assert isinstance(result, fedlora.ClientsInspection) and result.raw == document
     assert result.verdict_code == "no-better-than-fedavg" and result.weights_source == "recorded"
     assert result.model.flora_na is not None and result.model.floor <= result.model.flora_na <= result.model.fedavg  # type: ignore[operator]
@@ -96,13 +106,22 @@ def test_inspect_clients_and_audit(binary: str, tmp_path: Path) -> None:
     assert failed.value.code == "expectation-failed" and failed.value.exit_status == 1
     assert isinstance(failed.value.result, fedlora.ClientsInspection) and failed.value.result.expectation_met is False
     unchecked = fedlora.inspect(CLIENTS, against=tmp_path / "merged-fedavg", expect="flora-na", check=False)
-    assert isinstance(unchecked, fedlora.ClientsInspection) and not unchecked.ok and unchecked.error.code == "expectation-failed"  # type: ignore[union-attr]
+    assert (
+        isinstance(unchecked, fedlora.ClientsInspection)
+        and not unchecked.ok
+        and unchecked.error.code == "expectation-failed"
+    )  # type: ignore[union-attr]
 
 
 def test_inspect_files_verify_convert(binary: str, tmp_path: Path) -> None:
     header = fedlora.inspect([FIXTURES / "gguf" / "align64.gguf"], tensors=True)
     assert isinstance(header, fedlora.FileInspection)
-    assert header.files[0].format == "gguf" and [t.name for t in header.files[0].tensors or ()] == ["a.f32", "b.f16", "c.f32", "d.f16"]
+    assert header.files[0].format == "gguf" and [t.name for t in header.files[0].tensors or ()] == [
+        "a.f32",
+        "b.f16",
+        "c.f32",
+        "d.f16",
+    ]
     verified = fedlora.verify([FIXTURES / "sharded"], data=True)
     _, document = cli_json(binary, "verify", str(FIXTURES / "sharded"), "--data")
     assert verified.raw == document and verified.valid and len(verified.files[0].tensors or ()) == 12

@@ -84,19 +84,27 @@ def test_a_path_starting_with_a_dash_is_a_path(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.parametrize(
     "name, global_name",
-    [("evil_os_system.bin", "posix.system"), ("evil_eval.bin", "__builtin__.eval"), ("evil_subprocess.bin", "commands.Popen")],
+    [
+        ("evil_os_system.bin", "posix.system"),
+        ("evil_eval.bin", "__builtin__.eval"),
+        ("evil_subprocess.bin", "commands.Popen"),
+    ],
 )
 def test_malicious_pickle_is_refused_and_never_run(tmp_path: Path, name: str, global_name: str) -> None:
     evil = FIXTURES / "pytorch" / name
     with pytest.raises(fedlora.CommandError) as raised:
         fedlora.inspect([evil])
-    assert raised.value.code == "unsafe-pickle" and raised.value.exit_status == 1 and global_name in raised.value.message
+    assert (
+        raised.value.code == "unsafe-pickle" and raised.value.exit_status == 1 and global_name in raised.value.message
+    )
     with pytest.raises(fedlora.CommandError) as merged:
         fedlora.merge([evil, CLIENTS[0]], tmp_path / "out")
     assert merged.value.code == "unsafe-pickle" and files_of(tmp_path) == []
     verified = fedlora.verify([evil], check=False)
     assert not verified.valid and verified.files[0].problems[0].code == "unsafe-global"
-    assert verified.files[0].problems[0].raw["global"] == global_name and verified.files[0].problems[0].raw["offset"] >= 0
+    assert (
+        verified.files[0].problems[0].raw["global"] == global_name and verified.files[0].problems[0].raw["offset"] >= 0
+    )
     with pytest.raises(fedlora.CommandError) as failed:
         fedlora.verify([evil])
     assert failed.value.code == "verify-failed" and isinstance(failed.value.result, fedlora.VerifyResult)
@@ -106,8 +114,10 @@ def test_binary_that_cannot_run_says_what_to_do(tmp_path: Path) -> None:
     fake = tmp_path / "fedlora"
     fake.write_text("not a program")
     fake.chmod(0o755)
-    code = "import fedlora\ntry:\n    fedlora.version()\nexcept fedlora.BinaryNotFoundError as e:\n    print(e.code, e.message)"
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "FEDLORA_BINARY": str(fake)})
+    code = "import fedlora\ntry:\n    fedlora.version()\nexcept fedlora.BinaryNotFoundError as e:\n    print(e.code, e.message)"  # noqa: E501
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "FEDLORA_BINARY": str(fake)}
+    )
     assert run.stdout.startswith("binary-not-found cannot run") and "FEDLORA_BINARY" in run.stdout
 
 
@@ -119,7 +129,7 @@ def test_bundled_openblas_that_will_not_load_is_named(binary: str, tmp_path: Pat
     (tmp_path / "lib" / "fedlora" / "libscipy_openblas.so").write_bytes(b"")
     env = {**os.environ, "FEDLORA_BINARY": str(tmp_path / "bin" / "fedlora")}
     code = (
-        "import fedlora\ntry:\n    fedlora.merge(%r, %r)\nexcept fedlora.CommandError as e:\n    print(e.code, e.message)"
+        "import fedlora\ntry:\n    fedlora.merge(%r, %r)\nexcept fedlora.CommandError as e:\n    print(e.code, e.message)"  # noqa: E501
         % (CLIENTS, str(tmp_path / "out"))
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)

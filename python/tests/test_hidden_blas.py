@@ -49,7 +49,11 @@ def test_wheel_merges_with_flora_na_while_the_system_openblas_is_hidden(binary: 
     source = os.environ.get("FEDLORA_SOURCE_BINARY")
     script = (
         f"{_hide(libraries)} && "
-        + (f"{{ {shlex.quote(source)} merge {arguments} -o {tmp_path}/source --quiet; echo source-status=$?; }} && " if source else "")
+        + (
+            f"{{ {shlex.quote(source)} merge {arguments} -o {tmp_path}/source --quiet; echo source-status=$?; }} && "
+            if source
+            else ""
+        )
         + f"{shlex.quote(binary)} --version --verbose && "
         f"{shlex.quote(binary)} merge {arguments} --method flora-na --samples 100,200,300 -o {tmp_path}/hidden --quiet"
     )
@@ -57,7 +61,23 @@ def test_wheel_merges_with_flora_na_while_the_system_openblas_is_hidden(binary: 
     assert run.returncode == 0, run.stderr
     assert "(bundled, symbols prefixed scipy_)" in run.stdout
     if source:
-        assert "source-status=1" in run.stdout and "cannot load BLAS/LAPACK" in run.stderr, "the system's OpenBLAS was hidden"
-    subprocess.run([binary, "merge", *CLIENTS, "--method", "flora-na", "--samples", "100,200,300", "-o", str(tmp_path / "seen"), "--quiet"], check=True)
+        assert "source-status=1" in run.stdout and "cannot load BLAS/LAPACK" in run.stderr, (
+            "the system's OpenBLAS was hidden"
+        )
+    subprocess.run(
+        [
+            binary,
+            "merge",
+            *CLIENTS,
+            "--method",
+            "flora-na",
+            "--samples",
+            "100,200,300",
+            "-o",
+            str(tmp_path / "seen"),
+            "--quiet",
+        ],
+        check=True,
+    )
     hidden = (tmp_path / "hidden" / "adapter_model.safetensors").read_bytes()
     assert hidden == (tmp_path / "seen" / "adapter_model.safetensors").read_bytes()

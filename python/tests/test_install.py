@@ -43,7 +43,10 @@ def test_import_is_cheap_and_loads_nothing_heavy() -> None:
         "heavy = [m for m in ('numpy', 'safetensors', 'torch', 'subprocess', 'dataclasses') if m in sys.modules]; "
         "print(t, *heavy)"
     )
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() for _ in range(5)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        for _ in range(5)
+    ]
     assert min(float(run[0]) for run in runs) < 0.050
     assert all(run[1:] == [] for run in runs), runs
 

@@ -33,7 +33,9 @@ def _shm_leftovers() -> List[str]:
 def test_in_memory_equals_the_file_route(tmp_path: Path, method: str) -> None:
     before = _shm_leftovers()
     states = [_client(c) for c in CLIENTS]
-    merged, result = fedlora.merge_state_dicts(states, config=_config(CLIENTS[0]), method=method, samples=[100, 200, 300])
+    merged, result = fedlora.merge_state_dicts(
+        states, config=_config(CLIENTS[0]), method=method, samples=[100, 200, 300]
+    )
     # The file route: the same state dicts written as PEFT folders, merged with fedlora.merge.
     folders = []
     for index, state in enumerate(states):
@@ -56,7 +58,9 @@ def test_in_memory_equals_the_file_route(tmp_path: Path, method: str) -> None:
 
 def test_the_fixtures_state_dicts_equal_the_fixture_merge(tmp_path: Path) -> None:
     # The clients' own files against the same tensors from memory (float32 fixtures): same bytes.
-    merged, _ = fedlora.merge_state_dicts([_client(c) for c in CLIENTS], config=[_config(c) for c in CLIENTS], method="fedavg")
+    merged, _ = fedlora.merge_state_dicts(
+        [_client(c) for c in CLIENTS], config=[_config(c) for c in CLIENTS], method="fedavg"
+    )
     fedlora.merge(CLIENTS, tmp_path / "out", method="fedavg")
     on_disk = safetensors_numpy.load_file(str(tmp_path / "out" / "adapter_model.safetensors"))
     assert all(merged[k].tobytes() == v.tobytes() for k, v in on_disk.items()) and len(merged) == len(on_disk)
@@ -74,7 +78,10 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path) -> None
     states = [_client(c) for c in CLIENTS]
     config = _config(CLIENTS[0])
     cases = [
-        (lambda: fedlora.merge_state_dicts(states, config=config, weights=[1, 2]), "--weights has 2 values for 3 clients"),
+        (
+            lambda: fedlora.merge_state_dicts(states, config=config, weights=[1, 2]),
+            "--weights has 2 values for 3 clients",
+        ),
         (lambda: fedlora.merge_state_dicts(states[0], config=config), "states must be a list of state dicts"),  # type: ignore[arg-type]
         (lambda: fedlora.merge_state_dicts([{"x": [1.0]}], config=config), "give numpy arrays or torch tensors"),
         (lambda: fedlora.merge_state_dicts(states, config=42), "config must be a dict"),  # type: ignore[arg-type]
@@ -96,7 +103,9 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path) -> None
 
 
 def test_torch_tensors_round_trip_with_bfloat16(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch", reason="torch is not installed: the torch route (bf16 tensors) is not tested here")
+    torch = pytest.importorskip(
+        "torch", reason="torch is not installed: the torch route (bf16 tensors) is not tested here"
+    )
     from safetensors.torch import load_file, save_file
 
     states = [{k: torch.from_numpy(v).to(torch.bfloat16) for k, v in _client(c).items()} for c in CLIENTS]
