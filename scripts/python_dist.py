@@ -104,6 +104,8 @@ def tarball(wheel: Path, out: Path) -> Path:
         top = f"fedlora-{version}-linux-{os.uname().machine}"
         files: dict = {}
         for name in names:
+            if name.endswith("/"):  # directory entries (auditwheel's repack writes them)
+                continue
             if name.startswith(data + "scripts/"):
                 files["bin/" + name[len(data + "scripts/") :]] = (archive.read(name), 0o755)
             elif name.startswith(data + "data/"):
