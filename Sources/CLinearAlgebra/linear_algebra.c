@@ -1,22 +1,37 @@
+// dladdr
+#define _GNU_SOURCE
 #include "linear_algebra.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 // The Debian/Ubuntu sonames of libopenblas0 and liblapacke (what `make deps` installs).
 static const char *const blas_names[] = {"libopenblas.so.0", "libopenblas.so"};
 static const char *const lapacke_names[] = {"liblapacke.so.3", "liblapacke.so"};
+
+// The OpenBLAS that fedlora's wheel and release tarball carry, in lib/fedlora/ beside the
+// executable's bin/: scipy-openblas (OpenBLAS with its LAPACKE and Fortran runtime in one
+// library, every symbol prefixed `scipy_`). A source build has none, and loads the system's.
+static const char bundled_relative[] = "/../lib/fedlora/libscipy_openblas.so";
+static const char scipy_prefix[] = "scipy_";
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int loaded = 0;
 static char error[512] = "";
 static la_failure_handler failure = NULL;
 
+// What was loaded, for `la_library_info`: where each library came from and the symbol prefix.
+static const char *origin = NULL;
+static char prefix[16] = "";
+
 static struct {
   void (*set_num_threads)(int);
   char *(*corename)(void);
+  char *(*config)(void);  // optional: openblas_get_config
   void (*dgemm)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, double, const double *,
                 blasint, const double *, blasint, double, double *, blasint);
   void (*sgemm)(CBLAS_ORDER, CBLAS_TRANSPOSE, CBLAS_TRANSPOSE, blasint, blasint, blasint, float, const float *,
@@ -48,13 +63,44 @@ static void *open_first(const char *const *names, int count) {
   return NULL;
 }
 
-#define RESOLVE(handle, field, symbol)                                                   \
-  do {                                                                                   \
-    *(void **)&fn.field = dlsym(handle, symbol);                                         \
-    if (!fn.field) {                                                                     \
-      snprintf(error, sizeof error, "%s not found in BLAS/LAPACK: %s", symbol, dlerror()); \
-      return;                                                                            \
-    }                                                                                    \
+// The bundled library's path when the file is there (else ""), from /proc/self/exe: found
+// once, before any thread, as la_choose_kernels asks.
+static pthread_once_t bundled_once = PTHREAD_ONCE_INIT;
+static char bundled[4096] = "";
+
+static void find_bundled_once(void) {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = 0;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = 0;
+  char path[sizeof bundled];
+  if (snprintf(path, sizeof path, "%s%s", exe, bundled_relative) >= (int)sizeof path) return;
+  // Its real path, so that `--version --verbose` names the file without bin/../ in it.
+  if (access(path, R_OK) == 0 && !realpath(path, bundled)) memcpy(bundled, path, sizeof path);
+}
+
+static const char *bundled_library(void) {
+  pthread_once(&bundled_once, find_bundled_once);
+  return bundled[0] ? bundled : NULL;
+}
+
+// `symbol` with the library's prefix (`scipy_cblas_dgemm` in scipy-openblas).
+static void *resolve(void *handle, const char *symbol) {
+  char name[128];
+  snprintf(name, sizeof name, "%s%s", prefix, symbol);
+  return dlsym(handle, name);
+}
+
+#define RESOLVE(handle, field, symbol)                                                                   \
+  do {                                                                                                   \
+    *(void **)&fn.field = resolve(handle, symbol);                                                       \
+    if (!fn.field) {                                                                                     \
+      snprintf(error, sizeof error, "%s%s not found in BLAS/LAPACK: %s", prefix, symbol, dlerror());     \
+      return;                                                                                            \
+    }                                                                                                    \
   } while (0)
 
 // The OpenBLAS kernels this CPU's features allow, widest first, by names every OpenBLAS since
@@ -80,7 +126,8 @@ static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 static const char *chosen_coretype = NULL;
 
 static void choose_kernels_once(void) {
-  if (getenv("FEDLORA_OPENBLAS") || getenv("OPENBLAS_CORETYPE")) return;
+  // The bundled OpenBLAS (0.3.34 or later) knows current CPUs: its own detection stands too.
+  if (getenv("FEDLORA_OPENBLAS") || getenv("OPENBLAS_CORETYPE") || bundled_library()) return;
   chosen_coretype = coretype_for_cpu();
   if (chosen_coretype) setenv("OPENBLAS_CORETYPE", chosen_coretype, 0);
 }
@@ -94,13 +141,29 @@ const char *la_chosen_coretype(void) {
 
 static void load_once(void) {
   la_choose_kernels();
-  // FEDLORA_OPENBLAS names another OpenBLAS build (a path or soname) instead of the system's.
+  // FEDLORA_OPENBLAS names another OpenBLAS build (a path or soname) instead of the system's;
+  // else the bundled one, when this executable has one beside it.
   const char *chosen = getenv("FEDLORA_OPENBLAS");
+  const char *bundle = bundled_library();
   const char *const override[] = {chosen};
-  void *blas = chosen ? open_first(override, 1) : open_first(blas_names, 2);
+  origin = chosen ? "FEDLORA_OPENBLAS" : bundle ? "bundled" : "system";
+  void *blas = chosen   ? open_first(override, 1)
+               : bundle ? dlopen(bundle, RTLD_NOW | RTLD_LOCAL)
+                        : open_first(blas_names, 2);
+  if (!blas && bundle && !chosen) {
+    snprintf(error, sizeof error,
+             "cannot load the OpenBLAS bundled with fedlora: %s (reinstall fedlora, or name another OpenBLAS in "
+             "FEDLORA_OPENBLAS)", dlerror());
+  }
   if (!blas) return;
-  void *lapacke = open_first(lapacke_names, 2);
+  // scipy-openblas prefixes every symbol and carries its own LAPACKE; a plain OpenBLAS is
+  // paired with the system's LAPACKE, as before.
+  if (!dlsym(blas, "openblas_set_num_threads") && dlsym(blas, "scipy_openblas_set_num_threads")) {
+    memcpy(prefix, scipy_prefix, sizeof scipy_prefix);
+  }
+  void *lapacke = prefix[0] ? blas : open_first(lapacke_names, 2);
   if (!lapacke) return;
+  *(void **)&fn.config = resolve(blas, "openblas_get_config");
   RESOLVE(blas, set_num_threads, "openblas_set_num_threads");
   RESOLVE(blas, corename, "openblas_get_corename");
   RESOLVE(blas, dgemm, "cblas_dgemm");
@@ -143,6 +206,24 @@ static void require(void) {
 void la_set_num_threads(int threads) { require(); fn.set_num_threads(threads); }
 
 const char *la_core_name(void) { require(); return fn.corename(); }
+
+// The file a resolved function was loaded from (its library's path as the loader found it).
+static const char *library_of(void *function) {
+  Dl_info info;
+  return function && dladdr(function, &info) && info.dli_fname ? info.dli_fname : "";
+}
+
+int la_library_info(la_info *info) {
+  if (la_load() != 0) return -1;
+  info->blas_path = library_of(*(void **)&fn.dgemm);
+  info->lapacke_path = library_of(*(void **)&fn.dgesvdx);
+  info->origin = origin;
+  info->symbol_prefix = prefix;
+  info->config = fn.config ? fn.config() : "";
+  info->core_name = fn.corename();
+  info->coretype_variable = getenv("OPENBLAS_CORETYPE");
+  return 0;
+}
 
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c,

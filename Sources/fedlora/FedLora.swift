@@ -20,11 +20,35 @@ struct FedLora: ParsableCommand {
     subcommands: [MergeCommand.self, InspectCommand.self, VerifyCommand.self, ConvertCommand.self]
   )
 
+  /// `fedlora --version --verbose`: the version, then which BLAS/LAPACK a computation runs on
+  /// (loaded to find out), one `key: value` per line; exit 1 naming what is missing when they
+  /// cannot be loaded. Plain `--version` stays ArgumentParser's (the version alone).
+  static func versionVerbose() -> ExitCode {
+    Terminal.out("version: \(version)")
+    do {
+      let libraries = try LinearAlgebra.libraries()
+      let prefix = libraries.symbolPrefix.isEmpty ? "" : ", symbols prefixed \(libraries.symbolPrefix)"
+      Terminal.out("blas: \(libraries.blas) (\(libraries.origin)\(prefix))")
+      Terminal.out("lapacke: \(libraries.lapacke)")
+      Terminal.out("openblas: \(libraries.config.isEmpty ? "unknown build" : libraries.config)")
+      let coretype = LinearAlgebra.chosenKernels.map {
+        "OPENBLAS_CORETYPE=\($0), chosen by fedlora from the CPU's features"
+      }
+      let named = libraries.coretypeVariable.map { "OPENBLAS_CORETYPE=\($0) from the environment" }
+      Terminal.out("kernels: \(libraries.kernels) (\(coretype ?? named ?? "OpenBLAS's own detection"))")
+      return .success
+    } catch {
+      Terminal.err("fedlora: error: \(error.description)")
+      return .failure
+    }
+  }
+
   /// ArgumentParser's main, with usage errors given as the JSON failure document under `--json`.
   static func main() {
     let arguments = Array(CommandLine.arguments.dropFirst())
     // Before any thread, and after the arguments are read (setenv moves the environment).
     LinearAlgebra.chooseKernels()
+    if arguments.count == 2, Set(arguments) == ["--version", "--verbose"] { Self.exit(withError: versionVerbose()) }
     Interrupts.install()
     do {
       var command = try parseAsRoot(arguments)

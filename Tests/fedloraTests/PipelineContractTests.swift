@@ -177,6 +177,42 @@ struct PipelineContractTests {
     #expect(try CLI.run(["--version"], environment: missing).status == 0)
   }
 
+  @Test(
+    "--version prints the version alone; --version --verbose also names the BLAS/LAPACK loaded, or exits 1 saying what is missing"
+  )
+  func versionVerbose() throws {
+    let plain = try CLI.run(["--version"])
+    #expect(plain.status == 0 && plain.stdout.split(separator: "\n").count == 1 && !plain.stdout.contains("blas"))
+    for arguments in [["--version", "--verbose"], ["--verbose", "--version"]] {
+      let verbose = try CLI.run(arguments)
+      let keys = verbose.stdout.split(separator: "\n").map { $0.prefix { $0 != ":" } }
+      #expect(
+        verbose.status == 0 && keys == ["version", "blas", "lapacke", "openblas", "kernels"], "\(verbose.stdout)")
+      #expect(verbose.stdout.hasPrefix("version: " + plain.stdout))
+    }
+    let missing = try CLI.run(
+      ["--version", "--verbose"], environment: ["FEDLORA_OPENBLAS": "/nonexistent/libopenblas.so"])
+    #expect(missing.status == 1 && missing.stderr.contains("/nonexistent/libopenblas.so"))
+    // The layout of the wheel and the tarball: bin/fedlora beside lib/fedlora/libscipy_openblas.so,
+    // here a file that is no library, which a run names rather than falling back to the system's.
+    let folder = Fixtures.scratch("bundled")
+    try FileManager.default.createDirectory(atPath: folder + "/bin", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: folder + "/lib/fedlora", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: CLI.executable, toPath: folder + "/bin/fedlora")
+    #expect(
+      FileManager.default.createFile(
+        atPath: folder + "/lib/fedlora/libscipy_openblas.so", contents: Data("no ELF".utf8)))
+    let broken = try CLI.run(["--version", "--verbose"], program: folder + "/bin/fedlora")
+    #expect(
+      broken.status == 1 && broken.stderr.contains("cannot load the OpenBLAS bundled with fedlora")
+        && broken.stderr.contains("FEDLORA_OPENBLAS"), "\(broken.stderr)")
+    let merge = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "fedavg", "-o", folder + "/out", "--json"],
+      program: folder + "/bin/fedlora")
+    #expect(merge.status == 1 && merge.stderr.contains("bundled with fedlora"))
+    #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+  }
+
   @Test("Results go to stdout, --quiet silences them; warnings stay on stderr")
   func streams() throws {
     let folder = Fixtures.scratch("streams")

@@ -28,6 +28,43 @@ public enum LinearAlgebra {
   /// `ZEN`); nil when the user named one, or another OpenBLAS, or none fits.
   public static var chosenKernels: String? { la_chosen_coretype().map { String(cString: $0) } }
 
+  /// The BLAS and LAPACK a computation runs on, as loaded.
+  public struct Libraries: Sendable, Equatable {
+    /// The file the CBLAS functions come from.
+    public var blas: String
+    /// The file the LAPACKE functions come from (the same file for scipy-openblas).
+    public var lapacke: String
+    /// Why this library: `FEDLORA_OPENBLAS`, `bundled` (lib/fedlora/ beside the executable's
+    /// folder, as the wheel and the release tarball lay it out) or `system`.
+    public var origin: String
+    /// The prefix of every symbol (`scipy_` for scipy-openblas, else empty).
+    public var symbolPrefix: String
+    /// `openblas_get_config()` (version, build options, kernels; empty when the build lacks it).
+    public var config: String
+    /// The kernels OpenBLAS runs (``kernels``).
+    public var kernels: String
+    /// `OPENBLAS_CORETYPE` as OpenBLAS read it (set by the user, or by ``chooseKernels()``).
+    public var coretypeVariable: String?
+  }
+
+  /// Why BLAS/LAPACK could not be loaded (what is missing and what to install or set).
+  public struct LoadFailure: Error, Sendable, CustomStringConvertible {
+    /// The reason, as a run that needs BLAS prints it.
+    public var description: String
+  }
+
+  /// Loads BLAS and LAPACK if they are not yet and says which files they are; a diagnostic
+  /// (`fedlora --version --verbose`), so a failure to load is thrown rather than fatal.
+  public static func libraries() throws(LoadFailure) -> Libraries {
+    var info = la_info()
+    guard la_library_info(&info) == 0 else { throw LoadFailure(description: String(cString: la_load_error())) }
+    return Libraries(
+      blas: String(cString: info.blas_path), lapacke: String(cString: info.lapacke_path),
+      origin: String(cString: info.origin), symbolPrefix: String(cString: info.symbol_prefix),
+      config: String(cString: info.config), kernels: String(cString: info.core_name),
+      coretypeVariable: info.coretype_variable.map { String(cString: $0) })
+  }
+
   /// Names OpenBLAS's kernels (``chosenKernels``) by setting `OPENBLAS_CORETYPE`, without loading
   /// it. Loading does it too; a program calls this early, after reading its arguments and before
   /// starting threads, since `setenv` is not safe beside another thread's `getenv`.

@@ -2,7 +2,8 @@
 // mapped and its threads started only when a command computes, so a command that does not
 // (`--version`, header-only `inspect`) pays nothing for it. Each `la_` function has the
 // signature of the CBLAS / LAPACKE function it forwards to. FEDLORA_OPENBLAS names another
-// OpenBLAS library to load.
+// OpenBLAS library to load; else an executable with lib/fedlora/libscipy_openblas.so beside its
+// bin/ folder (the wheel's and the release tarball's layout) loads that one; else the system's.
 #ifndef FEDLORA_LINEAR_ALGEBRA_H
 #define FEDLORA_LINEAR_ALGEBRA_H
 
@@ -30,6 +31,21 @@ void la_choose_kernels(void);
 const char *la_chosen_coretype(void);
 // The kernels OpenBLAS runs (its `openblas_get_corename`: "SkylakeX", "Haswell", ...).
 const char *la_core_name(void);
+
+// What was loaded: each library's path, where the choice came from ("FEDLORA_OPENBLAS",
+// "bundled" or "system"), the symbol prefix ("scipy_" or ""), `openblas_get_config` ("" when the
+// build lacks it), `openblas_get_corename` and OPENBLAS_CORETYPE (NULL when unset). Loads the libraries; -1 (see la_load_error) when
+// they cannot be loaded. The strings live as long as the process.
+typedef struct {
+  const char *blas_path;
+  const char *lapacke_path;
+  const char *origin;
+  const char *symbol_prefix;
+  const char *config;
+  const char *core_name;
+  const char *coretype_variable;
+} la_info;
+int la_library_info(la_info *info);
 
 void la_dgemm(CBLAS_ORDER order, CBLAS_TRANSPOSE transa, CBLAS_TRANSPOSE transb, blasint m, blasint n, blasint k,
               double alpha, const double *a, blasint lda, const double *b, blasint ldb, double beta, double *c, blasint ldc);
