@@ -28,6 +28,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case nonFinite(client: String, module: String)
   /// The linear algebra of a module gave no finite result (a LAPACK routine failed).
   case numericalFailure(module: String)
+  /// BLAS/LAPACK, loaded when a computation first needs them, could not be loaded.
+  case linearAlgebraUnavailable(reason: String)
 
   /// The module a per-module error names, if any.
   public var module: String? {
@@ -67,6 +69,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .differentBaseModels: "different-base-models"
     case .nonFinite: "non-finite"
     case .numericalFailure: "numerical-failure"
+    case .linearAlgebraUnavailable: "blas-unavailable"
     }
   }
 
@@ -109,6 +112,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .nonFinite(client, module): "\(client): module '\(module)' holds NaN or infinite values"
     case let .numericalFailure(module):
       "module '\(module)': the linear algebra gave no finite result (a LAPACK routine failed on its factors); nothing is written"
+    case let .linearAlgebraUnavailable(reason): reason
     }
   }
 }

@@ -22,7 +22,6 @@ static const char scipy_prefix[] = "scipy_";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int loaded = 0;
 static char error[512] = "";
-static la_failure_handler failure = NULL;
 
 // What was loaded, for `la_library_info`: where each library came from and the symbol prefix.
 static const char *origin = NULL;
@@ -190,17 +189,13 @@ int la_load(void) {
 
 const char *la_load_error(void) { return error; }
 
-void la_set_failure_handler(la_failure_handler handler) { failure = handler; }
-
-static pthread_mutex_t failing = PTHREAD_MUTEX_INITIALIZER;
-
+// Every caller has loaded the libraries (la_load() == 0) before computing: a failure to load
+// is an error the library's caller handles, never an exit. Reaching a function without that
+// check is a bug, stopped here instead of calling through a null pointer.
 static void require(void) {
   if (la_load() == 0) return;
-  // The first thread to get here reports and exits; any other waits here for that exit.
-  pthread_mutex_lock(&failing);
-  if (failure) failure(error);
-  fprintf(stderr, "fedlora: error: %s\n", error);
-  exit(1);
+  fprintf(stderr, "fedlora: internal error: BLAS/LAPACK used before they were loaded (%s)\n", error);
+  abort();
 }
 
 void la_set_num_threads(int threads) { require(); fn.set_num_threads(threads); }

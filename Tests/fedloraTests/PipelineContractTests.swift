@@ -169,6 +169,12 @@ struct PipelineContractTests {
       failed.status == 1 && failed.stderr.contains("cannot load BLAS/LAPACK")
         && failed.stderr.contains("libopenblas-missing.so"))
     #expect(Checkpoint.listDirectory(folder).isEmpty, "no output, no temporary")
+    // A typed error, not an exit: under --json the failure is the document, as any other.
+    let document = try CLI.run(
+      ["merge"] + Self.clients + ["--method", "flora-na", "-o", folder + "/na", "--json"], environment: missing)
+    let code = try JSON.parse(document.stdout, path: "stdout")["error"]?["code"]?.stringValue
+    #expect(document.status == 1 && code == "blas-unavailable")
+    #expect(Checkpoint.listDirectory(folder).isEmpty, "no output, no temporary")
     let summed = try CLI.run(
       ["merge"] + Self.clients + ["--method", "fedavg", "--no-errors", "-o", folder + "/sum", "--quiet"],
       environment: missing)

@@ -55,6 +55,7 @@ public final class Merge: Sendable {
     case .svd: return SVDOptimal(rank: options.rank)
     case .floraNA:
       guard options.sharedCoefficients, !options.planOnly else { return FloraNA(options: options.flora) }
+      try LinearAlgebra.load()
       let geometries = try parallelMap(set.moduleNames) { module throws(AdapterError) in
         ModuleGeometry(try ModuleFactors(set, module: module))
       }
@@ -113,6 +114,7 @@ public final class Merge: Sendable {
   }
 
   private func solve(_ index: Int, factors: ModuleFactors) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
+    try LinearAlgebra.load()
     // The fixed-coefficient rules take their errors from the dense update where it is cheaper.
     if options.computeErrors, !options.method.solvesOnGrams, DenseErrors.isCheaper(factors) {
       let dense = DenseErrors(factors)

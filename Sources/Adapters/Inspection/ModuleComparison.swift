@@ -36,6 +36,7 @@ public struct ModuleComparison: Sendable {
   public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init())
     throws(AdapterError)
   {
+    try LinearAlgebra.load()
     let factors = try ModuleFactors(set, module: module)
     let g = ModuleGeometry(factors)
     name = module

@@ -61,6 +61,7 @@ public struct ModuleStatistics: Sendable {
 
   /// Reads `module`'s factors; with NaN or Inf in them, only the norms and counts are computed.
   public init(_ module: LoRAModule) throws(AdapterError) {
+    try LinearAlgebra.load()
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }
     let b = try AdapterError.wrap { () throws(CheckpointError) in try module.bFloats() }
     name = module.name

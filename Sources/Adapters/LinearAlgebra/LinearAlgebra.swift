@@ -1,22 +1,15 @@
 import CLinearAlgebra
 import Checkpoints
 
-/// What runs when BLAS/LAPACK cannot be loaded (``LinearAlgebra/onLoadFailure(_:)``): a global,
-/// as the C function pointer that calls it cannot capture anything.
-private let loadFailureHandler = Locked<(@Sendable (String) -> Void)?>(nil)
-
 /// LAPACK decompositions used by the rules.
 public enum LinearAlgebra {
-  /// What runs before the process exits when BLAS/LAPACK, loaded on first use, cannot be
-  /// loaded (the CLI removes its temporaries; the reason is then printed on stderr). Loading
-  /// also sets OpenBLAS to one thread: fedlora runs modules in parallel itself.
-  public static func onLoadFailure(_ handler: @escaping @Sendable (_ reason: String) -> Void) {
-    loadFailureHandler.withLock { $0 = handler }
-    // A C function pointer captures nothing: it reaches the handler through the global.
-    la_set_failure_handler { reason in
-      let handler = loadFailureHandler.withLock { $0 }
-      handler?(reason.map { String(cString: $0) } ?? "")
-    }
+  /// Loads BLAS and LAPACK if they are not loaded yet (once per process; it also sets OpenBLAS
+  /// to one thread: fedlora runs modules in parallel itself). Every entry point that computes
+  /// calls it first, so a missing library is an error its caller handles, never an exit.
+  /// - Throws: ``AdapterError/linearAlgebraUnavailable(reason:)`` naming what is missing and
+  ///   what to install or set.
+  public static func load() throws(AdapterError) {
+    guard la_load() == 0 else { throw .linearAlgebraUnavailable(reason: String(cString: la_load_error())) }
   }
 
   /// The OpenBLAS kernels the computations run on ("SkylakeX", "Haswell", "Zen", ...), loading

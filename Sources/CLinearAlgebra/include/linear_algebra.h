@@ -14,10 +14,9 @@
 int la_load(void);
 const char *la_load_error(void);
 
-// Called (before the process exits with status 1) when a function below is used and the
-// libraries cannot be loaded; the default prints the reason on stderr.
-typedef void (*la_failure_handler)(const char *message);
-void la_set_failure_handler(la_failure_handler handler);
+// The functions below need the libraries loaded: callers check la_load() first (Swift:
+// LinearAlgebra.load(), which throws); using one without that is a programming error, which
+// aborts with the reason rather than calling through a null pointer.
 
 void la_set_num_threads(int threads);
 

@@ -9,8 +9,6 @@ enum Interrupts {
   static func install() {
     // A file size limit (ulimit -f) is a write error to report, not a kill.
     signal(SIGXFSZ, SIG_IGN)
-    // BLAS/LAPACK that cannot be loaded when first needed end the run (status 1): nothing half-written stays.
-    LinearAlgebra.onLoadFailure { _ in Temporaries.removeAll() }
     for (number, status) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
       signal(number, SIG_IGN)
       let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
