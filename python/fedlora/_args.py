@@ -41,6 +41,16 @@ def text(value: Any, name: str) -> str:
     raise UsageError("usage", f"{name} must be a string, got {_describe(value)}")
 
 
+def texts(value: Any, name: str) -> List[str]:
+    """A list of strings (a lone string is one item: `waive="clients"`)."""
+    if isinstance(value, str):
+        return [value]
+    try:
+        return [text(item, f"{name}[{index}]") for index, item in enumerate(list(value))]
+    except TypeError:
+        raise UsageError("usage", f"{name} must be a list of strings, got {_describe(value)}") from None
+
+
 def integer(value: Any, name: str) -> int:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)

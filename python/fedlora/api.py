@@ -133,6 +133,7 @@ def inspect(
     samples: Optional[Sequence[float]] = None,
     against: Optional[a.PathLike] = None,
     expect: Optional[str] = None,
+    waive: Optional[Sequence[str]] = None,
     alpha: Optional[float] = None,
     allow_missing: bool = False,
     allow_different_bases: bool = False,
@@ -157,6 +158,8 @@ def inspect(
     _weighting(arguments, weights, samples)
     a.option(arguments, "--against", None if against is None else a.path(against, "against"))
     a.option(arguments, "--expect", None if expect is None else a.text(expect, "expect"))
+    if waive is not None:
+        a.option(arguments, "--waive", ",".join(a.texts(waive, "waive")))
     a.option(arguments, "--alpha", None if alpha is None else repr(a.real(alpha, "alpha")))
     a.flag(arguments, "--allow-missing", allow_missing)
     a.flag(arguments, "--allow-different-bases", allow_different_bases)

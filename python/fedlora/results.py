@@ -2,7 +2,7 @@
 
 Each class reads the fields this package knows; every object keeps the JSON it came from in
 `raw`, so fields a newer fedlora adds within the schema version are reachable before this
-package names them (the inspect.clients `provenance` object, for one). Numbers that do not exist
+package names them. Numbers that do not exist
 (`||T|| = 0`, errors not computed) are None, as in the JSON.
 """
 
@@ -20,6 +20,7 @@ __all__ = [
     "AdapterInspection",
     "ClientsLayer",
     "ModelErrors",
+    "Provenance",
     "ClientsInspection",
     "TensorInfo",
     "CheckpointFile",
@@ -150,6 +151,10 @@ class MergeResult:
     layers: Tuple[MergeLayer, ...]
     dry_run: bool = False
     planned: Tuple[PlannedFile, ...] = ()
+    # The output dtype and why: "clients" (they agree), "widest" (they differ), "given", "base"
+    # (a merged base keeps each tensor's dtype: dtype None).
+    dtype: Optional[str] = None
+    dtype_source: Optional[str] = None
     # merge_state_dicts only: the adapter_config.json fedlora wrote beside the merged factors
     # (other rules than FedAvg of one shared config fold the scale: lora_alpha = r). Load the
     # merged state dict with this config, not the clients'.
@@ -175,6 +180,8 @@ class MergeResult:
             planned=tuple(PlannedFile.from_json(item) for item in document.get("files") or ())
             if document.get("dry_run")
             else (),
+            dtype=document.get("dtype"),
+            dtype_source=document.get("dtype_source"),
             raw=dict(document),
         )
 
@@ -331,10 +338,54 @@ class ModelErrors:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """What an audited adapter records of its making against what the audit was given: the
+    recorded method, rank and clients; the given clients found in the record (`matched`) and
+    not (`unknown`); recorded clients not given (`missing`); whether the weights and the
+    expected rule's method agree (None: not compared); the disagreements (`clients`, `weights`,
+    `method`) and those `waive` let pass. `recorded` is False for an adapter fedlora did not write."""
+
+    recorded: bool
+    method: Optional[str]
+    rank: Optional[int]
+    version: Optional[str]
+    clients: Tuple[str, ...]
+    matched: Tuple[str, ...]
+    missing: Tuple[str, ...]
+    unknown: Tuple[str, ...]
+    weights_recorded: Optional[Tuple[float, ...]]
+    weights_match: Optional[bool]
+    method_matches: Optional[bool]
+    mismatches: Tuple[str, ...]
+    waived: Tuple[str, ...]
+    raw: Raw = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> "Provenance":
+        weights = item.get("weights_recorded")
+        return cls(
+            recorded=bool(item.get("recorded")),
+            method=item.get("method"),
+            rank=_int(item.get("rank")),
+            version=item.get("version"),
+            clients=_strings(item.get("clients")),
+            matched=_strings(item.get("matched")),
+            missing=_strings(item.get("missing")),
+            unknown=_strings(item.get("unknown")),
+            weights_recorded=None if weights is None else _floats(weights),
+            weights_match=item.get("weights_match"),
+            method_matches=item.get("method_matches"),
+            mismatches=_strings(item.get("mismatches")),
+            waived=_strings(item.get("waived")),
+            raw=dict(item),
+        )
+
+
+@dataclass(frozen=True)
 class ClientsInspection:
-    """`inspect` of several adapters (`fedlora.inspect.clients/1`), with `--against` an audit
-    (verdict, tolerances, whether `--expect` was met). `provenance` is the object a newer
-    fedlora adds (which recorded clients matched), None when the binary does not write it."""
+    """`inspect` of several adapters (`fedlora.inspect.clients/1`), with `--against` an audit:
+    the audited adapter's recorded `provenance` compared with what was given, then the verdict,
+    the tolerances and whether `--expect` was met."""
 
     schema: str
     ok: bool
@@ -351,7 +402,8 @@ class ClientsInspection:
     expectation_met: Optional[bool]
     plot: Optional[str]
     layers: Tuple[ClientsLayer, ...]
-    provenance: Optional[Dict[str, Any]] = None
+    provenance: Optional[Provenance] = None
+    client_names: Tuple[str, ...] = ()
     error: Optional[Problem] = None
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
@@ -375,7 +427,8 @@ class ClientsInspection:
             expectation_met=document.get("expectation_met"),
             plot=document.get("plot"),
             layers=tuple(ClientsLayer.from_json(row) for row in document.get("layers") or ()),
-            provenance=dict(provenance) if isinstance(provenance, Mapping) else None,
+            provenance=Provenance.from_json(provenance) if isinstance(provenance, Mapping) else None,
+            client_names=_strings(document.get("client_names")),
             error=Problem.from_json(document["error"]) if isinstance(document.get("error"), Mapping) else None,
             raw=dict(document),
         )
@@ -560,6 +613,10 @@ class ConvertResult:
     dtypes: Dict[str, int]
     dry_run: bool = False
     planned: Tuple[PlannedFile, ...] = ()
+    # The output dtype and why: "clients" (they agree), "widest" (they differ), "given", "base"
+    # (a merged base keeps each tensor's dtype: dtype None).
+    dtype: Optional[str] = None
+    dtype_source: Optional[str] = None
     raw: Raw = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

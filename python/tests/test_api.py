@@ -113,6 +113,26 @@ def test_inspect_clients_and_audit(binary: str, tmp_path: Path) -> None:
     )  # type: ignore[union-attr]
 
 
+def test_audit_provenance_and_waivers(tmp_path: Path) -> None:
+    """A merge that left a client out fails an audit by its record, unless the user waives it."""
+    fedlora.merge(CLIENTS[:2], tmp_path / "partial", method="fedavg")
+    with pytest.raises(fedlora.CommandError) as failed:
+        fedlora.inspect(CLIENTS, against=tmp_path / "partial", expect="fedavg")
+    assert failed.value.code == "provenance-mismatch"
+    audit = failed.value.result
+    assert isinstance(audit, fedlora.ClientsInspection) and audit.provenance is not None
+    assert audit.provenance.unknown == (CLIENTS[2],) and audit.provenance.mismatches == ("clients",)
+    waived = fedlora.inspect(CLIENTS, against=tmp_path / "partial", expect="fedavg", waive=["clients"], check=False)
+    assert isinstance(waived, fedlora.ClientsInspection) and waived.provenance is not None
+    assert waived.provenance.waived == ("clients",)
+    merged = fedlora.merge(CLIENTS, tmp_path / "svd", method="svd", rank=8)
+    assert merged.dtype == "F32" and merged.dtype_source == "clients"
+    optimal = fedlora.inspect(CLIENTS, against=tmp_path / "svd", expect="floor")
+    assert isinstance(optimal, fedlora.ClientsInspection) and optimal.verdict_code == "optimal-at-rank"
+    with pytest.raises(fedlora.UsageError):
+        fedlora.inspect(CLIENTS, against=tmp_path / "svd", expect="floor", waive=[3])
+
+
 def test_inspect_files_verify_convert(binary: str, tmp_path: Path) -> None:
     header = fedlora.inspect([FIXTURES / "gguf" / "align64.gguf"], tensors=True)
     assert isinstance(header, fedlora.FileInspection)
@@ -139,11 +159,13 @@ def test_results_keep_unknown_fields_and_accept_both_tolerance_spellings() -> No
         "weights_source": "given", "against": None, "model": {"fedavg": 0.2, "flora_na": 0.1, "floor": 0.05},
         "verdict": None, "verdict_code": None, "tolerances": {"fedavg": 1e-9, "flora-na": 2e-9, "floor": 3e-9},
         "expect": None, "expectation_met": None, "plot": None, "layers": [],
-        "provenance": {"recorded": 2, "matched": 2, "missing": [], "unknown": [], "method": "fedavg"}, "new_field": 1,
+        "provenance": {"recorded": True, "matched": ["a"], "missing": ["c"], "unknown": ["b"], "method": "fedavg"},
+        "new_field": 1,
     }  # fmt: skip
     result = ClientsInspection.from_json(document)
     assert result.tolerances is not None and result.tolerances.flora_na == 2e-9
-    assert result.provenance == document["provenance"] and result.raw["new_field"] == 1
+    assert result.provenance is not None and result.provenance.missing == ("c",) and result.provenance.rank is None
+    assert result.raw["new_field"] == 1
 
 
 def test_cli_runs_any_command_line() -> None:
