@@ -105,8 +105,16 @@ public struct SafeTensorsFile: Sendable {
   private static func parseMetadata(_ parser: inout JSONParser, path: String) throws(CheckpointError)
     -> [(key: String, value: String)]
   {
+    // `"__metadata__": null` is no metadata: MLX writes it, and the reference reader (an
+    // optional map) accepts it.
+    if parser.current == UInt8(ascii: "n") {
+      guard try parser.parseValue(depth: 2) == .null else {
+        throw .badMetadata(path: path, message: "expected an object of strings or null")
+      }
+      return []
+    }
     guard parser.current == UInt8(ascii: "{") else {
-      throw .badMetadata(path: path, message: "expected an object of strings")
+      throw .badMetadata(path: path, message: "expected an object of strings or null")
     }
     var result: [(key: String, value: String)] = []
     try parser.parseMembers(depth: 1) { key, _, parser throws(CheckpointError) in
