@@ -63,7 +63,8 @@ public struct Checkpoint: Sendable {
   public static func resolve(_ path: String) throws(CheckpointError) -> String {
     guard isDirectory(path) else { return path }
     let entries = listDirectory(path)
-    for preferred in [ShardedIndex.fileName, "adapter_model.safetensors", "model.safetensors"]
+    // MLX-LM's final `adapters.safetensors` beside its periodic `0000100_adapters.safetensors`.
+    for preferred in [ShardedIndex.fileName, "adapter_model.safetensors", "model.safetensors", "adapters.safetensors"]
     where entries.contains(preferred) {
       return path + "/" + preferred
     }
@@ -74,7 +75,7 @@ public struct Checkpoint: Sendable {
       return path + "/" + only
     }
     // PyTorch's own files last: a folder with both holds the safetensors as the reference.
-    for pickle in [ShardedIndex.pytorchFileName, "adapter_model.bin", "pytorch_model.bin"]
+    for pickle in [ShardedIndex.pytorchFileName, "adapter_model.bin", "pytorch_model.bin", "adapter_model.pt"]
     where entries.contains(pickle) {
       return path + "/" + pickle
     }

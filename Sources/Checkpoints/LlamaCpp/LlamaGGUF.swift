@@ -39,7 +39,7 @@ public enum LlamaGGUF {
   static let keyNames = ["self_attn.k_proj", "attn_k.weight", "attn_k.bias"]
 
   /// Whether a module or tensor is a q or k projection (whose rows llama.cpp permutes).
-  static func isQueryOrKey(_ name: String) -> Bool { (queryNames + keyNames).contains(where: name.hasSuffix) }
+  package static func isQueryOrKey(_ name: String) -> Bool { (queryNames + keyNames).contains(where: name.hasSuffix) }
 
   /// Head counts from `config.json` or GGUF metadata.
   public struct Heads: Sendable, Equatable {
