@@ -30,6 +30,20 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case numericalFailure(module: String)
   /// BLAS/LAPACK, loaded when a computation first needs them, could not be loaded.
   case linearAlgebraUnavailable(reason: String)
+  /// A tensor of a LoRA variant that is not `W + s B A` (LoHa, LoKr, DoRA, an MLX MoE switch
+  /// layer), or a key of a format that fedlora cannot place: refused by name, never misread.
+  case unsupportedVariant(path: String, tensor: String, variant: String)
+  /// Keys of two adapter formats in one file.
+  case mixedFormats(path: String, first: String, firstFormat: String, second: String, secondFormat: String)
+  /// An `alpha` tensor (kohya, diffusers) that is not one finite number >= 0.
+  case badAlpha(path: String, tensor: String, found: String)
+  /// A factor whose shape does not fit its pair, its kernel or its config (kohya conv LoRA,
+  /// MLX's transposed factors), named by tensor.
+  case badFactor(path: String, module: String, tensor: String, message: String)
+  /// A format whose files carry no alpha (torchtune, MLX without its config), and none given.
+  case formatNeedsAlpha(path: String, format: String, reason: String)
+  /// A torchtune adapter's q/k `lora_b` rows (in torchtune's per-head order) without head counts.
+  case formatNeedsHeads(path: String, format: String)
 
   /// The module a per-module error names, if any.
   public var module: String? {
@@ -37,7 +51,8 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .unpairedModule(_, module, _), let .badFactorShape(_, module, _, _),
       let .configRankMismatch(_, module, _, _),
       let .moduleMismatch(_, module, _), let .shapeMismatch(_, module, _, _), let .nonFinite(_, module),
-      let .moduleMissing(_, module), let .notAdapted(module), let .numericalFailure(module):
+      let .moduleMissing(_, module), let .notAdapted(module), let .numericalFailure(module),
+      let .badFactor(_, module, _, _):
       module
     default: nil
     }
@@ -70,6 +85,12 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .nonFinite: "non-finite"
     case .numericalFailure: "numerical-failure"
     case .linearAlgebraUnavailable: "blas-unavailable"
+    case .unsupportedVariant: "unsupported-lora-variant"
+    case .mixedFormats: "mixed-formats"
+    case .badAlpha: "bad-alpha"
+    case .badFactor: "bad-factor-shape"
+    case .formatNeedsAlpha: "missing-alpha"
+    case .formatNeedsHeads: "unknown-row-order"
     }
   }
 
@@ -113,6 +134,17 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case let .numericalFailure(module):
       "module '\(module)': the linear algebra gave no finite result (a LAPACK routine failed on its factors); nothing is written"
     case let .linearAlgebraUnavailable(reason): reason
+    case let .unsupportedVariant(path, tensor, variant):
+      "\(path): tensor '\(tensor)': \(variant); fedlora reads plain LoRA (W + s B A) only and refuses it rather than misread it"
+    case let .mixedFormats(path, first, firstFormat, second, secondFormat):
+      "\(path): keys of two adapter formats in one file: '\(first)' is \(firstFormat), '\(second)' is \(secondFormat)"
+    case let .badAlpha(path, tensor, found):
+      "\(path): tensor '\(tensor)': alpha must be one finite number >= 0, found \(found)"
+    case let .badFactor(path, module, tensor, message): "\(path): module '\(module)': tensor '\(tensor)': \(message)"
+    case let .formatNeedsAlpha(path, format, reason):
+      "\(path): a \(format) adapter: \(reason); give --alpha (the alpha it was trained with)"
+    case let .formatNeedsHeads(path, format):
+      "\(path): a \(format) adapter holds its q/k lora_b rows in \(format)'s per-head order, which needs the base model's head counts: give --base-config CONFIG.json (or put the model's config.json beside the adapter)"
     }
   }
 }

@@ -24,6 +24,16 @@ public struct Adapter: Sendable {
   public internal(set) var pendingRowOrder = false
   /// The head counts its q/k rows were read back with (GGUF LoRAs in llama.cpp's order).
   public internal(set) var rowOrderHeads: LlamaGGUF.Heads?
+  /// The format read when it is not one of ``AdapterFormat``'s (kohya, diffusers, MLX, torchtune).
+  var readFormat: SourceFormat? = nil
+  /// The metadata a format's tools show (kohya's `ss_*` training notes), in file order.
+  public internal(set) var formatMetadata: [(key: String, value: String)] = []
+  /// Whether the file gave every module's scale itself (kohya, diffusers, MLX with its config),
+  /// so an alpha given to `load` is not used.
+  var ownScale = false
+
+  /// The layout the adapter was read from, named in reports and `--json` (`format`).
+  public var sourceFormat: SourceFormat { readFormat ?? SourceFormat(rawValue: format.rawValue) ?? .safetensors }
 
   /// Whether it is DoRA (`use_dora`, or a module with a magnitude vector): not mergeable.
   public var isDoRA: Bool { config?.useDoRA == true || modules.contains { $0.magnitude != nil } }
@@ -47,7 +57,9 @@ public struct Adapter: Sendable {
 
   /// Whether the file carries no alpha of its own (no `adapter_config.json`, no
   /// `adapter.lora.alpha`), so the alpha given to `load` is the one used.
-  public var usesGivenAlpha: Bool { format == .gguf ? checkpoint.gguf?["adapter.lora.alpha"] == nil : config == nil }
+  public var usesGivenAlpha: Bool {
+    format == .gguf ? checkpoint.gguf?["adapter.lora.alpha"] == nil : config == nil && !ownScale
+  }
 
   /// Loads the adapter at `path` (folder or file). `alpha` stands in for a missing config;
   /// `llamaHeads` says that a GGUF adapter's q/k `lora_b` rows are in llama.cpp's order (as
@@ -68,6 +80,36 @@ public struct Adapter: Sendable {
   ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
+    // The other formats are told apart by their keys (and MLX also by its config).
+    let family = try KeyFamily.detect(checkpoint)
+    let mlxConfig = try MLXConfig.beside(checkpoint)
+    switch family {
+    case .kohya: return try KohyaReader.load(checkpoint, lenient: lenient)
+    case .diffusersOld: return try DiffusersReader.load(checkpoint, lenient: lenient)
+    case .mlx: return try MLXReader.load(checkpoint, config: mlxConfig, alpha: alpha, lenient: lenient)
+    case .torchtune:
+      return try TorchtuneReader.load(
+        checkpoint, config: readConfig(of: checkpoint), alpha: alpha, heads: llamaHeads, lenient: lenient)
+    case .peft where mlxConfig != nil:
+      throw .badConfig(
+        path: checkpoint.folder + "/adapter_config.json",
+        message: "an MLX-LM config (lora_parameters) beside PEFT-named tensors (lora_A/lora_B): not one adapter")
+    case .peft, nil: break
+    }
+    if mlxConfig != nil { throw .noAdapterTensors(path: path) }
+    let config = try readConfig(of: checkpoint)
+    if config == nil, family == .peft, DiffusersReader.isDiffusers(checkpoint) {
+      return try DiffusersReader.load(checkpoint, lenient: lenient)
+    }
+    if let config, config.peftType.uppercased() != "LORA" {
+      throw .unsupportedPEFTType(path: path, type: config.peftType)
+    }
+    return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
+  }
+
+  /// The PEFT config of a checkpoint: the one its metadata carries (fedlora's bare files), else
+  /// `adapter_config.json` beside it; nil when it has neither.
+  static func readConfig(of checkpoint: Checkpoint) throws(AdapterError) -> AdapterConfig? {
     var config: AdapterConfig?
     if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {
       // A bare safetensors adapter fedlora wrote carries its config (rank and alpha patterns).
@@ -93,10 +135,7 @@ public struct Adapter: Sendable {
         config = try AdapterConfig(json: json, path: configPath)
       }
     }
-    if let config, config.peftType.uppercased() != "LORA" {
-      throw .unsupportedPEFTType(path: path, type: config.peftType)
-    }
-    return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
+    return config
   }
 
   /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).

@@ -29,7 +29,7 @@ public struct ClientSet: Sendable {
     guard !clients.isEmpty else { throw .badWeights(message: "no clients") }
     if let problem = clients.lazy.flatMap(\.problems).first { throw problem }
     if let pending = clients.first(where: \.pendingRowOrder) {
-      throw .unknownRowOrder(path: pending.path, writing: false)
+      throw pending.unknownRowOrder
     }
     var raw: [Double]
     switch spec {

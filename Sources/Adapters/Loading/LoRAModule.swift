@@ -33,6 +33,9 @@ public struct LoRAModule: Sendable {
   public var bRowOrder: [Int]? = nil
   /// The rank the config gives the module (`r` or `rank_pattern`), when it is not the tensors'.
   public var configRank: Int? = nil
+  /// Where it was read from, for the formats whose layout the reader normalised (kohya,
+  /// diffusers, MLX, torchtune): nil for PEFT and GGUF modules.
+  public var origin: ModuleOrigin? = nil
 
   /// `B` widened to Float, rows in Hugging Face order.
   public func bFloats() throws(CheckpointError) -> [Float] {

@@ -69,8 +69,16 @@ extension QKRowOrder {
     let heads: LlamaGGUF.Heads? = if let heads { heads } else { try Self.heads(from: adapters) }
     return try adapters.map { adapter throws(AdapterError) in
       guard adapter.pendingRowOrder else { return adapter }
-      guard let heads else { throw .unknownRowOrder(path: adapter.path, writing: false) }
+      guard let heads else { throw adapter.unknownRowOrder }
       return adapter.withRowOrder(heads)
     }
+  }
+}
+
+extension Adapter {
+  /// The error for q/k rows whose order needs head counts nobody gave.
+  var unknownRowOrder: AdapterError {
+    sourceFormat == .torchtune
+      ? .formatNeedsHeads(path: path, format: "torchtune") : .unknownRowOrder(path: path, writing: false)
   }
 }

@@ -91,7 +91,8 @@ struct AdapterReportView {
     let config = adapter.config
     let targets = config?.targetModules ?? AdapterConfig.targets(of: adapter.modules.map(\.name))
     let summary: [(key: String, value: JSON)] = [
-      ("path", .string(adapter.path)), ("format", .string(adapter.format.rawValue)),
+      ("path", .string(adapter.path)), ("format", .string(adapter.sourceFormat.rawValue)),
+      ("metadata", .object(adapter.formatMetadata.map { ($0.key, .string($0.value)) })),
       ("parameters", JSON(parameters)), ("bytes", JSON(bytes)), ("modules", JSON(adapter.modules.count)),
       ("target_modules", .array(targets.map { .string($0) })),
       (
@@ -122,9 +123,10 @@ struct AdapterReportView {
       ),
     ]
     var lines = [
-      "\(adapter.path): \(adapter.format.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(NumberFormat.count(parameters)) parameters, \(NumberFormat.bytes(bytes))",
+      "\(adapter.path): \(adapter.sourceFormat.rawValue) LoRA adapter, \(adapter.modules.count) modules, \(NumberFormat.count(parameters)) parameters, \(NumberFormat.bytes(bytes))",
       "targets: \(targets.joined(separator: ", "))",
     ]
+    lines += adapter.formatMetadata.map { "metadata: \($0.key) = \($0.value)" }
     if let config {
       lines.append(
         "config: r \(config.rank), lora_alpha \(NumberFormat.fixed(config.alpha, 1))\(config.useRSLoRA ? ", rsLoRA" : "")\(config.useDoRA ? ", DoRA (not mergeable)" : "")"
