@@ -17,7 +17,7 @@ new=$(realpath "$2")
 work=${3:-$(mktemp -d /tmp/fedlora-compare.XXXXXX)}
 root=$(cd "$(dirname "$0")/.." && pwd)
 fx=$root/fixtures/adapters
-a=$fx/client_a b=$fx/client_b c=$fx/client_c
+a=$fx/client_a b=$fx/client_b c=$fx/client_c cfg=$fx/base/config.json
 rm -rf "$work" && mkdir -p "$work/inputs" "$work/old" "$work/new"
 
 # Inputs derived from the base by the old binary: a GGUF base and a sharded base.
@@ -38,7 +38,8 @@ for m in fedavg flora-na svd stack; do
   add merge $a $b $c --method $m --base $fx/base -o out/$m-base.gguf
   add merge $a $b $c --method $m -o out/$m-dry --dry-run
   add merge $a $b $fx/client_r4 --method $m -o out/$m-r4.safetensors --weights 1,2,3
-  add merge $fx/gguf/client_a.gguf $fx/gguf/client_b.gguf --method $m -o out/$m-g.gguf
+  add merge $fx/gguf/client_a.gguf $fx/gguf/client_b.gguf --method $m -o out/$m-g.gguf --base-config $cfg
+  add merge $fx/gguf/client_a.gguf $fx/gguf/client_r4.gguf --method $m -o out/$m-g-peft --base-config $cfg
   add merge $a $fx/client_bf16 --method $m -o out/$m-bf16 --dtype bf16
 done
 for m in exact fedex; do
@@ -64,11 +65,13 @@ add merge $a $b $c --method flora-na --base $sbase -o out/flora-sbase
 add merge $fx/client_bias $fx/client_bias_b --method fedavg -o out/bias
 add merge $fx/client_bias $fx/client_bias_b --method svd -o out/bias-svd.safetensors
 add merge $fx/client_gpt2_bias_a $fx/client_gpt2_bias_b --method flora-na --base $fx/gpt2_base -o out/gpt2-base
-add merge $fx/client_embed $fx/client_embed --method fedavg -o out/embed
+add merge $fx/client_embed $a --method fedavg -o out/embed --allow-missing
+add merge $a $b $fx/client_pattern --method svd --rank 6 -o out/pattern-svd.gguf
+add merge $a $b --method fedavg --dtype f32 -o out/w.safetensors --weights 2,1 --keep-weights
 add merge $a $fx/client_dora --method fedavg -o out/dora
 add convert $a out/conv-a.gguf
-add convert $fx/gguf/client_b.gguf out/conv-b
-add convert $fx/gguf/client_c.gguf out/conv-c.safetensors
+add convert $fx/gguf/client_b.gguf out/conv-b --base-config $cfg
+add convert $fx/gguf/client_c.gguf out/conv-c.safetensors --base-config $cfg
 add convert $fx/base/model.safetensors out/conv-base.gguf
 add convert $fx/base/model.safetensors out/conv-base-dry.gguf --dry-run
 add inspect $a
