@@ -45,7 +45,7 @@ struct MergeTests {
     let clientRanks = set.moduleNames.map { set.modules(named: $0).compactMap { $0?.rank } }
     let shapes = set.moduleNames.map { set.modules(named: $0).compactMap { $0?.updateShape }[0] }
     for (rule, method) in [
-      (FedAvg() as any AggregationRule, AggregationMethod.fedavg), (Stack(), .stack), (FloraNA(), .floraNA),
+      (FedAvg() as any MergeMethod, AggregationMethod.fedavg), (Stack(), .stack), (FloraNA(), .floraNA),
     ] {
       let merge = try Merge(set, options: MergeOptions(method: method))
       #expect(

@@ -1,38 +1,45 @@
-/// The aggregation rules of `aggregation.md`.
-public enum AggregationMethod: String, Sendable, CaseIterable {
-  case fedavg
-  case floraNA = "flora-na"
-  case svd
-  case stack
-  case exact
-  case fedex
+/// A merge method by name: a value naming one of ``MergeMethods/all`` (what options, reports and
+/// provenance records carry). Each method's file declares its constant (``fedavg``, ...).
+public struct AggregationMethod: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+  /// The method's name.
+  public let rawValue: String
+
+  /// The registered method of exactly this name; nil for any other.
+  public init?(rawValue: String) {
+    guard MergeMethods.all.contains(where: { $0.name == rawValue }) else { return nil }
+    self.rawValue = rawValue
+  }
+
+  /// The value of a registered method type.
+  public init(_ type: any MergeMethod.Type) { rawValue = type.name }
 
   /// The method named `name` or one of its ``aliases``, in any case, with or without hyphens
   /// and underscores (`flora-na`, `florana`, `FLORA_NA`).
   public init?(name: String) {
-    func plain(_ name: String) -> String { name.lowercased().filter { $0 != "-" && $0 != "_" } }
-    let wanted = plain(name)
-    guard let method = Self.allCases.first(where: { ([$0.rawValue] + $0.aliases).map(plain).contains(wanted) }) else {
-      return nil
-    }
-    self = method
+    guard let type = MergeMethods.named(name) else { return nil }
+    self.init(type)
   }
 
+  /// Every registered method, in the registry's order.
+  public static var allCases: [AggregationMethod] { MergeMethods.all.map(AggregationMethod.init) }
+
+  /// The method's type, which declares everything about it.
+  public var type: any MergeMethod.Type {
+    guard let type = MergeMethods.all.first(where: { $0.name == rawValue }) else {
+      preconditionFailure("\(rawValue) is not a registered method")
+    }
+    return type
+  }
+
+  /// The name.
+  public var description: String { rawValue }
   /// Other names the method is known by: `fedit` for FedAvg, the FedIT paper's name.
-  public var aliases: [String] { self == .fedavg ? ["fedit"] : [] }
-
-  /// Whether the rule writes merged base weights (and so needs `--base`).
-  public var needsBase: Bool { self == .exact || self == .fedex }
-}
-
-extension AggregationMethod {
-  /// Whether the rule's factors come from the Gram blocks (so its errors come for free); the
+  public var aliases: [String] { type.aliases }
+  /// Whether the method writes merged base weights (and so needs `--base`).
+  public var needsBase: Bool { type.needsBase }
+  /// Whether the method's factors come from the Gram blocks (so its errors come for free); the
   /// others are fixed-coefficient sums, which a merge without errors computes alone.
-  public var solvesOnGrams: Bool { self == .floraNA || self == .svd }
-}
-
-extension AggregationMethod {
-  /// Whether the rule averages factors of one rank, zero-padding smaller ones (fedavg, flora-na,
-  /// and fedex's FedAvg adapter); svd and stack take every rank as it is.
-  public var zeroPadsRanks: Bool { self == .fedavg || self == .floraNA || self == .fedex }
+  public var solvesOnGrams: Bool { !type.canSkipErrors }
+  /// Whether the method zero-pads smaller ranks (fedavg, flora-na, fedex's FedAvg adapter).
+  public var zeroPadsRanks: Bool { type.zeroPadsRanks }
 }

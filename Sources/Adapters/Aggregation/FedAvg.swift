@@ -1,18 +1,35 @@
 import Checkpoints
 
+extension AggregationMethod {
+  /// FedAvg (``FedAvg``).
+  public static let fedavg = AggregationMethod(FedAvg.self)
+}
+
 /// FedAvg / FedIT: average the (zero-padded) factors separately, `Ah = sum w_u A_u`,
 /// `Bh = sum w_u Bs_u`. In general `Bh Ah != T`: that gap is what the reports show.
-public struct FedAvg: AggregationRule {
+public struct FedAvg: MergeMethod {
+  /// `fedavg`.
+  public static let name = "fedavg"
+  /// `fedit`, the FedIT paper's name.
+  public static let aliases = ["fedit"]
+  /// Zero-pads every client to the largest rank.
+  public static let zeroPadsRanks = true
+  /// Clients that share rank, alpha and rsLoRA keep their config (B averaged unscaled).
+  public static let keepsClientConfig = true
+
   /// FedAvg has no options.
   public init() {}
+
+  /// FedAvg has no options.
+  public init(_ set: ClientSet, options: MergeOptions) {}
 
   /// The clients' largest rank: every client is zero-padded to it.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
-  /// The averaged factors, with their residual when `geometry` is given.
-  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
-    if let geometry { return Self.aggregate(factors, geometry: geometry) }
-    let (a, b) = Self.sum(factors, p: factors.weights, q: factors.weights)
+  /// The averaged factors, with their residual (and `p = q = w`) when the geometry is given.
+  public func solve(_ input: FactorsInput) -> ModuleEstimate {
+    if let geometry = input.geometry { return Self.aggregate(input.factors, geometry: geometry) }
+    let (a, b) = Self.sum(input.factors, p: input.factors.weights, q: input.factors.weights)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 

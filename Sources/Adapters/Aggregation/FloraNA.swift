@@ -1,8 +1,24 @@
+import Checkpoints
+
+extension AggregationMethod {
+  /// FLoRA-NA (``FloraNA``).
+  public static let floraNA = AggregationMethod(FloraNA.self)
+}
+
 /// FLoRA-NA: per-client coefficients `p, q` with `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`
 /// minimising `||T - Bh Ah||_F`, found by alternating least squares on the `r x r` Gram blocks
 /// (this solver is fedlora's; the paper states the objective, not the solver). Starts at
 /// FedAvg and keeps the best iterate, so it is never worse than FedAvg.
-public struct FloraNA: AggregationRule {
+public struct FloraNA: MergeMethod {
+  /// `flora-na`.
+  public static let name = "flora-na"
+  /// `--scope` and `--max-iterations`.
+  public static let acceptedOptions: Set<MergeOption> = [.scope, .maxIterations]
+  /// Zero-pads every client to the largest rank, as FedAvg.
+  public static let zeroPadsRanks = true
+  /// Reports show each module's `p`, `q` and iterations.
+  public static let reportsCoefficients = true
+
   /// When the ALS solver stops.
   public struct Options: Sendable {
     /// At most this many ALS iterations (`--max-iterations`).
@@ -24,16 +40,29 @@ public struct FloraNA: AggregationRule {
     self.shared = shared
   }
 
+  /// The solver options of `options`; with `sharedCoefficients` (and not a plan), the one
+  /// `(p, q)` of every module, solved now on all their geometries.
+  /// - Throws: `AdapterError` when BLAS/LAPACK cannot be loaded or a module cannot be read.
+  public init(_ set: ClientSet, options: MergeOptions) throws(AdapterError) {
+    guard options.sharedCoefficients, !options.planOnly else {
+      self.init(options: options.flora)
+      return
+    }
+    try LinearAlgebra.load()
+    let geometries = try parallelMap(set.moduleNames) { module throws(AdapterError) in
+      ModuleGeometry(try ModuleFactors(set, module: module))
+    }
+    let solved = Self.solve(geometries, options: options.flora)
+    self.init(options: options.flora, shared: (solved.p, solved.q))
+  }
+
   /// The clients' largest rank, as FedAvg's: no more bytes than FedAvg.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
-  /// The module's factors from its own `(p, q)` or the `shared` ones; `geometry` is required.
-  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
-    guard let geometry else {
-      preconditionFailure("flora-na solves on the Gram blocks: its merge always computes them")
-    }
-    if let shared { return FedAvg.combine(factors, geometry: geometry, p: shared.p, q: shared.q) }
-    return Self.aggregate(factors, geometry: geometry, options: options)
+  /// The module's factors from its own `(p, q)` or the `shared` ones.
+  public func solve(_ input: GeometryInput) -> ModuleEstimate {
+    if let shared { return FedAvg.combine(input.factors, geometry: input.geometry, p: shared.p, q: shared.q) }
+    return Self.aggregate(input.factors, geometry: input.geometry, options: options)
   }
 
   /// The normal equations of one half-step, summed over modules for `--scope model`.

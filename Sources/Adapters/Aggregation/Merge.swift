@@ -1,142 +1,140 @@
 import Checkpoints
 
-/// Aggregates a client set module by module with one ``AggregationRule``. Each module is read,
-/// widened and solved once, when it is asked for (by a writer, in parallel with other modules,
-/// or all of them in memory by ``aggregate()``), and its report kept: memory follows the modules
-/// being solved, and the results do not depend on the order or the thread count.
+/// A planned merge of a client set by one ``MergeMethod``: the method, and each module's output
+/// rank, decided before anything is solved (writers lay out their tensors from it). Solving is
+/// ``solve(window:consume:)``: the ``ModuleScheduler`` solves modules in parallel, a bounded
+/// window ahead, hands each one over in module order, and returns the ``MergeReport``. A merge
+/// holds no state that solving changes: each module is solved from the clients' files alone, so
+/// the results do not depend on the order or the thread count.
 public final class Merge: Sendable {
   /// The clients being aggregated.
   public let set: ClientSet
   /// The options the merge was made with.
   public let options: MergeOptions
-  /// The rule that solves each module (``FedAvg`` for fedex, ``Stack`` for exact).
-  public let rule: any AggregationRule
+  /// The method that solves each module.
+  public let method: any MergeMethod
   /// Each module's output rank, decided before anything is solved (writers lay out their
-  /// tensors from it, and every solved module is checked against it): the rule's rank, but for
-  /// `svd` never more than `min(d, k)`, the clients' ranks added up or, beyond the clients'
+  /// tensors from it, and every solved module is checked against it): the method's rank, but
+  /// for `svd` never more than `min(d, k)`, the clients' ranks added up or, beyond the clients'
   /// largest rank, the ideal update's numerical rank.
   public let outputRanks: [Int]
   private let rankLimits: [RankLimit?]
-  /// Each solved module's report, by module index.
-  private let reports: Locked<[ModuleReport?]>
-  /// fedex: the estimates its base merge solved, handed to the adapter written after it.
-  private let kept: Locked<[ModuleEstimate?]>
 
   /// Singular values of `T` at or below this fraction of the largest count as zero when an
-  /// `svd` rank is clamped: about the resolution of the fp64 Gram route (sqrt of the fp64 epsilon).
-  public static let rankTolerance = 1e-7
+  /// `svd` rank is clamped (``SVDOptimal/rankTolerance``).
+  public static let rankTolerance = SVDOptimal.rankTolerance
 
-  /// `withBase`: the result goes into base weights, which `exact` and `fedex` need.
+  /// Plans the merge of `set` with `options`.
+  /// - Parameters:
+  ///   - set: the clients and their weights.
+  ///   - options: the method and its options (``MergeOptions/check(withBase:)`` must pass).
+  ///   - withBase: the result goes into base weights, which `exact` and `fedex` need.
+  /// - Throws: `AdapterError.needsBase`, `.badOption` for an option the method does not take,
+  ///   `.doraNotMergeable`, and what the method's own planning throws (`flora-na --scope model`
+  ///   solves its coefficients here; `svd --rank` reads the modules it may clamp).
   public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws(AdapterError) {
-    if options.method.needsBase, !withBase { throw .needsBase(method: options.method.rawValue) }
-    if !options.computeErrors, options.method.solvesOnGrams {
-      throw .badOption(
-        message: "\(options.method.rawValue) solves on the Gram blocks the errors come from: it always computes them")
-    }
+    try options.check(withBase: withBase)
     if let dora = set.clients.first(where: \.isDoRA) { throw .doraNotMergeable(path: dora.path) }
-    if let rank = options.rank {
-      guard options.method == .svd else {
-        throw .badOption(message: "a rank is used by the svd rule only, not by \(options.method.rawValue)")
-      }
-      guard rank > 0 else { throw .badOption(message: "the rank must be positive") }
-    }
     self.set = set
     self.options = options
-    rule = try Self.rule(set, options: options)
-    (outputRanks, rankLimits) = try Self.outputRanks(set, options: options, rule: rule)
-    reports = Locked(set.moduleNames.map { _ in nil })
-    kept = Locked(set.moduleNames.map { _ in nil })
+    method = try options.method.type.init(set, options: options)
+    let ranks = try method.outputRanks(set, options: options)
+    (outputRanks, rankLimits) = (ranks.map(\.rank), ranks.map(\.limit))
   }
 
-  private static func rule(_ set: ClientSet, options: MergeOptions) throws(AdapterError) -> any AggregationRule {
-    switch options.method {
-    case .fedavg, .fedex: return FedAvg()
-    case .stack, .exact: return Stack()
-    case .svd: return SVDOptimal(rank: options.rank)
-    case .floraNA:
-      guard options.sharedCoefficients, !options.planOnly else { return FloraNA(options: options.flora) }
-      try LinearAlgebra.load()
-      let geometries = try parallelMap(set.moduleNames) { module throws(AdapterError) in
-        ModuleGeometry(try ModuleFactors(set, module: module))
-      }
-      let solved = FloraNA.solve(geometries, options: options.flora)
-      return FloraNA(options: options.flora, shared: (solved.p, solved.q))
-    }
-  }
-
-  /// Module `index`'s factors, solved (once: a module the fedex base merge solved is handed
-  /// over) with its report recorded.
-  public func solveModule(_ index: Int) throws(AdapterError) -> ModuleEstimate {
-    precondition(!options.planOnly, "a merge planned for a dry run is not solved")
-    if let estimate = kept.withLock({ kept in
-      defer { kept[index] = nil }
-      return kept[index]
-    }) {
-      return estimate
-    }
-    let (estimate, report) = try solve(index)
-    reports.withLock { $0[index] = report }
-    return estimate
+  /// One solved module: its factors (scale folded in) and its report.
+  public struct Solved: Sendable {
+    /// The factors.
+    public let estimate: ModuleEstimate
+    /// The module's line of the merge report.
+    public let report: ModuleReport
   }
 
   /// Every module solved in memory, in module order, and the merge's report: the merge without
   /// any file written, for a library that holds its adapters.
+  /// - Complexity: each module read and solved once, `window` of them held at a time while
+  ///   solving; the result holds every module's factors.
   public func aggregate() throws(AdapterError) -> (
     modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport
   ) {
-    let estimates = try parallelMap(Array(set.moduleNames.indices)) { index throws(AdapterError) in
-      try self.solveModule(index)
+    var modules: [(name: String, estimate: ModuleEstimate)] = []
+    let report = try solve { index, solved in modules.append((set.moduleNames[index], solved.estimate)) }
+    return (modules, report)
+  }
+
+  /// Solves every module, in parallel, and hands each one to `consume` in module order on the
+  /// calling thread; returns the report of them all.
+  /// - Parameters:
+  ///   - window: at most this many modules solved ahead of `consume` (memory follows it);
+  ///     nil for twice the processors.
+  ///   - consume: takes module `index`'s result (a writer writes it); a throw stops the merge.
+  /// - Throws: the first failure in module order (`AdapterError`): BLAS/LAPACK unavailable, a
+  ///   factor unreadable or not finite, a numerical failure, or what `consume` throws.
+  public func solve(
+    window: Int? = nil, consume: (Int, Solved) throws(AdapterError) -> Void
+  ) throws(AdapterError) -> MergeReport {
+    try solve(window: window, prepare: { _, solved, _ in solved }, consume: consume)
+  }
+
+  /// ``solve(window:consume:)`` with a step run on the worker thread right after each solve,
+  /// while the module's factors are at hand (`factors` nil when they were streamed): a writer
+  /// turns the factors into bytes there, in parallel, and `consume` only writes them.
+  func solve<Prepared: Sendable>(
+    window: Int? = nil, factorsAlways: Bool = false,
+    prepare: @escaping @Sendable (Int, Solved, ModuleFactors?) throws(AdapterError) -> Prepared,
+    consume: (Int, Prepared) throws(AdapterError) -> Void
+  ) throws(AdapterError) -> MergeReport {
+    precondition(!options.planOnly, "a merge planned for a dry run is not solved")
+    var reports: [ModuleReport] = []
+    try ModuleScheduler.run(
+      count: set.moduleNames.count, window: window ?? ModuleScheduler.defaultWindow,
+      solve: { index throws(AdapterError) in
+        let (solved, factors) = try self.solve(index, factorsAlways: factorsAlways)
+        return (solved.report, try prepare(index, solved, factors))
+      },
+      consume: { index, result throws(AdapterError) in
+        reports.append(result.0)
+        try consume(index, result.1)
+      })
+    return MergeReport(method: options.method, modules: reports)
+  }
+
+  /// Module `index` solved: streamed from the files when the method can and no errors are
+  /// asked (unless `factorsAlways`), else from its widened factors.
+  func solve(_ index: Int, factorsAlways: Bool = false) throws(AdapterError) -> (Solved, ModuleFactors?) {
+    let module = set.moduleNames[index]
+    if !options.computeErrors, !factorsAlways, let estimate = try method.streamed(set, module: module) {
+      return (Solved(estimate: estimate, report: try report(index, estimate, normT: nil, floor: nil)), nil)
     }
-    return (zip(set.moduleNames, estimates).map { (name: $0, estimate: $1) }, report)
+    let factors = try ModuleFactors(set, module: module)
+    return (try solve(method, index, factors: factors), factors)
   }
 
-  /// The reports of the modules solved so far, in module order (all of them once written).
-  public var report: MergeReport {
-    MergeReport(method: options.method, modules: reports.withLock { $0.compactMap { $0 } })
-  }
-
-  /// Solves module `index` for a base merge and records its report. Returns the estimate and the
-  /// factors it came from. For `fedex` the estimate is also kept for the adapter written after
-  /// the base, so no module is read and solved twice.
-  public func solveOnce(_ index: Int) throws(AdapterError) -> (estimate: ModuleEstimate, factors: ModuleFactors) {
-    let factors = try ModuleFactors(set, module: set.moduleNames[index])
-    let (estimate, report) = try solve(index, factors: factors)
-    reports.withLock { $0[index] = report }
-    if options.method == .fedex { kept.withLock { $0[index] = estimate } }
-    return (estimate, factors)
-  }
-
-  private func solve(_ index: Int) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
-    if !options.computeErrors, let estimate = try rule.streamed(set, module: set.moduleNames[index]) {
-      return (estimate, try report(index, estimate, geometry: nil))
-    }
-    return try solve(index, factors: ModuleFactors(set, module: set.moduleNames[index]))
-  }
-
-  private func solve(_ index: Int, factors: ModuleFactors) throws(AdapterError) -> (ModuleEstimate, ModuleReport) {
-    try LinearAlgebra.load()
-    // The fixed-coefficient rules take their errors from the dense update where it is cheaper.
-    if options.computeErrors, !options.method.solvesOnGrams, DenseErrors.isCheaper(factors) {
-      let dense = DenseErrors(factors)
-      let factorsOnly = rule.aggregate(factors, geometry: nil, rank: outputRanks[index])
-      let estimate = ModuleEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
-      return (
-        estimate, try report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank))
-      )
-    }
-    let geometry = options.computeErrors || options.method.solvesOnGrams ? ModuleGeometry(factors) : nil
-    let estimate = rule.aggregate(factors, geometry: geometry, rank: outputRanks[index])
-    return (estimate, try report(index, estimate, geometry: geometry))
-  }
-
-  /// The module's report, after checking the solved rank against the layout. The floor is taken
-  /// at the rank written: never above the error.
-  private func report(_ index: Int, _ estimate: ModuleEstimate, geometry: ModuleGeometry?) throws(AdapterError)
-    -> ModuleReport
+  private func solve<Method: MergeMethod>(_ method: Method, _ index: Int, factors: ModuleFactors) throws(AdapterError)
+    -> Solved
   {
-    try report(index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank))
+    try LinearAlgebra.load()
+    let rank = outputRanks[index]
+    // The fixed-coefficient methods take their errors from the dense update where it is cheaper.
+    if options.computeErrors, Method.Input.canSkipErrors, DenseErrors.isCheaper(factors) {
+      let dense = DenseErrors(factors)
+      let factorsOnly = method.solve(.prepare(factors, rank: rank, errors: false))
+      let estimate = ModuleEstimate(a: factorsOnly.a, b: factorsOnly.b, residual: dense.residual(factorsOnly))
+      return Solved(
+        estimate: estimate,
+        report: try report(index, estimate, normT: dense.normT, floor: dense.floorResidual(rank: estimate.rank)))
+    }
+    let input = Method.Input.prepare(factors, rank: rank, errors: options.computeErrors)
+    let estimate = method.solve(input)
+    // The floor is taken at the rank written: never above the error.
+    let geometry = input.computedGeometry
+    return Solved(
+      estimate: estimate,
+      report: try report(
+        index, estimate, normT: geometry?.normT, floor: geometry?.floorResidual(rank: estimate.rank)))
   }
 
+  /// The module's report, after checking the solved rank against the layout.
   private func report(_ index: Int, _ estimate: ModuleEstimate, normT: Double?, floor: Double?) throws(AdapterError)
     -> ModuleReport
   {
@@ -161,34 +159,5 @@ public final class Merge: Sendable {
     guard numbers.allSatisfy(\.isFinite), estimate.a.values.allSatisfy(\.isFinite),
       estimate.b.values.allSatisfy(\.isFinite)
     else { throw .numericalFailure(module: module) }
-  }
-
-  /// Output ranks per module and why some are below the rank asked for.
-  private static func outputRanks(_ set: ClientSet, options: MergeOptions, rule: any AggregationRule)
-    throws(AdapterError) -> (
-      [Int], [RankLimit?]
-    )
-  {
-    let modules = set.moduleNames.map { set.modules(named: $0).compactMap { $0 } }
-    let ranks = modules.map { entries in
-      let shape = entries.first?.updateShape ?? [0, 0]
-      return rule.outputRank(clientRanks: entries.map(\.rank), d: shape[0], k: shape[1])
-    }
-    guard options.method == .svd, let asked = options.rank, !options.planOnly else {
-      return (ranks, ranks.map { _ in nil })
-    }
-    // Beyond the clients' largest rank, components past the update's numerical rank would be
-    // zeros: that rank is read from the module's geometry (one extra pass, only for those modules).
-    let clamped = try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) {
-      module, pair throws(AdapterError) -> (Int, RankLimit?) in
-      let (rank, entries) = pair
-      let largest = entries.map(\.rank).max() ?? 0
-      guard rank > largest else { return (rank, rank < asked ? .shape : nil) }
-      let values = ModuleGeometry(try ModuleFactors(set, module: module)).singularValues
-      let numerical = values.filter { $0 > rankTolerance * (values.first ?? 0) }.count
-      let limited = max(largest, min(rank, numerical))
-      return (limited, limited < rank ? .update : limited < asked ? .shape : nil)
-    }
-    return (clamped.map(\.0), clamped.map(\.1))
   }
 }

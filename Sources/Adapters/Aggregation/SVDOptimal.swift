@@ -1,3 +1,10 @@
+import Checkpoints
+
+extension AggregationMethod {
+  /// The optimal rank-R estimate (``SVDOptimal``).
+  public static let svd = AggregationMethod(SVDOptimal.self)
+}
+
 /// The optimal rank-`R` estimate (Eckart-Young), never forming `T`. With the geometry's roots
 /// (`Rb^T Rb = Bs^T Bs`, `Ra^T Ra = Ast Ast^T`: QR factors up to a rotation, at a fraction of the
 /// cost of a Householder QR of the `d x Ur` stack), `Bs = Qb Rb` and `Ast^T = Qa Ra` with
@@ -5,22 +12,60 @@
 /// `T = Qb (Rb W Ra^T) Qa^T`. The `R` largest singular triplets of that core `Uc S Vc^T` give the
 /// balanced split `Bh = Qb Uc_R S_R^(1/2)`, `Ah = S_R^(1/2) Vc_R^T Qa^T`. The error reported is
 /// that of the factors as computed: the floor, plus rounding of about 1e-8 of `||T||`.
-public struct SVDOptimal: AggregationRule {
+public struct SVDOptimal: MergeMethod {
+  /// `svd`.
+  public static let name = "svd"
+  /// `--rank`.
+  public static let acceptedOptions: Set<MergeOption> = [.rank]
+
   /// The rank asked for (`--rank`); the clients' largest by default.
   public let rank: Int?
 
   /// `rank`: the rank asked for, nil for the clients' largest.
   public init(rank: Int?) { self.rank = rank }
 
+  /// The rank of `options`.
+  public init(_ set: ClientSet, options: MergeOptions) { self.init(rank: options.rank) }
+
+  /// Singular values of `T` at or below this fraction of the largest count as zero when a rank
+  /// is clamped: about the resolution of the fp64 Gram route (sqrt of the fp64 epsilon).
+  public static let rankTolerance = 1e-7
+
   /// `rank` (else the clients' largest), at most `min(d, k)` and the clients' ranks added up.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int {
     min(rank ?? ranks.max() ?? 0, d, k, ranks.reduce(0, +))
   }
 
-  /// The optimal factors at `rank`; `geometry` is required.
-  public func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry?, rank: Int) -> ModuleEstimate {
-    guard let geometry else { preconditionFailure("svd solves on the Gram blocks: its merge always computes them") }
-    return Self.aggregate(factors, geometry: geometry, rank: rank)
+  /// ``outputRank(clientRanks:d:k:)``, and beyond the clients' largest rank at most the ideal
+  /// update's numerical rank (components past it would be zeros): read from the module's
+  /// geometry, one extra pass for those modules only (not for a plan: then an upper bound).
+  public func outputRanks(_ set: ClientSet, options: MergeOptions) throws(AdapterError)
+    -> [(rank: Int, limit: RankLimit?)]
+  {
+    let modules = set.moduleNames.map { set.modules(named: $0).compactMap { $0 } }
+    let ranks = modules.map { entries in
+      let shape = entries.first?.updateShape ?? [0, 0]
+      return outputRank(clientRanks: entries.map(\.rank), d: shape[0], k: shape[1])
+    }
+    guard let asked = rank, !options.planOnly else { return ranks.map { ($0, nil) } }
+    return try parallelMap(Array(zip(set.moduleNames, zip(ranks, modules)))) {
+      module, pair throws(AdapterError) -> (rank: Int, limit: RankLimit?) in
+      let (rank, entries) = pair
+      let largest = entries.map(\.rank).max() ?? 0
+      guard rank > largest else { return (rank, rank < asked ? .shape : nil) }
+      let values = ModuleGeometry(try ModuleFactors(set, module: module)).singularValues
+      let numerical = values.filter { $0 > Self.rankTolerance * (values.first ?? 0) }.count
+      let limited = max(largest, min(rank, numerical))
+      return (limited, limited < rank ? .update : limited < asked ? .shape : nil)
+    }
+  }
+
+  /// Beyond the clients' largest rank, the update's numerical rank may be lower.
+  public func rankIsUpperBound(_ rank: Int, clientRanks: [Int]) -> Bool { rank > (clientRanks.max() ?? 0) }
+
+  /// The optimal factors at the input's rank.
+  public func solve(_ input: GeometryInput) -> ModuleEstimate {
+    Self.aggregate(input.factors, geometry: input.geometry, rank: input.rank)
   }
 
   /// The optimal rank-`rank` factors from `g`'s core, and their residual.

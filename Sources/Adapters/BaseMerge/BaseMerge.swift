@@ -7,10 +7,32 @@ import Checkpoints
 public enum BaseMerge {
   /// A merged base checkpoint, ready to write.
   public struct Plan: Sendable {
-    /// Every base tensor in the base's order; adapted ones are computed when written.
+    /// Every base tensor in the base's order; adapted ones are supplied as their modules are solved.
     public let tensors: [OutputTensor]
     /// Quantised base tensors that had to be written in a float dtype instead.
     public let requantised: [String]
+    /// By module index, how its solved update is folded into its base tensor.
+    let folds: [Int: Fold]
+  }
+
+  /// How one solved module becomes the rows of its merged base tensor.
+  struct Fold: Sendable {
+    /// The supplied tensor's key (the base tensor's name).
+    let key: String
+    let tensor: Tensor
+    let transposed: Bool
+    /// llama.cpp's q/k row order of a llama GGUF base, applied to the update's rows.
+    let rowOrder: [Int]?
+    let dtype: DType
+
+    /// The rows of `W0 + left @ right` for the update the method gives the base.
+    func rows(_ update: (left: Matrix, right: Matrix)) -> TensorSink.RowFill {
+      var left = update.left
+      if let rowOrder { left = left.rows(in: rowOrder) }
+      let update = LowRankUpdate(left: left, right: update.right, transposed: transposed)
+      let (tensor, dtype) = (tensor, dtype)
+      return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: dtype) }
+    }
   }
 
   /// The output tensors for `base` with `merge`'s aggregate folded in. `dtype` overrides the
@@ -29,7 +51,7 @@ public enum BaseMerge {
     }
     // lora_B.bias: the base's bias gets the exact bias update (fedex's adapter carries it).
     var biases: [String: Int] = [:]
-    if set.hasBias, merge.options.method != .fedex {
+    if set.hasBias, type(of: merge.method).foldsBiasIntoBase {
       for (index, module) in set.moduleNames.enumerated()
       where set.modules(named: module).contains(where: { $0?.bias != nil }) {
         let candidates = [
@@ -49,6 +71,7 @@ public enum BaseMerge {
     }
     var tensors: [OutputTensor] = []
     var requantised: [String] = []
+    var folds: [Int: Fold] = [:]
     // A llama GGUF base holds q/k rows in llama.cpp's order; adapters are in Hugging Face's.
     let heads = try AdapterError.wrap { () throws(CheckpointError) in try base.gguf.flatMap(LlamaGGUF.heads(gguf:)) }
     for tensor in base.tensors {
@@ -82,20 +105,14 @@ public enum BaseMerge {
       let requested = dtype ?? tensor.dtype
       let outputType: DType = requested.isPlainFloat ? requested : .f16
       if !requested.isPlainFloat { requantised.append(tensor.name) }
-      let method = merge.options.method
       let rowOrder = LlamaGGUF.rowOrder(for: tensor.name, shape: tensor.shape, heads: heads, inverse: false)
+      folds[index] = Fold(
+        key: tensor.name, tensor: tensor, transposed: transposed, rowOrder: rowOrder, dtype: outputType)
       tensors.append(
         OutputTensor(
-          name: tensor.name, dtype: outputType, shape: tensor.shape,
-          source: .rows {
-            let (estimate, factors) = try merge.solveOnce(index)
-            var (left, right) = method == .fedex ? residualFactors(factors, estimate) : (estimate.b, estimate.a)
-            if let rowOrder { left = left.rows(in: rowOrder) }
-            let update = LowRankUpdate(left: left, right: right, transposed: transposed)
-            return { rows, buffer in try fold(tensor, rows: rows, update: update, into: buffer, dtype: outputType) }
-          }))
+          name: tensor.name, dtype: outputType, shape: tensor.shape, source: .supplied(.init(key: tensor.name))))
     }
-    return Plan(tensors: tensors, requantised: requantised)
+    return Plan(tensors: tensors, requantised: requantised, folds: folds)
   }
 
   /// `b0 + sum_u w_u s_u b_u` for a base bias (rows in llama.cpp's order for a llama GGUF's q/k),
@@ -122,18 +139,6 @@ public enum BaseMerge {
         let values = (0..<rows).map { i in Float(Double(base[i]) + update[order?[i] ?? i]) }
         FloatConversion.narrow(values, to: outputType, into: buffer)
       })
-  }
-
-  /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.
-  static func residualFactors(_ factors: ModuleFactors, _ estimate: ModuleEstimate) -> (Matrix, Matrix) {
-    let exact = Stack.aggregate(factors)
-    var left = Matrix(zeros: factors.d, exact.rank + estimate.rank)
-    for i in 0..<factors.d {
-      for j in 0..<exact.rank { left[i, j] = exact.b[i, j] }
-      for j in 0..<estimate.rank { left[i, exact.rank + j] = -estimate.b[i, j] }
-    }
-    let right = Matrix(rows: exact.rank + estimate.rank, cols: factors.k, values: exact.a.values + estimate.a.values)
-    return (left, right)
   }
 
   /// Rows `rows` of `W0 + update`, accumulated in fp32 by SGEMM straight into the widened base

@@ -77,12 +77,31 @@ public enum AdapterWriter {
   /// The files a PEFT folder output consists of (all that writing one replaces in a folder).
   public static let peftFiles = ["adapter_model.safetensors", "adapter_config.json"]
 
-  /// The tensors a merge's output holds, in order, their data computed only when written; with
-  /// the layout, the q/k row-order heads (GGUF) and the architecture they were laid out for.
+  /// How one module's solved factors become the bytes of its two tensors (in the output's dtype,
+  /// B's scale and q/k row order as the format wants them).
+  struct ModuleTensors: Sendable {
+    let names: (a: String, b: String)
+    let bFactor: Double
+    let rowOrder: [Int]?
+    let dtype: DType
+
+    /// The bytes of `Ah` and `Bh`, keyed by tensor name.
+    func encode(_ estimate: ModuleEstimate) -> [(key: String, bytes: [UInt8])] {
+      [
+        (names.a, bytes(estimate.a.values, scale: 1, dtype: dtype)),
+        (names.b, bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: dtype)),
+      ]
+    }
+  }
+
+  /// The tensors a merge's output holds, in order (each module's factors supplied once solved,
+  /// the rest computed by the writer); how each module's factors become bytes; the layout, the
+  /// q/k row-order heads (GGUF) and the architecture they were laid out for.
   static func outputTensors(
     _ merge: Merge, format: AdapterFormat, path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads?
   ) throws(AdapterError) -> (
-    tensors: [OutputTensor], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?, architecture: String
+    tensors: [OutputTensor], modules: [ModuleTensors], plan: OutputLayout, rowHeads: LlamaGGUF.Heads?,
+    architecture: String
   ) {
     let set = merge.set
     let outputType = dtype ?? set.outputDType.dtype
@@ -95,6 +114,7 @@ public enum AdapterWriter {
         architecture: architecture, modules: set.moduleNames, heads: known, path: path)
     }
     var tensors: [OutputTensor] = []
+    var modules: [ModuleTensors] = []
     for (index, module) in set.moduleNames.enumerated() {
       let names = tensorNames(module, kind: plan.kinds[index], format: format)
       let rank = plan.ranks[index]
@@ -103,16 +123,11 @@ public enum AdapterWriter {
       // GGUF applies alpha / r per tensor; fold what that does not express into B.
       let bFactor = format == .gguf ? Double(rank) / plan.ggufAlpha : 1 / plan.scales[index]
       let rowOrder = LlamaGGUF.rowOrder(for: module, shape: plan.shapes[index], heads: rowHeads, inverse: false)
-      // Both factors from one solve of the module, written by the thread that solved it.
-      let solved = JointFill {
-        let estimate = try merge.solveModule(index)
-        return [
-          bytes(estimate.a.values, scale: 1, dtype: outputType),
-          bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: outputType),
-        ]
-      }
-      tensors.append(OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .part(solved, 0)))
-      tensors.append(OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .part(solved, 1)))
+      modules.append(ModuleTensors(names: names, bFactor: bFactor, rowOrder: rowOrder, dtype: outputType))
+      tensors.append(
+        OutputTensor(name: names.a, dtype: outputType, shape: [rank, k], source: .supplied(.init(key: names.a))))
+      tensors.append(
+        OutputTensor(name: names.b, dtype: outputType, shape: [d, rank], source: .supplied(.init(key: names.b))))
     }
     // lora_B.bias: the bias update is linear, so every rule carries it exactly (b = sum w s b_u / s).
     if set.hasBias {
@@ -134,32 +149,40 @@ public enum AdapterWriter {
       }
     }
     for name in set.fullTensorNames { tensors.append(try weightedAverage(name, set: set)) }
-    return (tensors, plan, rowHeads, architecture)
+    return (tensors, modules, plan, rowHeads, architecture)
   }
 
-  /// Writes the merge's output to `path`. `dtype` defaults to the clients' dtype. A llama GGUF
-  /// output holds its q/k `lora_b` rows in llama.cpp's order for `llamaHeads` (else the head
-  /// counts the clients give; refused when none is known) and records that order. The output is renamed into
-  /// place when `transaction` (or a transaction of its own) commits. Returns the merge's report
-  /// (every module is solved once, as it is written).
-  @discardableResult
-  public static func write(
+  /// An adapter output staged in a transaction: its files laid out (everything but the
+  /// modules' factors written), and how each solved module's factors are written into them.
+  struct Staged: Sendable {
+    let sink: TensorSink
+    let modules: [ModuleTensors]
+
+    /// Writes module `index`'s encoded factors.
+    func write(_ encoded: [(key: String, bytes: [UInt8])]) throws(AdapterError) {
+      try AdapterError.writing { for part in encoded { try sink.write(part.key, bytes: part.bytes) } }
+    }
+  }
+
+  /// Stages the merge's adapter output at `path` in `transaction` (see ``write(_:format:to:dtype:provenance:llamaHeads:progress:in:)``).
+  static func stage(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,
-    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
-  ) throws(AdapterError) -> MergeReport {
-    let (tensors, plan, rowHeads, architecture) = try outputTensors(
+    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction
+  ) throws(AdapterError) -> Staged {
+    let (tensors, modules, plan, rowHeads, architecture) = try outputTensors(
       merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
     let set = merge.set
     let metadata = [("format", "pt")] + provenance.metadata
+    let sink: TensorSink
     switch format {
     case .peft:
       let config = Array(plan.config(for: set, merge: merge).prettyText.utf8)
-      try writePEFT(tensors, metadata: metadata, config: config, to: path, progress: progress, in: transaction)
+      sink = try openPEFT(tensors, metadata: metadata, config: config, to: path, progress: progress, in: transaction)
     case .safetensors:
       // No adapter_config.json beside a bare file: it carries the config in its metadata.
       let config = plan.config(for: set, merge: merge).compactText
-      try AdapterError.writing {
-        try SafeTensorsWriter.write(
+      sink = try AdapterError.writing { () throws -> TensorSink in
+        try SafeTensorsWriter.open(
           tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress,
           in: transaction)
       }
@@ -169,11 +192,54 @@ public enum AdapterWriter {
           ("general.architecture", .string(architecture)), ("general.type", .string("adapter")),
           ("adapter.type", .string("lora")), ("adapter.lora.alpha", .f32(Float(plan.ggufAlpha))),
         ] + QKRowOrder.metadata(heads: rowHeads) + metadata.dropFirst().map { ($0.key, .string($0.value)) }
-      try AdapterError.writing {
-        try GGUFWriter.write(tensors, metadata: kv, to: path, progress: progress, in: transaction)
+      sink = try AdapterError.writing { () throws -> TensorSink in
+        try GGUFWriter.open(tensors, metadata: kv, to: path, progress: progress, in: transaction)
       }
     }
-    return merge.report
+    return Staged(sink: sink, modules: modules)
+  }
+
+  /// Writes the merge's output to `path`: plans it, solves every module (in parallel, a window
+  /// ahead of the writer) and writes each one's factors as it comes.
+  /// - Parameters:
+  ///   - merge: the planned merge.
+  ///   - format: a PEFT folder, a bare safetensors file or a llama.cpp GGUF LoRA.
+  ///   - path: the destination, renamed into place when the transaction commits.
+  ///   - dtype: the output dtype; nil for the clients' (``ClientSet/outputDType``).
+  ///   - provenance: what the output records of its making.
+  ///   - llamaHeads: for a llama GGUF, the head counts its q/k `lora_b` rows are ordered by
+  ///     (else the clients'; refused when none is known).
+  ///   - progress: called with each tensor's byte count once written.
+  ///   - transaction: the run's outputs (a dry run's records the files and solves nothing); nil
+  ///     for one of its own, committed on success.
+  /// - Returns: the merge's report (no modules for a dry run).
+  /// - Throws: `AdapterError`: what solving throws, a format that cannot carry the output, a
+  ///   failed write.
+  @discardableResult
+  public static func write(
+    _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,
+    llamaHeads: LlamaGGUF.Heads? = nil, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
+  ) throws(AdapterError) -> MergeReport {
+    let own = transaction == nil ? OutputTransaction() : nil
+    guard let running = transaction ?? own else { preconditionFailure("a transaction is given or made") }
+    let staged = try stage(
+      merge, format: format, to: path, dtype: dtype, provenance: provenance, llamaHeads: llamaHeads,
+      progress: progress, in: running)
+    let report = try solve(merge, into: staged)
+    try AdapterError.writing { try own?.commit() }
+    return report
+  }
+
+  /// Solves every module of `merge` (encoding its factors on the worker that solved it) and
+  /// writes them into `staged` in module order; nothing for a dry run.
+  static func solve(_ merge: Merge, into staged: Staged) throws(AdapterError) -> MergeReport {
+    guard !staged.sink.isDryRun else { return MergeReport(method: merge.options.method, modules: []) }
+    let modules = staged.modules
+    let report = try merge.solve(
+      prepare: { index, solved, _ in modules[index].encode(solved.estimate) },
+      consume: { _, encoded throws(AdapterError) in try staged.write(encoded) })
+    try AdapterError.writing { try staged.sink.finish() }
+    return report
   }
 
   /// The files `write` would write for this merge, with their tensors (none for a config), for
@@ -181,24 +247,40 @@ public enum AdapterWriter {
   public static func plannedFiles(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
   ) throws(AdapterError) -> [(path: String, tensors: [OutputTensor])] {
-    let (tensors, _, _, _) = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads)
+    let tensors = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads).tensors
     guard format == .peft else { return [(path, tensors)] }
     return [(path + "/" + peftFiles[0], tensors), (path + "/" + peftFiles[1], [])]
   }
 
   /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json`. In an
-  /// existing folder only these two files are replaced.
+  /// existing folder only these two files are replaced. No tensor may be supplied.
   public static func writePEFT(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)], config: [UInt8], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws(AdapterError) {
     try AdapterError.writing {
       try OutputTransaction.run(in: transaction) { transaction in
-        try transaction.folder(path) { folder in
-          try SafeTensorsWriter.write(tensors, metadata: metadata, named: peftFiles[0], in: folder, progress: progress)
-          try folder.file(peftFiles[1], contents: config)
-        }
+        try openPEFT(tensors, metadata: metadata, config: config, to: path, progress: progress, in: transaction)
+          .finish()
       }
+    }
+  }
+
+  /// Stages a PEFT folder as ``writePEFT(_:metadata:config:to:progress:in:)`` does, and returns
+  /// the sink of its supplied tensors.
+  static func openPEFT(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)], config: [UInt8], to path: String,
+    progress: ProgressHandler?, in transaction: OutputTransaction
+  ) throws(AdapterError) -> TensorSink {
+    try AdapterError.writing { () throws -> TensorSink in
+      var sink = TensorSink?.none
+      try transaction.folder(path) { folder in
+        sink = try SafeTensorsWriter.open(
+          tensors, metadata: metadata, named: peftFiles[0], in: folder, progress: progress)
+        try folder.file(peftFiles[1], contents: config)
+      }
+      guard let sink else { preconditionFailure("the folder body runs in every transaction") }
+      return sink
     }
   }
 

@@ -18,7 +18,7 @@ struct OutputLayout {
     ranks = merge.outputRanks
     // FedAvg of clients that share rank, alpha and rsLoRA keeps their config: B is unscaled.
     let uniform =
-      merge.options.method == .fedavg
+      type(of: merge.method).keepsClientConfig
       && modules.allSatisfy { entries in
         let present = entries.compactMap { $0 }
         return present.count == entries.count && Set(present.map(\.rank)).count == 1

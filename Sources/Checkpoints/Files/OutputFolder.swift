@@ -18,12 +18,23 @@ public final class OutputFolder {
 
   /// Stages the file `name` holding `tensors` (recorded by a dry run) in the folder: `body` fills it.
   public func file(_ name: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
+    guard let output = try open(name, tensors: tensors) else { return }
+    try body(output)
+    try output.sync()
+  }
+
+  /// Stages the file `name` holding `tensors` and returns it to be written (and synced by
+  /// whoever writes it last); nil in a dry run, which records it instead.
+  func open(_ name: String, tensors: [OutputTensor]) throws -> OutputFile? {
     let destination = path + "/" + name
     if fileType(destination) == S_IFDIR {
       throw CheckpointError.writeFailed(
         path: destination, message: "is a folder, and this output is a file: give a file name")
     }
-    if transaction.dryRun { return transaction.plan(destination, tensors) }
+    if transaction.dryRun {
+      transaction.plan(destination, tensors)
+      return nil
+    }
     // A file in a subfolder (a sentence-transformers module's): the subfolder is made first.
     let subfolder = folderPrefix(of: name)
     let output: OutputFile
@@ -36,8 +47,7 @@ public final class OutputFolder {
       output = try Temporaries.createFile(temporary, becoming: destination)
       transaction.stage(temporary, destination)
     }
-    try body(output)
-    try output.sync()
+    return output
   }
 
   /// Stages the file `name` with `contents`.

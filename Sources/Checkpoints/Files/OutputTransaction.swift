@@ -46,6 +46,14 @@ public final class OutputTransaction {
 
   /// Stages the file `path` holding `tensors` (recorded by a dry run): `body` fills it.
   public func file(_ path: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
+    guard let output = try open(path, tensors: tensors) else { return }
+    try body(output)
+    try output.sync()
+  }
+
+  /// Stages the file `path` holding `tensors` and returns it to be written (and synced by
+  /// whoever writes it last); nil in a dry run, which records it instead.
+  func open(_ path: String, tensors: [OutputTensor]) throws -> OutputFile? {
     let destination = trimmingTrailingSlashes(path)
     if fileType(destination) == S_IFDIR {
       throw CheckpointError.writeFailed(
@@ -53,13 +61,15 @@ public final class OutputTransaction {
     }
     let folder = folderPrefix(of: destination)
     try makeParents(of: destination)
-    if dryRun { return plan(destination, tensors) }
+    if dryRun {
+      plan(destination, tensors)
+      return nil
+    }
     Temporaries.removeStale(for: destination)
     let temporary = folder + Temporaries.name(for: lastComponent(destination))
     let output = try Temporaries.createFile(temporary, becoming: destination)
     steps.append(.move(temporary: temporary, destination: destination))
-    try body(output)
-    try output.sync()
+    return output
   }
 
   /// Stages the folder `path`: `body` writes its files through the ``OutputFolder``.

@@ -22,3 +22,6 @@ package func parallelMap<T: Sendable, R, E: Error>(
   if let failure { throw failure.error }
   return results.compactMap { $0 }
 }
+
+/// The processors online (at least 1): how many threads computing work keeps busy.
+package var processorCount: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

@@ -8,6 +8,19 @@ public enum GGUFWriter {
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
     to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws {
+    try OutputTransaction.run(in: transaction) {
+      try open(tensors, metadata: metadata, alignment: alignment, to: path, progress: progress, in: $0).finish()
+    }
+  }
+
+  /// Stages the GGUF file `write` writes in `transaction`, every tensor but the supplied ones
+  /// written, and returns the sink that takes those (``TensorSink/finish()`` once they are).
+  /// - Throws: `CheckpointError` for a dtype GGUF cannot hold, a name too long or given twice,
+  ///   more than 4 dimensions, a row that is not whole blocks, or a failed write.
+  public static func open(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
+    to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction
+  ) throws -> TensorSink {
     var header = ByteBuffer()
     header.append(GGUFFile.magic)
     header.append(UInt32(3))
@@ -50,12 +63,11 @@ public enum GGUFWriter {
       position = (position + tensor.byteCount + alignment - 1) / alignment * alignment
     }
     let dataStart = (header.bytes.count + alignment - 1) / alignment * alignment
-    try OutputTransaction.run(in: transaction) { transaction in
-      try transaction.file(path, tensors: tensors) { output in
-        try output.write(header.bytes, at: 0)
-        try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
-        try TensorDataWriter.write(tensors, at: offsets.map { $0 + dataStart }, to: output, progress: progress)
-      }
-    }
+    guard let output = try transaction.open(path, tensors: tensors) else { return .dryRun }
+    try output.write(header.bytes, at: 0)
+    try output.setLength(dataStart + position)  // zero padding comes from the sparse extension
+    let absolute = offsets.map { $0 + dataStart }
+    try TensorDataWriter.write(tensors, at: absolute, to: output, progress: progress)
+    return TensorSink(tensors, offsets: absolute, file: output, progress: progress)
   }
 }

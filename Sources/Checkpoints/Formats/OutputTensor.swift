@@ -9,9 +9,24 @@ public struct OutputTensor: Sendable {
     /// Rows (of the leading dimension) computed a range at a time: the writer prepares once,
     /// then asks for slices of a few MB, so memory does not grow with the tensor.
     case rows(@Sendable () throws -> RowFill)
-    /// Part `index` of what one `JointFill` computes for several tensors (a solved module's two
-    /// factors): computed once, when the writer comes to the first of them, and written whole.
-    case part(JointFill, Int)
+    /// Bytes the caller supplies once the file is laid out, through the ``TensorSink`` a
+    /// writer's `open` returns: for data computed elsewhere, in an order the writer does not set
+    /// (a merge's solved modules, handed over as they are solved).
+    case supplied(Supply)
+  }
+
+  /// What identifies a supplied tensor to its ``TensorSink``, and the order of its rows.
+  public struct Supply: Sendable {
+    /// The name the supplier gives (the tensor's name when it was laid out; a renaming keeps it).
+    public let key: String
+    /// Output row `i` is row `rowOrder[i]` of what the supplier gives; nil: the same order.
+    public let rowOrder: [Int]?
+
+    /// Supplied under `key`, rows in the order given (`rowOrder` nil) or permuted.
+    public init(key: String, rowOrder: [Int]? = nil) {
+      self.key = key
+      self.rowOrder = rowOrder
+    }
   }
 
   /// Fills the bytes of rows `range` (row `range.lowerBound` at the start of the buffer).
@@ -57,7 +72,14 @@ public struct OutputTensor: Sendable {
   /// Bytes in one row of the leading dimension (0 when there are no rows).
   public var rowBytes: Int { rowCount == 0 ? 0 : byteCount / rowCount }
 
-  /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole, once).
+  /// Whether the caller supplies the bytes through a ``TensorSink``.
+  public var isSupplied: Bool {
+    if case .supplied = source { return true }
+    return false
+  }
+
+  /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole,
+  /// once). A supplied tensor has no rows to give: its bytes come through a ``TensorSink``.
   public func rowFill() throws -> RowFill {
     let rowBytes = rowBytes
     switch source {
@@ -76,13 +98,8 @@ public struct OutputTensor: Sendable {
         }
       }
     case let .rows(prepare): return try prepare()
-    case let .part(fill, index):
-      let whole = try fill.part(index, byteCount: byteCount)
-      return { range, buffer in
-        whole[(range.lowerBound * rowBytes)..<(range.upperBound * rowBytes)].withUnsafeBytes {
-          buffer.copyMemory(from: $0)
-        }
-      }
+    case let .supplied(supply):
+      preconditionFailure("\(name): supplied through a TensorSink (\(supply.key)), it has no rows to read")
     }
   }
 }

@@ -43,27 +43,59 @@ public enum SafeTensorsWriter {
 
   /// Writes one safetensors file at `path` (through a temporary renamed into place when
   /// `transaction`, or a transaction of its own, commits). Every tensor's dtype must be one
-  /// safetensors names.
+  /// safetensors names; no tensor may be supplied (see ``open(_:metadata:to:progress:in:)``).
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
   ) throws {
-    try validate(tensors, path: path)
-    let layout = Layout(tensors, metadata: metadata)
     try OutputTransaction.run(in: transaction) {
-      try $0.file(path, tensors: tensors) { try write(layout, to: $0, progress: progress) }
+      try open(tensors, metadata: metadata, to: path, progress: progress, in: $0).finish()
     }
   }
 
-  /// Writes one safetensors file named `name` into a folder output.
+  /// Stages the safetensors file `path` in `transaction`: writes its header and every tensor
+  /// but the supplied ones, and returns the sink that takes those.
+  /// - Parameters:
+  ///   - tensors: the file's tensors, in any order (the file orders them widest dtype first, then by name).
+  ///   - metadata: the `__metadata__` entries (`format: pt` first unless given).
+  ///   - path: the destination, renamed into place when `transaction` commits.
+  ///   - progress: called with each tensor's byte count once it is written.
+  ///   - transaction: the run's outputs; a dry run's records the file and writes nothing.
+  /// - Returns: the sink of the ``OutputTensor/Source/supplied(_:)`` tensors; call its
+  ///   ``TensorSink/finish()`` once they are written.
+  /// - Throws: `CheckpointError` for a dtype safetensors cannot name, a duplicate name, or a
+  ///   failed write.
+  public static func open(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], to path: String,
+    progress: ProgressHandler? = nil, in transaction: OutputTransaction
+  ) throws -> TensorSink {
+    try validate(tensors, path: path)
+    let layout = Layout(tensors, metadata: metadata)
+    guard let file = try transaction.open(path, tensors: tensors) else { return .dryRun }
+    try write(layout, to: file, progress: progress)
+    return TensorSink(layout.tensors, offsets: layout.offsets, file: file, progress: progress)
+  }
+
+  /// Writes one safetensors file named `name` into a folder output (no supplied tensors).
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String,
     in folder: OutputFolder,
     progress: ProgressHandler? = nil
   ) throws {
+    try open(tensors, metadata: metadata, named: name, in: folder, progress: progress).finish()
+  }
+
+  /// Stages the safetensors file `name` in a folder output as
+  /// ``open(_:metadata:to:progress:in:)`` does, and returns the sink of its supplied tensors.
+  public static func open(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String,
+    in folder: OutputFolder, progress: ProgressHandler? = nil
+  ) throws -> TensorSink {
     try validate(tensors, path: folder.path + "/" + name)
     let layout = Layout(tensors, metadata: metadata)
-    try folder.file(name, tensors: tensors) { try write(layout, to: $0, progress: progress) }
+    guard let file = try folder.open(name, tensors: tensors) else { return .dryRun }
+    try write(layout, to: file, progress: progress)
+    return TensorSink(layout.tensors, offsets: layout.offsets, file: file, progress: progress)
   }
 
   /// The shard size a sharded output gets unless one is given: 5 GB, as `save_pretrained`'s.
@@ -95,6 +127,20 @@ public enum SafeTensorsWriter {
     extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil,
     in transaction: OutputTransaction? = nil
   ) throws {
+    try OutputTransaction.run(in: transaction) {
+      try openSharded(
+        tensors, metadata: metadata, shardSize: shardSize, to: path, extraFiles: extraFiles, progress: progress, in: $0
+      ).finish()
+    }
+  }
+
+  /// Stages the sharded checkpoint `writeSharded` writes, every tensor but the supplied ones
+  /// written, and returns the sink that takes those (across the shards).
+  public static func openSharded(
+    _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], shardSize: Int, to path: String,
+    extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil,
+    in transaction: OutputTransaction
+  ) throws -> TensorSink {
     try validate(tensors, path: path)
     let (shards, names) = shardPlan(tensors, shardSize: shardSize)
     var weightMap: [(key: String, value: JSON)] = []
@@ -107,18 +153,17 @@ public enum SafeTensorsWriter {
       ("metadata", .object([("total_size", JSON(total)), (ShardedIndex.writerKey, .string(ShardedIndex.writer))])),
       ("weight_map", .object(weightMap)),
     ])
-    try OutputTransaction.run(in: transaction) { transaction in
-      try transaction.folder(path) { folder in
-        let previous = folder.existed ? ShardedIndex.shardsWrittenByFedlora(in: folder.path) : []
-        for (shard, name) in zip(shards, names) {
-          let layout = Layout(shard, metadata: metadata)
-          try folder.file(name, tensors: shard) { try write(layout, to: $0, progress: progress) }
-        }
-        try folder.file(ShardedIndex.fileName, contents: Array(index.prettyText.utf8))
-        for extra in extraFiles { try folder.file(extra.name, contents: extra.contents) }
-        for name in previous where !names.contains(name) { folder.removeOnCommit(name) }
+    var sinks: [TensorSink] = []
+    try transaction.folder(path) { folder in
+      let previous = folder.existed ? ShardedIndex.shardsWrittenByFedlora(in: folder.path) : []
+      for (shard, name) in zip(shards, names) {
+        sinks.append(try open(shard, metadata: metadata, named: name, in: folder, progress: progress))
       }
+      try folder.file(ShardedIndex.fileName, contents: Array(index.prettyText.utf8))
+      for extra in extraFiles { try folder.file(extra.name, contents: extra.contents) }
+      for name in previous where !names.contains(name) { folder.removeOnCommit(name) }
     }
+    return .combining(sinks)
   }
 
   private static func write(_ layout: Layout, to output: OutputFile, progress: ProgressHandler?) throws {

@@ -1,39 +1,16 @@
 enum TensorDataWriter {
   static let copySlice = 16 << 20
 
-  /// Writes every tensor at its offset, several at a time: each tensor alone, or all the parts
-  /// of one `JointFill` together, computed once (jobs in order of first appearance). Memory
-  /// stays bounded by (threads x largest job); the file's bytes do not depend on the thread count.
+  /// Writes every tensor the writer computes itself (all but the supplied ones) at its offset,
+  /// several at a time. Memory stays bounded by (threads x the largest slice or `.compute`
+  /// tensor); the file's bytes do not depend on the thread count.
   static func write(
     _ tensors: [OutputTensor], at offsets: [Int], to output: OutputFile, progress: ProgressHandler?
   ) throws {
-    var jobs: [[Int]] = []
-    var jobOfFill: [ObjectIdentifier: Int] = [:]
-    for (index, tensor) in tensors.enumerated() {
-      if case let .part(fill, _) = tensor.source {
-        if let known = jobOfFill[ObjectIdentifier(fill)] {
-          jobs[known].append(index)
-          continue
-        }
-        jobOfFill[ObjectIdentifier(fill)] = jobs.count
-      }
-      jobs.append([index])
-    }
-    _ = try parallelMap(jobs) { job in
-      guard case let .part(fill, _) = tensors[job[0]].source else {
-        try writeOne(tensors[job[0]], at: offsets[job[0]], to: output)
-        progress?(tensors[job[0]].byteCount)
-        return
-      }
-      let parts = try fill.parts()
-      for index in job {
-        guard case let .part(_, part) = tensors[index].source else { continue }
-        precondition(
-          parts[part].count == tensors[index].byteCount,
-          "\(tensors[index].name): \(parts[part].count) bytes computed, \(tensors[index].byteCount) laid out")
-        try output.write(parts[part], at: offsets[index])
-        progress?(tensors[index].byteCount)
-      }
+    let jobs = tensors.indices.filter { !tensors[$0].isSupplied }
+    _ = try parallelMap(jobs) { index in
+      try writeOne(tensors[index], at: offsets[index], to: output)
+      progress?(tensors[index].byteCount)
     }
   }
 
@@ -58,23 +35,31 @@ enum TensorDataWriter {
       let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<tensor.byteCount])
       try fill(bytes)
       try output.write(UnsafeRawBufferPointer(bytes), at: offset)
-    case let .part(fill, index):
-      try output.write(try fill.part(index, byteCount: tensor.byteCount), at: offset)
     case let .rows(prepare):
       let fillRows = try prepare()
-      let (rows, rowBytes) = (tensor.rowCount, tensor.rowBytes)
-      let sliceRows = max(1, copySlice / max(rowBytes, 1))
-      let buffer = UnsafeMutableRawBufferPointer.allocate(
-        byteCount: max(min(rows, sliceRows) * rowBytes, 1), alignment: 64)
-      defer { buffer.deallocate() }
-      var start = 0
-      while start < rows {
-        let end = min(rows, start + sliceRows)
-        let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<((end - start) * rowBytes)])
-        try fillRows(start..<end, bytes)
-        try output.write(UnsafeRawBufferPointer(bytes), at: offset + start * rowBytes)
-        start = end
-      }
+      for slice in rowSlices(tensor) { try writeRows(slice, of: tensor, fill: fillRows, at: offset, to: output) }
+    case .supplied:
+      preconditionFailure("\(tensor.name): supplied through its TensorSink, not written by the writer")
     }
+  }
+
+  /// The ranges of rows a row-computed tensor is written in: slices of about `copySlice` bytes.
+  static func rowSlices(_ tensor: OutputTensor) -> [Range<Int>] {
+    let (rows, rowBytes) = (tensor.rowCount, tensor.rowBytes)
+    guard tensor.byteCount > 0 else { return [] }
+    let sliceRows = max(1, copySlice / max(rowBytes, 1))
+    return stride(from: 0, to: rows, by: sliceRows).map { $0..<min(rows, $0 + sliceRows) }
+  }
+
+  /// Fills rows `rows` of `tensor` into a buffer of their own and writes them at their place.
+  static func writeRows(
+    _ rows: Range<Int>, of tensor: OutputTensor, fill: OutputTensor.RowFill, at offset: Int, to output: OutputFile
+  ) throws {
+    let rowBytes = tensor.rowBytes
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(rows.count * rowBytes, 1), alignment: 64)
+    defer { buffer.deallocate() }
+    let bytes = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<(rows.count * rowBytes)])
+    try fill(rows, bytes)
+    try output.write(UnsafeRawBufferPointer(bytes), at: offset + rows.lowerBound * rowBytes)
   }
 }

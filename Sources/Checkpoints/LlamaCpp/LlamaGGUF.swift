@@ -97,6 +97,13 @@ public enum LlamaGGUF {
     guard let order, tensor.shape.count == 2 else {
       return OutputTensor(name: name, dtype: tensor.dtype, shape: tensor.shape, source: tensor.source)
     }
+    // A supplied tensor keeps its key; its sink asks the supplier for the rows in this order.
+    if case let .supplied(supply) = tensor.source {
+      precondition(supply.rowOrder == nil, "\(tensor.name): rows reordered twice")
+      return OutputTensor(
+        name: name, dtype: tensor.dtype, shape: tensor.shape,
+        source: .supplied(OutputTensor.Supply(key: supply.key, rowOrder: order)))
+    }
     let rowBytes = tensor.rowBytes
     return OutputTensor(
       name: name, dtype: tensor.dtype, shape: tensor.shape,

@@ -152,9 +152,7 @@ struct MergeCommand: PipelineCommand {
   var methodName: String { method ?? Self.defaultMethod.rawValue }
 
   /// The adapter format OUTPUT's extension names, if any.
-  var formatOfExtension: AdapterFormat? {
-    outputPath.hasSuffix(".gguf") ? .gguf : outputPath.hasSuffix(".safetensors") ? .safetensors : nil
-  }
+  var formatOfExtension: AdapterFormat? { MergeDestination.adapterFormat(ofPath: outputPath) }
 
   /// Whether OUTPUT is a sharded merged checkpoint (a folder).
   var shardedOutput: Bool { base != nil && formatOfExtension == nil }
@@ -353,16 +351,23 @@ struct MergeCommand: PipelineCommand {
       method: method.rawValue, set: set, version: FedLora.version, hashing: !dryRun)
     provenance.recipe = recipeText
     provenance.rank = rank
-    let report: MergeReport
-    if let base {
-      try writeMergedBase(merge, base: base, set: set, provenance: provenance, in: transaction)
-      report = merge.report
-    } else {
-      report = try AdapterWriter.write(
-        merge, format: format ?? formatOfExtension ?? .peft, to: outputPath, dtype: dtype?.dtype,
-        provenance: provenance,
-        llamaHeads: heads, in: transaction)
+    var destination = MergeDestination(path: outputPath)
+    destination.format = format
+    destination.base = try base.map { try Checkpoint.open($0) }
+    destination.adapterPath = adapterOutput.map(trimmingTrailingSlashes)
+    destination.dtype = dtype?.dtype
+    destination.shardSize = shardSize.flatMap(NumberFormat.parseSize)
+    destination.llamaHeads = heads
+    let writer = try MergeWriter(merge, to: destination, provenance: provenance)
+    if !writer.requantised.isEmpty {
+      Session.warn(
+        "\(writer.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(writer.requantised[0]))"
+      )
     }
+    let progress = Progress(total: writer.totalBytes, enabled: base != nil && Session.showsProgress && !dryRun)
+    writer.export?.report()
+    let report = try writer.write(progress: base == nil ? nil : progress.handler, in: transaction)
+    if base != nil { progress.finish() }
     if dryRun { return showPlan(merge, files: transaction.planned) }
     try transaction.commit()
     show(report, method: method, set: set)
@@ -384,57 +389,13 @@ struct MergeCommand: PipelineCommand {
 }
 
 extension MergeCommand {
-  /// `--base`: the merged checkpoint (and for fedex, the FedAvg adapter beside it).
-  func writeMergedBase(
-    _ merge: Merge, base path: String, set: ClientSet, provenance: AdapterWriter.Provenance,
-    in transaction: OutputTransaction
-  ) throws {
-    let output = outputPath
-    let base = try Checkpoint.open(path)
-    let plan = try BaseMerge.plan(base: base, merge: merge, dtype: dtype?.dtype)
-    if !plan.requantised.isEmpty {
-      Session.warn(
-        "\(plan.requantised.count) quantised base weights are written as \(dtype?.dtype.rawValue ?? "F16") after the merge (first: \(plan.requantised[0]))"
-      )
-    }
-    let total = plan.tensors.reduce(0) { $0 + $1.byteCount }
-    let progress = Progress(total: total, enabled: Session.showsProgress && !transaction.dryRun)
-    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance.metadata
-    if output.hasSuffix(".gguf") {
-      // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
-      let export = base.gguf == nil ? try LlamaGGUF.export(plan.tensors, folder: base.folder) : nil
-      export?.report()
-      let kv = base.gguf?.metadata ?? export?.metadata ?? [("general.architecture", .string("llama"))]
-      try GGUFWriter.write(
-        export?.tensors ?? plan.tensors,
-        metadata: kv
-          + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
-        alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress.handler,
-        in: transaction)
-    } else if output.hasSuffix(".safetensors") {
-      try SafeTensorsWriter.write(
-        plan.tensors, metadata: metadata, to: output, progress: progress.handler, in: transaction)
-    } else {
-      try SafeTensorsWriter.writeSharded(
-        plan.tensors, metadata: metadata,
-        shardSize: shardSize.flatMap(NumberFormat.parseSize) ?? SafeTensorsWriter.defaultShardSize,
-        to: output,
-        extraFiles: try base.companionFiles(), progress: progress.handler, in: transaction)
-    }
-    progress.finish()
-    if merge.options.method == .fedex {
-      try AdapterWriter.write(
-        merge, format: .peft, to: fedexAdapterPath, dtype: dtype?.dtype, provenance: provenance, in: transaction)
-    }
-  }
-
   /// `--dry-run`: the files the merge would write and each layer's output rank, nothing solved.
   func showPlan(_ merge: Merge, files: [OutputTransaction.PlannedFile]) {
     let set = merge.set
     let layers = zip(set.moduleNames, merge.outputRanks).map { module, rank in
       let entries = set.modules(named: module).compactMap { $0 }
       // svd beyond the clients' largest rank is clamped to T's numerical rank, which takes computing.
-      let bounded = merge.options.method == .svd && rank > (entries.map(\.rank).max() ?? 0)
+      let bounded = merge.method.rankIsUpperBound(rank, clientRanks: entries.map(\.rank))
       return DryRunView.Layer(
         name: module, shape: entries.first?.updateShape ?? [0, 0], rank: rank,
         note: bounded

@@ -1,0 +1,151 @@
+import Checkpoints
+
+/// Where a merge's result goes and in what form, with the CLI's defaults: an adapter's format
+/// from the output's extension (`.gguf`, `.safetensors`, else a PEFT folder); with a base, a
+/// merged checkpoint of the same choice (`.gguf`, `.safetensors`, else a sharded folder of
+/// ``SafeTensorsWriter/defaultShardSize`` shards), and for `fedex` its FedAvg adapter beside it.
+public struct MergeDestination {
+  /// The output path (a file, or a folder for a PEFT adapter or a sharded checkpoint).
+  public var path: String
+  /// An adapter's format; nil to take it from the path's extension.
+  public var format: AdapterFormat?
+  /// The base checkpoint to fold the aggregate into; nil for an adapter.
+  public var base: Checkpoint?
+  /// Where `fedex` writes its FedAvg adapter; nil for `path` + `.adapter`.
+  public var adapterPath: String?
+  /// The output dtype: nil for the clients' (adapters) or each base tensor's (merged bases).
+  public var dtype: DType?
+  /// Tensor data per shard of a sharded checkpoint; nil for ``SafeTensorsWriter/defaultShardSize``.
+  public var shardSize: Int?
+  /// The head counts that order a llama GGUF LoRA's q/k rows (else the clients').
+  public var llamaHeads: LlamaGGUF.Heads?
+
+  /// A destination at `path`, everything else by default.
+  public init(path: String) { self.path = path }
+
+  /// The adapter format a path's extension names: `.gguf`, `.safetensors`; nil for others.
+  public static func adapterFormat(ofPath path: String) -> AdapterFormat? {
+    path.hasSuffix(".gguf") ? .gguf : path.hasSuffix(".safetensors") ? .safetensors : nil
+  }
+
+  /// The adapter format written: the one given, else the path's, else a PEFT folder.
+  public var adapterFormat: AdapterFormat { format ?? Self.adapterFormat(ofPath: path) ?? .peft }
+
+  /// Where `fedex`'s FedAvg adapter goes.
+  public var fedexAdapterPath: String { adapterPath ?? path + ".adapter" }
+
+  /// Whether a merged checkpoint is a sharded folder (a base, and no file extension).
+  public var isSharded: Bool { base != nil && Self.adapterFormat(ofPath: path) == nil }
+}
+
+/// A merge's output planned: the files and tensors it writes, and what the CLI tells its user
+/// before writing (requantised tensors, what a llama.cpp export left out); then ``write(progress:in:)``
+/// solves the merge and writes it, one way: the scheduler solves modules, the writers write.
+public final class MergeWriter {
+  /// The planned merge.
+  public let merge: Merge
+  /// Where it goes.
+  public let destination: MergeDestination
+  /// What its outputs record of their making.
+  public let provenance: AdapterWriter.Provenance
+  /// Quantised base tensors written in a float dtype after the merge.
+  public let requantised: [String]
+  /// The llama.cpp export of a safetensors base written as GGUF (its metadata, what it left out).
+  public let export: LlamaGGUF.Export?
+  /// The merged base's tensor bytes (0 for an adapter): what a progress display counts to.
+  public let totalBytes: Int
+  private let basePlan: BaseMerge.Plan?
+
+  /// Plans the output of `merge` at `destination`.
+  /// - Throws: `AdapterError` for a base that does not hold the adapted weights, a quantised
+  ///   tensor that cannot be merged into, a llama config that cannot be exported.
+  public init(_ merge: Merge, to destination: MergeDestination, provenance: AdapterWriter.Provenance)
+    throws(AdapterError)
+  {
+    self.merge = merge
+    self.destination = destination
+    self.provenance = provenance
+    guard let base = destination.base else {
+      (requantised, export, totalBytes, basePlan) = ([], nil, 0, nil)
+      return
+    }
+    let plan = try BaseMerge.plan(base: base, merge: merge, dtype: destination.dtype)
+    basePlan = plan
+    requantised = plan.requantised
+    totalBytes = plan.tensors.reduce(0) { $0 + $1.byteCount }
+    // A safetensors llama base becomes a GGUF llama.cpp runs: its names, row order, hyper-parameters and vocabulary.
+    export =
+      destination.path.hasSuffix(".gguf") && base.gguf == nil
+      ? try AdapterError.wrap { () throws(CheckpointError) in try LlamaGGUF.export(plan.tensors, folder: base.folder) }
+      : nil
+  }
+
+  /// Solves the merge and writes its output(s) in `transaction` (a dry run's records the files
+  /// and solves nothing).
+  /// - Parameter progress: called with each base tensor's byte count once written.
+  /// - Returns: the merge's report (no modules for a dry run).
+  /// - Throws: `AdapterError`: what solving throws, or a failed write.
+  public func write(progress: ProgressHandler? = nil, in transaction: OutputTransaction) throws(AdapterError)
+    -> MergeReport
+  {
+    guard let base = destination.base, let plan = basePlan else {
+      return try AdapterWriter.write(
+        merge, format: destination.adapterFormat, to: destination.path, dtype: destination.dtype,
+        provenance: provenance, llamaHeads: destination.llamaHeads, in: transaction)
+    }
+    let sink = try stageBase(base, plan: plan, progress: progress, in: transaction)
+    let adapter =
+      type(of: merge.method).writes == .baseAndAdapter
+      ? try AdapterWriter.stage(
+        merge, format: .peft, to: destination.fedexAdapterPath, dtype: destination.dtype, provenance: provenance,
+        in: transaction) : nil
+    guard !sink.isDryRun else { return MergeReport(method: merge.options.method, modules: []) }
+    let method = merge.method
+    let folds = plan.folds
+    // Each module solved once: its base rows (and fedex's adapter factors) from the one solve.
+    let report = try merge.solve(
+      factorsAlways: true,
+      prepare: { index, solved, factors in
+        guard let fold = folds[index], let factors else { preconditionFailure("module \(index): no fold or factors") }
+        return (
+          key: fold.key, rows: fold.rows(method.baseUpdate(solved.estimate, factors: factors)),
+          adapter: adapter?.modules[index].encode(solved.estimate)
+        )
+      },
+      consume: { _, prepared throws(AdapterError) in
+        try AdapterError.writing { try sink.write(prepared.key, rows: prepared.rows) }
+        if let adapter, let encoded = prepared.adapter { try adapter.write(encoded) }
+      })
+    try AdapterError.writing {
+      try sink.finish()
+      try adapter?.sink.finish()
+    }
+    return report
+  }
+
+  /// Stages the merged checkpoint in the destination's layout.
+  private func stageBase(
+    _ base: Checkpoint, plan: BaseMerge.Plan, progress: ProgressHandler?, in transaction: OutputTransaction
+  ) throws(AdapterError) -> TensorSink {
+    let output = destination.path
+    let metadata = base.metadata.filter { !$0.key.hasPrefix("fedlora.") } + provenance.metadata
+    return try AdapterError.writing { () throws -> TensorSink in
+      if output.hasSuffix(".gguf") {
+        let kv = base.gguf?.metadata ?? export?.metadata ?? [("general.architecture", .string("llama"))]
+        return try GGUFWriter.open(
+          export?.tensors ?? plan.tensors,
+          metadata: kv
+            + metadata.map { ($0.key, .string($0.value)) }.filter { entry in !kv.contains { $0.key == entry.key } },
+          alignment: base.gguf?.alignment ?? GGUFFile.defaultAlignment, to: output, progress: progress,
+          in: transaction)
+      }
+      if output.hasSuffix(".safetensors") {
+        return try SafeTensorsWriter.open(
+          plan.tensors, metadata: metadata, to: output, progress: progress, in: transaction)
+      }
+      return try SafeTensorsWriter.openSharded(
+        plan.tensors, metadata: metadata, shardSize: destination.shardSize ?? SafeTensorsWriter.defaultShardSize,
+        to: output, extraFiles: try base.companionFiles(), progress: progress, in: transaction)
+    }
+  }
+}
