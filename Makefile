@@ -126,14 +126,14 @@ dist: wheel
 	python3 scripts/python_dist.py tarball --wheel $$(ls dist/fedlora-*.whl) --out dist
 	cd dist && sha256sum fedlora-*.whl fedlora-*-linux-*.tar.gz > SHA256SUMS && cat SHA256SUMS
 
-# The wheel installed into a fresh venv with numpy, safetensors and pytest only, then the tests of
-# python/tests against it (the API on the fixtures against the CLI, errors, interrupts, the
-# in-memory route, the system's OpenBLAS hidden). Any non-zero pytest status fails, 5 (no test
+# The wheel installed into a fresh venv with numpy, safetensors, pytest and flwr only (no torch,
+# no Ray), then the tests of python/tests against it (the API on the fixtures against the CLI,
+# errors, interrupts, the in-memory route, the system's OpenBLAS hidden, the Flower strategy). Any non-zero pytest status fails, 5 (no test
 # ran) included.
 PY_TEST_VENV := .build/python-test-venv
 python-test: wheel
 	rm -rf $(PY_TEST_VENV) && python3 -m venv $(PY_TEST_VENV)
-	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest
+	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest "flwr>=1.22"
 	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/python -m pytest -ra -p no:cacheprovider tests
 
 # libFuzzer on every parser of untrusted bytes (Sources/Fuzz), FUZZ_TIME seconds each (default
