@@ -8,7 +8,7 @@ FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: fuzz fuzz-smoke tsan lint format
-.PHONY: wheel dist python-test
+.PHONY: wheel dist python-test experiment experiment-report overhead
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -157,3 +157,17 @@ fuzz: deps
 fuzz-smoke: deps
 	$(SWIFT) build --product fedlora-fuzz
 	@for t in $(FUZZ_TARGETS); do $(SWIFT) run --skip-build fedlora-fuzz $$t fuzz/corpus/$$t || exit 1; done
+
+# The paper's table in miniature (EXPERIMENTS.md; not CI): federated LoRA on all-MiniLM-L6-v2 and
+# WordNet glosses through fedlora.flower, one JSON per (rule, split, seed) in experiments/results;
+# runs whose file exists are skipped, so it resumes. Hours on 2 cores: run it with nohup. Needs
+# EXPERIMENT_PYTHON with examples/flower-lora/requirements.txt and matplotlib, and wordnet-base.
+EXPERIMENT_PYTHON ?= .venv/bin/python
+experiment: build
+	FEDLORA_BINARY=$(CURDIR)/$(FEDLORA) $(EXPERIMENT_PYTHON) experiments/run.py
+
+experiment-report:
+	$(EXPERIMENT_PYTHON) experiments/report.py
+
+overhead: build
+	FEDLORA_BINARY=$(CURDIR)/$(FEDLORA) PYTHONPATH=python $(EXPERIMENT_PYTHON) experiments/overhead.py

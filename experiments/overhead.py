@@ -31,9 +31,13 @@ CLIENTS, REPEATS = 10, 3
 
 def replies(shape: Dict, clients: int) -> List:
     from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict
-    from flwr.supercore.task_identity import TaskIdentity
+    try:  # flwr >= 1.3x: what its ServerApp runtime sets before a strategy creates messages
+        from flwr.supercore.task_identity import TaskIdentity
 
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+        TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+    except ImportError:
+        pass
+
     rng = np.random.default_rng(0)
     out = []
     for node in range(1, clients + 1):

@@ -96,11 +96,15 @@ def train_client(model: M.Classifier, data: Data, index: np.ndarray, settings: D
 def federated(rule: str, data: Data, parts: List[np.ndarray], seed: int, settings: Dict[str, Any]) -> List[Dict[str, Any]]:
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
     from flwr.serverapp.strategy import FedAvg
-    from flwr.supercore.task_identity import TaskIdentity
+    try:  # flwr >= 1.3x: what its ServerApp runtime sets before a strategy creates messages
+        from flwr.supercore.task_identity import TaskIdentity
+
+        TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+    except ImportError:
+        pass
 
     from fedlora.flower import FedloraStrategy
 
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
     method, scope = {"fedavg": ("fedavg", None), "flora-na-layer": ("flora-na", "layer"), "flora-na-model": ("flora-na", "model"),
                      "svd": ("svd", None), "fedex": ("fedex", None)}[rule]  # fmt: skip
     clients = len(parts)

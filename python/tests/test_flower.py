@@ -65,10 +65,12 @@ class InProcessGrid(Grid):
     """A Grid whose nodes are functions called in this process; it keeps every round's replies."""
 
     def __init__(self, clients: Dict[int, Client]) -> None:
-        from flwr.supercore.task_identity import TaskIdentity
+        try:  # flwr >= 1.3x: what its ServerApp runtime sets before a strategy creates messages
+            from flwr.supercore.task_identity import TaskIdentity
 
-        # What Flower's ServerApp runtime sets before a strategy creates messages.
-        TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+            TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 1
+        except ImportError:  # older flwr: messages need no task identity
+            pass
         self.clients = clients
         self.replies: List[List[Message]] = []
         self._round = 0
