@@ -1,8 +1,10 @@
 """The strategy's overhead per round against Flower's own FedAvg on the same replies, and the
 server's peak memory: 10 replies shaped as the MiniLM example's (q, k, v of layers 3-5, r 8,
 plus the head) and 10 shaped as LLaMA-7B adapters (q, k, v, o of 32 layers, 4096 x 4096, r 16),
-random float32 factors. Each (shape, rule) runs in its own process, so its peak RSS is its own;
-the fedlora binary is a child process (its peak is reported apart).
+random float32 factors. Each (shape, rule) runs in its own process, so its peak RSS is its own.
+The fedlora binary is a child process: its own peak (VmHWM, polled from /proc while it runs, as
+getrusage's children figure counts the Python parent's pages at fork) is measured apart on the
+same clients written as PEFT folders.
 
     FEDLORA_BINARY=.build/release/fedlora PYTHONPATH=python .venv/bin/python experiments/overhead.py
 """
@@ -73,12 +75,52 @@ def one(name: str, rule: str) -> Dict:
         seconds.append(time.perf_counter() - start)
     result = {"shape": name, "rule": rule, "clients": CLIENTS, "seconds": seconds, "median_seconds": float(np.median(seconds)),
               "reply_bytes": sum(m.content["arrays"].count_bytes() for m in messages),
-              "rss_mib_after_replies": before / 1024, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-              "binary_peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}  # fmt: skip
+              "rss_mib_after_replies": before / 1024, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
     if rule != "flower-fedavg":
         result["merge_seconds"] = metrics["fedlora-merge-seconds"]
         result["error"] = metrics.get("fedlora-error")
     return result
+
+
+def binary_peak(name: str, method: str) -> Dict:
+    """VmHWM of `fedlora merge` on the clients written as PEFT folders (in /dev/shm)."""
+    import shutil
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    from fedlora import find_binary
+
+    shape = SHAPES[name]
+    root = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        clients = []
+        for message in replies(shape, CLIENTS):
+            folder = root / f"c{len(clients)}"
+            folder.mkdir()
+            state = {k: v.numpy() for k, v in message.content["arrays"].items() if ".lora_" in k}
+            save_file(state, str(folder / "adapter_model.safetensors"))
+            (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": shape["r"], "lora_alpha": shape["alpha"]}))
+            clients.append(str(folder))
+        command = [find_binary(), "merge", *clients, "-o", str(root / "out"), "--method", method, "--quiet"]
+        if method == "svd":
+            command += ["--rank", str(shape["r"])]
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        peak = 0
+        while process.poll() is None:
+            try:
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+            except (FileNotFoundError, ProcessLookupError):
+                break
+            time.sleep(0.005)
+        seconds = time.perf_counter() - start
+        return {"shape": name, "rule": f"binary {method}", "binary_peak_rss_mib": peak / 1024, "binary_seconds": seconds,
+                "client_bytes": sum(f.stat().st_size for f in root.rglob("*.safetensors"))}  # fmt: skip
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:
@@ -91,7 +133,11 @@ def main() -> None:
             done = subprocess.run([sys.executable, __file__, name, rule], capture_output=True, text=True, check=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             r = results[-1]
-            print(f"{name:8s} {rule:14s} {r['median_seconds']:7.3f} s  peak RSS {r['peak_rss_mib']:7.0f} MiB (binary {r['binary_peak_rss_mib']:.0f})", flush=True)
+            print(f"{name:8s} {rule:14s} {r['median_seconds']:7.3f} s  peak RSS {r['peak_rss_mib']:7.0f} MiB", flush=True)
+        for method in ("fedavg", "flora-na", "svd"):
+            results.append(binary_peak(name, method))
+            r = results[-1]
+            print(f"{name:8s} {r['rule']:14s} {r['binary_seconds']:7.3f} s  binary VmHWM {r['binary_peak_rss_mib']:7.0f} MiB", flush=True)
     out = Path(__file__).resolve().parent / "results" / "overhead.json"
     out.write_text(json.dumps(results, indent=1))
 

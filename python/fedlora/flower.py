@@ -130,6 +130,8 @@ class FedloraStrategy(FedAvg):
             raise ValueError(f"method {method!r} is not available in the federated loop: {_REFUSED[method]}")
         if method not in _RULES:
             raise ValueError(f"method must be one of {', '.join(_RULES)}, got {method!r}")
+        if scope is not None and _RULES[method] != "flora-na":
+            raise ValueError(f"scope is FLoRA-NA's option; method {method!r} takes none")
         if on_invalid not in ("exclude", "fail"):
             raise ValueError(f"on_invalid must be 'exclude' or 'fail', got {on_invalid!r}")
         self.lora_config = _config(lora_config)

@@ -235,3 +235,14 @@ def test_fedex_delivers_base_plus_adapter_equal_to_ideal_update() -> None:
 def test_refused_rules(method: str) -> None:
     with pytest.raises(ValueError, match=method):
         FedloraStrategy(CONFIG, method=method)
+    with pytest.raises(ValueError, match="scope"):
+        FedloraStrategy(CONFIG, method="fedavg", scope="model")
+
+
+def test_flora_na_model_scope(tmp_path: Path) -> None:
+    """--scope model: one (p, q) for all layers, still fedlora merge's factors."""
+    _, grid, result = run("flora-na", rounds=1, scope="model")
+    expected = cli_merge(tmp_path, grid.replies[0], "--method", "flora-na", "--scope", "model")
+    for key, value in expected.items():
+        scale = np.float32(0.5) if key.endswith("lora_B.weight") else np.float32(1)
+        assert (result.arrays[key].numpy() / scale).tobytes() == value.tobytes()
