@@ -5,7 +5,6 @@ metrics, malformed replies, fedex's base update and the refused rules."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
@@ -16,7 +15,7 @@ flwr = pytest.importorskip("flwr", reason="fedlora.flower needs flwr (pip instal
 np = pytest.importorskip("numpy")
 pytest.importorskip("safetensors")
 
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.app import Array, ArrayRecord, Message, MetricRecord, RecordDict  # noqa: E402
 from flwr.serverapp import Grid  # noqa: E402
 from flwr.serverapp.exception import InconsistentMessageReplies  # noqa: E402
 from flwr.serverapp.strategy import FedAvg  # noqa: E402
