@@ -8,7 +8,7 @@ FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: fuzz fuzz-smoke tsan lint format
-.PHONY: wheel dist python-test
+.PHONY: wheel dist python-test experiment experiment-report overhead
 .PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
 
 all: build
@@ -127,15 +127,15 @@ dist: wheel
 	python3 scripts/python_dist.py tarball --wheel $$(ls dist/fedlora-*.whl) --out dist
 	cd dist && sha256sum fedlora-*.whl fedlora-*-linux-*.tar.gz > SHA256SUMS && cat SHA256SUMS
 
-# The wheel installed into a fresh venv with numpy, safetensors and pytest only, then the tests of
-# python/tests against it (the API on the fixtures against the CLI, errors, interrupts, the
-# in-memory route, the system's OpenBLAS hidden). Any non-zero pytest status fails, 5 (no test
+# The wheel installed into a fresh venv with numpy, safetensors, pytest and flwr only (no torch,
+# no Ray), then the tests of python/tests against it (the API on the fixtures against the CLI,
+# errors, interrupts, the in-memory route, the system's OpenBLAS hidden, the Flower strategy). Any non-zero pytest status fails, 5 (no test
 # ran) included.
 PY_TEST_VENV := .build/python-test-venv
 python-test: wheel
 	rm -rf $(PY_TEST_VENV) && python3 -m venv $(PY_TEST_VENV)
-	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest
-	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/pytest -ra -p no:cacheprovider tests
+	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest "flwr>=1.22"
+	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/python -m pytest -ra -p no:cacheprovider tests
 
 # libFuzzer on every parser of untrusted bytes (Sources/Fuzz), FUZZ_TIME seconds each (default
 # 600), corpora grown in .build-fuzz/corpus from the committed fuzz/corpus seeds; crashes land in
@@ -158,3 +158,17 @@ fuzz: deps
 fuzz-smoke: deps
 	$(SWIFT) build --product fedlora-fuzz
 	@for t in $(FUZZ_TARGETS); do $(SWIFT) run --skip-build fedlora-fuzz $$t fuzz/corpus/$$t || exit 1; done
+
+# The paper's table in miniature (EXPERIMENTS.md; not CI): federated LoRA on all-MiniLM-L6-v2 and
+# WordNet glosses through fedlora.flower, one JSON per (rule, split, seed) in experiments/results;
+# runs whose file exists are skipped, so it resumes. Hours on 2 cores: run it with nohup. Needs
+# EXPERIMENT_PYTHON with examples/flower-lora/requirements.txt and matplotlib, and wordnet-base.
+EXPERIMENT_PYTHON ?= .venv/bin/python
+experiment: build
+	FEDLORA_BINARY=$(CURDIR)/$(FEDLORA) $(EXPERIMENT_PYTHON) experiments/run.py
+
+experiment-report:
+	$(EXPERIMENT_PYTHON) experiments/report.py
+
+overhead: build
+	FEDLORA_BINARY=$(CURDIR)/$(FEDLORA) PYTHONPATH=python $(EXPERIMENT_PYTHON) experiments/overhead.py
