@@ -135,7 +135,7 @@ PY_TEST_VENV := .build/python-test-venv
 python-test: wheel
 	rm -rf $(PY_TEST_VENV) && python3 -m venv $(PY_TEST_VENV)
 	$(PY_TEST_VENV)/bin/pip install -q --disable-pip-version-check $$(ls dist/fedlora-*.whl) numpy safetensors pytest "flwr>=1.22"
-	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/python -m pytest -ra -p no:cacheprovider tests
+	cd python && FEDLORA_REPO=$(CURDIR) FEDLORA_SOURCE_BINARY=$(CURDIR)/$(FEDLORA) ../$(PY_TEST_VENV)/bin/pytest -ra -p no:cacheprovider tests
 
 # libFuzzer on every parser of untrusted bytes (Sources/Fuzz), FUZZ_TIME seconds each (default
 # 600), corpora grown in .build-fuzz/corpus from the committed fuzz/corpus seeds; crashes land in

@@ -5,7 +5,6 @@ metrics, malformed replies, fedex's base update and the refused rules."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -23,9 +22,6 @@ from safetensors.numpy import load_file, save_file  # noqa: E402
 
 import fedlora  # noqa: E402
 from fedlora.flower import BASE_SUFFIX, FedloraStrategy  # noqa: E402
-
-if not os.environ.get("FEDLORA_BINARY") and os.environ.get("FEDLORA_SOURCE_BINARY"):
-    os.environ["FEDLORA_BINARY"] = os.environ["FEDLORA_SOURCE_BINARY"]
 
 R, ALPHA = 4, 8  # scale 2: fedlora's folded output differs from the clients' by exactly 2
 CONFIG = {"peft_type": "LORA", "r": R, "lora_alpha": ALPHA, "target_modules": ["q_proj", "v_proj"], "use_rslora": False}
