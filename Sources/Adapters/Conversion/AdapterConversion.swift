@@ -158,7 +158,8 @@ public enum AdapterConversion {
       }
       if format == .diffusers, let bias = module.bias {
         tensors.append(
-          CheckpointConversion.convert(bias, to: dtype ?? bias.dtype, name: module.name + ".lora_B.bias", shape: bias.shape))
+          CheckpointConversion.convert(
+            bias, to: dtype ?? bias.dtype, name: module.name + ".lora_B.bias", shape: bias.shape))
       }
     }
     var metadata: [(key: String, value: String)] = [

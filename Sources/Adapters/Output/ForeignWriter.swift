@@ -57,7 +57,9 @@ public enum ForeignWriter {
     kohyaStem: String?, twoTextEncoders: Bool
   ) throws(AdapterError) -> Layout {
     let (d, k) = (shape[0], shape[1])
-    func refuse(_ why: String) -> AdapterError { .cannotCarry(what: "module '\(name)' (\(why))", format: title(format)) }
+    func refuse(_ why: String) -> AdapterError {
+      .cannotCarry(what: "module '\(name)' (\(why))", format: title(format))
+    }
     // A conv LoRA: A is lora_down [r, in, kh, kw], B lora_up [out, r, 1, 1].
     let conv: (a: [Int], b: [Int])? = kernel.map { kernel in
       ([rank, k / max(kernel.reduce(1, *), 1)] + kernel, [d, rank, 1, 1])
@@ -66,7 +68,11 @@ public enum ForeignWriter {
     case .kohya:
       guard kind == .linear else { throw refuse("an embedding: kohya-ss LoRAs adapt linear and conv layers") }
       let stem: String
-      if let kohyaStem { stem = kohyaStem } else { stem = try builtStem(name, twoTextEncoders: twoTextEncoders, refuse: refuse) }
+      if let kohyaStem {
+        stem = kohyaStem
+      } else {
+        stem = try builtStem(name, twoTextEncoders: twoTextEncoders, refuse: refuse)
+      }
       // Read back, the stem must name this module again.
       guard (KohyaNames.diffusersName(stem) ?? stem) == name else {
         throw refuse("its kohya name \(stem) reads back as '\(KohyaNames.diffusersName(stem) ?? stem)'")
@@ -83,7 +89,9 @@ public enum ForeignWriter {
         a: name + ".lora_A.weight", b: name + ".lora_B.weight", alpha: nil, aShape: conv?.a ?? [rank, k],
         bShape: conv?.b ?? [d, rank], transposed: false)
     case .mlx:
-      guard conv == nil else { throw refuse("a conv LoRA with kernel \(kernel ?? []): MLX-LM's LoRA layers are linear") }
+      guard conv == nil else {
+        throw refuse("a conv LoRA with kernel \(kernel ?? []): MLX-LM's LoRA layers are linear")
+      }
       guard kind == .linear || name.hasSuffix("embed_tokens") else {
         throw refuse("an embedding not named embed_tokens: MLX-LM's reader would take it for a linear layer")
       }
@@ -106,7 +114,8 @@ public enum ForeignWriter {
     ] where name.hasPrefix(component) {
       return prefix + String(name.dropFirst(component.count)).replacingAll(".", with: "_")
     }
-    throw refuse("no kohya-ss name: kohya names UNet and text-encoder modules (unet.*, text_encoder.*, text_encoder_2.*)")
+    throw refuse(
+      "no kohya-ss name: kohya names UNet and text-encoder modules (unet.*, text_encoder.*, text_encoder_2.*)")
   }
 
   /// The refusals every module-independent part of an output owes: LoRA biases (kohya, MLX)
@@ -117,7 +126,8 @@ public enum ForeignWriter {
     let path = path.map { $0 + ": " } ?? ""
     if let first = fullTensors.first {
       throw .cannotCarry(
-        what: "\(path)full tensor '\(first)' (modules_to_save\(fullTensors.count > 1 ? ", and \(fullTensors.count - 1) more" : ""))",
+        what:
+          "\(path)full tensor '\(first)' (modules_to_save\(fullTensors.count > 1 ? ", and \(fullTensors.count - 1) more" : ""))",
         format: title(format))
     }
     if format != .diffusers, let first = biased.first {
@@ -213,7 +223,8 @@ public enum ForeignWriter {
     to path: String, progress: ProgressHandler?, in transaction: OutputTransaction
   ) throws(AdapterError) -> TensorSink {
     if format == .mlx, path.hasSuffix(".safetensors") {
-      throw .badOption(message: "an MLX-LM adapter is a folder (adapters.safetensors and adapter_config.json): '\(path)' names a file")
+      throw .badOption(
+        message: "an MLX-LM adapter is a folder (adapters.safetensors and adapter_config.json): '\(path)' names a file")
     }
     return try AdapterError.writing { () throws -> TensorSink in
       guard isFolder(format, path: path) else {

@@ -68,7 +68,8 @@ struct MergeReportView {
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
     if let format, format.source == .clients || format.format.isForeign {
       lines.append(
-        "format: \(format.format.rawValue)\(format.source == .clients ? ", the clients' own" : "") (--format chooses another)")
+        "format: \(format.format.rawValue)\(format.source == .clients ? ", the clients' own" : "") (--format chooses another)"
+      )
     }
     lines += table.render()
     let ranks = Set(report.modules.map(\.rank))
