@@ -33,7 +33,7 @@ public struct MergeDestination {
 
   /// The format the clients' own tools load, when they share one fedlora writes: kohya (all
   /// kohya), diffusers (all diffusers, or kohya and diffusers clients together: diffusers'
-  /// `load_lora_weights` and ComfyUI read it, and it names every module either kind has),
+  /// `load_lora_weights` reads it, and it names every module either kind has),
   /// MLX-LM; nil for PEFT, bare safetensors, GGUF and torchtune clients (PEFT's rules).
   public static func clientsFormat(_ clients: [Adapter]) -> AdapterFormat? {
     let formats = Set(clients.map(\.sourceFormat))
@@ -77,7 +77,7 @@ public struct MergeDestination {
       return (
         .diffusers, .clients,
         mixed
-          ? "kohya and diffusers clients: written as diffusers (pytorch_lora_weights.safetensors), which diffusers and ComfyUI load; --format kohya for kohya's"
+          ? "kohya and diffusers clients: written as diffusers (pytorch_lora_weights.safetensors), which diffusers' load_lora_weights loads; --format kohya for ComfyUI and AUTOMATIC1111"
           : nil
       )
     case .mlx? where named == .safetensors:
