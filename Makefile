@@ -9,7 +9,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: fuzz fuzz-smoke tsan lint format
 .PHONY: wheel dist python-test experiment experiment-report overhead
-.PHONY: all deps build test demo interop interop-peft interop-llama python-deps man check-man bench clean fixtures
+.PHONY: all deps build test demo interop interop-peft interop-llama interop-formats python-deps man check-man bench clean fixtures
 
 all: build
 
@@ -61,6 +61,16 @@ interop-peft: build
 	  $(FEDLORA) merge fixtures/adapters/client_a fixtures/adapters/client_b fixtures/adapters/client_c \
 	    --method $$m -o /tmp/fedlora-peft-$$m --quiet 2>/dev/null && \
 	  python3 fixtures/peft_interop_check.py /tmp/fedlora-peft-$$m | tail -1; done
+
+# Loads fedlora's kohya, diffusers and MLX-LM outputs in diffusers (load_lora_weights' loaders,
+# layer outputs against base + the merged update) and mlx_lm (load_adapters): needs torch,
+# diffusers, peft, transformers, and mlx-lm for its part (heavy: developers, not CI). Each part
+# may run in its own environment: make interop-formats DIFFUSERS_PYTHON=... MLX_PYTHON=...
+DIFFUSERS_PYTHON ?= python3
+MLX_PYTHON       ?= python3
+interop-formats: build
+	$(DIFFUSERS_PYTHON) fixtures/format_interop_check.py $(FEDLORA) diffusers
+	$(MLX_PYTHON) fixtures/format_interop_check.py $(FEDLORA) mlx
 
 # Runs what fedlora writes for llama.cpp in llama.cpp itself: tokens and logits of converted and
 # merged GGUF models (llama-cpp-python builds llama.cpp from source, about 10 min on 2 cores: developers).

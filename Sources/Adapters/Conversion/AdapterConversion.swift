@@ -13,10 +13,12 @@ public enum AdapterConversion {
     public let tensors: [OutputTensor]
     /// The GGUF metadata entries (empty for PEFT).
     public let ggufMetadata: [(key: String, value: GGUFValue)]
-    /// The `adapter_config.json` to write (nil for GGUF).
+    /// The `adapter_config.json` to write (PEFT's; MLX-LM's for MLX; nil for GGUF, kohya, diffusers).
     public let peftConfig: JSON?
     /// Modules whose scale had to be folded into `B`.
     public let foldedScales: [String]
+    /// The safetensors metadata of a kohya, diffusers or MLX output.
+    public var metadata: [(key: String, value: String)] = []
   }
 
   /// `heads`: write q/k `lora_b` rows in llama.cpp's order, as its converter does.
@@ -99,12 +101,14 @@ public enum AdapterConversion {
 
   /// `B` in Hugging Face row order times `factor`, rows then placed by `order` (target row `i`
   /// is Hugging Face row `order[i]`); a byte copy when nothing changes.
-  static func bOutput(_ module: LoRAModule, name: String, dtype: DType, factor: Double, order: [Int]?) -> OutputTensor {
+  static func bOutput(
+    _ module: LoRAModule, name: String, dtype: DType, factor: Double, order: [Int]?, shape: [Int]? = nil
+  ) -> OutputTensor {
     if abs(factor - 1) <= 1e-12, order == nil, module.bRowOrder == nil {
-      return CheckpointConversion.convert(module.b, to: dtype, name: name, shape: module.b.shape)
+      return CheckpointConversion.convert(module.b, to: dtype, name: name, shape: shape ?? module.b.shape)
     }
     return OutputTensor(
-      name: name, dtype: dtype, shape: module.b.shape,
+      name: name, dtype: dtype, shape: shape ?? module.b.shape,
       source: .compute { buffer in
         let hf = try module.bFloats()
         let width = module.b.shape[1]
@@ -112,6 +116,98 @@ public enum AdapterConversion {
         values.reserveCapacity(hf.count)
         for row in order ?? Array(0..<(module.b.shape.first ?? 0)) {
           for value in hf[(row * width)..<((row + 1) * width)] { values.append(Float(Double(value) * factor)) }
+        }
+        FloatConversion.narrow(values, to: dtype, into: buffer)
+      })
+  }
+
+  /// To kohya-ss, diffusers or MLX-LM: the factors copied bit for bit (conv LoRAs 4-D again,
+  /// MLX's transposed), each module's scale carried by kohya's `alpha = r * scale`, diffusers'
+  /// `lora_alpha` and `alpha_pattern`, or MLX's one `scale` (modules of another scale get the
+  /// ratio folded into `lora_b`, listed in `foldedScales`). What the format cannot hold is
+  /// refused by name.
+  public static func toForeign(_ adapter: Adapter, format: AdapterFormat, dtype: DType?) throws(AdapterError)
+    -> Result
+  {
+    precondition(format.isForeign, "\(format) is not kohya, diffusers or mlx")
+    try ForeignWriter.checkCarried(
+      format: format, biased: adapter.modules.filter { $0.bias != nil }.map(\.name),
+      fullTensors: adapter.fullTensors.map(\.name), where: adapter.path)
+    let twoTextEncoders = adapter.modules.contains { $0.name.hasPrefix("text_encoder_2.") }
+    let mlxScale = ForeignWriter.mostCommon(adapter.modules.map(\.scale)) ?? 1
+    var tensors: [OutputTensor] = []
+    var folded: [String] = []
+    for module in adapter.modules {
+      let layout = try ForeignWriter.layout(
+        module.name, kind: module.kind, kernel: module.origin?.kernel, rank: module.rank, shape: module.updateShape,
+        format: format, kohyaStem: module.origin?.format == .kohya ? module.origin?.stem : nil,
+        twoTextEncoders: twoTextEncoders)
+      let (aType, bType) = (dtype ?? module.a.dtype, dtype ?? module.b.dtype)
+      let factor = format == .mlx ? module.scale / mlxScale : 1
+      if abs(factor - 1) > 1e-12 { folded.append(module.name) }
+      if layout.transposed {
+        let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.transposedCopy(name: layout.a) }
+        tensors.append(CheckpointConversion.convert(a, to: aType, name: layout.a, shape: layout.aShape))
+        tensors.append(try transposedB(module, name: layout.b, dtype: bType, factor: factor))
+      } else {
+        tensors.append(CheckpointConversion.convert(module.a, to: aType, name: layout.a, shape: layout.aShape))
+        tensors.append(bOutput(module, name: layout.b, dtype: bType, factor: 1, order: nil, shape: layout.bShape))
+      }
+      if let alpha = layout.alpha {
+        tensors.append(OutputTensor(name: alpha, dtype: .f32, shape: [], values: [Float(alphaOf(module))]))
+      }
+      if format == .diffusers, let bias = module.bias {
+        tensors.append(
+          CheckpointConversion.convert(
+            bias, to: dtype ?? bias.dtype, name: module.name + ".lora_B.bias", shape: bias.shape))
+      }
+    }
+    var metadata: [(key: String, value: String)] = [
+      ("format", format == .mlx ? "mlx" : "pt"), (ForeignWriter.scaleFoldedKey, folded.isEmpty ? "false" : "true"),
+    ]
+    var config: JSON?
+    switch format {
+    case .kohya:
+      metadata += adapter.sourceFormat == .kohya ? adapter.formatMetadata : []
+    case .diffusers:
+      metadata.append(
+        (
+          DiffusersReader.metadataKey,
+          ForeignWriter.diffusersMetadata(
+            adapter.modules.map { (name: $0.name, rank: $0.rank, alpha: alphaOf($0)) },
+            bias: adapter.modules.contains { $0.bias != nil })
+        ))
+    default:
+      config = ForeignWriter.mlxConfig(
+        modules: adapter.modules.map(\.name), rank: adapter.modules.map(\.rank).max() ?? 1, scale: mlxScale,
+        clientConfig: ForeignWriter.mlxClientConfig(adapter))
+    }
+    var result = Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: folded)
+    result.metadata = metadata
+    return result
+  }
+
+  /// The alpha that gives a module its scale as `alpha / r`: its own when that holds, else `r * scale`.
+  static func alphaOf(_ module: LoRAModule) -> Double {
+    module.alpha / Double(module.rank) == module.scale ? module.alpha : Double(module.rank) * module.scale
+  }
+
+  /// `B^T` `[r, out]` (MLX's `lora_b`), rows of `B` in Hugging Face order, times `factor`.
+  static func transposedB(_ module: LoRAModule, name: String, dtype: DType, factor: Double) throws(AdapterError)
+    -> OutputTensor
+  {
+    if abs(factor - 1) <= 1e-12, module.bRowOrder == nil {
+      let b = try AdapterError.wrap { () throws(CheckpointError) in try module.b.transposedCopy(name: name) }
+      return CheckpointConversion.convert(b, to: dtype, name: name, shape: b.shape)
+    }
+    let (d, r) = (module.b.shape[0], module.b.shape[1])
+    return OutputTensor(
+      name: name, dtype: dtype, shape: [r, d],
+      source: .compute { buffer in
+        let hf = try module.bFloats()
+        var values = [Float](repeating: 0, count: d * r)
+        for i in 0..<d {
+          for j in 0..<r { values[j * d + i] = Float(Double(hf[i * r + j]) * factor) }
         }
         FloatConversion.narrow(values, to: dtype, into: buffer)
       })

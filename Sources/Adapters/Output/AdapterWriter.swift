@@ -84,10 +84,18 @@ public enum AdapterWriter {
     let bFactor: Double
     let rowOrder: [Int]?
     let dtype: DType
+    /// Stored transposed (MLX-LM's `lora_a` `[in, r]`, `lora_b` `[r, out]`).
+    var transposed = false
 
     /// The bytes of `Ah` and `Bh`, keyed by tensor name.
     func encode(_ estimate: ModuleEstimate) -> [(key: String, bytes: [UInt8])] {
-      [
+      if transposed {
+        return [
+          (names.a, bytes(estimate.a.transposed.values, scale: 1, dtype: dtype)),
+          (names.b, bytes(estimate.b.transposed.values, scale: bFactor, dtype: dtype)),
+        ]
+      }
+      return [
         (names.a, bytes(estimate.a.values, scale: 1, dtype: dtype)),
         (names.b, bytes((rowOrder.map(estimate.b.rows(in:)) ?? estimate.b).values, scale: bFactor, dtype: dtype)),
       ]
@@ -112,6 +120,10 @@ public enum AdapterWriter {
       let known = if let llamaHeads { llamaHeads } else { try QKRowOrder.heads(from: set.clients) }
       rowHeads = try QKRowOrder.headsForWriting(
         architecture: architecture, modules: set.moduleNames, heads: known, path: path)
+    }
+    if format.isForeign {
+      let (tensors, modules) = try foreignTensors(merge, plan: plan, format: format, dtype: outputType)
+      return (tensors, modules, plan, nil, architecture)
     }
     var tensors: [OutputTensor] = []
     var modules: [ModuleTensors] = []
@@ -186,6 +198,11 @@ public enum AdapterWriter {
           tensors, metadata: metadata + [(AdapterConfig.metadataKey, config)], to: path, progress: progress,
           in: transaction)
       }
+    case .kohya, .diffusers, .mlx:
+      let (metadata, mlxConfig) = foreignMetadata(merge, plan: plan, format: format, provenance: provenance)
+      sink = try ForeignWriter.open(
+        tensors, format: format, metadata: metadata, mlxConfig: mlxConfig, to: path, progress: progress,
+        in: transaction)
     case .gguf:
       let kv: [(key: String, value: GGUFValue)] =
         [
@@ -248,6 +265,10 @@ public enum AdapterWriter {
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
   ) throws(AdapterError) -> [(path: String, tensors: [OutputTensor])] {
     let tensors = try outputTensors(merge, format: format, path: path, dtype: dtype, llamaHeads: llamaHeads).tensors
+    if format.isForeign {
+      let files = ForeignWriter.files(format, path: path)
+      return files.enumerated().map { ($0.element, $0.offset == 0 ? tensors : []) }
+    }
     guard format == .peft else { return [(path, tensors)] }
     return [(path + "/" + peftFiles[0], tensors), (path + "/" + peftFiles[1], [])]
   }

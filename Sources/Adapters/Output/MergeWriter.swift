@@ -31,6 +31,65 @@ public struct MergeDestination {
   /// The adapter format written: the one given, else the path's, else a PEFT folder.
   public var adapterFormat: AdapterFormat { format ?? Self.adapterFormat(ofPath: path) ?? .peft }
 
+  /// The format the clients' own tools load, when they share one fedlora writes: kohya (all
+  /// kohya), diffusers (all diffusers, or kohya and diffusers clients together: diffusers'
+  /// `load_lora_weights` reads it, and it names every module either kind has),
+  /// MLX-LM; nil for PEFT, bare safetensors, GGUF and torchtune clients (PEFT's rules).
+  public static func clientsFormat(_ clients: [Adapter]) -> AdapterFormat? {
+    let formats = Set(clients.map(\.sourceFormat))
+    if formats == [.kohya] { return .kohya }
+    if formats == [.diffusers] || formats == [.kohya, .diffusers] { return .diffusers }
+    if formats == [.mlx] { return .mlx }
+    return nil
+  }
+
+  /// Where an adapter output's format came from.
+  public enum FormatSource: String, Sendable {
+    /// `--format`.
+    case given
+    /// The clients' own format (``clientsFormat(_:)``).
+    case clients
+    /// OUT's extension (`.gguf`, `.safetensors`).
+    case `extension`
+    /// A PEFT folder, OUT having no extension.
+    case `default`
+  }
+
+  /// The adapter format of a merge of `clients` to `path`: the one given, else `.gguf` by the
+  /// extension, else the clients' own (``clientsFormat(_:)``) where OUT can hold it (kohya: a
+  /// `.safetensors` file; MLX: a folder), else by the extension, else a PEFT folder. `note`
+  /// says why, when the choice is not the plain one (never chosen silently).
+  public static func chooseFormat(given: AdapterFormat?, clients: [Adapter], path: String) -> (
+    format: AdapterFormat, source: FormatSource, note: String?
+  ) {
+    if let given { return (given, .given, nil) }
+    let named = adapterFormat(ofPath: path)
+    if named == .gguf { return (.gguf, .extension, nil) }
+    switch clientsFormat(clients) {
+    case .kohya? where named == .safetensors: return (.kohya, .clients, nil)
+    case .kohya?:
+      return (
+        .peft, .default,
+        "the clients are kohya-ss LoRAs, which are one .safetensors file; OUT is a folder, so a PEFT folder is written (give OUT.safetensors or --format for another)"
+      )
+    case .diffusers?:
+      let mixed = Set(clients.map(\.sourceFormat)).count > 1
+      return (
+        .diffusers, .clients,
+        mixed
+          ? "kohya and diffusers clients: written as diffusers (pytorch_lora_weights.safetensors), which diffusers' load_lora_weights loads; --format kohya for ComfyUI and AUTOMATIC1111"
+          : nil
+      )
+    case .mlx? where named == .safetensors:
+      return (
+        .safetensors, .extension,
+        "the clients are MLX-LM adapters, which are folders; OUT names a .safetensors file, so a bare safetensors adapter is written (give a folder for MLX-LM's)"
+      )
+    case .mlx?: return (.mlx, .clients, nil)
+    default: return (named ?? .peft, named == nil ? .default : .extension, nil)
+    }
+  }
+
   /// Where `fedex`'s FedAvg adapter goes.
   public var fedexAdapterPath: String { adapterPath ?? path + ".adapter" }
 

@@ -8,11 +8,14 @@ struct ConvertCommand: PipelineCommand {
   static let configuration = CommandConfiguration(
     commandName: "convert",
     abstract:
-      "Convert a checkpoint between safetensors (single or sharded) and GGUF, or an adapter between PEFT and GGUF.",
+      "Convert a checkpoint between safetensors (single or sharded) and GGUF, or an adapter between PEFT, GGUF, kohya, diffusers and MLX-LM.",
     discussion: """
       The output format follows OUT: a name ending in .gguf or .safetensors, or else a folder \
       (sharded safetensors with model.safetensors.index.json, --shard-size default 5GB; for an \
-      adapter, a PEFT folder). Tensor names \
+      adapter, a PEFT folder; --format kohya, diffusers or mlx writes an adapter in that tool's own \
+      layout, each module's update exactly: factors copied, the scale carried as kohya's alpha, \
+      diffusers' lora_alpha and alpha_pattern, or MLX-LM's one scale with other modules' ratio \
+      folded into lora_b, as the output's fedlora.scale_folded metadata says). Tensor names \
       are kept, except for llama-family models (a config.json beside IN): these get llama.cpp's \
       names, q/k row order and hyper-parameters, and the vocabulary of the tokenizer files beside \
       IN (tokenizer.model or a byte-level BPE tokenizer.json), as llama.cpp's converter writes \
@@ -38,6 +41,12 @@ struct ConvertCommand: PipelineCommand {
 
   @Option(help: "Output dtype of float tensors: f32, f16 or bf16; q8_0 quantises 2-D weights for GGUF as ggml does.")
   var dtype: ConvertDType?
+
+  @Option(
+    help:
+      "Adapter output format: peft (a folder), safetensors, gguf, kohya (a .safetensors file), diffusers (a folder or .safetensors) or mlx (a folder). Default: by OUT's extension, else peft."
+  )
+  var format: AdapterFormat?
 
   @Option(help: "With a folder OUT: at most this much tensor data per shard (e.g. 5GB, 500MiB; default 5GB).")
   var shardSize: String?
@@ -68,6 +77,25 @@ struct ConvertCommand: PipelineCommand {
 
   func validate() throws {
     if dtype == .q8_0, kind != .gguf { throw ValidationError("--dtype q8_0 needs a .gguf output") }
+    if let format {
+      let fits =
+        switch format {
+        case .peft, .mlx: kind == .folder
+        case .safetensors, .kohya: kind == .safetensors
+        case .gguf: kind == .gguf
+        case .diffusers: kind != .gguf
+        }
+      guard fits else {
+        let wants =
+          switch format {
+          case .peft, .mlx: "a folder OUT"
+          case .safetensors, .kohya: "an OUT ending in .safetensors"
+          case .gguf: "an OUT ending in .gguf"
+          case .diffusers: "a folder OUT or one ending in .safetensors"
+          }
+        throw ValidationError("--format \(format.rawValue) writes \(wants); OUT is '\(outputPath)'")
+      }
+    }
     if let shardSize {
       guard kind == .folder else {
         throw ValidationError(
@@ -83,11 +111,20 @@ struct ConvertCommand: PipelineCommand {
   func execute() throws {
     let outputs: [PathConflicts.Output] = [
       kind == .folder
-        ? .folder(outputPath, writes: { ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) })
+        ? .folder(
+          outputPath,
+          writes: {
+            ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0)
+              || ForeignWriter.mlxFiles.contains($0) || $0 == ForeignWriter.diffusersFile
+          })
         : .file(outputPath)
     ]
     try PathConflicts.check(outputs, inputs: [input] + [llama.baseConfig].compactMap { $0 })
     if try convertAdapter() { return }
+    if let format {
+      throw ValidationError(
+        "--format \(format.rawValue) chooses an adapter's format; \(input) is not an adapter (OUT's extension decides)")
+    }
     if llama.baseConfig != nil {
       throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; \(input) is not an adapter")
     }
@@ -142,7 +179,8 @@ struct ConvertCommand: PipelineCommand {
     let files =
       kind == .folder
       ? Checkpoint.listDirectory(outputPath).filter {
-        ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0)
+        ShardedIndex.isOutputFile($0) || AdapterWriter.peftFiles.contains($0) || ForeignWriter.mlxFiles.contains($0)
+          || $0 == ForeignWriter.diffusersFile
       } : [outputPath]
     Session.finish([
       ("input", .string(input)), ("output", .string(outputPath)), ("format", .string(format)),
@@ -189,6 +227,23 @@ struct ConvertCommand: PipelineCommand {
         "--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
     }
     let dtype = self.dtype?.floatType
+    if let format, format.isForeign {
+      let result = try AdapterConversion.toForeign(adapter, format: format, dtype: dtype)
+      if !result.foldedScales.isEmpty {
+        Session.warn(
+          "MLX-LM has one scale per adapter: the scales of \(result.foldedScales.count) modules are folded into lora_b (fedlora.scale_folded)"
+        )
+      }
+      let transaction = OutputTransaction(dryRun: dryRun)
+      try ForeignWriter.write(result, format: format, to: outputPath, in: transaction)
+      if dryRun {
+        DryRunView.show(transaction.planned.map { ($0.path, $0.tensors) }, layers: [])
+        return true
+      }
+      try transaction.commit()
+      finish(result.tensors, format: format.rawValue, detail: "\(adapter.modules.count) LoRA modules")
+      return true
+    }
     let result =
       kind == .gguf
       ? try AdapterConversion.toGGUF(adapter, dtype: dtype, heads: heads)

@@ -84,7 +84,8 @@ struct MergeCommand: PipelineCommand {
   var keepWeights = false
 
   @Option(
-    help: "Adapter format: peft, safetensors or gguf (default: by the extension of OUTPUT, else peft). Not with --base."
+    help:
+      "Adapter format: peft, safetensors, gguf, kohya (a .safetensors file), diffusers (a folder or .safetensors) or mlx (a folder). Default: .gguf by OUTPUT's extension, else the clients' own kohya, diffusers or MLX-LM format (kohya with diffusers clients: diffusers), else by the extension of OUTPUT, else peft. Not with --base."
   )
   var format: AdapterFormat?
 
@@ -194,7 +195,8 @@ struct MergeCommand: PipelineCommand {
     command.base = base ?? recipe.base
     if let format = recipe.format {
       guard let parsed = AdapterFormat(rawValue: format) else {
-        throw ValidationError("recipe: format '\(format)' is not peft, safetensors or gguf")
+        throw ValidationError(
+          "recipe: format '\(format)' is not \(AdapterFormat.allCases.map(\.rawValue).joined(separator: ", "))")
       }
       command.format = parsed
     }
@@ -278,20 +280,33 @@ struct MergeCommand: PipelineCommand {
           "--format chooses an adapter's format; with --base, OUTPUT's extension decides (.safetensors, .gguf, else a sharded folder)"
         )
       }
-      if let named = formatOfExtension, named != format {
+      if let named = formatOfExtension, named != format,
+        !(named == .safetensors && (format == .kohya || format == .diffusers))
+      {
         throw ValidationError(
           "--format \(format.rawValue) contradicts OUTPUT '\(outputPath)', which names a \(named.rawValue) file")
       }
+      if format == .kohya, formatOfExtension == nil {
+        throw ValidationError(
+          "--format kohya writes one file: give an OUTPUT ending in .safetensors ('\(outputPath)' has no extension)")
+      }
+    }
+  }
+
+  /// The output an adapter of `format` at OUTPUT is, as the conflict check sees it.
+  func adapterOutput(_ format: AdapterFormat) -> PathConflicts.Output {
+    switch format {
+    case .peft: .folder(outputPath, writes: AdapterWriter.peftFiles.contains)
+    case .mlx: .folder(outputPath, writes: ForeignWriter.mlxFiles.contains)
+    case .diffusers where formatOfExtension == nil: .folder(outputPath, writes: { $0 == ForeignWriter.diffusersFile })
+    default: .file(outputPath)
     }
   }
 
   /// The outputs this run writes, as the conflict check sees them.
   var outputs: [PathConflicts.Output] {
     guard base != nil else {
-      let adapterFormat = format ?? formatOfExtension ?? .peft
-      return [
-        adapterFormat == .peft ? .folder(outputPath, writes: AdapterWriter.peftFiles.contains) : .file(outputPath)
-      ]
+      return [adapterOutput(format ?? formatOfExtension ?? .peft)]
     }
     // A sharded output also writes the base's companion files (config, tokenizer) beside its shards.
     let companions = Set(base.map { Checkpoint.companionNames(in: Checkpoint.folder(holding: $0)) } ?? [])
@@ -333,6 +348,15 @@ struct MergeCommand: PipelineCommand {
       throw ValidationError(
         "--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
     }
+    // The adapter's format: the clients' own by default (checked again against the inputs
+    // when that is not what the extension named).
+    let chosen = MergeDestination.chooseFormat(given: format, clients: adapters, path: outputPath)
+    if base == nil {
+      if let note = chosen.note { Session.warn(note) }
+      if chosen.format != (format ?? formatOfExtension ?? .peft) {
+        try PathConflicts.check([adapterOutput(chosen.format)], inputs: clients)
+      }
+    }
     let set = try ClientSet(
       adapters, weights: weighting.spec, normalize: !keepWeights, allowMissing: allowMissing,
       allowDifferentBases: allowDifferentBases)
@@ -352,7 +376,7 @@ struct MergeCommand: PipelineCommand {
     provenance.recipe = recipeText
     provenance.rank = rank
     var destination = MergeDestination(path: outputPath)
-    destination.format = format
+    destination.format = base == nil ? chosen.format : nil
     destination.base = try base.map { try Checkpoint.open($0) }
     destination.adapterPath = adapterOutput.map(trimmingTrailingSlashes)
     destination.dtype = dtype?.dtype
@@ -370,7 +394,7 @@ struct MergeCommand: PipelineCommand {
     if base != nil { progress.finish() }
     if dryRun { return showPlan(merge, files: transaction.planned) }
     try transaction.commit()
-    show(report, method: method, set: set)
+    show(report, method: method, set: set, format: base == nil ? (chosen.format, chosen.source) : nil)
   }
 
   /// The output's dtype and where it comes from (`nil` for a merged base without `--dtype`:
@@ -416,10 +440,13 @@ extension MergeCommand {
   }
 
   /// The merge report: the document with --json, else the table on stdout.
-  func show(_ report: MergeReport, method: AggregationMethod, set: ClientSet) {
+  func show(
+    _ report: MergeReport, method: AggregationMethod, set: ClientSet,
+    format: (format: AdapterFormat, source: MergeDestination.FormatSource)?
+  ) {
     let view = MergeReportView(
       report: report, output: outputPath, adapterOutput: method == .fedex ? fedexAdapterPath : nil, set: set,
-      asked: rank, dtype: outputDType(set))
+      asked: rank, dtype: outputDType(set), format: format)
     Session.finish(view.json)
     (view.text + (explain ? ColumnLegend.lines(for: view.columns) : [])).forEach(Session.result)
   }

@@ -12,12 +12,16 @@ struct MergeReportView {
   let asked: Int?
   /// The output dtype (nil: a merged base keeps each tensor's) and where it comes from.
   let dtype: (dtype: DType?, source: String)
+  /// An adapter output's format and where it came from (nil for a merged base).
+  var format: (format: AdapterFormat, source: MergeDestination.FormatSource)? = nil
 
   var json: [(key: String, value: JSON)] {
     func number(_ value: Double?) -> JSON { value.map { JSON($0) } ?? .null }
     return [
       ("output", .string(output)),
       ("adapter_output", adapterOutput.map { .string($0) } ?? .null),
+      ("format", format.map { .string($0.format.rawValue) } ?? .null),
+      ("format_source", format.map { .string($0.source.rawValue) } ?? .null),
       ("method", .string(report.method.rawValue)),
       ("rank", asked.map { JSON($0) } ?? .null),
       ("clients", .array(set.clients.map { .string($0.path) })),
@@ -62,6 +66,11 @@ struct MergeReportView {
     }
     var lines = ["wrote \(output) (\(report.method.rawValue), \(report.modules.count) layers)"]
     if let adapterOutput { lines.append("wrote the FedAvg adapter to \(adapterOutput): base + adapter = W0 + T") }
+    if let format, format.source == .clients || format.format.isForeign {
+      lines.append(
+        "format: \(format.format.rawValue)\(format.source == .clients ? ", the clients' own" : "") (--format chooses another)"
+      )
+    }
     lines += table.render()
     let ranks = Set(report.modules.map(\.rank))
     let rankName = ranks.count == 1 ? "rank-\(ranks.first ?? 0)" : "same-rank"
