@@ -50,6 +50,10 @@ def main() -> int:
     p.add_argument("--clamp-quantile", type=float, default=None)
     p.add_argument("--json", default=None, help="write the figures to this file")
     p.add_argument("--no-errors", action="store_true", help="skip the dense error pass")
+    p.add_argument("--sample", action="store_true",
+                   help="only the first module of each distinct (d, k, kernel): its CPU and wall seconds "
+                        "and its floor, and the whole model's cost extrapolated by the count of each shape "
+                        "(nothing written)")
     args = p.parse_args()
     conv_rank = args.conv_rank or args.rank
 
@@ -69,6 +73,16 @@ def main() -> int:
             sys.exit(f"{c}: not the same modules as {args.clients[0]}")
     stems = sorted(k[: -len(".lora_down.weight")] for k in keys0 if k.endswith(".lora_down.weight"))
     weight = 1.0 / len(files)
+    counts: dict[tuple, int] = {}
+    first: dict[tuple, str] = {}
+    for stem in stems:
+        key = (tuple(files[0].get_slice(stem + ".lora_up.weight").get_shape())[:1]
+               + tuple(files[0].get_slice(stem + ".lora_down.weight").get_shape())[1:])
+        counts[key] = counts.get(key, 0) + 1
+        first.setdefault(key, stem)
+    sample = []  # (stem, shape key, count, cpu s, wall s, floor, norm)
+    if args.sample:
+        stems = [first[k] for k in counts]
 
     t_dense = t_svd = 0.0
     out: dict[str, torch.Tensor] = {}
@@ -77,6 +91,7 @@ def main() -> int:
     clamped = 0
     for stem in stems:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         T = None
         for f in files:
             down = f.get_tensor(stem + ".lora_down.weight").float()
@@ -111,7 +126,23 @@ def main() -> int:
         out[stem + ".alpha"] = torch.tensor(float(R), dtype=save_dtype)
         t_dense += t1 - t0
         t_svd += time.perf_counter() - t1
+        if args.sample:
+            key = next(k for k, v in first.items() if v == stem)
+            sample.append({"module": stem, "shape": list(key), "count": counts[key],
+                           "cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - t0,
+                           "floor": float((S[R:].double() ** 2).sum().sqrt() / (S.double() ** 2).sum().sqrt())})
         del T, U, S, Vh
+    if args.sample:
+        est = {"modules_sampled": len(sample), "modules": sum(counts.values()),
+               "extrapolated_cpu_s": sum(x["count"] * x["cpu_s"] for x in sample),
+               "extrapolated_wall_s": sum(x["count"] * x["wall_s"] for x in sample),
+               "threads": torch.get_num_threads(), "torch": torch.__version__, "sample": sample}
+        text = json.dumps(est, indent=1)
+        if args.json:
+            with open(args.json, "w") as fh:
+                fh.write(text + "\n")
+        print(text)
+        return 0
     t2 = time.perf_counter()
     meta = {"ss_network_module": "networks.lora", "ss_network_dim": str(args.rank),
             "ss_network_alpha": str(float(args.rank)), "ss_merged_from": ",".join(args.clients)}
