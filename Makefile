@@ -9,7 +9,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: fuzz fuzz-smoke tsan lint format
 .PHONY: wheel dist python-test experiment experiment-report overhead
-.PHONY: all deps build test demo interop interop-peft interop-llama interop-formats python-deps man check-man bench clean fixtures
+.PHONY: all deps build test demo interop interop-peft interop-llama interop-formats python-deps man check-man bench bench-kohya clean fixtures
 
 all: build
 
@@ -105,6 +105,13 @@ check-man: deps
 
 bench: build python-deps
 	bash bench/run.sh $(FEDLORA)
+
+# svd merge of five SDXL-shaped kohya LoRAs (255 MB each, bench/make_sdxl_kohya.py) against
+# sd-scripts' dense route in torch (bench/kohya_svd_merge.py), interleaved, REPS=3: the torch
+# side takes several minutes a run on 2 cores, hence not part of `make bench`. Needs torch.
+bench-kohya: build python-deps
+	@python3 -c "import torch" 2>/dev/null || python3 -m pip install -q torch
+	bash bench/bench_kohya.sh $(FEDLORA)
 
 clean:
 	rm -rf .build dist
