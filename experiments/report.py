@@ -130,7 +130,7 @@ def plot(runs: Dict[str, Dict[str, List[Dict[str, Any]]]], out: Path) -> None:
             any_run = (runs[split]["flora-na-layer"] or runs[split]["fedavg"])
             rounds = [x["round"] for x in any_run[0]["rounds"]]
             floor = [average([r["rounds"][n - 1]["floor"] for r in any_run]) for n in rounds]
-            bottom.plot(rounds, floor, "k--", label="rank-8 floor")
+            bottom.plot(rounds, floor, "k--", label="rank-8 floor on FLoRA-NA layer's replies")
         n = max(len(v) for v in runs[split].values())
         top.set_title(f"{SPLIT_NAMES[split]} (up to {n} seeds)")
         top.set_ylabel("test accuracy")
