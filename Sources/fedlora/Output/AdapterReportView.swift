@@ -13,7 +13,8 @@ struct AdapterReportView {
 
   /// The lines to print, and whether a check failed (unreadable modules, an expectation not met).
   func render(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
-    adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
+    if adapters.count == 1 && options.against == nil { return try single(adapters[0]) }
+    return try Session.under(schema: "fedlora.inspect.clients/1") { try clients(adapters) }
   }
 
   /// Formats the table and its summary lines (in every format: an auditor needs the verdict
@@ -56,7 +57,6 @@ struct AdapterReportView {
 
   private func single(_ adapter: Adapter) throws -> (lines: [String], failed: Bool) {
     let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
-    Session.schema = "fedlora.inspect.adapter/1"
     let k = options.top ?? InspectCommand.defaultTop
     let biased = stats.contains { $0.normBias != nil }  // norm_bias only for adapters with lora_B.bias
     var table = ReportTable(
@@ -159,15 +159,17 @@ struct AdapterReportView {
         code: "unreadable-modules",
         message: "\(adapter.path): \(unreadable.count) modules cannot be read (first: \(unreadable[0].description))"
       )
-    return try emit(
-      table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot,
-      failure: failure)
+    // The statistics read, the report is the adapter view's: a failure from here on has its schema.
+    return try Session.under(schema: "fedlora.inspect.adapter/1") {
+      try emit(
+        table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot,
+        failure: failure)
+    }
   }
 
   // MARK: Clients
 
   private func clients(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
-    Session.schema = "fedlora.inspect.clients/1"
     let heads = try options.llama.heads() ?? QKRowOrder.heads(from: adapters)
     let merged = try options.against.map {
       try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0]
