@@ -56,18 +56,26 @@ public struct LoRAModule: Sendable {
     var bs = Matrix(zeros: b.shape[0], rank)
     let finite = try a.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
       try bs.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
-        try widen(intoA: a.baseAddress!, b: b.baseAddress!, bStride: rank)
+        try widen(intoA: a, b: b, bStride: rank)
       }
     }
     return finite ? (a, bs) : nil
   }
 
-  /// Widens `A` into `a` (`r` rows of `k`, one after the other) and `scale * B` into `b` (row
-  /// `i`, in Hugging Face order, at `b + i * bStride`) straight from the stored bytes, checking
-  /// finiteness in the same pass; false when a value is NaN or Inf. The mapped pages are released.
-  package func widen(intoA a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>, bStride: Int)
-    throws(CheckpointError) -> Bool
-  {
+  /// Widens `A` into `aBuffer` (`r` rows of `k`, one after the other) and `scale * B` into
+  /// `bBuffer` (row `i`, in Hugging Face order, at `i * bStride`) straight from the stored bytes,
+  /// checking finiteness in the same pass; false when a value is NaN or Inf. The mapped pages are
+  /// released. The buffers must hold what is written (a precondition): `aBuffer` at least `r * k`
+  /// values, `bBuffer` at least `(d - 1) * bStride + r`, with `bStride >= r`.
+  package func widen(
+    intoA aBuffer: UnsafeMutableBufferPointer<Double>, b bBuffer: UnsafeMutableBufferPointer<Double>, bStride: Int
+  ) throws(CheckpointError) -> Bool {
+    let (d, k) = (self.b.shape[0], self.a.shape[1])
+    precondition(aBuffer.count >= rank * k, "\(name): A needs \(rank * k) values, the buffer holds \(aBuffer.count)")
+    precondition(
+      bStride >= rank && bBuffer.count >= (d - 1) * bStride + rank,
+      "\(name): B needs \(d) rows of \(rank) at stride \(bStride), the buffer holds \(bBuffer.count)")
+    let (a, b) = (aBuffer.baseAddress!, bBuffer.baseAddress!)
     for tensor in [self.a, self.b] where !tensor.dtype.isComputable {
       throw .unsupportedDType(
         path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
@@ -75,7 +83,6 @@ public struct LoRAModule: Sendable {
     defer {
       for tensor in [self.a, self.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
     }
-    let (d, k) = (self.b.shape[0], self.a.shape[1])
     let finiteA = try self.a.withBytes { raw in
       DoubleKernels.widen(raw.baseAddress!, dtype: self.a.dtype, count: rank * k, scale: 1, into: a)
     }
