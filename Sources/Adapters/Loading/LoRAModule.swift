@@ -40,9 +40,38 @@ public struct LoRAModule: Sendable {
   /// `B` widened to Float, rows in Hugging Face order.
   public func bFloats() throws(CheckpointError) -> [Float] {
     let stored = try b.floats()
-    guard let order = bRowOrder else { return stored }
-    let width = b.shape[1]
-    return order.flatMap { stored[($0 * width)..<(($0 + 1) * width)] }
+    guard bRowOrder != nil else { return stored }
+    var rows = [Float](repeating: 0, count: stored.count)
+    stored.withUnsafeBufferPointer { from in
+      rows.withUnsafeMutableBufferPointer { into in bRowsInHuggingFaceOrder(from: from, into: into, stride: rank) }
+    }
+    return rows
+  }
+
+  /// Copies the `d` stored rows of `B` (`r` values each, in `from`) into `into` in Hugging Face
+  /// order, row `i` at `i * stride`: llama.cpp's q/k order undone, the one place it is (the
+  /// streamed sums scatter with ``bStoredRowTargets``, its inverse).
+  func bRowsInHuggingFaceOrder<T>(
+    from: UnsafeBufferPointer<T>, into: UnsafeMutableBufferPointer<T>, stride: Int
+  ) {
+    let (d, r) = (b.shape[0], rank)
+    precondition(
+      from.count >= d * r && stride >= r && into.count >= (d - 1) * stride + r, "\(name): rows out of bounds")
+    for row in 0..<d {
+      let source = bRowOrder?[row] ?? row
+      UnsafeMutableBufferPointer(rebasing: into[(row * stride)..<(row * stride + r)])
+        .update(fromContentsOf: from[(source * r)..<(source * r + r)])
+    }
+  }
+
+  /// For each stored row of `B`, its Hugging Face row (the inverse of ``bRowOrder``); nil when
+  /// the rows are stored in Hugging Face order.
+  var bStoredRowTargets: [Int]? {
+    bRowOrder.map { order in
+      var inverse = [Int](repeating: 0, count: order.count)
+      for (row, stored) in order.enumerated() { inverse[stored] = row }
+      return inverse
+    }
   }
 
   /// The update's shape `[d, k]`.
@@ -87,16 +116,15 @@ public struct LoRAModule: Sendable {
       DoubleKernels.widen(raw.baseAddress!, dtype: self.a.dtype, count: rank * k, scale: 1, into: a)
     }
     let finiteB = try self.b.withBytes { raw in
-      guard let order = bRowOrder else {
+      guard bRowOrder != nil else {
         return DoubleKernels.widen(
           raw.baseAddress!, dtype: self.b.dtype, rows: d, cols: rank, scale: scale, into: b, stride: bStride)
       }
-      // llama.cpp's q/k order undone: Hugging Face row `i` is stored row `order[i]`.
-      let stored = UnsafeMutablePointer<Double>.allocate(capacity: d * rank)
+      let stored = UnsafeMutableBufferPointer<Double>.allocate(capacity: d * rank)
       defer { stored.deallocate() }
       let finite = DoubleKernels.widen(
-        raw.baseAddress!, dtype: self.b.dtype, count: d * rank, scale: scale, into: stored)
-      for (row, from) in order.enumerated() { (b + row * bStride).update(from: stored + from * rank, count: rank) }
+        raw.baseAddress!, dtype: self.b.dtype, count: d * rank, scale: scale, into: stored.baseAddress!)
+      bRowsInHuggingFaceOrder(from: UnsafeBufferPointer(stored), into: bBuffer, stride: bStride)
       return finite
     }
     return finiteA && finiteB
