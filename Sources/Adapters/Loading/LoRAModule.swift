@@ -59,7 +59,7 @@ public struct LoRAModule: Sendable {
       from.count >= d * r && stride >= r && into.count >= (d - 1) * stride + r, "\(name): rows out of bounds")
     for row in 0..<d {
       let source = bRowOrder?[row] ?? row
-      UnsafeMutableBufferPointer(rebasing: into[(row * stride)..<(row * stride + r)])
+      _ = UnsafeMutableBufferPointer(rebasing: into[(row * stride)..<(row * stride + r)])
         .update(fromContentsOf: from[(source * r)..<(source * r + r)])
     }
   }
