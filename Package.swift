@@ -31,9 +31,12 @@ let package = Package(
     .executableTarget(
       name: "fedlora-bench", dependencies: ["Checkpoints", "Adapters", "CLinearAlgebra"], path: "Sources/Bench"),
     .executableTarget(name: "fedlora-fuzz", dependencies: ["Checkpoints", "Adapters"], path: "Sources/Fuzz"),
+    // A program using the libraries only: the tests run it without BLAS to see an error, not an exit.
+    .executableTarget(
+      name: "fedlora-library-example", dependencies: ["Checkpoints", "Adapters"], path: "Sources/LibraryExample"),
     .target(name: "TestSupport", dependencies: ["Checkpoints"], path: "Tests/TestSupport"),
     .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
-    .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TestSupport"]),
+    .testTarget(name: "AdaptersTests", dependencies: ["Adapters", "TestSupport", "fedlora-library-example"]),
     .testTarget(name: "fedloraTests", dependencies: ["fedlora", "TestSupport"]),
   ]
 )

@@ -1,5 +1,12 @@
 import CLinearAlgebra
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 // fedlora-bench: micro-benchmarks that print figures, each against a baseline measured in the
 // same run (a ratio means more than a time on a noisy machine).

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// One view over every checkpoint layout fedlora reads: a safetensors file, a sharded
 /// safetensors folder or its index, a GGUF file, or a folder holding one of them (a PEFT
 /// adapter folder, a model folder). Only headers are read; tensor data stays mapped on disk.

@@ -1,5 +1,12 @@
 import Adapters
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// The parsers that read untrusted bytes, each fed one input the way fedlora meets it: as the
 /// file it would be, in a scratch folder beside the fixed files it needs. An input may be

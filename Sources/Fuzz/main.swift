@@ -3,6 +3,13 @@
 // files and folders it is given through a target (CI replays every corpus this way).
 
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// A line on stderr (without the C `stderr` global, which strict concurrency refuses).
 func complain(_ line: String) {

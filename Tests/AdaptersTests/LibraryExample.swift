@@ -22,3 +22,27 @@ func aggregateInMemory() throws -> MergeReport {
   print("error", report.modelError ?? 0, "floor", report.modelFloor ?? 0)
   return report
 }
+
+/// Merges the client adapters at `paths` into the base checkpoint at `base`, written to `output`
+/// as the CLI would write it (the format from the extension; a sharded folder without one).
+func mergeIntoBase(clients paths: [String], base: String, output: String) throws -> MergeReport {
+  let clients = try ClientSet(paths.map { try Adapter.load($0) })
+  let merge = try Merge(clients, options: MergeOptions(method: .exact), withBase: true)
+  var destination = MergeDestination(path: output)
+  destination.base = try Checkpoint.open(base)
+  let provenance = try AdapterWriter.Provenance(method: "exact", set: clients, version: "example")
+  let transaction = OutputTransaction()
+  let report = try MergeWriter(merge, to: destination, provenance: provenance).write(in: transaction)
+  try transaction.commit()
+  return report
+}
+
+/// Audits the adapter at `merged` against the clients it claims to aggregate: is it the merge it
+/// records, and is it no worse than FLoRA-NA?
+func audit(_ merged: String, clients paths: [String]) throws -> AuditReport {
+  let report = try Audit.run(
+    clients: paths.map { try Adapter.load($0) }, against: Adapter.load(merged),
+    options: AuditOptions(expect: .floraNA))
+  print("verdict", report.verdict?.rawValue ?? "none", "failure", report.failure.map { "\($0)" } ?? "none")
+  return report
+}

@@ -23,6 +23,31 @@ struct LibraryExampleTests {
     #expect(floor > 0.1 && floor <= error + 1e-12 && error < fedavgError - 1e-3, "\(floor) \(error) \(fedavgError)")
   }
 
+  @Test("It merges clients into a merged base checkpoint and audits a merge, through the public API only")
+  func mergesAndAudits() throws {
+    let folder = Fixtures.scratch("library-example")
+    defer { Fixtures.remove(folder) }
+    let clients = ["client_a", "client_b", "client_c"].map { Fixtures.path("adapters/" + $0) }
+    let report = try mergeIntoBase(
+      clients: clients, base: Fixtures.path("adapters/base"), output: folder + "/merged.safetensors")
+    let merged = try Checkpoint.open(folder + "/merged.safetensors")
+    #expect(!report.modules.isEmpty && report.modules.count == report.modules.map(\.name).count)
+    #expect(merged.tensors.count == (try Checkpoint.open(Fixtures.path("adapters/base"))).tensors.count)
+    // An audit of an adapter that is not their merge (one client's own): it names why it fails.
+    let audited = try audit(clients[0], clients: clients)
+    #expect(audited.verdict != nil && audited.failure != nil && audited.expectationMet == false)
+  }
+
+  @Test("A program using the library sees linearAlgebraUnavailable when BLAS cannot be loaded, and goes on")
+  func noExitWithoutBLAS() throws {
+    let program = String(CLI.executable.dropLast("fedlora".count)) + "fedlora-library-example"
+    let broken = try CLI.run([], environment: ["FEDLORA_OPENBLAS": "/nonexistent"], program: program)
+    #expect(broken.status == 0 && broken.stdout == "caught: blas-unavailable\nstill running\n", "\(broken)")
+    let working = try CLI.run([], program: program)
+    #expect(
+      working.status == 0 && working.stdout.hasPrefix("merged: error ") && working.stdout.hasSuffix("still running\n"))
+  }
+
   @Test("Adapters built in memory are refused by name when they are not LoRA pairs")
   func refusals() throws {
     #expect(throws: CheckpointError.badEntry(path: "t", tensor: "t", message: "5 values do not fill shape [2, 3]")) {

@@ -2,6 +2,13 @@ import TestSupport
 import Testing
 
 @testable import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 @Suite("PyTorch zip checkpoints: the pickle interpreted, never run")
 struct PyTorchTests {

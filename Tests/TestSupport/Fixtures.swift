@@ -1,4 +1,11 @@
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// Paths to the committed fixtures and scratch folders for tests.
 public enum Fixtures {

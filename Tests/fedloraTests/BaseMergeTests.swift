@@ -1,6 +1,13 @@
 import Checkpoints
 import TestSupport
 import Testing
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 @Suite("CLI: merge --base and adapter conversion")
 struct BaseMergeTests {

@@ -107,11 +107,7 @@ extension FedAvg {
       }
       let ru = entry.rank
       // Stored row `j` of `B` is Hugging Face row `target[j]` (llama.cpp's q/k order undone).
-      let target = entry.bRowOrder.map { order in
-        var inverse = [Int](repeating: 0, count: order.count)
-        for (row, stored) in order.enumerated() { inverse[stored] = row }
-        return inverse
-      }
+      let target = entry.bStoredRowTargets
       let scale = entry.scale
       var finite = true
       try AdapterError.wrap { () throws(CheckpointError) in

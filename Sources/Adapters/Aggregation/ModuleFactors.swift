@@ -71,7 +71,10 @@ public struct ModuleFactors: Sendable {
       let finite = try AdapterError.wrap { () throws(CheckpointError) in
         try stackedA.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
           try stackedB.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
-            try entry.widen(intoA: a.baseAddress! + u * r * k, b: b.baseAddress! + u * r, bStride: n)
+            // Client u's block: rows u r ..< u r + r_u of the A stack, columns from u r of the B stack.
+            try entry.widen(
+              intoA: UnsafeMutableBufferPointer(rebasing: a[(u * r * k)..<((u * r + entry.rank) * k)]),
+              b: UnsafeMutableBufferPointer(rebasing: b[(u * r)...]), bStride: n)
           }
         }
       }

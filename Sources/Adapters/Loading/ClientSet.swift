@@ -1,4 +1,11 @@
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// The clients to aggregate, checked against each other, with their normalised weights.
 public struct ClientSet: Sendable {

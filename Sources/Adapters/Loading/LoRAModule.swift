@@ -40,9 +40,38 @@ public struct LoRAModule: Sendable {
   /// `B` widened to Float, rows in Hugging Face order.
   public func bFloats() throws(CheckpointError) -> [Float] {
     let stored = try b.floats()
-    guard let order = bRowOrder else { return stored }
-    let width = b.shape[1]
-    return order.flatMap { stored[($0 * width)..<(($0 + 1) * width)] }
+    guard bRowOrder != nil else { return stored }
+    var rows = [Float](repeating: 0, count: stored.count)
+    stored.withUnsafeBufferPointer { from in
+      rows.withUnsafeMutableBufferPointer { into in bRowsInHuggingFaceOrder(from: from, into: into, stride: rank) }
+    }
+    return rows
+  }
+
+  /// Copies the `d` stored rows of `B` (`r` values each, in `from`) into `into` in Hugging Face
+  /// order, row `i` at `i * stride`: llama.cpp's q/k order undone, the one place it is (the
+  /// streamed sums scatter with ``bStoredRowTargets``, its inverse).
+  func bRowsInHuggingFaceOrder<T>(
+    from: UnsafeBufferPointer<T>, into: UnsafeMutableBufferPointer<T>, stride: Int
+  ) {
+    let (d, r) = (b.shape[0], rank)
+    precondition(
+      from.count >= d * r && stride >= r && into.count >= (d - 1) * stride + r, "\(name): rows out of bounds")
+    for row in 0..<d {
+      let source = bRowOrder?[row] ?? row
+      _ = UnsafeMutableBufferPointer(rebasing: into[(row * stride)..<(row * stride + r)])
+        .update(fromContentsOf: from[(source * r)..<(source * r + r)])
+    }
+  }
+
+  /// For each stored row of `B`, its Hugging Face row (the inverse of ``bRowOrder``); nil when
+  /// the rows are stored in Hugging Face order.
+  var bStoredRowTargets: [Int]? {
+    bRowOrder.map { order in
+      var inverse = [Int](repeating: 0, count: order.count)
+      for (row, stored) in order.enumerated() { inverse[stored] = row }
+      return inverse
+    }
   }
 
   /// The update's shape `[d, k]`.
@@ -56,18 +85,26 @@ public struct LoRAModule: Sendable {
     var bs = Matrix(zeros: b.shape[0], rank)
     let finite = try a.values.withUnsafeMutableBufferPointer { a throws(CheckpointError) in
       try bs.values.withUnsafeMutableBufferPointer { b throws(CheckpointError) in
-        try widen(intoA: a.baseAddress!, b: b.baseAddress!, bStride: rank)
+        try widen(intoA: a, b: b, bStride: rank)
       }
     }
     return finite ? (a, bs) : nil
   }
 
-  /// Widens `A` into `a` (`r` rows of `k`, one after the other) and `scale * B` into `b` (row
-  /// `i`, in Hugging Face order, at `b + i * bStride`) straight from the stored bytes, checking
-  /// finiteness in the same pass; false when a value is NaN or Inf. The mapped pages are released.
-  package func widen(intoA a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>, bStride: Int)
-    throws(CheckpointError) -> Bool
-  {
+  /// Widens `A` into `aBuffer` (`r` rows of `k`, one after the other) and `scale * B` into
+  /// `bBuffer` (row `i`, in Hugging Face order, at `i * bStride`) straight from the stored bytes,
+  /// checking finiteness in the same pass; false when a value is NaN or Inf. The mapped pages are
+  /// released. The buffers must hold what is written (a precondition): `aBuffer` at least `r * k`
+  /// values, `bBuffer` at least `(d - 1) * bStride + r`, with `bStride >= r`.
+  package func widen(
+    intoA aBuffer: UnsafeMutableBufferPointer<Double>, b bBuffer: UnsafeMutableBufferPointer<Double>, bStride: Int
+  ) throws(CheckpointError) -> Bool {
+    let (d, k) = (self.b.shape[0], self.a.shape[1])
+    precondition(aBuffer.count >= rank * k, "\(name): A needs \(rank * k) values, the buffer holds \(aBuffer.count)")
+    precondition(
+      bStride >= rank && bBuffer.count >= (d - 1) * bStride + rank,
+      "\(name): B needs \(d) rows of \(rank) at stride \(bStride), the buffer holds \(bBuffer.count)")
+    let (a, b) = (aBuffer.baseAddress!, bBuffer.baseAddress!)
     for tensor in [self.a, self.b] where !tensor.dtype.isComputable {
       throw .unsupportedDType(
         path: tensor.file.path, tensor: tensor.name, dtype: tensor.dtype.rawValue, operation: "convert to numbers")
@@ -75,21 +112,19 @@ public struct LoRAModule: Sendable {
     defer {
       for tensor in [self.a, self.b] { tensor.file.done(with: tensor.offset..<(tensor.offset + tensor.byteCount)) }
     }
-    let (d, k) = (self.b.shape[0], self.a.shape[1])
     let finiteA = try self.a.withBytes { raw in
       DoubleKernels.widen(raw.baseAddress!, dtype: self.a.dtype, count: rank * k, scale: 1, into: a)
     }
     let finiteB = try self.b.withBytes { raw in
-      guard let order = bRowOrder else {
+      guard bRowOrder != nil else {
         return DoubleKernels.widen(
           raw.baseAddress!, dtype: self.b.dtype, rows: d, cols: rank, scale: scale, into: b, stride: bStride)
       }
-      // llama.cpp's q/k order undone: Hugging Face row `i` is stored row `order[i]`.
-      let stored = UnsafeMutablePointer<Double>.allocate(capacity: d * rank)
+      let stored = UnsafeMutableBufferPointer<Double>.allocate(capacity: d * rank)
       defer { stored.deallocate() }
       let finite = DoubleKernels.widen(
-        raw.baseAddress!, dtype: self.b.dtype, count: d * rank, scale: scale, into: stored)
-      for (row, from) in order.enumerated() { (b + row * bStride).update(from: stored + from * rank, count: rank) }
+        raw.baseAddress!, dtype: self.b.dtype, count: d * rank, scale: scale, into: stored.baseAddress!)
+      bRowsInHuggingFaceOrder(from: UnsafeBufferPointer(stored), into: bBuffer, stride: bStride)
       return finite
     }
     return finiteA && finiteB

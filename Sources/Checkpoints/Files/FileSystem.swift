@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// The folder part of `path` with its trailing slash ("a/b/c" -> "a/b/", "c" -> ""), ready to
 /// prefix a sibling's name.
 func folderPrefix(of path: String) -> String {

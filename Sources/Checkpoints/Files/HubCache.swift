@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// Hugging Face model ids (`owner/name`, `owner/name@revision`) resolved from the local cache,
 /// offline: `models--OWNER--NAME/refs/REVISION` (default `main`) names the commit whose
 /// `snapshots/COMMIT/` folder holds the files (links into `blobs/`, which ``ModelFolder``

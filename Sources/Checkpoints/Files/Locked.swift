@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// A value behind a pthread mutex. Not `Synchronization.Mutex`: on Linux that is a bare futex,
 /// which ThreadSanitizer cannot see (`make tsan` would report every section it guards).
 /// `@unchecked Sendable` because the value is only ever reached through `withLock`.

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// A read-only memory map of a whole file, with bounds-checked unaligned little-endian loads.
 ///
 /// Nothing is copied: tensor data is read straight from the page cache, and pages the kernel

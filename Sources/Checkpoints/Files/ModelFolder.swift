@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// The rule for files fedlora finds inside a model or adapter folder (shards, configs,
 /// tokenizer files, the companions copied beside a merged model): a symlink is followed only to
 /// a file within the model's repository, that is the folder itself or, for a Hugging Face cache

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// A file open for writing at explicit offsets (so tensors can be written in any order,
 /// from several threads, with the same bytes as a sequential write).
 ///

@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// The outputs of one run, staged as temporaries and renamed into place together by `commit`,
 /// so a destination never holds a half-written file, and nothing is replaced unless everything
 /// was written. Uncommitted temporaries are removed when the transaction goes away (and by

@@ -1,4 +1,11 @@
 import Dispatch
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// `transform` applied to every element on all cores; results in input order, the failure
 /// with the lowest index rethrown (so the error does not depend on scheduling).

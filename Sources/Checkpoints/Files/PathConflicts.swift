@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// Checks, before anything is read, that a run's outputs cannot destroy its inputs: paths are
 /// compared as the kernel resolves them (symlinks, `.`, `..`, trailing slashes, relative or
 /// absolute), not as spelled.

@@ -1,4 +1,11 @@
 import COpenSSL
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 extension MappedFile {
   /// The SHA-256 of the whole file as 64 lowercase hex digits (what `sha256sum` prints), by

@@ -1,4 +1,11 @@
 import Dispatch
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// The temporaries this process has made and not yet renamed into place or removed, so that a
 /// signal handler can remove them before the process exits, and the recognition of those a

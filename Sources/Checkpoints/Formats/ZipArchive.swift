@@ -35,6 +35,47 @@ struct ZipArchive {
     self.file = file
     let path = file.path
     func fail(_ message: String) -> CheckpointError { .badArchive(path: path, message: message) }
+    let (count, directoryOffset, directorySize) = try Self.centralDirectory(of: file)
+
+    // Local headers are scattered through the file, one before each storage: read with pread,
+    // not through the map, whose fault-around would make the pages near each one resident.
+    let fd = try file.openAgain()
+    defer { close(fd) }
+    func localHeader(at offset: Int) throws(CheckpointError) -> [UInt8] {
+      var header = [UInt8](repeating: 0, count: 30)
+      let read = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 30, off_t(offset)) }
+      guard read == 30 else { throw fail("a local header at \(offset) cannot be read") }
+      return header
+    }
+    var entries: [Entry] = []
+    entries.reserveCapacity(count)
+    var cursor = directoryOffset
+    let directoryEnd = directoryOffset + directorySize
+    for index in 0..<count {
+      guard cursor + 46 <= directoryEnd, try file.load(UInt32.self, at: cursor) == Self.centralSignature else {
+        throw fail("central directory entry \(index) is not where the directory says")
+      }
+      let (entry, next) = try Self.entry(
+        in: file, at: cursor, index: index, directoryEnd: directoryEnd, localHeader: localHeader)
+      entries.append(entry)
+      cursor = next
+    }
+    // Entries may not share bytes (a crafted archive could make one storage alias a header).
+    let sorted = entries.sorted { $0.dataOffset < $1.dataOffset }
+    for (one, other) in zip(sorted, sorted.dropFirst()) where one.dataOffset + one.compressedSize > other.dataOffset {
+      throw fail("entries '\(one.name)' and '\(other.name)' overlap")
+    }
+    self.entries = entries
+    byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+  }
+
+  /// The central directory's entry count, offset and size, from the end record (ZIP64's when
+  /// the fixed fields are saturated), each checked to lie in the file.
+  private static func centralDirectory(of file: MappedFile) throws(CheckpointError) -> (
+    count: Int, offset: Int, size: Int
+  ) {
+    let path = file.path
+    func fail(_ message: String) -> CheckpointError { .badArchive(path: path, message: message) }
     guard file.size >= 22 else { throw fail("\(file.size) bytes, shorter than a zip's end record") }
 
     // The end record: the last signature within its 22 bytes plus a comment of at most 64 KB.
@@ -71,97 +112,79 @@ struct ZipArchive {
       throw fail(
         "a central directory of \(count) entries in \(directorySize) bytes at \(directoryOffset) does not fit the file")
     }
+    return (count, directoryOffset, directorySize)
+  }
 
-    // Local headers are scattered through the file, one before each storage: read with pread,
-    // not through the map, whose fault-around would make the pages near each one resident.
-    let fd = try file.openAgain()
-    defer { close(fd) }
-    func localHeader(at offset: Int) throws(CheckpointError) -> [UInt8] {
-      var header = [UInt8](repeating: 0, count: 30)
-      let read = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 30, off_t(offset)) }
-      guard read == 30 else { throw fail("a local header at \(offset) cannot be read") }
-      return header
+  /// The central directory entry at `cursor` (its signature checked), checked against its local
+  /// header, and where the next one starts.
+  private static func entry(
+    in file: MappedFile, at cursor: Int, index: Int, directoryEnd: Int,
+    localHeader: (Int) throws(CheckpointError) -> [UInt8]
+  ) throws(CheckpointError) -> (entry: Entry, next: Int) {
+    let path = file.path
+    func fail(_ message: String) -> CheckpointError { .badArchive(path: path, message: message) }
+    let flags = try file.load(UInt16.self, at: cursor + 8)
+    let method = try file.load(UInt16.self, at: cursor + 10)
+    let crc = try file.load(UInt32.self, at: cursor + 16)
+    var compressed = UInt64(try file.load(UInt32.self, at: cursor + 20))
+    var size = UInt64(try file.load(UInt32.self, at: cursor + 24))
+    let nameLength = Int(try file.load(UInt16.self, at: cursor + 28))
+    let extraLength = Int(try file.load(UInt16.self, at: cursor + 30))
+    let commentLength = Int(try file.load(UInt16.self, at: cursor + 32))
+    var local = UInt64(try file.load(UInt32.self, at: cursor + 42))
+    let next = cursor + 46 + nameLength + extraLength + commentLength
+    guard next <= directoryEnd else { throw fail("central directory entry \(index) runs past the directory") }
+    let nameBytes = try file.withBytes((cursor + 46)..<(cursor + 46 + nameLength)) { Array($0) }
+    guard let name = String(validating: nameBytes, as: UTF8.self) else {
+      throw fail("entry \(index) has a name that is not UTF-8")
     }
-    var entries: [Entry] = []
-    entries.reserveCapacity(count)
-    var cursor = directoryOffset
-    let directoryEnd = directoryOffset + directorySize
-    for index in 0..<count {
-      guard cursor + 46 <= directoryEnd, try file.load(UInt32.self, at: cursor) == Self.centralSignature else {
-        throw fail("central directory entry \(index) is not where the directory says")
-      }
-      let flags = try file.load(UInt16.self, at: cursor + 8)
-      let method = try file.load(UInt16.self, at: cursor + 10)
-      let crc = try file.load(UInt32.self, at: cursor + 16)
-      var compressed = UInt64(try file.load(UInt32.self, at: cursor + 20))
-      var size = UInt64(try file.load(UInt32.self, at: cursor + 24))
-      let nameLength = Int(try file.load(UInt16.self, at: cursor + 28))
-      let extraLength = Int(try file.load(UInt16.self, at: cursor + 30))
-      let commentLength = Int(try file.load(UInt16.self, at: cursor + 32))
-      var local = UInt64(try file.load(UInt32.self, at: cursor + 42))
-      let next = cursor + 46 + nameLength + extraLength + commentLength
-      guard next <= directoryEnd else { throw fail("central directory entry \(index) runs past the directory") }
-      let nameBytes = try file.withBytes((cursor + 46)..<(cursor + 46 + nameLength)) { Array($0) }
-      guard let name = String(validating: nameBytes, as: UTF8.self) else {
-        throw fail("entry \(index) has a name that is not UTF-8")
-      }
-      // ZIP64 extra field: the 64-bit sizes and offset, for those the fixed fields mark 0xFFFFFFFF.
-      var extra = cursor + 46 + nameLength
-      let extraEnd = extra + extraLength
-      while extra + 4 <= extraEnd {
-        let id = try file.load(UInt16.self, at: extra)
-        let length = Int(try file.load(UInt16.self, at: extra + 2))
-        guard extra + 4 + length <= extraEnd else { throw fail("entry '\(name)' has an extra field past its end") }
-        if id == 1 {
-          var field = extra + 4
-          if size == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
-            size = try file.load(UInt64.self, at: field)
-            field += 8
-          }
-          if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
-            compressed = try file.load(UInt64.self, at: field)
-            field += 8
-          }
-          if local == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { local = try file.load(UInt64.self, at: field) }
+    // ZIP64 extra field: the 64-bit sizes and offset, for those the fixed fields mark 0xFFFFFFFF.
+    var extra = cursor + 46 + nameLength
+    let extraEnd = extra + extraLength
+    while extra + 4 <= extraEnd {
+      let id = try file.load(UInt16.self, at: extra)
+      let length = Int(try file.load(UInt16.self, at: extra + 2))
+      guard extra + 4 + length <= extraEnd else { throw fail("entry '\(name)' has an extra field past its end") }
+      if id == 1 {
+        var field = extra + 4
+        if size == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+          size = try file.load(UInt64.self, at: field)
+          field += 8
         }
-        extra += 4 + length
+        if compressed == 0xFFFF_FFFF, field + 8 <= extra + 4 + length {
+          compressed = try file.load(UInt64.self, at: field)
+          field += 8
+        }
+        if local == 0xFFFF_FFFF, field + 8 <= extra + 4 + length { local = try file.load(UInt64.self, at: field) }
       }
-      guard flags & 1 == 0 else { throw fail("entry '\(name)' is encrypted") }
-      guard file.size >= 30, local <= UInt64(file.size - 30) else {
-        throw fail("entry '\(name)': its local header is not at \(local)")
-      }
-      let header = try localHeader(at: Int(local))
-      func field(_ at: Int, _ width: Int) -> Int { (0..<width).reduce(0) { $0 | Int(header[at + $1]) << (8 * $1) } }
-      guard UInt32(field(0, 4)) == Self.localSignature else {
-        throw fail("entry '\(name)': its local header is not at \(local)")
-      }
-      let localName = field(26, 2)
-      let localExtra = field(28, 2)
-      let dataOffset = Int(local) + 30 + localName + localExtra
-      guard compressed <= UInt64(Int.max), file.contains(offset: dataOffset, count: Int(compressed)) else {
-        throw fail(
-          "entry '\(name)': \(compressed) bytes at \(dataOffset) run past the end of the file (\(file.size) bytes)")
-      }
-      guard method == 0 || method == 8 else {
-        throw fail("entry '\(name)' uses compression method \(method) (stored or deflated only)")
-      }
-      if method == 0, compressed != size {
-        throw fail("entry '\(name)' is stored but claims \(size) bytes in \(compressed)")
-      }
-      guard size <= UInt64(Int.max) else { throw fail("entry '\(name)' claims \(size) bytes") }
-      entries.append(
-        Entry(
-          name: name, method: method, crc: crc, size: Int(size), compressedSize: Int(compressed), dataOffset: dataOffset
-        ))
-      cursor = next
+      extra += 4 + length
     }
-    // Entries may not share bytes (a crafted archive could make one storage alias a header).
-    let sorted = entries.sorted { $0.dataOffset < $1.dataOffset }
-    for (one, other) in zip(sorted, sorted.dropFirst()) where one.dataOffset + one.compressedSize > other.dataOffset {
-      throw fail("entries '\(one.name)' and '\(other.name)' overlap")
+    guard flags & 1 == 0 else { throw fail("entry '\(name)' is encrypted") }
+    guard file.size >= 30, local <= UInt64(file.size - 30) else {
+      throw fail("entry '\(name)': its local header is not at \(local)")
     }
-    self.entries = entries
-    byName = Dictionary(entries.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    let header = try localHeader(Int(local))
+    func field(_ at: Int, _ width: Int) -> Int { (0..<width).reduce(0) { $0 | Int(header[at + $1]) << (8 * $1) } }
+    guard UInt32(field(0, 4)) == Self.localSignature else {
+      throw fail("entry '\(name)': its local header is not at \(local)")
+    }
+    let localName = field(26, 2)
+    let localExtra = field(28, 2)
+    let dataOffset = Int(local) + 30 + localName + localExtra
+    guard compressed <= UInt64(Int.max), file.contains(offset: dataOffset, count: Int(compressed)) else {
+      throw fail(
+        "entry '\(name)': \(compressed) bytes at \(dataOffset) run past the end of the file (\(file.size) bytes)")
+    }
+    guard method == 0 || method == 8 else {
+      throw fail("entry '\(name)' uses compression method \(method) (stored or deflated only)")
+    }
+    if method == 0, compressed != size {
+      throw fail("entry '\(name)' is stored but claims \(size) bytes in \(compressed)")
+    }
+    guard size <= UInt64(Int.max) else { throw fail("entry '\(name)' claims \(size) bytes") }
+    let entry = Entry(
+      name: name, method: method, crc: crc, size: Int(size), compressedSize: Int(compressed), dataOffset: dataOffset)
+    return (entry, next)
   }
 
   /// The entry named `name`, if any.

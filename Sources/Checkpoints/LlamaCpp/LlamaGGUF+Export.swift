@@ -1,3 +1,10 @@
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 /// A Hugging Face llama-family checkpoint as llama.cpp runs it from one GGUF: tensors renamed
 /// and reordered, the hyper-parameters of `config.json`, rotary scaling, and the vocabulary of
 /// the tokenizer files, as llama.cpp's `convert_hf_to_gguf.py` writes them.

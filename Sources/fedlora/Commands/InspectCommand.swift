@@ -220,7 +220,11 @@ struct InspectCommand: PipelineCommand {
   }
 
   private func runFileLevel(_ checkpoints: [Checkpoint]) throws {
-    Session.schema = "fedlora.inspect.file/1"
+    let schema = "fedlora.inspect.file/1"
+    try Session.under(schema: schema) { try fileLevel(checkpoints, schema: schema) }
+  }
+
+  private func fileLevel(_ checkpoints: [Checkpoint], schema: String) throws {
     let keep = nameFilter
     var reports: [JSON] = []
     for checkpoint in checkpoints {
@@ -232,7 +236,7 @@ struct InspectCommand: PipelineCommand {
       }
     }
     if json {
-      Terminal.out(Session.document([("files", .array(reports))]))
+      Terminal.out(Session.document(schema: schema, [("files", .array(reports))]))
     }
   }
 }

@@ -13,7 +13,8 @@ struct AdapterReportView {
 
   /// The lines to print, and whether a check failed (unreadable modules, an expectation not met).
   func render(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
-    adapters.count == 1 && options.against == nil ? try single(adapters[0]) : try clients(adapters)
+    if adapters.count == 1 && options.against == nil { return try single(adapters[0]) }
+    return try Session.under(schema: "fedlora.inspect.clients/1") { try clients(adapters) }
   }
 
   /// Formats the table and its summary lines (in every format: an auditor needs the verdict
@@ -56,7 +57,6 @@ struct AdapterReportView {
 
   private func single(_ adapter: Adapter) throws -> (lines: [String], failed: Bool) {
     let stats = try parallelMap(adapter.modules.filter { keep($0.name) }) { try ModuleStatistics($0) }
-    Session.schema = "fedlora.inspect.adapter/1"
     let k = options.top ?? InspectCommand.defaultTop
     let biased = stats.contains { $0.normBias != nil }  // norm_bias only for adapters with lora_B.bias
     var table = ReportTable(
@@ -159,35 +159,29 @@ struct AdapterReportView {
         code: "unreadable-modules",
         message: "\(adapter.path): \(unreadable.count) modules cannot be read (first: \(unreadable[0].description))"
       )
-    return try emit(
-      table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot,
-      failure: failure)
+    // The statistics read, the report is the adapter view's: a failure from here on has its schema.
+    return try Session.under(schema: "fedlora.inspect.adapter/1") {
+      try emit(
+        table, schema: "fedlora.inspect.adapter/1", summary: summary, lines: lines, bar: "norm_sBA", plot: plot,
+        failure: failure)
+    }
   }
 
   // MARK: Clients
 
   private func clients(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
-    Session.schema = "fedlora.inspect.clients/1"
     let heads = try options.llama.heads() ?? QKRowOrder.heads(from: adapters)
     let merged = try options.against.map {
       try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0]
     }
+    let report = try Audit.run(
+      clients: adapters, against: merged,
+      options: AuditOptions(
+        weights: options.weighting.spec, rank: options.rank, expect: options.expect, waived: options.waived,
+        allowMissing: options.allowMissing, allowDifferentBases: options.allowDifferentBases, modules: keep),
+      warn: Session.warn)
+    let (set, rows, provenance, audit) = (report.clients, report.rows, report.provenance, report.errors)
     let auditedPath = options.against ?? ""
-    let provenance = try ProvenanceCheck(
-      record: merged.flatMap(AdapterWriter.Provenance.init(recordedIn:)), clients: adapters,
-      given: options.weighting.spec, expected: options.expect)
-    let weighting = Audit.weighting(given: options.weighting.spec, provenance: provenance, auditedPath: auditedPath)
-    weighting.warnings.forEach(Session.warn)
-    let set = try ClientSet(
-      adapters, weights: weighting.spec, normalize: weighting.normalize, allowMissing: options.allowMissing,
-      allowDifferentBases: options.allowDifferentBases)
-    (set.warnings + [set.rankPaddingWarning].compactMap { $0 }).forEach(Session.warn)
-    let modules = set.moduleNames.filter(keep)
-    let extra = try merged.map { try uncovered(by: set, in: $0, modules: modules) } ?? []
-    let rank = options.rank
-    let rows = try parallelMap(modules) { module in
-      try ModuleComparison(set, module: module, rank: rank, merged: merged?.modules.first { $0.name == module })
-    }
     var table = ReportTable(
       columns: ["module", "d", "k", "norm_T"] + set.clients.indices.map { "cos_\($0 + 1)" }
         + ["fedavg", "flora_na", "floor"] + (merged == nil ? [] : ["against"]))
@@ -200,36 +194,35 @@ struct AdapterReportView {
           + [.number(row.relative(row.fedavg)), .number(row.relative(row.floraNA)), .number(row.relative(row.floor))]
           + (merged == nil ? [] : [.number(row.relative(row.against))]))
     }
-    func model(_ part: (ModuleComparison) -> Double?) -> Double? {
-      modelRelativeError(rows.map { (part($0), $0.normT) })
-    }
     let totals: [(String, Double?)] =
-      [("fedavg", model(\.fedavg)), ("flora_na", model(\.floraNA)), ("floor", model(\.floor))]
-      + (merged == nil ? [] : [("against", model { $0.against })])
-    let source = weighting.source == "recorded" ? " (recorded in \(auditedPath))" : ""
+      [("fedavg", report.totals.fedavg), ("flora_na", report.totals.floraNA), ("floor", report.totals.floor)]
+      + (merged == nil ? [] : [("against", report.totals.against)])
+    let source = report.weighting.source == "recorded" ? " (recorded in \(auditedPath))" : ""
     var lines = [
       "\(set.clients.count) clients, weights \(set.weights.map { NumberFormat.fixed($0, 3) }.joined(separator: ", "))\(source), \(rows.count) layers",
       "model: " + totals.map { "\($0.0) \(Self.show($0.1))" }.joined(separator: ", "),
     ]
-    var audit: Audit.Errors?
-    if merged != nil, let mine = model({ $0.against }), let fedavg = model(\.fedavg), let floor = model(\.floor) {
-      let rounded: [Audit.Rule: Double?] = [
-        .fedavg: model { $0.roundedFedavg }, .floraNA: model { $0.roundedFloraNA }, .floor: model { $0.roundedFloor },
-      ]
-      audit = Audit.Errors(
-        against: mine, fedavg: fedavg, floraNA: model(\.floraNA) ?? fedavg, floor: floor,
-        rounded: rounded.compactMapValues { $0 })
-    }
     if merged != nil { lines += provenanceLines(provenance, path: auditedPath) }
-    let auditedRank = merged?.modules.filter { keep($0.name) }.map(\.rank).max()
-    let floorRank = rank ?? set.clients.flatMap { $0.modules.map(\.rank) }.max() ?? 0
-    let verdict = audit.map { verdictLine($0, path: auditedPath, rank: floorRank, auditedRank: auditedRank) }
+    let verdict = audit.map {
+      verdictLine($0, path: auditedPath, rank: report.floorRank, auditedRank: report.auditedRank)
+    }
     if let verdict { lines.append(verdict) }
-    let failure = gate(audit, provenance: provenance, extra: extra, lines: &lines)
+    let failure = report.failure.map { described($0, report) }
+    if let expected = report.expectation {
+      if let failure {
+        let heading =
+          failure.code == "expectation-unverifiable" ? "EXPECTATION NOT VERIFIABLE" : "EXPECTATION FAILED"
+        lines.append("\(heading): \(failure.message)")
+      } else {
+        lines.append(
+          "expectation met: no worse than \(expected.rawValue) (tolerance \(Self.show(audit?.tolerance(expected))))"
+            + (report.waived.isEmpty ? "" : "; waived: \(report.waived.map(\.rawValue).joined(separator: ", "))"))
+      }
+    }
     let summary: [(key: String, value: JSON)] = [
       ("clients", .array(set.clients.map { .string($0.path) })), ("client_names", .array(names.map { .string($0) })),
       ("weights", .array(set.weights.map { JSON($0) })),
-      ("weights_source", .string(weighting.source)),
+      ("weights_source", .string(report.weighting.source)),
       ("against", options.against.map { .string($0) } ?? .null),
       ("provenance", merged == nil ? .null : provenanceJSON(provenance)),
       ("model", .object(totals.map { ($0.0, $0.1.map { JSON($0) } ?? .null) })),
@@ -240,7 +233,7 @@ struct AdapterReportView {
         audit.map { a in .object(Audit.Rule.allCases.map { ($0.jsonKey, JSON(a.tolerance($0))) }) } ?? .null
       ),
       ("expect", options.expect.map { .string($0.rawValue) } ?? .null),
-      ("expectation_met", options.expect.flatMap { _ in audit.map { _ in .bool(failure == nil) } } ?? .null),
+      ("expectation_met", report.expectationMet.map { .bool($0) } ?? .null),
     ]
     var series = [
       SVGPlot.Series(name: "FedAvg", colour: "#d62728", values: rows.map { $0.relative($0.fedavg) }),
@@ -260,60 +253,29 @@ struct AdapterReportView {
       failure: failure)
   }
 
-  /// The tensors and modules the audited adapter changes that no client adapts (the audit does
-  /// not cover them); a module the clients adapt and it lacks is an error.
-  private func uncovered(by set: ClientSet, in merged: Adapter, modules: [String]) throws -> [String] {
-    if let first = modules.first(where: { name in !merged.modules.contains { $0.name == name } }) {
-      throw AdapterError.moduleMismatch(
-        client: merged.path, module: first, message: "the audited adapter does not adapt it")
-    }
-    let known = Set(set.moduleNames)
-    let extra =
-      merged.modules.map(\.name).filter { !known.contains($0) && keep($0) }
-      + merged.fullTensors.map(\.name).filter { name in !set.fullTensorNames.contains(name) }
-    if let first = extra.first {
-      Session.warn(
-        "\(merged.path) also changes \(extra.count) tensors or modules the clients do not adapt (first: \(first)); the audit does not cover them"
-      )
-    }
-    return extra
-  }
-
-  /// The `--expect` gate, in the order an auditor asks: is it the merge it claims to be (the
-  /// clients and weights it records), does it cover only the clients' modules, is it as close as
-  /// the rule, is it the rule it records? The first failure, its line appended to `lines`.
-  private func gate(
-    _ audit: Audit.Errors?, provenance: ProvenanceCheck, extra: [String], lines: inout [String]
-  ) -> (code: String, message: String)? {
-    guard let expected = options.expect else { return nil }
+  /// The gate's failure in the command's words: its code in the document, the figures it rests
+  /// on, and how to waive it.
+  private func described(_ kind: AuditReport.Failure, _ report: AuditReport) -> (code: String, message: String) {
     let path = options.against ?? ""
-    let unwaived = provenance.mismatches.filter { !options.waived.contains($0) }
-    var failure: (code: String, message: String)?
-    if audit == nil {
+    let failure: (code: String, message: String)
+    switch kind {
+    case .unverifiable:
       failure = (
         "expectation-unverifiable",
         "\(path): no model-level error to judge (no layer selected, or T = 0): --expect cannot pass"
       )
-    } else if let first = unwaived.first, first != .method {
-      failure = ("provenance-mismatch", "\(path): " + mismatchReason(first, provenance) + Self.waiveHint(first))
-    } else if let first = extra.first {
-      failure = ("expectation-failed", "\(path): changes \(first) (and \(extra.count - 1) more) that no client adapts")
-    } else if let audit, !audit.meets(expected) {
+    case let .provenanceMismatch(mismatch):
+      failure = (
+        "provenance-mismatch", "\(path): " + mismatchReason(mismatch, report.provenance) + Self.waiveHint(mismatch)
+      )
+    case let .uncovered(first, count):
+      failure = ("expectation-failed", "\(path): changes \(first) (and \(count - 1) more) that no client adapts")
+    case let .worseThanExpected(expected):
+      let audit = report.errors
       failure = (
         "expectation-failed",
-        "\(path): error \(Self.show(audit.against)) is worse than \(expected.rawValue)'s \(Self.show(audit.error(of: expected))) by more than the tolerance \(Self.show(audit.tolerance(expected)))"
+        "\(path): error \(Self.show(audit?.against)) is worse than \(expected.rawValue)'s \(Self.show(audit?.error(of: expected))) by more than the tolerance \(Self.show(audit?.tolerance(expected)))"
       )
-    } else if unwaived.contains(.method) {
-      failure = ("provenance-mismatch", "\(path): " + mismatchReason(.method, provenance) + Self.waiveHint(.method))
-    }
-    if let failure {
-      let heading = failure.code == "expectation-unverifiable" ? "EXPECTATION NOT VERIFIABLE" : "EXPECTATION FAILED"
-      lines.append("\(heading): \(failure.message)")
-    } else {
-      let waived = provenance.mismatches.filter(options.waived.contains)
-      lines.append(
-        "expectation met: no worse than \(expected.rawValue) (tolerance \(Self.show(audit?.tolerance(expected))))"
-          + (waived.isEmpty ? "" : "; waived: \(waived.map(\.rawValue).joined(separator: ", "))"))
     }
     return failure
   }

@@ -1,6 +1,13 @@
 import Adapters
 import Checkpoints
 import Dispatch
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// SIGINT and SIGTERM remove the run's temporaries, then end it with 130 / 143.
 enum Interrupts {

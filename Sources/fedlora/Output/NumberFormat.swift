@@ -1,4 +1,11 @@
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// Number and size formatting shared by the text renderers.
 enum NumberFormat {

@@ -1,5 +1,12 @@
 import Checkpoints
 import Dispatch
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// A one-line progress display on stderr (bytes done, rate, time left), only on a terminal.
 /// `@unchecked Sendable`: writer threads report through `handler`, and the mutable counts are

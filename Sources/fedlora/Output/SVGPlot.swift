@@ -1,4 +1,11 @@
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// A line plot of per-layer relative errors, one series per rule, on a log scale.
 struct SVGPlot {

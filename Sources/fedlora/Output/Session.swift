@@ -9,7 +9,9 @@ import Dispatch
 enum Session {
   nonisolated(unsafe) private(set) static var json = false
   nonisolated(unsafe) private(set) static var quiet = false
-  nonisolated(unsafe) static var schema = "fedlora/1"
+  /// The command's schema, set once by ``begin(schema:options:)``: a view that writes another
+  /// passes its own (``document(schema:ok:_:)``, ``under(schema:_:)``).
+  nonisolated(unsafe) private(set) static var schema = "fedlora/1"
   private static let lock = DispatchQueue(label: "fedlora.session")
   nonisolated(unsafe) private static var collected: [String] = []
 
@@ -54,20 +56,34 @@ enum Session {
   /// reveals: a refused option, an output that is an input), 1 for anything else.
   static func failure(_ error: any Error) -> ExitCode {
     if let exit = error as? ExitCode { return exit }
+    let (schema, error) = (error as? SchemaFailure).map { ($0.schema, $0.error) } ?? (self.schema, error)
     let (code, message, usage) = describe(error)
-    report(code: code, message: message)
+    report(code: code, message: message, schema: schema)
     return usage ? .validationFailure : .failure
+  }
+
+  /// A failure of a view that writes its own schema: the failure document carries it.
+  struct SchemaFailure: Error {
+    let schema: String
+    let error: any Error
+  }
+
+  /// Runs the part of a command whose document has `schema`: a failure in it is reported under
+  /// that schema.
+  static func under<T>(schema: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as ExitCode { throw error } catch let error as SchemaFailure {
+      throw error
+    } catch { throw SchemaFailure(schema: schema, error: error) }
   }
 
   /// The failure document and stderr line of a usage error that ArgumentParser found (with
   /// `--json` on the command line).
   static func usageFailure(_ message: String, schema: String) {
-    self.schema = schema
     json = true
-    report(code: "usage", message: message)
+    report(code: "usage", message: message, schema: schema)
   }
 
-  private static func report(code: String, message: String) {
+  private static func report(code: String, message: String, schema: String) {
     if json {
       Terminal.out(
         JSON.object([

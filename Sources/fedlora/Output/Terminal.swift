@@ -1,4 +1,11 @@
 import Checkpoints
+#if canImport(Glibc)
+  internal import Glibc
+#elseif canImport(Musl)
+  internal import Musl
+#elseif canImport(Darwin)
+  internal import Darwin
+#endif
 
 /// The two streams: results on stdout, diagnostics on stderr; colour only on a terminal and
 /// when `NO_COLOR` is absent or empty.
