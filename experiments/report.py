@@ -27,7 +27,8 @@ def load() -> Dict[str, Dict[str, List[Dict[str, Any]]]]:
         if re.search(r"-r\d+\.json$", path.name):  # short runs with --rounds are not the table's
             continue
         result = json.loads(path.read_text())
-        runs[result["split"]][result["rule"]].append(result)
+        for split in SPLITS if result["split"] == "pooled" else [result["split"]]:  # centralized: every row
+            runs[split][result["rule"]].append(result)
     return runs
 
 

@@ -31,6 +31,7 @@ from flower_lora import data as D  # noqa: E402
 from flower_lora import model as M  # noqa: E402
 
 RULES = ["fedavg", "flora-na-layer", "flora-na-model", "svd", "fedex", "centralized", "local"]
+POOLED = "pooled"  # centralized training never sees the split: one run per seed, shown in every split's row
 SPLITS = {"a0.3": 0.3, "a0.1": 0.1, "iid": None}
 ORDER = [("a0.3", 0), ("a0.1", 0), ("iid", 0), ("a0.3", 1), ("a0.3", 2), ("a0.1", 1), ("a0.1", 2), ("iid", 1), ("iid", 2)]
 
@@ -207,7 +208,10 @@ def local(data: Data, parts: List[np.ndarray], seed: int, settings: Dict[str, An
 def run_one(rule: str, split: str, seed: int, data: Data, settings: Dict[str, Any]) -> Dict[str, Any]:
     torch.manual_seed(seed)
     np.random.seed(seed)
-    parts = D.split(data.train.labels, settings["clients"], SPLITS[split], seed=1000 + seed)
+    if rule == "centralized":
+        split, parts = POOLED, [np.arange(len(data.train_y))]
+    else:
+        parts = D.split(data.train.labels, settings["clients"], SPLITS[split], seed=1000 + seed)
     start = time.perf_counter()
     if rule == "centralized":
         rounds = centralized(data, seed, settings)
@@ -218,7 +222,7 @@ def run_one(rule: str, split: str, seed: int, data: Data, settings: Dict[str, An
     return {
         "rule": rule,
         "split": split,
-        "alpha": SPLITS[split],
+        "alpha": SPLITS.get(split),
         "seed": seed,
         "seeds": {"torch_manual_seed": seed, "numpy_seed": seed, "dirichlet_seed": 1000 + seed, "data_seed": settings["data_seed"]},
         "settings": settings,
@@ -276,7 +280,7 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
     for split, seed in order:
         for rule in rules:
             suffix = "" if settings["rounds"] == SETTINGS["rounds"] else f"-r{settings['rounds']}"
-            path = out / f"{rule}-{split}-seed{seed}{suffix}.json"
+            path = out / f"{rule}-{POOLED if rule == 'centralized' else split}-seed{seed}{suffix}.json"
             if path.exists():
                 continue
             data = data or Data(settings)
