@@ -37,6 +37,14 @@ def test_man_pages_completions_and_licences_are_installed() -> None:
     }
 
 
+def test_extras_name_what_the_optional_modules_import() -> None:
+    from importlib.metadata import metadata
+
+    fields = metadata("fedlora")
+    assert {"state-dicts", "flower"} <= set(fields.get_all("Provides-Extra") or [])
+    assert 'flwr>=1.22; extra == "flower"' in (fields.get_all("Requires-Dist") or [])
+
+
 def test_import_is_cheap_and_loads_nothing_heavy() -> None:
     code = (
         "import sys, time; t = time.perf_counter(); import fedlora; t = time.perf_counter() - t; "
