@@ -107,11 +107,12 @@ bench: build python-deps
 	bash bench/run.sh $(FEDLORA)
 
 # svd merge of five SDXL-shaped kohya LoRAs (255 MB each, bench/make_sdxl_kohya.py) against
-# sd-scripts' dense route in torch (bench/kohya_svd_merge.py), interleaved, REPS=3: the torch
-# side takes several minutes a run on 2 cores, hence not part of `make bench`. Needs torch.
+# sd-scripts' dense route in torch (bench/kohya_svd_merge.py), interleaved, REPS=3, both on one
+# CPU (the last; CPUS= to choose): paired on one module of each shape (the dense route takes ~30
+# min for the whole model), then fedlora on the whole files. Not part of `make bench`. Needs torch.
 bench-kohya: build python-deps
 	@python3 -c "import torch" 2>/dev/null || python3 -m pip install -q torch
-	bash bench/bench_kohya.sh $(FEDLORA)
+	SAMPLE=1 THREADS=1 CPUS=$${CPUS:-$$(($$(nproc) - 1))} bash bench/bench_kohya.sh $(FEDLORA)
 
 clean:
 	rm -rf .build dist

@@ -8,7 +8,12 @@
 # the page cache. Prints the median and range of the wall times, their ratio (per pair and of
 # the medians), the peak RSS of each (GNU time), both model relative errors, fedlora's floor,
 # and a dense fp64 recomputation of the error of each written file (bench/kohya_dense_error.py).
-#   bench/bench_kohya.sh FEDLORA_BIN [OUTDIR]          env: REPS=3 THREADS=2 CLIENTS=5
+#   bench/bench_kohya.sh FEDLORA_BIN [OUTDIR]   env: REPS=3 THREADS=2 CLIENTS=5 SAMPLE= CPUS=
+# SAMPLE=1 times both routes on the clients cut to one module of each of the 35 distinct shapes
+# (bench/kohya_shape_sample.py), where the dense route takes minutes rather than hours, then
+# fedlora on the whole files and the dense route's whole-model cost extrapolated from its time
+# per shape (kohya_svd_merge.py --sample). CPUS=1 pins every timed process to that CPU list
+# (taskset), so a paired run on a shared machine competes only with what else is pinned there.
 set -euo pipefail
 FEDLORA=$1
 OUT=${2:-bench/out}
@@ -17,17 +22,26 @@ THREADS=${THREADS:-2}
 N=${CLIENTS:-5}
 DIR="$OUT/sdxl"
 RES="$OUT/sdxl-merged"
+PIN=()
+[ -n "${CPUS:-}" ] && PIN=(taskset -c "$CPUS")
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null
 mkdir -p "$RES"
 python3 bench/make_sdxl_kohya.py "$DIR" --clients "$N" 2>&1 | grep -v '^wrote' || true
 FILES=$(for i in $(seq 0 $((N - 1))); do echo "$DIR/client_$i.safetensors"; done)
+FULL=$FILES
+if [ -n "${SAMPLE:-}" ]; then
+  python3 bench/kohya_shape_sample.py "$OUT/sdxl-sample" $FILES
+  FILES=$(for f in $FILES; do echo "$OUT/sdxl-sample/$(basename "$f")"; done)
+  RES="$OUT/sdxl-sample-merged"
+  mkdir -p "$RES"
+fi
 cat $FILES >/dev/null  # warm the page cache
-echo "== $N SDXL kohya LoRAs ($(du -cm $FILES | tail -1 | cut -f1) MB), svd to rank 32, $REPS repetitions, torch threads $THREADS"
+echo "== $N SDXL kohya LoRAs${SAMPLE:+ (one module per shape)} ($(du -cm $FILES | tail -1 | cut -f1) MB), svd to rank 32, $REPS repetitions, torch threads $THREADS"
 
 # GNU time -v: wall seconds and peak RSS (KB) of one run.
 timed() {  # timed NAME cmd...  -> $RES/NAME.time
   local name=$1; shift
-  /usr/bin/time -v -o "$RES/$name.time" "$@" >"$RES/$name.stdout" 2>"$RES/$name.stderr" || {
+  /usr/bin/time -v -o "$RES/$name.time" "${PIN[@]}" "$@" >"$RES/$name.stdout" 2>"$RES/$name.stderr" || {
     echo "$name failed:"; tail -5 "$RES/$name.stderr"; exit 1; }
 }
 wall() { awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$1"; }
@@ -81,3 +95,24 @@ for name in fedlora torch; do
   printf "dense fp64 check of %-8s written file: " "$name"
   python3 bench/kohya_dense_error.py "$RES/$name.safetensors" $FILES --threads "$THREADS"
 done
+
+[ -n "${SAMPLE:-}" ] || exit 0
+echo
+echo "== whole model: fedlora on the full files, the dense route extrapolated from its time per shape"
+ff=() fcpu=()
+for rep in $(seq "$REPS"); do
+  timed "fedlora-full-$rep" "$FEDLORA" merge $FULL --method svd --rank 32 --dtype f32 \
+    -o "$RES/fedlora-full.safetensors" --json
+  ff+=("$(wall "$RES/fedlora-full-$rep.time")"); fcpu+=("$(cpu "$RES/fedlora-full-$rep.time")")
+done
+timed torch-extrapolated python3 bench/kohya_svd_merge.py /dev/null $FULL --rank 32 --threads "$THREADS" \
+  --sample --json "$RES/torch-extrapolated.json"
+echo "fedlora svd, whole model: wall $(stats "${ff[@]}") s, cpu $(stats "${fcpu[@]}") s, peak RSS $(($(maxrss "$RES"/fedlora-full-*.time) / 1024)) MB"
+python3 - "$RES/torch-extrapolated.json" "$(median "${ff[@]}")" "$(median "${fcpu[@]}")" <<'EOF'
+import json, sys
+e = json.load(open(sys.argv[1]))
+fw, fc = float(sys.argv[2]), float(sys.argv[3])
+print(f"torch dense route, whole model extrapolated from {e['modules_sampled']} shapes ({e['modules']} modules): "
+      f"wall {e['extrapolated_wall_s']:.0f} s, cpu {e['extrapolated_cpu_s']:.0f} s")
+print(f"ratio dense / fedlora, whole model: wall {e['extrapolated_wall_s'] / fw:.0f}x, cpu {e['extrapolated_cpu_s'] / fc:.0f}x")
+EOF
