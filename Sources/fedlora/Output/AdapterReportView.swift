@@ -57,7 +57,6 @@ struct AdapterReportView {
   /// A figure of the report, `n/a` when there is none.
   static func show(_ value: Double?) -> String { value.map { NumberFormat.scientific($0) } ?? "n/a" }
 
-
   /// Short, distinct names for the clients' columns: the last path component, or more of the
   /// path where two clients share it.
   static func shortNames(_ paths: [String]) -> [String] {
