@@ -21,12 +21,28 @@ public struct GGUFFile: Sendable {
   /// Absolute offset of the data section.
   public let dataStart: Int
 
-  /// Maps and parses the GGUF file at `path`.
+  /// Maps and parses the GGUF file at `path` (see ``init(file:)``).
+  /// - Parameter path: the file.
+  /// - Throws: ``CheckpointError``: `io` when it cannot be mapped, and the header errors of
+  ///   ``init(file:)``.
+  /// - Complexity: O(header bytes); tensor data is mapped, not read.
   public init(path: String) throws(CheckpointError) {
     try self.init(file: MappedFile(path: path))
   }
 
   /// Parses the header of `file`: shapes become `ne` reversed (PyTorch order), data offsets absolute.
+  ///
+  /// Every count is checked against the bytes left before anything is reserved for it, and every tensor
+  /// against the file's size.
+  ///
+  /// - Parameter file: the mapped file.
+  /// - Throws: ``CheckpointError``, each with the offset, key or tensor at fault: `bad-magic`,
+  ///   `wrong-byte-order`, `unsupported-version`, `count-too-large`, `truncated`, `empty-key`,
+  ///   `duplicate-key`, `bad-value-type`, `nested-array`, `bad-alignment`, `tensor-name-too-long`,
+  ///   `duplicate-tensor`, `too-many-dimensions`, `unknown-ggml-type`, `bad-block-multiple`,
+  ///   `size-overflow`, `misaligned-offset`, `tensor-beyond-file`, `invalid-utf8`.
+  /// - Complexity: O(header bytes) time and memory (metadata arrays such as a vocabulary included); no
+  ///   tensor data is read.
   public init(file: MappedFile) throws(CheckpointError) {
     let path = file.path
     self.file = file
@@ -154,6 +170,8 @@ public struct GGUFFile: Sendable {
   }
 
   /// The value of a metadata key.
+  /// - Parameter key: a metadata key such as `general.architecture`.
+  /// - Complexity: O(n) in the number of metadata entries.
   public subscript(key: String) -> GGUFValue? { metadata.first { $0.key == key }?.value }
 
   private static func readValue(_ cursor: inout ByteCursor, key: String) throws(CheckpointError) -> GGUFValue {

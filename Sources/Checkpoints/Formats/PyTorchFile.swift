@@ -10,8 +10,13 @@ public struct PyTorchFile: Sendable {
   /// Tensors in state-dict order.
   public let tensors: [Tensor]
 
-  /// Every global the pickle names, and those of them that are not allowed, for `verify`;
-  /// throws when the archive or its pickle cannot be read.
+  /// Every global the pickle names, and those of them that are not allowed, for `verify`; nothing is
+  /// imported or run.
+  /// - Parameter file: a `torch.save` archive, mapped.
+  /// - Returns: all globals in order of appearance, and the unsafe ones among them.
+  /// - Throws: ``CheckpointError``: `unrecognized-format` (not a zip, or a pre-1.6 bare pickle),
+  ///   `bad-archive`, `bad-pickle`.
+  /// - Complexity: O(archive directory + pickle bytes).
   public static func globals(of file: MappedFile) throws(CheckpointError) -> (
     all: [PickleGlobal], unsafe: [PickleGlobal]
   ) {
@@ -19,9 +24,14 @@ public struct PyTorchFile: Sendable {
     return (reader.seen, reader.unsafe)
   }
 
-  /// The stored entries whose bytes do not match their CRC-32, read a slice at a time with the
-  /// pages released (what `verify --data` reports; opening maps the storages unread, and
-  /// deflated ones are checked as they are inflated).
+  /// The stored entries whose bytes do not match their CRC-32, read a slice at a time with the pages
+  /// released (what `verify --data` reports; opening maps the storages unread, and deflated ones are
+  /// checked as they are inflated).
+  /// - Parameter file: a `torch.save` archive, mapped.
+  /// - Returns: the names of the failing entries, in archive order.
+  /// - Throws: ``CheckpointError``: `bad-archive` for an unreadable zip directory, `io` when the file
+  ///   cannot be mapped again.
+  /// - Complexity: O(bytes of the stored entries), read once; memory O(16 MB slice).
   public static func entriesFailingCRC(in file: MappedFile) throws(CheckpointError) -> [String] {
     let zip = try ZipArchive(file: file)
     var failing: [String] = []
@@ -42,6 +52,13 @@ public struct PyTorchFile: Sendable {
 
   /// Reads `data.pkl` without running it and makes each tensor a view of its storage; a pickle naming a
   /// global fedlora does not allow is refused (`unsafePickle`) before any tensor is made.
+  ///
+  /// - Parameter file: a `torch.save` archive (PyTorch 1.6 or later), mapped.
+  /// - Throws: ``CheckpointError``: `unsafe-pickle` naming each global outside the allowlist,
+  ///   `unrecognized-format` (not a zip, a pre-1.6 pickle, no state dict of tensors), `bad-archive`,
+  ///   `bad-pickle`, `duplicate-tensor`, `bad-entry`, `size-overflow`, `data-truncated`.
+  /// - Complexity: O(pickle bytes) to interpret; stored storages are mapped in place, deflated ones
+  ///   inflated into memory (O(their size)), strided views copied out contiguous.
   public init(file: MappedFile) throws(CheckpointError) {
     self.file = file
     let path = file.path
