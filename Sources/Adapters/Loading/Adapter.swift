@@ -1,6 +1,13 @@
 import Checkpoints
 
-/// A client's LoRA adapter, from a PEFT folder, a bare safetensors file or a llama.cpp GGUF.
+/// A client's LoRA adapter, read from any layout fedlora knows (PEFT folder or bare safetensors,
+/// llama.cpp GGUF, kohya-ss, diffusers, MLX-LM, torchtune, PyTorch `.bin`): its modules normalised to
+/// one form, `B A` in PyTorch order with its scale, rows of `B` in Hugging Face order.
+///
+/// ```swift
+/// let adapter = try Adapter.load("clients/a")
+/// for module in adapter.modules { print(module.name, module.rank, module.scale) }
+/// ```
 public struct Adapter: Sendable {
 
   /// The path as given (folder or file).
@@ -20,7 +27,7 @@ public struct Adapter: Sendable {
   /// A merge refuses an adapter with any.
   public var problems: [AdapterError] = []
   /// A GGUF LoRA whose q/k rows are in llama.cpp's order for head counts not yet known: no
-  /// product of it may be formed until ``QKRowOrder/resolve(_:heads:)`` gives them.
+  /// product of it may be formed until ``Checkpoints/QKRowOrder/resolve(_:heads:)`` gives them.
   public internal(set) var pendingRowOrder = false
   /// The head counts its q/k rows were read back with (GGUF LoRAs in llama.cpp's order).
   public internal(set) var rowOrderHeads: LlamaGGUF.Heads?
@@ -47,8 +54,12 @@ public struct Adapter: Sendable {
       ?? checkpoint.metadata
   }
 
-  /// The SHA-256 of the weight file (several files: their digests joined by "+"), as
-  /// `sha256sum` prints it.
+  /// The SHA-256 of the weight file (several files: their digests joined by "+"), as `sha256sum` prints
+  /// it: what fedlora records of each client in a merge's provenance.
+  /// - Returns: the digest in hex; empty for an adapter held in memory.
+  /// - Throws: `CheckpointError.io` when a file cannot be read again or changed since
+  ///   it was opened.
+  /// - Complexity: O(bytes of the weight files), read once.
   public func weightDigest() throws(CheckpointError) -> String {
     var digests: [String] = []
     for file in checkpoint.files { digests.append(try file.sha256()) }
@@ -66,6 +77,21 @@ public struct Adapter: Sendable {
   /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
   /// With `lenient`, modules that cannot be read are left out and listed in `problems`
   /// instead of failing the load (inspect shows every good module beside them).
+  ///
+  /// - Parameters:
+  ///   - path: an adapter folder or file, or a Hugging Face id in the local cache.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none (a bare safetensors, a GGUF without
+  ///     `adapter.lora.alpha`, torchtune).
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  /// - Returns: the adapter, modules sorted by name.
+  /// - Throws: ``AdapterError``: `no-adapter-tensors`, `missing-alpha`, `bad-config`,
+  ///   `unsupported-peft-type`, `unpaired-module`, `bad-factor-shape`, `unsupported-lora-variant`
+  ///   (LoHa, LoKr, DoRA magnitudes...), `mixed-formats`, `bad-alpha`, and
+  ///   ``AdapterError/checkpoint(_:)`` for a file that cannot be opened (`not-found`, a malformed
+  ///   header...).
+  /// - Complexity: O(header bytes + tensors): headers and configs are read, factors stay mapped (MLX's,
+  ///   stored transposed, are copied into memory: O(r (d + k)) per module).
   public static func load(
     _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
   ) throws(AdapterError) -> Adapter {
@@ -73,8 +99,15 @@ public struct Adapter: Sendable {
     return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
   }
 
-  /// The adapter an opened checkpoint holds (a caller that may show its header instead opens
-  /// it once).
+  /// The adapter an opened checkpoint holds (a caller that may show its header instead opens it once).
+  /// - Parameters:
+  ///   - checkpoint: the opened checkpoint.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none.
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  /// - Returns: the adapter.
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``.
+  /// - Complexity: O(tensors), plus the config files read.
   public static func load(
     _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
   ) throws(AdapterError) -> Adapter {
@@ -107,7 +140,14 @@ public struct Adapter: Sendable {
     return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
   }
 
-  /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
+  /// Loads `path` when it holds a LoRA adapter.
+  /// - Parameters:
+  ///   - path: an adapter or model folder or file.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none.
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  /// - Returns: the adapter; nil when `path` holds other tensors (a model) or a LoRA without an alpha.
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``, but for `no-adapter-tensors`
+  ///   and `missing-alpha`.
   public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil)
     throws(AdapterError) -> Adapter?
   {

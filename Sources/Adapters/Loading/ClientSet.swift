@@ -29,6 +29,25 @@ public struct ClientSet: Sendable {
   /// some module in common, the same shapes, one base model named (unless
   /// `allowDifferentBases`). With `allowMissing`, a module a client lacks counts as a zero
   /// update from it.
+  ///
+  /// ```swift
+  /// let set = try ClientSet(adapters, weights: .samples([300, 100, 200]))
+  /// ```
+  ///
+  /// - Parameters:
+  ///   - clients: the loaded adapters, q/k row order resolved (``Checkpoints/QKRowOrder/resolve(_:heads:)``).
+  ///   - spec: uniform weights, weights as given, or sample counts.
+  ///   - normalize: scale the weights to sum to 1 (uniform weights always are); false keeps them as
+  ///     given.
+  ///   - allowMissing: count a module a client lacks as a zero update from it (with a warning) instead
+  ///     of refusing.
+  ///   - allowDifferentBases: accept clients whose configs name different base models (with a warning).
+  /// - Throws: ``AdapterError``: `bad-weights` (none, not one per client, negative, not finite, summing
+  ///   to zero), a client's first module problem, `unknown-row-order`, `module-mismatch` for a
+  ///   malformed `lora_B.bias`, `shape-mismatch`, `no-common-module`, `different-base-models`,
+  ///   `module-missing`.
+  /// - Complexity: O(clients × modules) on the headers; clients whose weight files have equal sizes are
+  ///   compared byte by byte up to their first difference (to warn of one client given twice).
   public init(
     _ clients: [Adapter], weights spec: WeightSpec = .uniform, normalize: Bool = true, allowMissing: Bool = false,
     allowDifferentBases: Bool = false
@@ -159,6 +178,10 @@ public struct ClientSet: Sendable {
   /// The ideal bias update `sum_u w_u s_u b_u` of `module` (PEFT's `lora_B.bias`, `[d]`; a
   /// client without one adds nothing), nil when no client has one. It is linear in the clients,
   /// so every rule carries it exactly.
+  /// - Parameter module: the module's name.
+  /// - Returns: `d` values, or nil.
+  /// - Throws: ``AdapterError/checkpoint(_:)`` when a bias cannot be read.
+  /// - Complexity: O(clients × d).
   public func biasUpdate(_ module: String) throws(AdapterError) -> [Double]? {
     var sum: [Double]?
     for (entry, weight) in zip(modules(named: module), weights) {
@@ -192,7 +215,10 @@ public struct ClientSet: Sendable {
     }
   }
 
-  /// Each client's factors for `module` (nil where a client lacks it).
+  /// Each client's module `module`, in client order.
+  /// - Parameter module: the module's name.
+  /// - Returns: one entry per client, nil where a client lacks it.
+  /// - Complexity: O(clients): each client's modules are indexed by name.
   public func modules(named module: String) -> [LoRAModule?] {
     zip(clients, moduleIndex).map { client, index in index[module].map { client.modules[$0] } }
   }

@@ -46,7 +46,12 @@ public struct ModulePattern: Sendable {
     public let message: String
   }
 
-  /// Compiles `pattern`; a ``Refusal`` says why one cannot be (too long or large, malformed, unsupported).
+  /// Compiles `pattern` into PEFT's `(.*\.)?(pattern)$` as an NFA.
+  /// - Parameter pattern: a `rank_pattern` or `alpha_pattern` key.
+  /// - Throws: a ``Refusal`` saying why it cannot be compiled: longer than 1,000 characters, over
+  ///   20,000 states once counted repetitions are expanded, malformed, or a back-reference or
+  ///   look-around.
+  /// - Complexity: O(pattern length × repetition counts), bounded by the state limit.
   public init(_ pattern: String) throws(Refusal) {
     guard pattern.unicodeScalars.count <= Self.maxLength else {
       throw Refusal(message: "longer than \(Self.maxLength) characters")
@@ -65,7 +70,10 @@ public struct ModulePattern: Sendable {
     self.program = program
   }
 
-  /// Whether `module` matches (the whole name, PEFT's rule).
+  /// Whether `module` matches: the pattern matches a whole dotted suffix of the name (PEFT's rule).
+  /// - Parameter module: a module name.
+  /// - Returns: whether it matches.
+  /// - Complexity: O(name length × pattern states), whatever the pattern.
   public func matches(_ module: String) -> Bool {
     let input = Array(module.unicodeScalars)
     var current = Set<Int>()

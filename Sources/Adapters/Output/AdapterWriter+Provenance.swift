@@ -7,7 +7,7 @@ extension AdapterWriter {
   public struct Provenance: Sendable, Equatable {
     /// The aggregation method's name.
     public var method: String
-    /// Each client's path, in one normal form (``normalizedPath(_:)``: `./c0` is `c0`).
+    /// Each client's path, in one normal form (`./c0` is `c0`).
     public var clients: [String]
     /// Each client's weight-file SHA-256, in client order; empty in records of earlier versions.
     public var digests: [String]
@@ -19,7 +19,13 @@ extension AdapterWriter {
     public var recipe: String?
     /// The output rank asked for (`--rank` of svd), when one was.
     public var rank: Int?
-    /// A provenance from its fields, without a recipe.
+    /// A provenance from its fields, without a recipe or rank.
+    /// - Parameters:
+    ///   - method: the method's name.
+    ///   - clients: each client's path, in normal form.
+    ///   - digests: each client's weight-file SHA-256, in client order (empty when not hashed).
+    ///   - weights: the weights used, in client order.
+    ///   - version: the writer's version.
     public init(method: String, clients: [String], digests: [String], weights: [Double], version: String) {
       self.method = method
       self.clients = clients
@@ -30,6 +36,14 @@ extension AdapterWriter {
 
     /// The provenance of a merge of `set`: paths in normal form, digests of what was read
     /// (none when `hashing` is false: a dry run records nothing, so it hashes nothing).
+    /// - Parameters:
+    ///   - method: the method's name.
+    ///   - set: the clients and their weights.
+    ///   - version: the writer's version (`fedlora.version`).
+    ///   - hashing: whether to hash the clients' weight files.
+    /// - Throws: ``AdapterError/checkpoint(_:)`` when a weight file cannot be read.
+    /// - Complexity: with `hashing`, O(bytes of every client's weight files), clients hashed in
+    ///   parallel.
     public init(method: String, set: ClientSet, version: String, hashing: Bool = true) throws(AdapterError) {
       // In parallel: hashing every byte of every client is a tenth of a merge's work.
       let digests =
@@ -57,6 +71,7 @@ extension AdapterWriter {
 
     /// What an adapter fedlora wrote recorded of its making; nil for other adapters (or
     /// entries that do not parse). Outputs of earlier versions have no digests.
+    /// - Parameter adapter: an adapter, as loaded.
     public init?(recordedIn adapter: Adapter) {
       let entries = Dictionary(adapter.metadataStrings, uniquingKeysWith: { first, _ in first })
       func list(_ key: String) -> [JSON]? {

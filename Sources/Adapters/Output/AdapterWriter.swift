@@ -1,6 +1,11 @@
 import Checkpoints
 
-/// Writes a merged adapter as a PEFT folder, a bare safetensors file or a llama.cpp GGUF LoRA.
+/// Writes a merged adapter in any adapter format: a PEFT folder, a bare safetensors file (its config in
+/// the metadata), a llama.cpp GGUF LoRA, or kohya-ss, diffusers and MLX-LM layouts; and records the
+/// merge's ``Provenance`` in it.
+///
+/// For a merge into base weights use ``MergeWriter``, which calls this for adapters and picks the
+/// format from the path as the command line does.
 public enum AdapterWriter {
   /// The files a PEFT folder output consists of (all that writing one replaces in a folder).
   public static let peftFiles = ["adapter_model.safetensors", "adapter_config.json"]
@@ -73,6 +78,9 @@ public enum AdapterWriter {
   /// - Returns: the merge's report (no modules for a dry run).
   /// - Throws: `AdapterError`: what solving throws, a format that cannot carry the output, a
   ///   failed write.
+  /// - Complexity: as ``Merge/solve(window:consume:)``, plus O(output bytes) written: each module's
+  ///   factors are encoded to the output dtype on the worker that solved it, and written in module
+  ///   order.
   @discardableResult
   public static func write(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, provenance: Provenance,
@@ -100,8 +108,18 @@ public enum AdapterWriter {
     return report
   }
 
-  /// The files `write` would write for this merge, with their tensors (none for a config), for
-  /// a dry run: nothing is solved or written.
+  /// The files ``write(_:format:to:dtype:provenance:llamaHeads:progress:in:)`` would write for this
+  /// merge, with their tensors (none for a config), for a dry run: nothing is solved or written.
+  /// - Parameters:
+  ///   - merge: the planned merge (it may be planned only, ``MergeOptions/planOnly``).
+  ///   - format: the adapter format.
+  ///   - path: the destination.
+  ///   - dtype: the output dtype; nil for the clients'.
+  ///   - llamaHeads: for a llama GGUF, the head counts its q/k rows are ordered by.
+  /// - Returns: each file's path and the tensors it would hold.
+  /// - Throws: ``AdapterError``: `cannot-carry` for what the format cannot hold, `unknown-row-order`
+  ///   for a llama GGUF without head counts.
+  /// - Complexity: O(modules); nothing is read.
   public static func plannedFiles(
     _ merge: Merge, format: AdapterFormat, to path: String, dtype: DType?, llamaHeads: LlamaGGUF.Heads? = nil
   ) throws(AdapterError) -> [(path: String, tensors: [OutputTensor])] {
@@ -114,8 +132,19 @@ public enum AdapterWriter {
     return [(path + "/" + peftFiles[0], tensors), (path + "/" + peftFiles[1], [])]
   }
 
-  /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json`. In an
-  /// existing folder only these two files are replaced. No tensor may be supplied.
+  /// Writes a PEFT folder: `adapter_model.safetensors` and `adapter_config.json` (a converted
+  /// adapter's, ``AdapterConversion/toPEFT(_:dtype:)``). In an existing folder only these two files are
+  /// replaced. No tensor may be supplied.
+  /// - Parameters:
+  ///   - tensors: the adapter's tensors.
+  ///   - metadata: the safetensors `__metadata__`.
+  ///   - config: the bytes of `adapter_config.json`.
+  ///   - path: the destination folder.
+  ///   - progress: called with each tensor's byte count once written.
+  ///   - transaction: the run's outputs, or nil for one of its own, committed on success.
+  /// - Throws: ``AdapterError/checkpoint(_:)`` for a failed write (`write-failed`,
+  ///   `unsupported-dtype`).
+  /// - Complexity: O(total bytes), as `SafeTensorsWriter`.
   public static func writePEFT(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)], config: [UInt8], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil

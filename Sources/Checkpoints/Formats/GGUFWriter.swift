@@ -29,8 +29,6 @@ public enum GGUFWriter {
 
   /// Stages the GGUF file `write` writes in `transaction`, every tensor but the supplied ones
   /// written, and returns the sink that takes those (``TensorSink/finish()`` once they are).
-  /// - Throws: `CheckpointError` for a dtype GGUF cannot hold, a name too long or given twice,
-  ///   more than 4 dimensions, a row that is not whole blocks, or a failed write.
   /// - Parameters:
   ///   - tensors: the tensors, in the order stored.
   ///   - metadata: the key/values, in order.
@@ -39,6 +37,8 @@ public enum GGUFWriter {
   ///   - progress: called with each tensor's byte count once it is written.
   ///   - transaction: the run's outputs; a dry run's records the file and writes nothing.
   /// - Returns: the sink of the supplied tensors.
+  /// - Throws: `CheckpointError` for a dtype GGUF cannot hold, a name too long or given twice,
+  ///   more than 4 dimensions, a row that is not whole blocks, or a failed write.
   /// - Complexity: O(bytes of the tensors it computes itself), written before it returns.
   public static func open(
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
