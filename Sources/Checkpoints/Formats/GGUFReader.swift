@@ -39,7 +39,7 @@ public struct GGUFFile: Sendable {
   /// - Throws: ``CheckpointError``, each with the offset, key or tensor at fault: `bad-magic`,
   ///   `wrong-byte-order`, `unsupported-version`, `count-too-large`, `truncated`, `empty-key`,
   ///   `duplicate-key`, `bad-value-type`, `nested-array`, `bad-alignment`, `tensor-name-too-long`,
-  ///   `duplicate-tensor`, `too-many-dimensions`, `unknown-ggml-type`, `bad-block-multiple`,
+  ///   `duplicate-tensor`, `too-many-dims`, `unknown-ggml-type`, `bad-block-multiple`,
   ///   `size-overflow`, `misaligned-offset`, `tensor-beyond-file`, `invalid-utf8`.
   /// - Complexity: O(header bytes) time and memory (metadata arrays such as a vocabulary included); no
   ///   tensor data is read.

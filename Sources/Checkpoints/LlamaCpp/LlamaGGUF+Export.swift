@@ -28,7 +28,7 @@ extension LlamaGGUF {
   ///   - folder: the model folder holding `config.json` and the tokenizer files.
   /// - Returns: the GGUF tensors and metadata; nil when the folder has no llama-family `config.json`
   ///   (`model_type` llama or mistral, with head counts).
-  /// - Throws: ``CheckpointError``: `bad-model-config`, `bad-tokenizer`, `invalid-json`, `io` for
+  /// - Throws: ``CheckpointError``: `bad-config`, `bad-tokenizer`, `invalid-json`, `io` for
   ///   config or tokenizer files that cannot be read or say what cannot be.
   /// - Complexity: O(tokenizer bytes + tensors); no tensor data is read (that happens when the GGUF is
   ///   written).

@@ -196,7 +196,7 @@ public enum LlamaGGUF {
   /// The head counts of the `config.json` at `path`.
   /// - Parameter path: a Hugging Face model config.
   /// - Returns: the query and key/value head counts.
-  /// - Throws: ``CheckpointError``: `bad-model-config` without `num_attention_heads` or with values
+  /// - Throws: ``CheckpointError``: `bad-config` without `num_attention_heads` or with values
   ///   that are not head counts (whole numbers in 1...65536, the KV count dividing the query count);
   ///   `io`, `invalid-json` when it cannot be read.
   public static func heads(configAt path: String) throws(CheckpointError) -> Heads {
