@@ -7,7 +7,7 @@ PY_DEPS    := numpy safetensors gguf
 FEDLORA    := .build/release/fedlora
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: fuzz fuzz-smoke tsan lint format
+.PHONY: fuzz fuzz-smoke tsan lint format docs
 .PHONY: wheel dist python-test experiment experiment-report overhead
 .PHONY: all deps build test demo interop interop-peft interop-llama interop-formats python-deps man check-man bench bench-kohya clean fixtures
 
@@ -82,6 +82,22 @@ interop-llama: build
 fixtures:
 	python3 -m pip install -q sentencepiece protobuf
 	python3 fixtures/generate.py
+
+# API documentation of the libraries (DocC: Sources/Adapters/Adapters.docc and the doc comments),
+# one archive per library in .build/docs/ (not committed). FEDLORA_DOCC adds swift-docc-plugin to
+# Package.swift for this run only; its own build folder, as for the man pages. Warnings (a broken
+# symbol link in an article or a doc comment) fail it. To browse one: `docc process-archive
+# transform-for-static-hosting .build/docs/NAME.doccarchive --output-path SITE`, then serve SITE.
+DOCS_BUILD := .build-docs
+DOCS_OUT   := .build/docs
+docs: deps
+	@rm -rf $(DOCS_OUT) && mkdir -p $(DOCS_OUT)
+	@for target in Checkpoints Adapters; do \
+	  FEDLORA_DOCC=1 $(SWIFT) package --scratch-path $(DOCS_BUILD) --allow-writing-to-directory $(DOCS_OUT) \
+	    generate-documentation --target $$target --output-path $(DOCS_OUT)/$$target.doccarchive \
+	    --warnings-as-errors || exit 1; \
+	done
+	@echo "wrote $(DOCS_OUT)/Checkpoints.doccarchive and $(DOCS_OUT)/Adapters.doccarchive"
 
 # Its own build folder: the plugin builds fedlora without the static Swift runtime, which in
 # .build would replace the binary `make build` links (and SwiftPM then keeps it: start-up 4 -> 8 ms).

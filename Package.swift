@@ -40,3 +40,9 @@ let package = Package(
     .testTarget(name: "fedloraTests", dependencies: ["fedlora", "TestSupport"]),
   ]
 )
+
+// API documentation (`make docs`): the DocC plugin is a dependency only when FEDLORA_DOCC is set,
+// so that other builds, clean ones and CI's included, neither resolve nor build it.
+if Context.environment["FEDLORA_DOCC"] != nil {
+  package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}

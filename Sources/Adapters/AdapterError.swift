@@ -2,29 +2,49 @@ import Checkpoints
 
 /// Every way loading, checking or aggregating adapters can fail, with the context a user needs.
 public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// A file could not be read or written (its code is the `CheckpointError`'s).
   case checkpoint(CheckpointError)
+  /// `bad-config`: an `adapter_config.json` (or a format's config) with a key of the wrong type or value.
   case badConfig(path: String, message: String)
+  /// `unsupported-peft-type`: a PEFT adapter that is not LoRA (IA3, prefix tuning...).
   case unsupportedPEFTType(path: String, type: String)
+  /// `no-adapter-tensors`: a checkpoint holding no LoRA factors (a model, not an adapter).
   case noAdapterTensors(path: String)
+  /// `unpaired-module`: a module with `A` and no `B`, or `B` and no `A`.
   case unpairedModule(path: String, module: String, missing: String)
+  /// `bad-factor-shape`: factors that do not form a pair `A [r, in]`, `B [out, r]`.
   case badFactorShape(path: String, module: String, a: [Int], b: [Int])
+  /// `dora-not-mergeable`: a DoRA adapter, which is not `W + s B A`.
   case doraNotMergeable(path: String)
+  /// `missing-alpha`: a bare adapter with no alpha of its own, and none given.
   case missingAlpha(path: String)
+  /// `module-mismatch`: a module that does not fit where it must go (a malformed bias, no base weight for it, no name in the output format).
   case moduleMismatch(client: String, module: String, message: String)
   /// A module other clients adapt and this one does not.
   case moduleMissing(client: String, module: String)
   /// A module (or a full tensor) no client has.
   case notAdapted(module: String)
+  /// `shape-mismatch`: a module (or full tensor) whose shape differs from the other clients' or the base's.
   case shapeMismatch(client: String, module: String, expected: [Int], found: [Int])
+  /// `bad-weights`: client weights that are missing, not one per client, negative, not finite or summing to zero.
   case badWeights(message: String)
+  /// `needs-base`: a method that writes merged base weights (`exact`, `fedex`) without a base.
   case needsBase(method: String)
+  /// `bad-option`: an option the method does not take, or a value it refuses.
   case badOption(message: String)
+  /// `unknown-row-order`: q/k rows in llama.cpp's per-head order, and no head counts to read or write them by.
   case unknownRowOrder(path: String, writing: Bool)
+  /// `cannot-carry`: something the output format cannot hold (a LoRA bias in a GGUF LoRA, an embedding in kohya...), refused rather than dropped.
   case cannotCarry(what: String, format: String)
+  /// `no-base-bias`: a LoRA bias update with no bias in the base to add it to.
   case noBaseBias(path: String, module: String, tensor: String)
+  /// `config-rank-mismatch`: a config rank the module's tensors do not have (a problem of the adapter; a merge refuses it).
   case configRankMismatch(path: String, module: String, configRank: Int, tensorRank: Int)
+  /// `no-common-module`: clients that adapt no module in common.
   case noCommonModule(message: String)
+  /// `different-base-models`: clients whose configs name different base models.
   case differentBaseModels(message: String)
+  /// `non-finite`: a client's factors holding NaN or infinity.
   case nonFinite(client: String, module: String)
   /// The linear algebra of a module gave no finite result (a LAPACK routine failed).
   case numericalFailure(module: String)

@@ -4,65 +4,111 @@
 /// `description` is the sentence shown to people: file, tensor or key, byte offset, expected, found.
 public enum CheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
   // Files
+  /// `io`: a file that cannot be opened, mapped or read, or that changed while it was read.
   case io(path: String, message: String)
+  /// `unrecognized-format`: no layout fedlora reads (or a folder without one checkpoint file).
   case unrecognizedFormat(path: String, reason: String)
   /// A Hugging Face id (`owner/name[@revision]`) that is neither a path nor in the local cache.
   case notCached(id: String, looked: [String])
   /// A local path with nothing there (`existing`: the deepest part of it that does exist).
   case notFound(path: String, existing: String?)
+  /// `tensor-not-found`: no tensor of that name.
   case tensorNotFound(path: String, tensor: String)
+  /// `unsupported-dtype`: a dtype the operation cannot handle (converting quantised blocks to numbers, writing a ggml type to safetensors...).
   case unsupportedDType(path: String, tensor: String, dtype: String, operation: String)
   /// A tensor whose dtype the output format cannot hold (`convertible`: a float that another
   /// dtype could carry).
   case formatCannotHold(path: String, tensor: String, dtype: String, format: String, convertible: Bool)
+  /// `write-failed`: an output that cannot be created, written, synced or renamed into place.
   case writeFailed(path: String, message: String)
+  /// `output-is-input`: an output that would overwrite or lie inside an input.
   case outputIsInput(output: String, input: String, relation: String)
+  /// `duplicate-input`: one input given twice under two spellings.
   case duplicateInput(first: String, second: String)
   // safetensors
+  /// safetensors `file-too-small`: fewer than the 8 bytes of the header length.
   case fileTooSmall(path: String, size: Int, needed: Int)
+  /// safetensors `header-too-large`: a header length over the reader's limit.
   case headerTooLarge(path: String, claimed: UInt64, limit: UInt64)
+  /// safetensors `header-beyond-file`: a header length past the end of the file.
   case headerBeyondFile(path: String, claimed: UInt64, fileSize: Int)
+  /// `invalid-utf8`: text (a header, a key, a name) that is not UTF-8.
   case invalidUTF8(path: String, offset: Int)
+  /// `invalid-json`: JSON that does not parse, at a byte offset.
   case invalidJSON(path: String, offset: Int, message: String)
+  /// `duplicate-key`: a JSON object or GGUF metadata key given twice.
   case duplicateKey(path: String, key: String, offset: Int)
+  /// `bad-entry`: a tensor entry that is malformed (its dtype, shape or offsets of the wrong type).
   case badEntry(path: String, tensor: String, message: String)
+  /// `bad-metadata`: a safetensors `__metadata__` that is not an object of strings.
   case badMetadata(path: String, message: String)
   /// A model's `config.json` (or a GGUF's llama.cpp keys) that does not say what it must.
   case badModelConfig(path: String, message: String)
+  /// `unknown-dtype`: a dtype name the format does not define.
   case unknownDType(path: String, tensor: String, name: String)
+  /// `offset-gap`: tensor data that leaves bytes unused before it.
   case offsetGap(path: String, tensor: String, expectedBegin: UInt64, found: UInt64)
+  /// `offset-overlap`: tensor data that overlaps the previous tensor's.
   case offsetOverlap(path: String, tensor: String, expectedBegin: UInt64, found: UInt64)
+  /// `bad-offsets`: `data_offsets` whose end is before their begin.
   case badOffsets(path: String, tensor: String, begin: UInt64, end: UInt64)
+  /// `size-mismatch`: `data_offsets` that span another size than the shape and dtype need.
   case sizeMismatch(path: String, tensor: String, expectedBytes: UInt64, foundBytes: UInt64)
+  /// `size-overflow`: a shape whose size overflows 64 bits.
   case sizeOverflow(path: String, tensor: String, shape: [UInt64])
+  /// `trailing-bytes`: data after the last tensor.
   case trailingBytes(path: String, dataEnd: UInt64, bufferLength: UInt64)
+  /// `data-truncated`: a tensor that ends past the data.
   case dataTruncated(path: String, tensor: String, dataEnd: UInt64, bufferLength: UInt64)
   // GGUF
+  /// GGUF `bad-magic`: a file that does not start with `GGUF`.
   case badMagic(path: String, found: String)
+  /// GGUF `unsupported-version`: a version other than 2 or 3.
   case unsupportedVersion(path: String, version: UInt32)
+  /// GGUF `wrong-byte-order`: a big-endian file.
   case wrongByteOrder(path: String, version: UInt32)
+  /// `truncated`: a value that needs more bytes than remain.
   case truncated(path: String, offset: Int, needed: UInt64, available: Int, what: String)
+  /// `count-too-large`: a count the rest of the file cannot hold.
   case countTooLarge(path: String, what: String, count: UInt64, offset: Int)
+  /// GGUF `empty-key`: an empty metadata key.
   case emptyKey(path: String, offset: Int)
+  /// GGUF `bad-value-type`: an unknown metadata value type.
   case badValueType(path: String, key: String, type: UInt32, offset: Int)
+  /// GGUF `nested-array`: an array of arrays.
   case nestedArray(path: String, key: String, offset: Int)
+  /// GGUF `bad-alignment`: a `general.alignment` that is not a non-zero power of two (u32).
   case badAlignment(path: String, message: String)
+  /// `duplicate-tensor`: a tensor name given twice.
   case duplicateTensor(path: String, tensor: String)
+  /// GGUF `tensor-name-too-long`: a name over 63 bytes.
   case tensorNameTooLong(path: String, tensor: String, length: Int)
+  /// GGUF `too-many-dims`: more than 4.
   case tooManyDimensions(path: String, tensor: String, dimensions: UInt32)
+  /// GGUF `unknown-ggml-type`: an unknown or retired tensor type.
   case unknownGGMLType(path: String, tensor: String, type: UInt32)
+  /// GGUF `bad-block-multiple`: rows that are not whole quantisation blocks.
   case badBlockMultiple(path: String, tensor: String, ne0: UInt64, blockSize: Int)
+  /// GGUF `misaligned-offset`: a data offset off the alignment.
   case misalignedOffset(path: String, tensor: String, offset: UInt64, alignment: Int)
+  /// GGUF `tensor-beyond-file`: a tensor that ends past the end of the file.
   case tensorBeyondFile(path: String, tensor: String, end: UInt64, fileSize: Int)
   // Sharded checkpoints
+  /// `bad-index`: a sharded index whose weight map is missing or malformed.
   case badIndex(path: String, message: String)
+  /// `bad-shard-name`: a shard name with a path in it.
   case badShardName(path: String, shard: String)
+  /// `missing-shard`: a shard the index names that does not exist.
   case missingShard(path: String, shard: String)
+  /// `tensor-not-in-shard`: a tensor the index places in a shard that does not hold it.
   case tensorNotInShard(path: String, tensor: String, shard: String)
   // Tokenizer files (tokenizer.model, tokenizer.json, tokenizer_config.json)
+  /// `bad-tokenizer`: tokenizer files that are malformed or say what cannot be.
   case badTokenizer(path: String, message: String)
   // PyTorch checkpoints (a zip of a pickle and its storages)
+  /// PyTorch `bad-archive`: a zip that cannot be read, or without one `data.pkl`.
   case badArchive(path: String, message: String)
+  /// PyTorch `bad-pickle`: a pickle that is malformed or uses opcodes `torch.save` does not write.
   case badPickle(path: String, offset: Int, message: String)
   /// Globals a pickle would import and call that are not in fedlora's allowlist, with their
   /// byte offsets in `data.pkl`: nothing is ever imported or run, the file is refused.

@@ -22,6 +22,8 @@ public struct CheckpointSummary: Sendable {
   public let dtypes: [(dtype: DType, count: DTypeCount)]
 
   /// Adds up `checkpoint`'s header facts; reads no tensor data.
+  /// - Parameter checkpoint: an opened checkpoint.
+  /// - Complexity: O(n) in the number of tensors.
   public init(_ checkpoint: Checkpoint) {
     var order: [DType] = []
     var counts: [DType: DTypeCount] = [:]

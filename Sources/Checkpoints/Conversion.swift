@@ -1,4 +1,6 @@
-/// Plans the tensors of a checkpoint written in another format or dtype.
+/// Plans the tensors of a checkpoint written in another format or dtype (what `fedlora convert`
+/// writes): a plan of ``OutputTensor``s for ``SafeTensorsWriter`` or ``GGUFWriter``, each converted a
+/// slice at a time when written.
 public enum CheckpointConversion {
   /// The format a conversion writes.
   public enum Target: Sendable { case safetensors, gguf }
@@ -11,11 +13,23 @@ public enum CheckpointConversion {
     public var skipped: [(tensor: String, dtype: DType)]
   }
 
-  /// The output tensors for `checkpoint` written as `target`. Float tensors are rounded once to
-  /// `dtype` when given (quantised ones dequantised first; Q8_0 takes 2-D weights only, as ggml's
-  /// converter does); other tensors are copied byte for
-  /// byte. Quantised tensors bound for safetensors become F32 (exact: F32 holds every value).
-  /// Any other tensor the target cannot hold is an error, or skipped with `skipUnsupported`.
+  /// The output tensors for `checkpoint` written as `target`.
+  ///
+  /// Float tensors are rounded once to `dtype` when given (quantised ones dequantised first; Q8_0 takes
+  /// 2-D weights whose rows are whole blocks only, as ggml's converter does); other tensors are copied
+  /// byte for byte. Quantised tensors bound for safetensors become F32 (exact: F32 holds every value).
+  ///
+  /// - Parameters:
+  ///   - checkpoint: the input.
+  ///   - target: safetensors or GGUF.
+  ///   - dtype: the dtype of float tensors in the output; nil keeps each tensor's.
+  ///   - skipUnsupported: leave out (and list in ``Plan/skipped``) a tensor the target cannot hold,
+  ///     instead of failing.
+  /// - Returns: the tensors to write, in the input's order; nothing is read yet.
+  /// - Throws: ``CheckpointError/formatCannotHold(path:tensor:dtype:format:convertible:)`` for a tensor
+  ///   the target cannot hold, unless `skipUnsupported`.
+  /// - Complexity: O(n) in the number of tensors; no data is read (that happens as the plan is
+  ///   written).
   public static func plan(_ checkpoint: Checkpoint, to target: Target, dtype: DType?, skipUnsupported: Bool)
     throws(CheckpointError) -> Plan
   {
@@ -45,8 +59,16 @@ public enum CheckpointConversion {
     return plan
   }
 
-  /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened
-  /// to Float and rounded once, a slice at a time (memory stays small for any tensor size).
+  /// `tensor` as an output of `dtype`: a byte copy when the dtype is unchanged, else widened to `Float`
+  /// and rounded once (or quantised to Q8_0), rows at a time as the writer asks for them.
+  ///
+  /// - Parameters:
+  ///   - tensor: the input tensor.
+  ///   - dtype: the output dtype.
+  ///   - name: the output tensor's name.
+  ///   - shape: the output shape (the same element count as `tensor`'s).
+  /// - Returns: the output tensor; it reads `tensor` only when written.
+  /// - Complexity: when written, O(elements) time; memory O(one slice) beyond the writer's buffer.
   public static func convert(_ tensor: Tensor, to dtype: DType, name: String, shape: [Int]) -> OutputTensor {
     if dtype == tensor.dtype { return OutputTensor(name: name, dtype: dtype, shape: shape, source: .copy(tensor)) }
     let rowElements = tensor.elementCount / max(shape.first ?? 1, 1)

@@ -1,19 +1,29 @@
 extension Tensor {
-  /// The same bytes seen with another shape of the same element count (a conv factor
-  /// `[r, in, kh, kw]` as the matrix `[r, in * kh * kw]`); nil when the counts differ.
-  /// Row-major data needs no copy for such a view.
+  /// The same bytes seen with another shape of the same element count (a conv factor `[r, in, kh, kw]`
+  /// as the matrix `[r, in * kh * kw]`). Row-major data needs no copy for such a view.
+  ///
+  /// - Parameters:
+  ///   - shape: the new dimensions, outermost first.
+  ///   - name: the view's name (this tensor's when nil).
+  /// - Returns: the view, or nil when `shape`'s element count differs (or overflows).
+  /// - Complexity: O(dimensions); no data is read.
   public func reshaped(_ shape: [Int], name: String? = nil) -> Tensor? {
     guard let count = Checkpoints.elementCount(shape), count == elementCount else { return nil }
     return Tensor(name: name ?? self.name, dtype: dtype, shape: shape, offset: offset, byteCount: byteCount, file: file)
   }
 
   /// The transpose of a 2-D tensor, its elements copied bit for bit into memory (any dtype of
-  /// whole-byte elements: F32, F16, BF16, F64, F8, integers). Used for factors stored
-  /// transposed against PyTorch's `[out, in]` (MLX's `lora_a` `[in, r]`): LoRA factors are
-  /// small, so a copy costs little and every reader after it sees the usual row-major layout.
+  /// whole-byte elements: F32, F16, BF16, F64, F8, integers).
   ///
-  /// - Throws: `.unsupportedDType` for block-quantized or sub-byte dtypes, `.badEntry` when the
-  ///   tensor is not 2-D.
+  /// Used for factors stored transposed against PyTorch's `[out, in]` (MLX's `lora_a` `[in, r]`): LoRA
+  /// factors are small, so a copy costs little and every reader after it sees the usual row-major
+  /// layout.
+  ///
+  /// - Parameter name: the copy's name (this tensor's when nil).
+  /// - Returns: a tensor of shape `[cols, rows]` held in memory.
+  /// - Throws: ``CheckpointError``: `.unsupportedDType` for block-quantised or sub-byte dtypes,
+  ///   `.badEntry` when the tensor is not 2-D, `io` when the data cannot be read or memory reserved.
+  /// - Complexity: O(`byteCount`) time and memory.
   public func transposedCopy(name: String? = nil) throws(CheckpointError) -> Tensor {
     guard shape.count == 2 else {
       throw .badEntry(
@@ -38,8 +48,12 @@ extension Tensor {
       name: name ?? self.name, dtype: dtype, shape: [cols, rows], offset: 0, byteCount: byteCount, file: copy)
   }
 
-  /// The value of a tensor holding one number (shape `[]`, `[1]`, `[1, 1]`...), widened to
-  /// Double; nil when it holds another count of elements or a dtype that is not numbers.
+  /// The value of a tensor holding one number (shape `[]`, `[1]`, `[1, 1]`...), widened to `Double`
+  /// (kohya's `alpha` tensors are such scalars).
+  ///
+  /// - Returns: the number; nil when the tensor holds another count of elements, or a dtype that is not
+  ///   numbers.
+  /// - Throws: ``CheckpointError``: `io` when the file cannot be mapped again.
   public func scalarValue() throws(CheckpointError) -> Double? {
     guard elementCount == 1, shape.allSatisfy({ $0 == 1 }), dtype.isComputable || dtype.isInteger else { return nil }
     if dtype.isInteger {

@@ -16,8 +16,17 @@ public struct Tensor: Sendable {
   /// The mapped file holding the data (for a deflated or strided PyTorch tensor, an in-memory copy).
   public let file: MappedFile
 
-  /// A tensor whose `byteCount` bytes start at absolute byte offset `offset` of `file`; the caller must have
-  /// checked that they lie inside it.
+  /// A tensor whose `byteCount` bytes start at absolute byte offset `offset` of `file`. The caller must
+  /// have checked that they lie inside it (``MappedFile/contains(offset:count:)``) and that `byteCount`
+  /// is what `dtype` and `shape` need: readers and ``withBytes(_:_:)`` rely on it.
+  ///
+  /// - Parameters:
+  ///   - name: the name in the checkpoint.
+  ///   - dtype: the element type of the bytes.
+  ///   - shape: dimensions in PyTorch order, outermost first.
+  ///   - offset: the data's absolute byte offset in `file`.
+  ///   - byteCount: the data's length in bytes.
+  ///   - file: the mapped file (or memory) holding the data; the tensor keeps it alive.
   public init(name: String, dtype: DType, shape: [Int], offset: Int, byteCount: Int, file: MappedFile) {
     self.name = name
     self.dtype = dtype
@@ -30,8 +39,20 @@ public struct Tensor: Sendable {
   /// The number of elements (the reader checked that the product fits; 0 for a zero dimension).
   public var elementCount: Int { Checkpoints.elementCount(shape) ?? 0 }
 
-  /// Calls `body` with the raw bytes on disk (bounds were checked when the header was read),
-  /// or those of `range` within them; valid only inside `body`.
+  /// Calls `body` with the raw bytes on disk, or those of `range` within them; the buffer is valid only
+  /// inside `body`.
+  ///
+  /// Bounds were checked when the header was read; the file is mapped again first if its map was
+  /// released (see ``MappedFile``).
+  ///
+  /// - Parameters:
+  ///   - range: a byte range within the tensor's data (`0..<byteCount` when nil); it must lie inside (a
+  ///     precondition).
+  ///   - body: reads the bytes; what it returns is returned.
+  /// - Returns: what `body` returns.
+  /// - Throws: ``CheckpointError``: `io` when the file must be mapped again and cannot be, or has
+  ///   changed on disk; or what `body` throws.
+  /// - Complexity: O(1) itself; the pages `body` touches are read from disk.
   public func withBytes<Result>(
     _ range: Range<Int>? = nil, _ body: (UnsafeRawBufferPointer) throws(CheckpointError) -> Result
   ) throws(CheckpointError) -> Result {
@@ -41,11 +62,21 @@ public struct Tensor: Sendable {
   }
 
   /// A copy of the raw bytes on disk.
+  /// - Returns: the `byteCount` bytes, in the file's dtype and byte order.
+  /// - Throws: ``CheckpointError``: `io` when the file cannot be mapped again.
+  /// - Complexity: O(`byteCount`): every byte is read and copied into memory.
   public func copyBytes() throws(CheckpointError) -> [UInt8] { try withBytes { Array($0) } }
 
-  /// Calls `body` with elements `elements` (block-aligned) a slice at a time: each slice's
-  /// element range and raw bytes, whose pages are released once `body` returns. `slice` must
-  /// be a multiple of the block size.
+  /// Calls `body` with elements `elements` a slice at a time: each slice's element range and raw bytes,
+  /// whose pages are released once `body` returns, so that reading a tensor of any size keeps little of
+  /// it resident.
+  ///
+  /// - Parameters:
+  ///   - elements: the elements to visit (all when nil); both ends block-aligned for quantised dtypes.
+  ///   - slice: elements per call, a multiple of the dtype's block size (default 2^18).
+  ///   - body: called with each slice's element range and its bytes.
+  /// - Throws: ``CheckpointError``: `io` when the file cannot be mapped again; or what `body` throws.
+  /// - Complexity: O(bytes of `elements`), read once; memory O(1) beyond what `body` keeps.
   public func forEachSlice(
     _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
     _ body: (Range<Int>, UnsafeRawBufferPointer) throws(CheckpointError) -> Void
@@ -66,9 +97,20 @@ public struct Tensor: Sendable {
     }
   }
 
-  /// Widens elements `elements` (block-aligned) a slice at a time into one reused Float buffer
-  /// and calls `body` with each slice's element range, raw bytes and values; each slice's pages
-  /// are released once `body` returns. `slice` must be a multiple of the block size.
+  /// Widens elements `elements` a slice at a time into one reused `Float` buffer and calls `body` with
+  /// each slice's element range, raw bytes and values; each slice's pages are released once `body`
+  /// returns.
+  ///
+  /// The dtype must be one fedlora computes with (``DType/isComputable``: F32, F16, BF16, F64, F8,
+  /// Q8_0, Q4_0).
+  ///
+  /// - Parameters:
+  ///   - elements: the elements to visit (all when nil); both ends block-aligned for quantised dtypes.
+  ///   - slice: elements per call, a multiple of the dtype's block size (default 2^18).
+  ///   - body: called with each slice's element range, bytes and widened values (valid only inside the
+  ///     call).
+  /// - Throws: ``CheckpointError``: `io` when the file cannot be mapped again; or what `body` throws.
+  /// - Complexity: O(elements) to widen, reading each byte once; memory O(`slice`) floats.
   public func forEachWidenedSlice(
     _ elements: Range<Int>? = nil, slice: Int = 1 << 18,
     _ body: (Range<Int>, UnsafeRawBufferPointer, UnsafeMutableBufferPointer<Float>) throws(CheckpointError) -> Void
@@ -84,7 +126,14 @@ public struct Tensor: Sendable {
     }
   }
 
-  /// The values widened to Float (F16, BF16, F32, F64, F8, Q8_0, Q4_0).
+  /// The values widened to `Float` (F16, BF16, F32, F64, F8, Q8_0, Q4_0).
+  ///
+  /// - Returns: every element, row-major in ``shape``.
+  /// - Throws: ``CheckpointError/unsupportedDType(path:tensor:dtype:operation:)`` for a dtype that is
+  ///   not numbers fedlora can widen (integers, other quantisations); `io` when the file cannot be
+  ///   mapped again.
+  /// - Complexity: O(elements) time and memory: the whole tensor is read and held as floats. For large
+  ///   tensors prefer ``forEachWidenedSlice(_:slice:_:)``.
   public func floats() throws(CheckpointError) -> [Float] {
     guard dtype.isComputable else {
       throw .unsupportedDType(path: file.path, tensor: name, dtype: dtype.rawValue, operation: "convert to numbers")

@@ -9,7 +9,13 @@ public struct TensorScan: Sendable, Equatable {
   /// False for dtypes whose values fedlora cannot decode (their NaN/Inf counts are 0 by default).
   public let valuesChecked: Bool
 
-  /// Reads every byte of `tensor` once, a slice at a time, releasing pages as it goes.
+  /// Reads every byte of `tensor` once, a slice at a time, releasing pages as it goes: the CRC-32 of
+  /// the bytes and, for float dtypes, the NaN and infinite values among them.
+  ///
+  /// - Parameter tensor: the tensor to scan.
+  /// - Throws: ``CheckpointError``: `io` when its file cannot be mapped again (or changed on disk).
+  /// - Complexity: O(`byteCount`) read once (and O(elements) widened for float dtypes); memory O(one
+  ///   slice).
   public init(_ tensor: Tensor) throws(CheckpointError) {
     var nan = 0
     var inf = 0

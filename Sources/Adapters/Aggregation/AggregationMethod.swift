@@ -4,17 +4,21 @@ public struct AggregationMethod: RawRepresentable, Hashable, Sendable, CaseItera
   /// The method's name.
   public let rawValue: String
 
-  /// The registered method of exactly this name; nil for any other.
+  /// The registered method of exactly this name; nil for any other (see ``init(name:)`` for aliases and
+  /// other spellings).
+  /// - Parameter rawValue: a method's ``MergeMethod/name``, such as `flora-na`.
   public init?(rawValue: String) {
     guard MergeMethods.all.contains(where: { $0.name == rawValue }) else { return nil }
     self.rawValue = rawValue
   }
 
   /// The value of a registered method type.
+  /// - Parameter type: a type of ``MergeMethods/all``, such as `FloraNA.self`.
   public init(_ type: any MergeMethod.Type) { rawValue = type.name }
 
-  /// The method named `name` or one of its ``aliases``, in any case, with or without hyphens
-  /// and underscores (`flora-na`, `florana`, `FLORA_NA`).
+  /// The method named `name` or one of its ``aliases``, in any case, with or without hyphens and
+  /// underscores (`flora-na`, `florana`, `FLORA_NA`); nil for an unknown name.
+  /// - Parameter name: what a user typed.
   public init?(name: String) {
     guard let type = MergeMethods.named(name) else { return nil }
     self.init(type)

@@ -21,25 +21,48 @@ public struct FedAvg: MergeMethod {
   public init() {}
 
   /// FedAvg has no options.
+  /// - Parameters:
+  ///   - set: the clients (unused).
+  ///   - options: the merge's options (unused).
   public init(_ set: ClientSet, options: MergeOptions) {}
 
   /// The clients' largest rank: every client is zero-padded to it.
+  /// - Parameters:
+  ///   - ranks: the ranks of the clients that have the module.
+  ///   - d: the update's rows.
+  ///   - k: the update's columns.
+  /// - Returns: the largest of `ranks`.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
   /// The averaged factors, with their residual (and `p = q = w`) when the geometry is given.
+  /// - Parameter input: the module's factors, and its geometry when errors are computed.
+  /// - Returns: `Ah` `[R, k]` and `Bh` `[d, R]`.
+  /// - Complexity: O(U R (d + k)) for U clients of largest rank R; O(N² R) more for the residual.
   public func solve(_ input: FactorsInput) -> ModuleEstimate {
     if let geometry = input.geometry { return Self.aggregate(input.factors, geometry: geometry) }
     let (a, b) = Self.sum(input.factors, p: input.factors.weights, q: input.factors.weights)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
-  /// The averaged factors read straight from the clients' files, without a residual.
+  /// The averaged factors read straight from the clients' files, without a residual
+  /// (streamedSum(_:module:)).
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - module: the module's name.
+  /// - Returns: the averaged factors.
+  /// - Throws: as streamedSum(_:module:).
+  /// - Complexity: as streamedSum(_:module:).
   public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? {
     let (a, b) = try Self.streamedSum(set, module: module)
     return ModuleEstimate(a: a, b: b, residual: nil)
   }
 
   /// The averaged factors (`p = q = w`) and their residual.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - geometry: their Gram geometry.
+  /// - Returns: `Ah`, `Bh`, the residual and the coefficients.
+  /// - Complexity: O(U R (d + k) + N² R), N = U R.
   public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry) -> ModuleEstimate {
     combine(factors, geometry: geometry, p: factors.weights, q: factors.weights)
   }
@@ -53,8 +76,15 @@ public struct FedAvg: MergeMethod {
     return ModuleEstimate(a: a, b: b, residual: geometry.residualNorm(cb: cb, ca: ca), p: p, q: q)
   }
 
-  /// The weighted sums of the zero-padded factors alone: one pass over them, no Gram work (a
-  /// GEMM with the block coefficient matrices would do r times the work).
+  /// The weighted sums of the zero-padded factors alone, `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`: one
+  /// pass over them, no Gram work (a GEMM with the block coefficient matrices would do r times the
+  /// work).
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - p: one coefficient per client for `A`.
+  ///   - q: one coefficient per client for `B`.
+  /// - Returns: `Ah` `[R, k]` and `Bh` `[d, R]`.
+  /// - Complexity: O(sum r_u (d + k)).
   public static func sum(_ factors: ModuleFactors, p: [Double], q: [Double]) -> (a: Matrix, b: Matrix) {
     let (r, n, ranks) = (factors.maxRank, factors.stackedB.cols, factors.ranks)
     var a = Matrix(zeros: r, factors.k)
@@ -89,6 +119,16 @@ extension FedAvg {
   /// factor is widened a slice at a time and added into the fp64 sums, never held whole in
   /// fp64 (what `merge --no-errors` does, at the speed of reading the factors). The arithmetic
   /// is `sum(ModuleFactors(...))`'s, term for term, so the bytes written are the same.
+  ///
+  /// - Parameters:
+  ///   - set: the clients, with their weights.
+  ///   - module: the module's name.
+  /// - Returns: `Ah` `[R, k]` and `Bh` `[d, R]`.
+  /// - Throws: `AdapterError`: `not-adapted` when no client has the module, `non-finite` naming the
+  ///   client whose factor holds NaN or infinity, `unsupported-dtype` for a factor that is not numbers,
+  ///   or a read error.
+  /// - Complexity: O(bytes of the clients' factors), read once a slice at a time; memory O(R (d + k))
+  ///   for the sums.
   public static func streamedSum(_ set: ClientSet, module: String) throws(AdapterError) -> (a: Matrix, b: Matrix) {
     let entries = set.modules(named: module)
     guard let shape = entries.compactMap({ $0?.updateShape }).first else {

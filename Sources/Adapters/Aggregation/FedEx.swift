@@ -19,22 +19,45 @@ public struct FedEx: MergeMethod {
   public init() {}
 
   /// FedEx has no options.
+  /// - Parameters:
+  ///   - set: the clients (unused).
+  ///   - options: the merge's options (unused).
   public init(_ set: ClientSet, options: MergeOptions) {}
 
-  /// FedAvg's rank.
+  /// FedAvg's rank: the clients' largest.
+  /// - Parameters:
+  ///   - ranks: the ranks of the clients that have the module.
+  ///   - d: the update's rows.
+  ///   - k: the update's columns.
+  /// - Returns: the largest of `ranks`.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int {
     FedAvg().outputRank(clientRanks: ranks, d: d, k: k)
   }
 
-  /// FedAvg's factors.
+  /// FedAvg's factors: the adapter written beside the base.
+  /// - Parameter input: the module's factors, and its geometry when errors are computed.
+  /// - Returns: FedAvg's estimate.
+  /// - Complexity: as FedAvg/solve(_:).
   public func solve(_ input: FactorsInput) -> ModuleEstimate { FedAvg().solve(input) }
 
-  /// FedAvg's factors streamed from the files.
+  /// FedAvg's factors streamed from the files (FedAvg/streamedSum(_:module:)).
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - module: the module's name.
+  /// - Returns: FedAvg's factors, without a residual.
+  /// - Throws: as FedAvg/streamedSum(_:module:).
   public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? {
     try FedAvg().streamed(set, module: module)
   }
 
-  /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`.
+  /// `T - Bh Ah` as one product: `[w_1 Bs_1, ..., -Bh] @ [A_1; ...; Ah]`, so that base plus adapter is
+  /// `W0 + T`.
+  /// - Parameters:
+  ///   - estimate: FedAvg's solved factors.
+  ///   - factors: the clients' factors.
+  /// - Returns: `left` `[d, sum r_u + R]` and `right` `[sum r_u + R, k]`.
+  /// - Complexity: O((sum r_u + R)(d + k)); the product itself is formed a row slice at a time by the
+  ///   writer.
   public func baseUpdate(_ estimate: ModuleEstimate, factors: ModuleFactors) -> (left: Matrix, right: Matrix) {
     let exact = Stack.aggregate(factors)
     var left = Matrix(zeros: factors.d, exact.rank + estimate.rank)

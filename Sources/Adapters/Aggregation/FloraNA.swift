@@ -34,7 +34,11 @@ public struct FloraNA: MergeMethod {
   /// One `(p, q)` for every module (`--scope model`), solved beforehand; nil to solve per module.
   public let shared: (p: [Double], q: [Double])?
 
-  /// `shared`: coefficients solved beforehand for every module (`--scope model`); nil to solve per module.
+  /// A FLoRA-NA with its solver options.
+  /// - Parameters:
+  ///   - options: when the solver stops.
+  ///   - shared: coefficients solved beforehand for every module (`--scope model`); nil to solve per
+  ///     module.
   public init(options: Options = Options(), shared: (p: [Double], q: [Double])? = nil) {
     self.options = options
     self.shared = shared
@@ -42,7 +46,12 @@ public struct FloraNA: MergeMethod {
 
   /// The solver options of `options`; with `sharedCoefficients` (and not a plan), the one
   /// `(p, q)` of every module, solved now on all their geometries.
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - options: the merge's options (`flora`, `sharedCoefficients`, `planOnly`).
   /// - Throws: `AdapterError` when BLAS/LAPACK cannot be loaded or a module cannot be read.
+  /// - Complexity: with shared coefficients, every module's geometry (O(N² (d + k)) each, all held at
+  ///   once: O(modules × N²) memory) and the ALS over all of them; otherwise O(1).
   public init(_ set: ClientSet, options: MergeOptions) throws(AdapterError) {
     guard options.sharedCoefficients, !options.planOnly else {
       self.init(options: options.flora)
@@ -57,9 +66,18 @@ public struct FloraNA: MergeMethod {
   }
 
   /// The clients' largest rank, as FedAvg's: no more bytes than FedAvg.
+  /// - Parameters:
+  ///   - ranks: the ranks of the clients that have the module.
+  ///   - d: the update's rows.
+  ///   - k: the update's columns.
+  /// - Returns: the largest of `ranks`.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int { ranks.max() ?? 0 }
 
   /// The module's factors from its own `(p, q)` or the `shared` ones.
+  /// - Parameter input: the module's factors and geometry.
+  /// - Returns: `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`, the residual, `p`, `q` and the iterations.
+  /// - Complexity: O(iterations × U² R³) for the ALS on the Gram blocks (none with shared
+  ///   coefficients), plus O(U R (d + k)) for the sums.
   public func solve(_ input: GeometryInput) -> ModuleEstimate {
     if let shared { return FedAvg.combine(input.factors, geometry: input.geometry, p: shared.p, q: shared.q) }
     return Self.aggregate(input.factors, geometry: input.geometry, options: options)
@@ -78,6 +96,12 @@ public struct FloraNA: MergeMethod {
   }
 
   /// Solves one module (`--scope layer`).
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - geometry: their Gram geometry.
+  ///   - options: when the solver stops.
+  /// - Returns: the estimate, with `p`, `q` and the iterations.
+  /// - Complexity: as solve(_:)-swift.method.
   public static func aggregate(_ factors: ModuleFactors, geometry: ModuleGeometry, options: Options = Options())
     -> ModuleEstimate
   {
@@ -89,6 +113,16 @@ public struct FloraNA: MergeMethod {
 
   /// Alternating least squares for coefficients shared by `modules` (one module, or all with
   /// `--scope model`). Returns the gauge-fixed best iterate.
+  ///
+  /// Each iteration solves a `U x U` linear system for `q`, then one for `p`, built from the `r x r`
+  /// blocks of `KA` and `KB`; it stops at `maxIterations` or when the objective's relative decrease is
+  /// at most `tolerance`.
+  ///
+  /// - Parameters:
+  ///   - modules: the geometries whose residuals are summed.
+  ///   - options: when the solver stops.
+  /// - Returns: `p`, `q` and the iterations run; empty coefficients without modules.
+  /// - Complexity: O(iterations × modules × U² R³).
   public static func solve(_ modules: [ModuleGeometry], options: Options) -> (p: [Double], q: [Double], iterations: Int)
   {
     guard let first = modules.first else { return ([], [], 0) }

@@ -2,7 +2,7 @@ import Checkpoints
 
 /// A planned merge of a client set by one ``MergeMethod``: the method, and each module's output
 /// rank, decided before anything is solved (writers lay out their tensors from it). Solving is
-/// ``solve(window:consume:)``: the ``ModuleScheduler`` solves modules in parallel, a bounded
+/// ``solve(window:consume:)``: the module scheduler solves modules in parallel, a bounded
 /// window ahead, hands each one over in module order, and returns the ``MergeReport``. A merge
 /// holds no state that solving changes: each module is solved from the clients' files alone, so
 /// the results do not depend on the order or the thread count.
@@ -32,6 +32,9 @@ public final class Merge: Sendable {
   /// - Throws: `AdapterError.needsBase`, `.badOption` for an option the method does not take,
   ///   `.doraNotMergeable`, and what the method's own planning throws (`flora-na --scope model`
   ///   solves its coefficients here; `svd --rank` reads the modules it may clamp).
+  /// - Complexity: O(modules × clients) for most methods; `flora-na --scope model` solves every
+  ///   module's geometry here, and `svd --rank` above the clients' largest rank the geometry of each
+  ///   module it may clamp.
   public init(_ set: ClientSet, options: MergeOptions, withBase: Bool = false) throws(AdapterError) {
     try options.check(withBase: withBase)
     if let dora = set.clients.first(where: \.isDoRA) { throw .doraNotMergeable(path: dora.path) }
@@ -50,10 +53,12 @@ public final class Merge: Sendable {
     public let report: ModuleReport
   }
 
-  /// Every module solved in memory, in module order, and the merge's report: the merge without
-  /// any file written, for a library that holds its adapters.
-  /// - Complexity: each module read and solved once, `window` of them held at a time while
-  ///   solving; the result holds every module's factors.
+  /// Every module solved in memory, in module order, and the merge's report: the merge without any file
+  /// written, for a library that holds its adapters.
+  /// - Returns: each module's name and factors (scale folded into `B`), and the report.
+  /// - Throws: as ``solve(window:consume:)``.
+  /// - Complexity: each module read and solved once (see ``solve(window:consume:)``), a window of them
+  ///   held at a time while solving; the result holds every module's factors, O(modules × R (d + k)).
   public func aggregate() throws(AdapterError) -> (
     modules: [(name: String, estimate: ModuleEstimate)], report: MergeReport
   ) {
@@ -68,8 +73,12 @@ public final class Merge: Sendable {
   ///   - window: at most this many modules solved ahead of `consume` (memory follows it);
   ///     nil for twice the processors.
   ///   - consume: takes module `index`'s result (a writer writes it); a throw stops the merge.
+  /// - Returns: the report: one ``ModuleReport`` per module, in module order.
   /// - Throws: the first failure in module order (`AdapterError`): BLAS/LAPACK unavailable, a
   ///   factor unreadable or not finite, a numerical failure, or what `consume` throws.
+  /// - Complexity: per module, its factors read once (O(U R (d + k)) values widened to fp64) and, with
+  ///   errors, the Gram geometry (O(N² (d + k)), N = U R) or the dense update where that is cheaper;
+  ///   then the method's solve. Memory follows the window: about `window` modules' factors at a time.
   public func solve(
     window: Int? = nil, consume: (Int, Solved) throws(AdapterError) -> Void
   ) throws(AdapterError) -> MergeReport {

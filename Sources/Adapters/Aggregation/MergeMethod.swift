@@ -103,6 +103,12 @@ extension MergeMethod {
   public static var canSkipErrors: Bool { Input.canSkipErrors }
 
   /// ``outputRank(clientRanks:d:k:)`` of every module, no limit.
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - options: the merge's options (unused by this default).
+  /// - Returns: each module's rank, in ``ClientSet/moduleNames`` order, with no limit.
+  /// - Throws: nothing in this default (a method's own may read modules).
+  /// - Complexity: O(modules × clients); no factor is read.
   public func outputRanks(_ set: ClientSet, options: MergeOptions) throws(AdapterError)
     -> [(rank: Int, limit: RankLimit?)]
   {
@@ -114,12 +120,25 @@ extension MergeMethod {
   }
 
   /// Planned ranks are exact.
+  /// - Parameters:
+  ///   - rank: a planned rank.
+  ///   - clientRanks: the ranks of the clients that have the module.
+  /// - Returns: false.
   public func rankIsUpperBound(_ rank: Int, clientRanks: [Int]) -> Bool { false }
 
-  /// Nothing streamed: nil.
+  /// Nothing streamed.
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - module: the module's name.
+  /// - Returns: nil.
+  /// - Throws: nothing in this default.
   public func streamed(_ set: ClientSet, module: String) throws(AdapterError) -> ModuleEstimate? { nil }
 
   /// `Bh Ah`.
+  /// - Parameters:
+  ///   - estimate: the solved module.
+  ///   - factors: its clients' factors (unused by this default).
+  /// - Returns: `(Bh, Ah)`.
   public func baseUpdate(_ estimate: ModuleEstimate, factors: ModuleFactors) -> (left: Matrix, right: Matrix) {
     (estimate.b, estimate.a)
   }
@@ -151,6 +170,10 @@ public struct FactorsInput: SolveInput {
   public let geometry: ModuleGeometry?
 
   /// The factors, with `geometry` when errors are computed.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - rank: the rank to write.
+  ///   - geometry: the Gram geometry, or nil when the merge computes no errors.
   public init(factors: ModuleFactors, rank: Int, geometry: ModuleGeometry?) {
     (self.factors, self.rank, self.geometry) = (factors, rank, geometry)
   }
@@ -160,6 +183,12 @@ public struct FactorsInput: SolveInput {
   /// ``geometry``.
   public var computedGeometry: ModuleGeometry? { geometry }
   /// The geometry is computed only for `errors`.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - rank: the rank to write.
+  ///   - errors: whether the merge computes errors.
+  /// - Returns: the input.
+  /// - Complexity: with `errors`, that of ``ModuleGeometry/init(_:)``; else O(1).
   public static func prepare(_ factors: ModuleFactors, rank: Int, errors: Bool) -> FactorsInput {
     FactorsInput(factors: factors, rank: rank, geometry: errors ? ModuleGeometry(factors) : nil)
   }
@@ -175,6 +204,10 @@ public struct GeometryInput: SolveInput {
   public let geometry: ModuleGeometry
 
   /// The factors and their geometry.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - rank: the rank to write.
+  ///   - geometry: the Gram geometry of `factors`.
   public init(factors: ModuleFactors, rank: Int, geometry: ModuleGeometry) {
     (self.factors, self.rank, self.geometry) = (factors, rank, geometry)
   }
@@ -184,6 +217,12 @@ public struct GeometryInput: SolveInput {
   /// ``geometry``.
   public var computedGeometry: ModuleGeometry? { geometry }
   /// The geometry, whatever `errors` says.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - rank: the rank to write.
+  ///   - errors: ignored: the solve needs the geometry.
+  /// - Returns: the input.
+  /// - Complexity: that of ``ModuleGeometry/init(_:)``.
   public static func prepare(_ factors: ModuleFactors, rank: Int, errors: Bool) -> GeometryInput {
     GeometryInput(factors: factors, rank: rank, geometry: ModuleGeometry(factors))
   }

@@ -8,6 +8,8 @@ public enum MergeMethods {
 
   /// The method named `name` or one of its aliases, in any case, with or without hyphens and
   /// underscores (`flora-na`, `florana`, `FLORA_NA`).
+  /// - Parameter name: what a user typed.
+  /// - Returns: the method's type; nil for an unknown name.
   public static func named(_ name: String) -> (any MergeMethod.Type)? {
     func plain(_ name: String) -> String { name.lowercased().filter { $0 != "-" && $0 != "_" } }
     let wanted = plain(name)

@@ -18,6 +18,7 @@ public struct MergeOptions: Sendable {
   public var planOnly = false
 
   /// Options for `method`, every other one at its default.
+  /// - Parameter method: the aggregation method, such as ``AggregationMethod/floraNA``.
   public init(method: AggregationMethod) { self.method = method }
 
   /// What the method's declarations refuse in these options (the CLI words each for its flags).
@@ -32,8 +33,11 @@ public struct MergeOptions: Sendable {
     case errorsRequired
   }
 
-  /// Every problem of these options, in a fixed order; `withBase`: the merge goes into a base.
-  /// `sharedCoefficients` and `flora` count as given when they differ from the defaults.
+  /// Every problem of these options as the method's declarations see them, in a fixed order;
+  /// `sharedCoefficients` and `flora` count as given when they differ from the defaults. The CLI words
+  /// each for its flags; ``check(withBase:)`` throws the first.
+  /// - Parameter withBase: whether the merge goes into base weights.
+  /// - Returns: the problems; empty when the options are fine.
   public func problems(withBase: Bool) -> [Problem] {
     let type = method.type
     var problems: [Problem] = []
@@ -51,6 +55,7 @@ public struct MergeOptions: Sendable {
   }
 
   /// Throws the first of ``problems(withBase:)``.
+  /// - Parameter withBase: whether the merge goes into base weights.
   /// - Throws: `AdapterError.needsBase`, or `.badOption` naming what is refused.
   public func check(withBase: Bool) throws(AdapterError) {
     guard let problem = problems(withBase: withBase).first else { return }

@@ -28,7 +28,17 @@ public struct ModuleFactors: Sendable {
   /// `Bs_u = s_u B_u` `[d, r_u]` per client, in client order (copies out of the stack).
   public var bs: [Matrix] { ranks.indices.map { u in stackedB.columns((u * maxRank)..<(u * maxRank + ranks[u])) } }
 
-  /// Factors as given: `a`, `bs` and `weights` hold one entry per client, in one order.
+  /// Factors as given, stacked and zero-padded to the largest rank (for tests and callers that hold
+  /// matrices already).
+  /// - Parameters:
+  ///   - name: the module's name.
+  ///   - d: the update's rows.
+  ///   - k: the update's columns.
+  ///   - a: each client's `A_u` `[r_u, k]`.
+  ///   - bs: each client's `Bs_u = s_u B_u` `[d, r_u]`, in the same order (a precondition: one per
+  ///     `A_u`, shapes matching).
+  ///   - weights: each client's weight, in the same order.
+  /// - Complexity: O(U R (d + k)) time and memory for U clients of largest rank R.
   public init(name: String, d: Int, k: Int, a: [Matrix], bs: [Matrix], weights: [Double]) {
     precondition(a.count == bs.count && a.count == weights.count, "one A, one Bs and one weight per client")
     precondition(
@@ -54,7 +64,16 @@ public struct ModuleFactors: Sendable {
     self.stackedB = stackedB
   }
 
-  /// Reads and widens the factors of `module` from every client into the stacks.
+  /// Reads and widens the factors of `module` from every client into the stacks, scale folded into B
+  /// and llama.cpp's q/k row order undone.
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - module: the module's name.
+  /// - Throws: ``AdapterError``: `not-adapted` when no client has the module, `non-finite` naming the
+  ///   client whose factors hold NaN or infinity, and a ``AdapterError/checkpoint(_:)`` error when a
+  ///   file cannot be read.
+  /// - Complexity: O(U R (d + k)) time and memory: every client's factors are read once from disk and
+  ///   widened to fp64.
   public init(_ set: ClientSet, module: String) throws(AdapterError) {
     let found = set.modules(named: module)
     guard let shape = found.compactMap({ $0?.updateShape }).first else {
@@ -83,8 +102,11 @@ public struct ModuleFactors: Sendable {
     self.init(name: module, d: d, k: k, ranks: ranks, weights: set.weights, stackedA: stackedA, stackedB: stackedB)
   }
 
-  /// `[A_1; ...; A_U]` and `[c_1 Bs_1, ..., c_U Bs_U]` without padding (`sum r_u` rows and
-  /// columns): the stacking rule's factors.
+  /// `[A_1; ...; A_U]` and `[c_1 Bs_1, ..., c_U Bs_U]` without padding (`sum r_u` rows and columns):
+  /// the stacking rule's factors.
+  /// - Parameter coefficients: `c_u` per client (the weights, for ``Stack``).
+  /// - Returns: `A` `[sum r_u, k]` and `B` `[d, sum r_u]`.
+  /// - Complexity: O((sum r_u)(d + k)).
   public func stacked(coefficients: [Double]) -> (a: Matrix, b: Matrix) {
     let r = maxRank
     let blocks = ranks.indices.filter { ranks[$0] > 0 }

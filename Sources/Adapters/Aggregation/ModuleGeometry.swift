@@ -44,6 +44,9 @@ public struct ModuleGeometry: Sendable {
   var kbBlocks: [[Matrix]] { Self.split(kb, clients: clients, rank: rank) }
 
   /// The Gram blocks, their roots and the core of one module's factors.
+  /// - Parameter factors: the module's stacked factors.
+  /// - Complexity: O(N² (d + k)) flops for the two SYRKs, N = U R (U clients, largest rank R), plus
+  ///   O(N³) for the roots and the core's singular values; memory O(N²): the stacks are not kept.
   public init(_ factors: ModuleFactors) {
     let r = factors.maxRank
     rank = r
@@ -72,7 +75,12 @@ public struct ModuleGeometry: Sendable {
     return m
   }
 
-  /// `||T - Bh Ah||_F` for `Bh = Bs Cb`, `Ah = Ca Ast`.
+  /// `||T - Bh Ah||_F` for `Bh = Bs Cb`, `Ah = Ca Ast`, computed through the roots without forming `T`.
+  /// - Parameters:
+  ///   - cb: `Cb` `[N, r]`.
+  ///   - ca: `Ca` `[r, N]`.
+  /// - Returns: the residual's Frobenius norm.
+  /// - Complexity: O(N² r): thin products of the roots, no `[d, k]` matrix.
   public func residualNorm(cb: Matrix, ca: Matrix) -> Double {
     // `Rb (W - Cb Ca) Ra^T = core - (Rb Cb)(Ca Ra^T)`: thin products (N R each) instead of two
     // N^3 ones; the subtraction loses about eps ||T|| absolute, far below any error reported.
@@ -80,15 +88,27 @@ public struct ModuleGeometry: Sendable {
     return (core - estimate).squaredNorm.squareRoot()
   }
 
-  /// `||T - Bh Ah||_F` for coefficient vectors: `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u`.
+  /// `||T - Bh Ah||_F` for coefficient vectors: `Ah = sum p_u A_u`, `Bh = sum q_u Bs_u` (FedAvg's and
+  /// FLoRA-NA's form).
+  /// - Parameters:
+  ///   - p: one coefficient per client for `A`.
+  ///   - q: one coefficient per client for `B`.
+  /// - Returns: the residual's Frobenius norm.
+  /// - Complexity: O(N² R).
   public func residualNorm(p: [Double], q: [Double]) -> Double {
     residualNorm(cb: Self.blocks(q, rank: rank), ca: Self.blocks(p, rank: rank).transposed)
   }
 
-  /// The relative error `||T - est|| / ||T||`, nil when `T = 0`.
+  /// The relative error `||T - est|| / ||T||`.
+  /// - Parameter residual: a residual norm, or nil.
+  /// - Returns: the ratio; nil when `residual` is nil or `T = 0`.
   public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
-  /// The rank-`r` floor: `sqrt(sum_{i>r} s_i^2)`.
+  /// The rank-`r` floor: `sqrt(sum_{i>r} s_i^2)`, the smallest residual any rank-`r` adapter can have
+  /// (Eckart-Young).
+  /// - Parameter r: the rank.
+  /// - Returns: the floor's residual norm.
+  /// - Complexity: O(N).
   public func floorResidual(rank r: Int) -> Double {
     singularValues.dropFirst(r).reduce(0) { $0 + $1 * $1 }.squareRoot()
   }

@@ -21,10 +21,14 @@ public struct SVDOptimal: MergeMethod {
   /// The rank asked for (`--rank`); the clients' largest by default.
   public let rank: Int?
 
-  /// `rank`: the rank asked for, nil for the clients' largest.
+  /// An svd of `rank`.
+  /// - Parameter rank: the rank asked for; nil for the clients' largest.
   public init(rank: Int?) { self.rank = rank }
 
   /// The rank of `options`.
+  /// - Parameters:
+  ///   - set: the clients (unused).
+  ///   - options: the merge's options (`rank`).
   public init(_ set: ClientSet, options: MergeOptions) { self.init(rank: options.rank) }
 
   /// Singular values of `T` at or below this fraction of the largest count as zero when a rank
@@ -32,6 +36,11 @@ public struct SVDOptimal: MergeMethod {
   public static let rankTolerance = 1e-7
 
   /// `rank` (else the clients' largest), at most `min(d, k)` and the clients' ranks added up.
+  /// - Parameters:
+  ///   - ranks: the ranks of the clients that have the module.
+  ///   - d: the update's rows.
+  ///   - k: the update's columns.
+  /// - Returns: the rank to write before the update's own rank is known.
   public func outputRank(clientRanks ranks: [Int], d: Int, k: Int) -> Int {
     min(rank ?? ranks.max() ?? 0, d, k, ranks.reduce(0, +))
   }
@@ -39,6 +48,13 @@ public struct SVDOptimal: MergeMethod {
   /// ``outputRank(clientRanks:d:k:)``, and beyond the clients' largest rank at most the ideal
   /// update's numerical rank (components past it would be zeros): read from the module's
   /// geometry, one extra pass for those modules only (not for a plan: then an upper bound).
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - options: the merge's options (`planOnly`).
+  /// - Returns: each module's rank, and why it is below the rank asked for (`.shape` or `.update`).
+  /// - Throws: `AdapterError` when a module's factors cannot be read or are not finite.
+  /// - Complexity: O(modules) without `--rank` above the clients' largest; else, for each such module,
+  ///   the geometry's cost (O(N² (d + k))), modules in parallel.
   public func outputRanks(_ set: ClientSet, options: MergeOptions) throws(AdapterError)
     -> [(rank: Int, limit: RankLimit?)]
   {
@@ -61,14 +77,28 @@ public struct SVDOptimal: MergeMethod {
   }
 
   /// Beyond the clients' largest rank, the update's numerical rank may be lower.
+  /// - Parameters:
+  ///   - rank: a planned rank.
+  ///   - clientRanks: the ranks of the clients that have the module.
+  /// - Returns: whether `rank` exceeds the clients' largest.
   public func rankIsUpperBound(_ rank: Int, clientRanks: [Int]) -> Bool { rank > (clientRanks.max() ?? 0) }
 
   /// The optimal factors at the input's rank.
+  /// - Parameter input: the module's factors and geometry.
+  /// - Returns: the estimate (`||T - Bh Ah||` is the floor, up to rounding).
+  /// - Complexity: as aggregate(_:geometry:rank:).
   public func solve(_ input: GeometryInput) -> ModuleEstimate {
     Self.aggregate(input.factors, geometry: input.geometry, rank: input.rank)
   }
 
   /// The optimal rank-`rank` factors from `g`'s core, and their residual.
+  /// - Parameters:
+  ///   - factors: the module's stacked factors.
+  ///   - g: their Gram geometry.
+  ///   - rank: the rank to write.
+  /// - Returns: `Ah` `[rank, k]`, `Bh` `[d, rank]` and the residual.
+  /// - Complexity: O(N³) for the core's singular triplets and the right inverses, plus O(N rank (d +
+  ///   k)) for the two products with the stacks, N = U R.
   public static func aggregate(_ factors: ModuleFactors, geometry g: ModuleGeometry, rank: Int) -> ModuleEstimate {
     let (uc, s, vt) = LinearAlgebra.largestSingularTriplets(g.core, count: rank)
     var left = Matrix(zeros: uc.rows, rank)

@@ -35,8 +35,21 @@ public enum BaseMerge {
     }
   }
 
-  /// The output tensors for `base` with `merge`'s aggregate folded in. `dtype` overrides the
-  /// dtype of adapted tensors (default: the base tensor's; F16 for quantised ones).
+  /// The output tensors for `base` with `merge`'s aggregate folded in: adapted weights supplied as
+  /// their modules are solved, biases and `modules_to_save` copies computed, every other tensor copied
+  /// byte for byte. ``MergeWriter`` writes the plan; call this to lay out a merged base of one's own.
+  /// - Parameters:
+  ///   - base: the base checkpoint (a llama GGUF base's q/k rows are handled in llama.cpp's order).
+  ///   - merge: the planned merge.
+  ///   - dtype: the dtype of adapted tensors; nil for each base tensor's own (F16 for quantised ones,
+  ///     listed in ``Plan/requantised``).
+  /// - Returns: the plan.
+  /// - Throws: ``AdapterError``: `module-mismatch` when the base has no weight for a module,
+  ///   `shape-mismatch` when its shape is not the update's, `no-base-bias` when a bias update has no
+  ///   base bias to go into, `unsupported-dtype` for a base weight that is not numbers, and a bad head
+  ///   count in a GGUF base.
+  /// - Complexity: O(base tensors + modules) by name; no tensor data is read (that happens when the
+  ///   plan is written).
   public static func plan(base: Checkpoint, merge: Merge, dtype: DType?) throws(AdapterError) -> Plan {
     let set = merge.set
     var targets: [String: Int] = [:]

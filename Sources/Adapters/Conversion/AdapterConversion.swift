@@ -21,7 +21,19 @@ public enum AdapterConversion {
     public var metadata: [(key: String, value: String)] = []
   }
 
-  /// `heads`: write q/k `lora_b` rows in llama.cpp's order, as its converter does.
+  /// To a llama.cpp GGUF LoRA: `<name>.lora_a` / `.lora_b` under llama.cpp's names, one
+  /// `adapter.lora.alpha` for the file (modules of another scale get the ratio folded into `B`, listed
+  /// in ``Result/foldedScales``), q/k `lora_b` rows in llama.cpp's order.
+  /// - Parameters:
+  ///   - adapter: the adapter, row order resolved.
+  ///   - dtype: the output dtype; nil keeps each tensor's.
+  ///   - heads: the head counts the q/k rows are written by; nil for the adapter's own (a llama adapter
+  ///     without any is refused).
+  /// - Returns: the tensors and the GGUF metadata, for `GGUFWriter`.
+  /// - Throws: ``AdapterError``: `cannot-carry` for a `lora_B.bias`, `module-mismatch` for a module
+  ///   with no llama.cpp name, `unknown-row-order` when a llama adapter's head counts are unknown.
+  /// - Complexity: O(modules); factors are copied or converted when written (a folded or reordered `B`
+  ///   is computed whole then, O(d r)).
   public static func toGGUF(_ adapter: Adapter, dtype: DType?, heads: LlamaGGUF.Heads? = nil) throws(AdapterError)
     -> Result
   {
@@ -59,7 +71,15 @@ public enum AdapterConversion {
     return Result(tensors: tensors, ggufMetadata: metadata, peftConfig: nil, foldedScales: folded)
   }
 
-  /// To PEFT: `B` rows in Hugging Face order, each module's scale kept through `r`, `lora_alpha` and patterns.
+  /// To PEFT: `B` rows in Hugging Face order, each module's scale kept exactly through `r`,
+  /// `lora_alpha`, `rank_pattern` and `alpha_pattern` (the most common alpha as `lora_alpha`).
+  /// - Parameters:
+  ///   - adapter: the adapter, row order resolved.
+  ///   - dtype: the output dtype; nil keeps each tensor's.
+  /// - Returns: the tensors and the `adapter_config.json` (a PEFT source's other keys kept), for
+  ///   ``AdapterWriter/writePEFT(_:metadata:config:to:progress:in:)``.
+  /// - Complexity: O(modules²) to find the most common alpha; factors are copied or converted when
+  ///   written.
   public static func toPEFT(_ adapter: Adapter, dtype: DType?) -> Result {
     var tensors: [OutputTensor] = []
     for module in adapter.modules {
@@ -126,6 +146,16 @@ public enum AdapterConversion {
   /// `lora_alpha` and `alpha_pattern`, or MLX's one `scale` (modules of another scale get the
   /// ratio folded into `lora_b`, listed in `foldedScales`). What the format cannot hold is
   /// refused by name.
+  /// - Parameters:
+  ///   - adapter: the adapter, row order resolved.
+  ///   - format: kohya, diffusers or mlx (a precondition).
+  ///   - dtype: the output dtype; nil keeps each tensor's.
+  /// - Returns: the tensors, metadata and (MLX) config, for ``ForeignWriter/write(_:format:to:in:)``.
+  /// - Throws: ``AdapterError``: `cannot-carry` naming what the format cannot hold (a bias outside
+  ///   diffusers, `modules_to_save`, an embedding, a module it has no name for), or a read error of a
+  ///   factor MLX stores transposed.
+  /// - Complexity: O(modules), plus O(r k) per module for MLX, whose `A` is transposed into memory
+  ///   here; other factors are copied when written.
   public static func toForeign(_ adapter: Adapter, format: AdapterFormat, dtype: DType?) throws(AdapterError)
     -> Result
   {

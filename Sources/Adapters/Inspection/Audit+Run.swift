@@ -7,8 +7,8 @@ extension Audit {
   /// model-level errors, the verdict and the `expect` gate.
   ///
   /// - Parameters:
-  ///   - clients: the client adapters, row order resolved.
-  ///   - against: the audited adapter (row order resolved), or nil.
+  ///   - adapters: the client adapters, row order resolved.
+  ///   - merged: the audited adapter (row order resolved), or nil.
   ///   - options: the weights, rank, expectation and filters.
   ///   - warn: called with each warning as it arises (also those before a thrown error); the
   ///     report lists them too.
@@ -16,6 +16,10 @@ extension Audit {
   /// - Throws: ``AdapterError`` when the clients are no client set, the audited adapter lacks a
   ///   module they adapt or has another shape, a file cannot be read or hashed, or BLAS cannot
   ///   be loaded.
+  /// - Complexity: per module compared, the clients' factors read once and the Gram geometry (O(N² (d +
+  ///   k)), N = U R), FLoRA-NA's ALS and the rank-R SVD on the Gram blocks; with an audited adapter,
+  ///   its factors read once and a few thin products more. Modules run in parallel; with a record
+  ///   holding digests, every client's weight file is hashed (O(bytes)).
   public static func run(
     clients adapters: [Adapter], against merged: Adapter?, options: AuditOptions,
     warn: (String) -> Void = { _ in }

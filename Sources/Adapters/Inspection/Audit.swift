@@ -45,7 +45,15 @@ public enum Audit {
     /// Each rule's tolerance; see ``tolerance(_:)``.
     public let tolerances: [Rule: Double]
 
-    /// `rounded`: each rule's error with its factors in the audited dtype (a rule left out counts as unchanged).
+    /// The errors of one audit, each rule's tolerance twice the change its factors' rounding makes (at
+    /// least ``Audit/minimumTolerance``).
+    /// - Parameters:
+    ///   - against: the audited adapter's relative error.
+    ///   - fedavg: FedAvg's.
+    ///   - floraNA: FLoRA-NA's.
+    ///   - floor: the rank-R floor's.
+    ///   - rounded: each rule's error with its factors in the audited dtype (a rule left out counts as
+    ///     unchanged).
     public init(against: Double, fedavg: Double, floraNA: Double, floor: Double, rounded: [Rule: Double]) {
       (self.against, self.fedavg, self.floraNA, self.floor) = (against, fedavg, floraNA, floor)
       let exact: [Rule: Double] = [.fedavg: fedavg, .floraNA: floraNA, .floor: floor]
@@ -56,7 +64,9 @@ public enum Audit {
       self.tolerances = tolerances
     }
 
-    /// `rule`'s tolerance, at least ``Audit/minimumTolerance``.
+    /// `rule`'s tolerance: two errors closer than it count as equal.
+    /// - Parameter rule: a rule.
+    /// - Returns: the tolerance, at least ``Audit/minimumTolerance``.
     public func tolerance(_ rule: Rule) -> Double { tolerances[rule] ?? Audit.minimumTolerance }
 
     /// Where the audited adapter's error places it among FLoRA-NA, FedAvg and the zero update.
@@ -68,7 +78,9 @@ public enum Audit {
       return .noBetterThanFedAvg
     }
 
-    /// `rule`'s error.
+    /// `rule`'s model-level relative error.
+    /// - Parameter rule: a rule.
+    /// - Returns: the error.
     public func error(of rule: Rule) -> Double {
       switch rule {
       case .fedavg: fedavg
@@ -78,6 +90,8 @@ public enum Audit {
     }
 
     /// Whether the audited adapter is no worse than `rule` beyond the rule's tolerance.
+    /// - Parameter rule: the rule the gate expects.
+    /// - Returns: whether the audited error is at most the rule's plus its tolerance.
     public func meets(_ rule: Rule) -> Bool { against <= error(of: rule) + tolerance(rule) }
   }
 
@@ -100,6 +114,11 @@ public enum Audit {
   /// Chooses the weights: the ones given, else those recorded in the audited adapter when its
   /// clients are exactly these (``ProvenanceCheck/recordedWeights``), else uniform. Mismatches
   /// between the record and the clients are also warnings, for a reader of the text.
+  /// - Parameters:
+  ///   - given: the weights the auditor gave (`.uniform` when none).
+  ///   - provenance: the check of the audited adapter's record against the clients.
+  ///   - auditedPath: the audited adapter's path, for the warnings.
+  /// - Returns: the weights, whether to normalise them, their source and the warnings.
   public static func weighting(given: WeightSpec, provenance: ProvenanceCheck, auditedPath: String) -> Weighting {
     guard let record = provenance.record else {
       return Weighting(spec: given, normalize: true, source: given == .uniform ? "uniform" : "given", warnings: [])

@@ -18,6 +18,7 @@ public struct AuditOptions {
   /// The modules compared (all by default).
   public var modules: (String) -> Bool
 
+  /// Options of an audit, each at its default unless given.
   /// - Parameters:
   ///   - weights: the clients' weights; `.uniform` lets the recorded weights apply.
   ///   - rank: the rank of the floor; `nil` for the clients' largest.

@@ -16,6 +16,12 @@ extension ModuleGeometry {
   /// `||T - Bh Ah||_F` for arbitrary factors (an adapter fedlora did not produce): the roots of
   /// the Grams of `X = [Bs W, -Bh]` and `Y = [Ast; Ah]`, and the norm of their small product.
   /// The Grams are assembled from `KB`, `KA` and thin cross products, not recomputed over `d, k`.
+  /// - Parameters:
+  ///   - b: the adapter's `Bh` `[d, R]`, scale folded in.
+  ///   - a: its `Ah` `[R, k]`.
+  ///   - factors: the clients' factors this geometry was computed from.
+  /// - Returns: the residual's Frobenius norm.
+  /// - Complexity: O(N R (d + k)) for the cross products, plus O((N + R)³) for the roots.
   public func residualNorm(b: Matrix, a: Matrix, factors: ModuleFactors) -> Double {
     let bsTbh = factors.stackedB.product(transposingSelf: true, b)  // Bs^T Bh, N x R
     let w = weightMatrix  // built once: it is N x N

@@ -29,10 +29,27 @@ public struct ModuleComparison: Sendable {
   /// The SVD estimate's residual with its factors rounded (nil without a merged adapter).
   public let roundedFloor: Double?
 
-  /// `residual / ||T||`; nil when `T = 0` or `residual` is nil.
+  /// `residual / ||T||`.
+  /// - Parameter residual: a residual norm of this module, or nil.
+  /// - Returns: the relative error; nil when `T = 0` or `residual` is nil.
   public func relative(_ residual: Double?) -> Double? { Adapters.relative(residual, to: normT) }
 
-  /// Compares the clients of `set` on `module`; `merged` is the audited adapter's module.
+  /// Compares the clients of `set` on `module`: `||T||`, the cosines, and the residuals of FedAvg,
+  /// FLoRA-NA (solved for this module) and the rank-R floor, all from the Gram blocks, with no `[d, k]`
+  /// matrix formed; with `merged`, the audited module's residual and the rules' residuals with their
+  /// factors rounded to its dtype.
+  /// - Parameters:
+  ///   - set: the clients.
+  ///   - module: the module's name.
+  ///   - rank: the floor's rank; nil for the clients' largest.
+  ///   - merged: the audited adapter's module, or nil.
+  ///   - flora: FLoRA-NA's solver options.
+  /// - Throws: ``AdapterError``: `blas-unavailable`, `not-adapted`, `non-finite` (a client's or the
+  ///   audited factors), `shape-mismatch` when `merged` has another shape, `numerical-failure`, or a
+  ///   read error.
+  /// - Complexity: the clients' factors read once (O(U R (d + k))), the geometry O(N² (d + k)),
+  ///   FLoRA-NA's ALS; with `merged`, its factors read once and the rules' estimates formed (O(N R (d +
+  ///   k))).
   public init(_ set: ClientSet, module: String, rank: Int?, merged: LoRAModule?, flora: FloraNA.Options = .init())
     throws(AdapterError)
   {

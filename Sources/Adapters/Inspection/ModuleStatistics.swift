@@ -59,7 +59,17 @@ public struct ModuleStatistics: Sendable {
     return flags
   }
 
-  /// Reads `module`'s factors; with NaN or Inf in them, only the norms and counts are computed.
+  /// Reads `module`'s factors and computes its statistics; with NaN or Inf in them, only the norms and
+  /// counts.
+  ///
+  /// The singular values of `s B A` come from the `r x r` core of two thin QRs (`s B A = Qb (Rb Ra^T)
+  /// Qa^T`), never from the `[d, k]` update.
+  ///
+  /// - Parameter module: the module.
+  /// - Throws: ``AdapterError``: `blas-unavailable`, or a read error (`unsupported-dtype` for factors
+  ///   that are not numbers).
+  /// - Complexity: O(r (d + k)) values read and widened; O(r² (d + k)) for the QRs, O(r³) for the
+  ///   core's SVD.
   public init(_ module: LoRAModule) throws(AdapterError) {
     try LinearAlgebra.load()
     let a = try AdapterError.wrap { () throws(CheckpointError) in try module.a.floats() }

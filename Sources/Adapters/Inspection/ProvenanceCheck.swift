@@ -32,6 +32,14 @@ public struct ProvenanceCheck: Sendable {
   /// Compares `record` with `clients` (matched by the SHA-256 of their weight files, in any
   /// order; by position, or else by path, for records without digests), the weights `given`
   /// and the rule `expected`.
+  /// - Parameters:
+  ///   - record: the audited adapter's record (``AdapterWriter/Provenance/init(recordedIn:)``), or nil.
+  ///   - clients: the clients the auditor gives.
+  ///   - given: the weights the auditor gives (`.uniform` when none).
+  ///   - expected: the rule the gate expects, or nil.
+  /// - Throws: `CheckpointError` when a client's weight file cannot be read to hash it.
+  /// - Complexity: with a record holding digests, every client's weight file is hashed: O(bytes of the
+  ///   clients); otherwise O(clients²) comparisons of paths.
   public init(
     record: AdapterWriter.Provenance?, clients: [Adapter], given: WeightSpec, expected: Audit.Rule?
   ) throws(CheckpointError) {

@@ -1,7 +1,12 @@
 import CLinearAlgebra
 import Checkpoints
 
-/// LAPACK decompositions used by the rules.
+/// LAPACK decompositions used by the rules, over BLAS/LAPACK loaded on first use (`dlopen`: the
+/// system's OpenBLAS, a bundled one, or `FEDLORA_OPENBLAS`).
+///
+/// Call ``load()`` before any computation here: it throws when the libraries cannot be loaded, whereas
+/// a decomposition reached without them stops the process (a bug, never a user's error). The library's
+/// own entry points (``Merge``, ``Audit``, ``ModuleStatistics``) call it themselves.
 public enum LinearAlgebra {
   /// Loads BLAS and LAPACK if they are not loaded yet (once per process; it also sets OpenBLAS
   /// to one thread: fedlora runs modules in parallel itself). Every entry point that computes
@@ -48,6 +53,8 @@ public enum LinearAlgebra {
 
   /// Loads BLAS and LAPACK if they are not yet and says which files they are; a diagnostic
   /// (`fedlora --version --verbose`), so a failure to load is thrown rather than fatal.
+  /// - Returns: the files, their origin, symbol prefix, configuration and kernels.
+  /// - Throws: ``LoadFailure`` saying what is missing and what to install or set.
   public static func libraries() throws(LoadFailure) -> Libraries {
     var info = la_info()
     guard la_library_info(&info) == 0 else { throw LoadFailure(description: String(cString: la_load_error())) }
@@ -63,7 +70,11 @@ public enum LinearAlgebra {
   /// starting threads, since `setenv` is not safe beside another thread's `getenv`.
   public static func chooseKernels() { la_choose_kernels() }
 
-  /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending, eigenvectors as columns.
+  /// Eigen-decomposition of a symmetric matrix (LAPACK `dsyevd`; BLAS loaded first, see ``load()``).
+  /// - Parameter m: a symmetric `n x n` matrix (its upper triangle is read).
+  /// - Returns: the eigenvalues ascending and the eigenvectors as columns; NaN everywhere when LAPACK
+  ///   does not converge.
+  /// - Complexity: O(n³).
   public static func symmetricEigen(_ m: Matrix) -> (values: [Double], vectors: Matrix) {
     var a = m.values
     var w = [Double](repeating: 0, count: m.rows)
@@ -78,6 +89,11 @@ public enum LinearAlgebra {
   /// A square root `R` with `R^T R = G` for a positive semi-definite Gram matrix `G`
   /// (`R = sqrt(Lambda) V^T`), with its pseudo-inverse. Eigenvalues below `relativeCutoff` of the
   /// largest count as zero (rank-deficient stacks, identical clients).
+  /// - Parameters:
+  ///   - gram: a positive semi-definite `n x n` Gram matrix.
+  ///   - relativeCutoff: eigenvalues at or below this fraction of the largest count as zero.
+  /// - Returns: `R` `[n, n]` (zero rows for dropped eigenvalues) and its pseudo-inverse `[n, n]`.
+  /// - Complexity: O(n³).
   public static func gramRoot(_ gram: Matrix, relativeCutoff: Double = 1e-14) -> (root: Matrix, pseudoInverse: Matrix) {
     let n = gram.rows
     let (values, vectors) = symmetricEigen(gram)
@@ -98,6 +114,9 @@ public enum LinearAlgebra {
   /// pivoted Cholesky (LAPACK `dpstrf`, stopping at the numerical rank: a tenth of the cost of
   /// the eigen-decomposition `gramRoot` uses), with its pivots: columns `pivots[0..<rank]` of the
   /// root form an upper-triangular, invertible `rank x rank` matrix.
+  /// - Parameter gram: a positive semi-definite `n x n` Gram matrix.
+  /// - Returns: the root `[rank, n]` and the pivots (0-based column indices).
+  /// - Complexity: O(n² rank).
   public static func pivotedCholesky(_ gram: Matrix) -> (root: Matrix, pivots: [Int]) {
     let n = gram.rows
     guard n > 0 else { return (Matrix(zeros: 0, 0), []) }
@@ -118,6 +137,11 @@ public enum LinearAlgebra {
   /// A right inverse `G` (`n x rank`, `R G = I`) of a pivoted-Cholesky root: the inverse of its
   /// triangular part (one TRSM), in the pivots' rows. With `R^T R = X^T X`, `X G` has
   /// orthonormal columns whichever right inverse is taken, so this one serves as `R^+` does.
+  /// - Parameters:
+  ///   - root: a root from ``pivotedCholesky(_:)``, `[rank, n]`.
+  ///   - pivots: its pivots.
+  /// - Returns: `G` `[n, rank]` with `R G = I`.
+  /// - Complexity: O(rank³ + n rank).
   public static func rightInverse(_ root: Matrix, pivots: [Int]) -> Matrix {
     let rank = root.rows
     var inverse = Matrix.identity(rank)
@@ -134,6 +158,13 @@ public enum LinearAlgebra {
 
   /// The `count` largest singular values of `m` with their vectors (LAPACK `dgesvdx`: one
   /// bidiagonalisation, then only the vectors asked for), descending.
+  /// - Parameters:
+  ///   - m: the matrix, `[rows, cols]`.
+  ///   - count: how many triplets (at most `min(rows, cols)` are given).
+  /// - Returns: `U` `[rows, k]`, the values, `V^T` `[k, cols]`; NaN values when LAPACK does not
+  ///   converge.
+  /// - Complexity: O(rows cols min(rows, cols)) for the bidiagonalisation, plus O(k (rows + cols)) per
+  ///   vector.
   public static func largestSingularTriplets(_ m: Matrix, count: Int) -> (u: Matrix, s: [Double], vt: Matrix) {
     let k = min(count, m.rows, m.cols)
     guard k > 0 else { return (Matrix(zeros: m.rows, 0), [], Matrix(zeros: 0, m.cols)) }
@@ -155,6 +186,9 @@ public enum LinearAlgebra {
   }
 
   /// The singular values of `m`, descending, without its vectors (a third of the full SVD).
+  /// - Parameter m: the matrix.
+  /// - Returns: `min(rows, cols)` values; NaN when LAPACK does not converge.
+  /// - Complexity: O(rows cols min(rows, cols)).
   public static func singularValues(_ m: Matrix) -> [Double] {
     let k = min(m.rows, m.cols)
     guard k > 0 else { return [] }
@@ -170,6 +204,10 @@ public enum LinearAlgebra {
   }
 
   /// Thin SVD `M = U diag(s) V^T` (singular values descending).
+  /// - Parameter m: the matrix, `[rows, cols]`.
+  /// - Returns: `U` `[rows, k]`, `s`, `V^T` `[k, cols]`, `k = min(rows, cols)`; NaN when LAPACK does
+  ///   not converge.
+  /// - Complexity: O(rows cols min(rows, cols)).
   public static func svd(_ m: Matrix) -> (u: Matrix, s: [Double], vt: Matrix) {
     let k = min(m.rows, m.cols)
     var a = m.values
@@ -192,6 +230,11 @@ public enum LinearAlgebra {
 
   /// Thin QR of a tall matrix: `M = Q R`, `Q` with orthonormal columns, `R` upper triangular
   /// (`min(rows, cols) x cols`). `Q` is formed only when asked for.
+  /// - Parameters:
+  ///   - m: the matrix, `[rows, cols]`.
+  ///   - computeQ: whether to form `Q` `[rows, min(rows, cols)]`.
+  /// - Returns: `Q` (nil unless asked for) and `R`.
+  /// - Complexity: O(rows cols²), and as much again for `Q`.
   public static func thinQR(_ m: Matrix, computeQ: Bool = true) -> (q: Matrix?, r: Matrix) {
     let k = min(m.rows, m.cols)
     var a = m.values
@@ -207,6 +250,11 @@ public enum LinearAlgebra {
 
   /// Solves the small symmetric system `G x = b`; a relative ridge of 1e-10 of the trace is
   /// added when `G` is singular (identical clients).
+  /// - Parameters:
+  ///   - g: an `n x n` matrix.
+  ///   - b: the right-hand side, `n` values.
+  /// - Returns: `x`; NaN values when even the ridged system has no finite solution.
+  /// - Complexity: O(n³).
   public static func solve(_ g: Matrix, _ b: [Double]) -> [Double] {
     let n = g.rows
     for attempt in 0..<2 {

@@ -1,12 +1,17 @@
 import Checkpoints
 
 extension LoRAModule {
-  /// A module whose factors a program holds (``Tensor/init(name:shape:values:dtype:)``):
-  /// `a` `[r, k]` and `b` `[d, r]`, PyTorch order, with PEFT's scale `alpha / r`
-  /// (`alpha / sqrt(r)` with rsLoRA).
+  /// A module whose factors a program holds (`Tensor(name:shape:values:dtype:)`): `a` `[r, k]`
+  /// and `b` `[d, r]`, PyTorch order, with PEFT's scale `alpha / r` (`alpha / sqrt(r)` with rsLoRA).
   ///
-  /// - Throws: `AdapterError.badFactorShape` when `a` and `b` do not form a LoRA pair,
-  ///   `.badConfig` for an alpha that is not a finite number `>= 0`.
+  /// - Parameters:
+  ///   - name: the module's name in Hugging Face form (`model.layers.0.self_attn.q_proj`).
+  ///   - a: `A`, `[r, k]`.
+  ///   - b: `B`, `[d, r]`.
+  ///   - alpha: the LoRA alpha.
+  ///   - useRSLoRA: scale by `alpha / sqrt(r)` instead of `alpha / r`.
+  /// - Throws: ``AdapterError``: `bad-factor-shape` when `a` and `b` do not form a LoRA pair,
+  ///   `bad-config` for an alpha that is not a finite number `>= 0`.
   public init(name: String, a: Tensor, b: Tensor, alpha: Double, useRSLoRA: Bool = false) throws(AdapterError) {
     guard alpha.isFinite, alpha >= 0 else {
       throw .badConfig(path: name, message: "alpha \(alpha) is not a finite number >= 0")
@@ -23,10 +28,14 @@ extension LoRAModule {
 }
 
 extension Adapter {
-  /// An adapter a program holds in memory, named `name` in reports and errors (it has no file,
-  /// so its digest is empty): the modules, one per adapted weight, in any order.
+  /// An adapter a program holds in memory, named `name` in reports and errors (it has no file, so its
+  /// digest is empty): the modules, one per adapted weight, in any order.
   ///
-  /// - Throws: `AdapterError.moduleMismatch` when two modules share a name.
+  /// - Parameters:
+  ///   - name: its path in reports, errors and provenance.
+  ///   - modules: the modules; they are sorted by name.
+  /// - Throws: ``AdapterError/moduleMismatch(client:module:message:)`` when two modules share a name.
+  /// - Complexity: O(n log n) in the modules.
   public init(name: String, modules: [LoRAModule]) throws(AdapterError) {
     let sorted = modules.sorted { $0.name < $1.name }
     for (one, next) in zip(sorted, sorted.dropFirst()) where one.name == next.name {

@@ -1,6 +1,13 @@
 import Checkpoints
 
-/// A client's LoRA adapter, from a PEFT folder, a bare safetensors file or a llama.cpp GGUF.
+/// A client's LoRA adapter, read from any layout fedlora knows (PEFT folder or bare safetensors,
+/// llama.cpp GGUF, kohya-ss, diffusers, MLX-LM, torchtune, PyTorch `.bin`): its modules normalised to
+/// one form, `B A` in PyTorch order with its scale, rows of `B` in Hugging Face order.
+///
+/// ```swift
+/// let adapter = try Adapter.load("clients/a")
+/// for module in adapter.modules { print(module.name, module.rank, module.scale) }
+/// ```
 public struct Adapter: Sendable {
 
   /// The path as given (folder or file).
@@ -20,7 +27,7 @@ public struct Adapter: Sendable {
   /// A merge refuses an adapter with any.
   public var problems: [AdapterError] = []
   /// A GGUF LoRA whose q/k rows are in llama.cpp's order for head counts not yet known: no
-  /// product of it may be formed until ``QKRowOrder/resolve(_:heads:)`` gives them.
+  /// product of it may be formed until ``Checkpoints/QKRowOrder/resolve(_:heads:)`` gives them.
   public internal(set) var pendingRowOrder = false
   /// The head counts its q/k rows were read back with (GGUF LoRAs in llama.cpp's order).
   public internal(set) var rowOrderHeads: LlamaGGUF.Heads?
@@ -47,8 +54,12 @@ public struct Adapter: Sendable {
       ?? checkpoint.metadata
   }
 
-  /// The SHA-256 of the weight file (several files: their digests joined by "+"), as
-  /// `sha256sum` prints it.
+  /// The SHA-256 of the weight file (several files: their digests joined by "+"), as `sha256sum` prints
+  /// it: what fedlora records of each client in a merge's provenance.
+  /// - Returns: the digest in hex; empty for an adapter held in memory.
+  /// - Throws: `CheckpointError.io` when a file cannot be read again or changed since
+  ///   it was opened.
+  /// - Complexity: O(bytes of the weight files), read once.
   public func weightDigest() throws(CheckpointError) -> String {
     var digests: [String] = []
     for file in checkpoint.files { digests.append(try file.sha256()) }
@@ -66,6 +77,21 @@ public struct Adapter: Sendable {
   /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
   /// With `lenient`, modules that cannot be read are left out and listed in `problems`
   /// instead of failing the load (inspect shows every good module beside them).
+  ///
+  /// - Parameters:
+  ///   - path: an adapter folder or file, or a Hugging Face id in the local cache.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none (a bare safetensors, a GGUF without
+  ///     `adapter.lora.alpha`, torchtune).
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  /// - Returns: the adapter, modules sorted by name.
+  /// - Throws: ``AdapterError``: `no-adapter-tensors`, `missing-alpha`, `bad-config`,
+  ///   `unsupported-peft-type`, `unpaired-module`, `bad-factor-shape`, `unsupported-lora-variant`
+  ///   (LoHa, LoKr, DoRA magnitudes...), `mixed-formats`, `bad-alpha`, and
+  ///   ``AdapterError/checkpoint(_:)`` for a file that cannot be opened (`not-found`, a malformed
+  ///   header...).
+  /// - Complexity: O(header bytes + tensors): headers and configs are read, factors stay mapped (MLX's,
+  ///   stored transposed, are copied into memory: O(r (d + k)) per module).
   public static func load(
     _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
   ) throws(AdapterError) -> Adapter {
@@ -73,8 +99,15 @@ public struct Adapter: Sendable {
     return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
   }
 
-  /// The adapter an opened checkpoint holds (a caller that may show its header instead opens
-  /// it once).
+  /// The adapter an opened checkpoint holds (a caller that may show its header instead opens it once).
+  /// - Parameters:
+  ///   - checkpoint: the opened checkpoint.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none.
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  /// - Returns: the adapter.
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``.
+  /// - Complexity: O(tensors), plus the config files read.
   public static func load(
     _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
   ) throws(AdapterError) -> Adapter {
@@ -107,38 +140,14 @@ public struct Adapter: Sendable {
     return try loadPEFT(checkpoint, config: config, alpha: alpha, lenient: lenient)
   }
 
-  /// The PEFT config of a checkpoint: the one its metadata carries (fedlora's bare files), else
-  /// `adapter_config.json` beside it; nil when it has neither.
-  static func readConfig(of checkpoint: Checkpoint) throws(AdapterError) -> AdapterConfig? {
-    var config: AdapterConfig?
-    if let embedded = checkpoint.metadata.first(where: { $0.key == AdapterConfig.metadataKey })?.value {
-      // A bare safetensors adapter fedlora wrote carries its config (rank and alpha patterns).
-      let json = try AdapterError.wrap { () throws(CheckpointError) in
-        try JSON.parse(Array(embedded.utf8), path: checkpoint.path + " (" + AdapterConfig.metadataKey + ")")
-      }
-      config = try AdapterConfig(json: json, path: checkpoint.path)
-    } else {
-      let configPath = checkpoint.folder + "/adapter_config.json"
-      // A config that is there but cannot be read (a FIFO, a link out of the folder) is an
-      // error, not an adapter without a config.
-      if Checkpoint.exists(configPath) {
-        let bytes = try AdapterError.wrap { () throws(CheckpointError) in
-          try ModelFolder.contents(of: "adapter_config.json", in: checkpoint.folder)
-        }
-        let json: JSON
-        do { json = try JSON.parse(bytes, path: configPath) } catch {
-          throw .badConfig(
-            path: configPath,
-            message: String(
-              error.description.dropFirst(error.description.hasPrefix(configPath + ": ") ? configPath.count + 2 : 0)))
-        }
-        config = try AdapterConfig(json: json, path: configPath)
-      }
-    }
-    return config
-  }
-
-  /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
+  /// Loads `path` when it holds a LoRA adapter.
+  /// - Parameters:
+  ///   - path: an adapter or model folder or file.
+  ///   - alpha: the LoRA alpha of an adapter whose files carry none.
+  ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  /// - Returns: the adapter; nil when `path` holds other tensors (a model) or a LoRA without an alpha.
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``, but for `no-adapter-tensors`
+  ///   and `missing-alpha`.
   public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil)
     throws(AdapterError) -> Adapter?
   {
@@ -149,143 +158,6 @@ public struct Adapter: Sendable {
       case .noAdapterTensors, .missingAlpha: return nil
       default: throw error
       }
-    }
-  }
-
-  private static func loadPEFT(_ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?, lenient: Bool)
-    throws(AdapterError) -> Adapter
-  {
-    let path = checkpoint.path
-    var parts: [String: [String: Tensor]] = [:]
-    var full: [Tensor] = []
-    for tensor in checkpoint.tensors {
-      if let (module, part) = ModuleName.fromPEFT(tensor.name) {
-        parts[module, default: [:]][part] = tensor
-      } else {
-        full.append(tensor)
-      }
-    }
-    var modules: [LoRAModule] = []
-    var problems: [AdapterError] = []
-    for (name, found) in parts.sorted(by: { $0.key < $1.key }) {
-      let embedding = found["lora_embedding_A"] != nil || found["lora_embedding_B"] != nil
-      let (aKey, bKey) = embedding ? ("lora_embedding_A", "lora_embedding_B") : ("lora_A.weight", "lora_B.weight")
-      let (a, b) = (found[aKey], found[bKey])
-      if let problem = pairProblem(path: path, module: name, a: a, b: b, names: (aKey, bKey)) {
-        guard lenient else { throw problem }
-        problems.append(problem)
-        continue
-      }
-      guard let a, let b else { continue }
-      let rank = a.shape[0]
-      let moduleAlpha: Double
-      let scale: Double
-      if let config {
-        moduleAlpha = config.rankAndAlpha(for: name).alpha
-        scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
-      } else {
-        guard let alpha else { throw .missingAlpha(path: path) }
-        moduleAlpha = alpha
-        scale = alpha / Double(rank)
-      }
-      var module = LoRAModule(
-        name: name, kind: embedding ? .embedding : .linear, a: a, b: b, rank: rank, alpha: moduleAlpha, scale: scale,
-        fanInFanOut: config?.fanInFanOut ?? false, bias: found["lora_B.bias"], magnitude: found["lora_magnitude_vector"]
-      )
-      if let claimed = config?.rankAndAlpha(for: name).rank, claimed != rank {
-        module.configRank = claimed
-        problems.append(.configRankMismatch(path: path, module: name, configRank: claimed, tensorRank: rank))
-      }
-      modules.append(module)
-    }
-    guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
-    var adapter = Adapter(
-      path: path, format: config == nil ? .safetensors : .peft, config: config, checkpoint: checkpoint,
-      modules: modules, fullTensors: full)
-    adapter.problems = problems
-    return adapter
-  }
-
-  /// Why a module's tensors do not form a LoRA pair `A [r, in]`, `B [out, r]` (nil when they do).
-  static func pairProblem(path: String, module: String, a: Tensor?, b: Tensor?, names: (a: String, b: String))
-    -> AdapterError?
-  {
-    guard let a else { return .unpairedModule(path: path, module: module, missing: names.a) }
-    guard let b else { return .unpairedModule(path: path, module: module, missing: names.b) }
-    // Rank at least 1, and every dimension within what BLAS/LAPACK index (Int32): a file can
-    // claim `d = k = 2^40` for factors of rank 0 in a few bytes.
-    guard a.shape.count == 2, b.shape.count == 2, a.shape[0] == b.shape[1], a.shape[0] >= 1,
-      (a.shape + b.shape).allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) })
-    else {
-      return .badFactorShape(path: path, module: module, a: a.shape, b: b.shape)
-    }
-    return nil
-  }
-
-  /// llama.cpp: `<base>.lora_a` `[r, in]` and `<base>.lora_b` `[out, r]`, one `adapter.lora.alpha`
-  /// for the file; the scale is alpha / r (alpha 0 means scale 1, as llama.cpp applies it).
-  private static func loadGGUF(_ checkpoint: Checkpoint, alpha: Double?, heads: LlamaGGUF.Heads?, lenient: Bool)
-    throws(AdapterError) -> Adapter
-  {
-    let path = checkpoint.path
-    let fileAlpha = checkpoint.gguf?["adapter.lora.alpha"]?.doubleValue ?? alpha ?? 0
-    // A NaN or infinite alpha would scale every factor to NaN.
-    guard fileAlpha.isFinite, fileAlpha >= 0 else {
-      throw .badConfig(path: path, message: "adapter.lora.alpha is \(fileAlpha): not a finite number >= 0")
-    }
-    var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
-    var full: [Tensor] = []
-    for tensor in checkpoint.tensors {
-      if tensor.name.hasSuffix(".lora_a") {
-        pairs[String(tensor.name.dropLast(7)), default: (nil, nil)].a = tensor
-      } else if tensor.name.hasSuffix(".lora_b") {
-        pairs[String(tensor.name.dropLast(7)), default: (nil, nil)].b = tensor
-      } else {
-        full.append(tensor)
-      }
-    }
-    var modules: [LoRAModule] = []
-    var problems: [AdapterError] = []
-    for (base, pair) in pairs.sorted(by: { $0.key < $1.key }) {
-      let name = ModuleName.fromGGUF(base)
-      if let problem = pairProblem(
-        path: path, module: name, a: pair.a, b: pair.b, names: (base + ".lora_a", base + ".lora_b"))
-      {
-        guard lenient else { throw problem }
-        problems.append(problem)
-        continue
-      }
-      guard let a = pair.a, let b = pair.b else { continue }
-      let rank = a.shape[0]
-      modules.append(
-        LoRAModule(
-          name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank,
-          alpha: fileAlpha,
-          scale: fileAlpha == 0 ? 1 : fileAlpha / Double(rank), fanInFanOut: false, bias: nil, magnitude: nil))
-    }
-    guard !modules.isEmpty || !problems.isEmpty else { throw .noAdapterTensors(path: path) }
-    modules.sort { $0.name < $1.name }
-    var adapter = Adapter(
-      path: path, format: .gguf, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: full)
-    adapter.problems = problems
-    // q/k rows: as the file records them, else (another tool's llama LoRA) in llama.cpp's order,
-    // which needs head counts: given, or resolved later (QKRowOrder.resolve), never guessed.
-    let recorded =
-      try AdapterError.wrap { () throws(CheckpointError) in
-        try checkpoint.gguf.map { gguf throws(CheckpointError) in try QKRowOrder.recorded(in: gguf, path: path) } ?? nil
-      }
-    switch recorded {
-    case let .some(.some(own)): return adapter.withRowOrder(own)
-    case .some(nil): return adapter
-    case nil:
-      guard QKRowOrder.isPermuted(architecture: adapter.architecture ?? "llama", modules: modules.map(\.name)) else {
-        return adapter
-      }
-      guard let heads else {
-        adapter.pendingRowOrder = true
-        return adapter
-      }
-      return adapter.withRowOrder(heads)
     }
   }
 

@@ -33,6 +33,14 @@ public struct AdapterConfig: Sendable {
 
   /// Reads the config, refusing any key fedlora uses whose value has the wrong type (PEFT
   /// would fail on it or compute another scale).
+  /// - Parameters:
+  ///   - json: the parsed `adapter_config.json` (or the config a bare safetensors adapter of fedlora's
+  ///     carries).
+  ///   - path: the file named in errors.
+  /// - Throws: ``AdapterError/badConfig(path:message:)`` naming the key and the type expected (`r` not
+  ///   a positive integer, `lora_alpha` negative, a `rank_pattern` key that cannot be matched...).
+  /// - Complexity: O(config size); each pattern key is compiled once (at most 1,000 characters, 20,000
+  ///   states).
   public init(json: JSON, path: String) throws(AdapterError) {
     guard json.objectValue != nil else { throw .badConfig(path: path, message: "not a JSON object") }
     func fail(_ key: String, _ expected: String) -> AdapterError {
@@ -103,6 +111,9 @@ public struct AdapterConfig: Sendable {
 
   /// The rank and alpha of `module` after `rank_pattern` / `alpha_pattern`, matched as PEFT does:
   /// the pattern must match a whole dotted suffix of the module name.
+  /// - Parameter module: the module's name.
+  /// - Returns: its rank and alpha: the first matching pattern's, else `r` and `lora_alpha`.
+  /// - Complexity: O(patterns × name length × pattern length) (Thompson NFA: no backtracking).
   public func rankAndAlpha(for module: String) -> (rank: Int, alpha: Double) {
     let rank = rankPattern.first { compiled[$0.pattern]?.matches(module) == true }?.value ?? self.rank
     let alpha = alphaPattern.first { compiled[$0.pattern]?.matches(module) == true }?.value ?? self.alpha
@@ -111,11 +122,16 @@ public struct AdapterConfig: Sendable {
 
   /// The rank written as `r` when modules differ: the most frequent one (the smallest on a tie);
   /// the others go to `rank_pattern`.
+  /// - Parameter ranks: every module's rank.
+  /// - Returns: the rank for `r` (1 without modules).
   public static func commonRank(_ ranks: [Int]) -> Int {
     Dictionary(grouping: ranks, by: { $0 }).max { ($0.value.count, -$0.key) < ($1.value.count, -$1.key) }?.key ?? 1
   }
 
-  /// `target_modules` for adapted modules: the last component of each name, sorted.
+  /// `target_modules` for adapted modules: the last component of each name (`q_proj`), sorted and
+  /// unique.
+  /// - Parameter moduleNames: the modules' names.
+  /// - Returns: the target module names.
   public static func targets(of moduleNames: [String]) -> [String] {
     Set(moduleNames.map { String($0.split(separator: ".").last ?? "") }).sorted()
   }

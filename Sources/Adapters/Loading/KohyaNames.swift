@@ -41,71 +41,8 @@ enum KohyaNames {
     }
     let body = String(stem.dropFirst(prefix.kohya.count))
     // diffusers converts the whole key (`STEM.lora_down.weight`), and some rules need the suffix.
-    var name = body.replacingAll("_", with: ".") + ".lora.down.weight"
-    if unet {
-      // _convert_unet_lora_key, rule by rule in its order.
-      for (from, to) in [
-        ("input.blocks.0.0", "conv_in"), ("out.2", "conv_out"), ("input.blocks", "down_blocks"),
-        ("down.blocks", "down_blocks"), ("middle.block", "mid_block"), ("mid.block", "mid_block"),
-        ("output.blocks", "up_blocks"), ("up.blocks", "up_blocks"), ("transformer.blocks", "transformer_blocks"),
-        ("to.q.lora", "to_q_lora"), ("to.k.lora", "to_k_lora"), ("to.v.lora", "to_v_lora"),
-        ("to.out.0.lora", "to_out_lora"), ("proj.in", "proj_in"), ("proj.out", "proj_out"),
-        ("emb.layers", "time_emb_proj"), ("conv.in", "conv_in"), ("conv.out", "conv_out"),
-        ("time.embed.0", "time_embedding.linear_1"), ("time.embed.2", "time_embedding.linear_2"),
-        ("label.emb.0.0", "add_embedding.linear_1"), ("label.emb.0.2", "add_embedding.linear_2"),
-        ("time.embedding.linear.1", "time_embedding.linear_1"), ("time.embedding.linear.2", "time_embedding.linear_2"),
-      ] {
-        name = name.replacingAll(from, with: to)
-      }
-      // re.sub(r"\.\d+(?=\D*$)", "", name, count=1): the last run of digits, when a "." precedes it.
-      if name.contains("emb"), !name.contains("time.emb.proj"),
-        let last = name.lastIndex(where: \.isASCIIDigit)
-      {
-        var first = last
-        while first > name.startIndex, name[name.index(before: first)].isASCIIDigit {
-          first = name.index(before: first)
-        }
-        if first > name.startIndex, name[name.index(before: first)] == "." {
-          name.removeSubrange(name.index(before: first)...last)
-        }
-      }
-      if name.contains(".in.") { name = name.replacingAll("in.layers.2", with: "conv1") }
-      if name.contains(".out.") { name = name.replacingAll("out.layers.3", with: "conv2") }
-      if name.contains("downsamplers") || name.contains("upsamplers") { name = name.replacingAll("op", with: "conv") }
-      if name.contains("skip") { name = name.replacingAll("skip.connection", with: "conv_shortcut") }
-      name = name.replacingAll("time.emb.proj", with: "time_emb_proj").replacingAll(
-        "conv.shortcut", with: "conv_shortcut")
-      if name.contains("transformer_blocks"), name.contains("attn1") || name.contains("attn2") {
-        name = name.replacingAll("attn1", with: "attn1.processor").replacingAll("attn2", with: "attn2.processor")
-      }
-      // convert_unet_state_dict_to_peft (UNET_TO_DIFFUSERS); PEFT's module names have no `.processor`.
-      for (from, to) in [
-        (".to_out_lora.down", ".to_out.0.lora_A"), (".to_q_lora.down", ".to_q.lora_A"),
-        (".to_k_lora.down", ".to_k.lora_A"),
-        (".to_v_lora.down", ".to_v.lora_A"), (".lora.down", ".lora_A"), (".processor.", "."),
-      ] {
-        name = name.replacingAll(from, with: to)
-      }
-    } else {
-      for (from, to) in [
-        ("text.model", "text_model"), ("self.attn", "self_attn"), ("q.proj.lora", "to_q_lora"),
-        ("k.proj.lora", "to_k_lora"), ("v.proj.lora", "to_v_lora"), ("out.proj.lora", "to_out_lora"),
-        ("text.projection", "text_projection"),
-      ] {
-        name = name.replacingAll(from, with: to)
-      }
-      if !name.contains("self_attn"), !name.contains("text_projection"), name.contains("mlp") {
-        name = name.replacingAll(".lora.", with: ".lora_linear_layer.")
-      }
-      // DIFFUSERS_OLD_TO_PEFT / DIFFUSERS_TO_PEFT.
-      for (from, to) in [
-        (".to_q_lora.down", ".q_proj.lora_A"), (".to_k_lora.down", ".k_proj.lora_A"),
-        (".to_v_lora.down", ".v_proj.lora_A"),
-        (".to_out_lora.down", ".out_proj.lora_A"), (".lora_linear_layer.down", ".lora_A"), (".lora.down", ".lora_A"),
-      ] {
-        name = name.replacingAll(from, with: to)
-      }
-    }
+    let key = body.replacingAll("_", with: ".") + ".lora.down.weight"
+    let name = unet ? unetKey(key) : textEncoderKey(key)
     guard name.hasSuffix(".lora_A.weight") else { return nil }
     let module = String(name.dropLast(".lora_A.weight".count))
     let parts = module.split(separator: ".", omittingEmptySubsequences: false)
@@ -113,6 +50,80 @@ enum KohyaNames {
       module.replacingAll(".", with: "_") == body
     else { return nil }
     return prefix.component + "." + module
+  }
+
+  /// A UNet key (`STEM.lora.down.weight`, `_` read as `.`) through diffusers'
+  /// `_convert_unet_lora_key`, rule by rule in its order, then `convert_unet_state_dict_to_peft`.
+  private static func unetKey(_ key: String) -> String {
+    var name = key
+    for (from, to) in [
+      ("input.blocks.0.0", "conv_in"), ("out.2", "conv_out"), ("input.blocks", "down_blocks"),
+      ("down.blocks", "down_blocks"), ("middle.block", "mid_block"), ("mid.block", "mid_block"),
+      ("output.blocks", "up_blocks"), ("up.blocks", "up_blocks"), ("transformer.blocks", "transformer_blocks"),
+      ("to.q.lora", "to_q_lora"), ("to.k.lora", "to_k_lora"), ("to.v.lora", "to_v_lora"),
+      ("to.out.0.lora", "to_out_lora"), ("proj.in", "proj_in"), ("proj.out", "proj_out"),
+      ("emb.layers", "time_emb_proj"), ("conv.in", "conv_in"), ("conv.out", "conv_out"),
+      ("time.embed.0", "time_embedding.linear_1"), ("time.embed.2", "time_embedding.linear_2"),
+      ("label.emb.0.0", "add_embedding.linear_1"), ("label.emb.0.2", "add_embedding.linear_2"),
+      ("time.embedding.linear.1", "time_embedding.linear_1"), ("time.embedding.linear.2", "time_embedding.linear_2"),
+    ] {
+      name = name.replacingAll(from, with: to)
+    }
+    // re.sub(r"\.\d+(?=\D*$)", "", name, count=1): the last run of digits, when a "." precedes it.
+    if name.contains("emb"), !name.contains("time.emb.proj"),
+      let last = name.lastIndex(where: \.isASCIIDigit)
+    {
+      var first = last
+      while first > name.startIndex, name[name.index(before: first)].isASCIIDigit {
+        first = name.index(before: first)
+      }
+      if first > name.startIndex, name[name.index(before: first)] == "." {
+        name.removeSubrange(name.index(before: first)...last)
+      }
+    }
+    if name.contains(".in.") { name = name.replacingAll("in.layers.2", with: "conv1") }
+    if name.contains(".out.") { name = name.replacingAll("out.layers.3", with: "conv2") }
+    if name.contains("downsamplers") || name.contains("upsamplers") { name = name.replacingAll("op", with: "conv") }
+    if name.contains("skip") { name = name.replacingAll("skip.connection", with: "conv_shortcut") }
+    name = name.replacingAll("time.emb.proj", with: "time_emb_proj").replacingAll(
+      "conv.shortcut", with: "conv_shortcut")
+    if name.contains("transformer_blocks"), name.contains("attn1") || name.contains("attn2") {
+      name = name.replacingAll("attn1", with: "attn1.processor").replacingAll("attn2", with: "attn2.processor")
+    }
+    // convert_unet_state_dict_to_peft (UNET_TO_DIFFUSERS); PEFT's module names have no `.processor`.
+    for (from, to) in [
+      (".to_out_lora.down", ".to_out.0.lora_A"), (".to_q_lora.down", ".to_q.lora_A"),
+      (".to_k_lora.down", ".to_k.lora_A"),
+      (".to_v_lora.down", ".to_v.lora_A"), (".lora.down", ".lora_A"), (".processor.", "."),
+    ] {
+      name = name.replacingAll(from, with: to)
+    }
+    return name
+  }
+
+  /// A text-encoder key through diffusers' `_convert_text_encoder_lora_key`, then
+  /// `DIFFUSERS_OLD_TO_PEFT` / `DIFFUSERS_TO_PEFT`.
+  private static func textEncoderKey(_ key: String) -> String {
+    var name = key
+    for (from, to) in [
+      ("text.model", "text_model"), ("self.attn", "self_attn"), ("q.proj.lora", "to_q_lora"),
+      ("k.proj.lora", "to_k_lora"), ("v.proj.lora", "to_v_lora"), ("out.proj.lora", "to_out_lora"),
+      ("text.projection", "text_projection"),
+    ] {
+      name = name.replacingAll(from, with: to)
+    }
+    if !name.contains("self_attn"), !name.contains("text_projection"), name.contains("mlp") {
+      name = name.replacingAll(".lora.", with: ".lora_linear_layer.")
+    }
+    // DIFFUSERS_OLD_TO_PEFT / DIFFUSERS_TO_PEFT.
+    for (from, to) in [
+      (".to_q_lora.down", ".q_proj.lora_A"), (".to_k_lora.down", ".k_proj.lora_A"),
+      (".to_v_lora.down", ".v_proj.lora_A"),
+      (".to_out_lora.down", ".out_proj.lora_A"), (".lora_linear_layer.down", ".lora_A"), (".lora.down", ".lora_A"),
+    ] {
+      name = name.replacingAll(from, with: to)
+    }
+    return name
   }
 }
 

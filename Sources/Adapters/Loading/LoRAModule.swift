@@ -37,7 +37,11 @@ public struct LoRAModule: Sendable {
   /// diffusers, MLX, torchtune): nil for PEFT and GGUF modules.
   public var origin: ModuleOrigin? = nil
 
-  /// `B` widened to Float, rows in Hugging Face order.
+  /// `B` widened to `Float`, rows in Hugging Face order (not scaled).
+  /// - Returns: `d * r` values, row-major.
+  /// - Throws: `CheckpointError`: `unsupported-dtype` for a `B` that is not numbers, `io` when its
+  ///   file cannot be read again.
+  /// - Complexity: O(d r) time and memory.
   public func bFloats() throws(CheckpointError) -> [Float] {
     let stored = try b.floats()
     guard bRowOrder != nil else { return stored }
@@ -80,6 +84,10 @@ public struct LoRAModule: Sendable {
   /// `A` and `scale * B` in fp64 (rows of `B` in Hugging Face order), widened once, finiteness
   /// checked in the same pass; nil when a value is NaN or Inf. The mapped pages are released:
   /// memory follows one module.
+  /// - Returns: `A` `[r, k]` and `scale * B` `[d, r]`; nil when a value is not finite.
+  /// - Throws: `CheckpointError`: `unsupported-dtype` for a factor that is not numbers, `io` when a
+  ///   file cannot be read again.
+  /// - Complexity: O(r (d + k)) time and memory.
   public func widenedFactors() throws(CheckpointError) -> (a: Matrix, bs: Matrix)? {
     var a = Matrix(zeros: rank, self.a.shape[1])
     var bs = Matrix(zeros: b.shape[0], rank)

@@ -4,15 +4,20 @@ import Checkpoints
 /// Hugging Face spelling without `.weight` (`model.layers.0.self_attn.q_proj`). llama.cpp names
 /// (`blk.0.attn_q`) map to it for the llama family; other GGUF names are kept as they are.
 public enum ModuleName {
-  /// The module identity of a llama.cpp base tensor name (`blk.3.attn_q.weight`).
+  /// The module identity of a llama.cpp tensor name (`blk.3.attn_q.weight` ->
+  /// `model.layers.3.self_attn.q_proj`); a name of another family is kept, without `.weight`.
+  /// - Parameter name: a llama.cpp tensor or module name.
+  /// - Returns: the module's identity.
   public static func fromGGUF(_ name: String) -> String {
     let hf = LlamaGGUF.hfName(name.hasSuffix(".weight") ? name : name + ".weight")
     let full = hf ?? name
     return full.hasSuffix(".weight") ? String(full.dropLast(7)) : full
   }
 
-  /// The llama.cpp base tensor name of a module (`blk.3.attn_q.weight`), or nil when no
-  /// mapping is known.
+  /// The llama.cpp base tensor name of a module (`model.layers.3.self_attn.q_proj` ->
+  /// `blk.3.attn_q.weight`).
+  /// - Parameter module: the module's identity.
+  /// - Returns: the tensor name; nil when no mapping is known.
   public static func toGGUF(_ module: String) -> String? {
     LlamaGGUF.ggufName(module + ".weight") ?? (module.hasPrefix("blk.") ? module + ".weight" : nil)
   }

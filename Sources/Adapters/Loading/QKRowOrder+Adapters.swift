@@ -7,6 +7,10 @@ extension QKRowOrder {
   /// client whose `base_model_name_or_path` is a local folder with a llama `config.json`.
   /// A recorded order that cannot be read is an error, not silence. A base folder's config that
   /// gives no head counts (a GPT-2 or BERT base: not a llama-family model) gives no order.
+  /// - Parameter adapters: the clients.
+  /// - Returns: the first head counts a client gives; nil when none does.
+  /// - Throws: ``AdapterError/checkpoint(_:)`` when a GGUF LoRA records head counts that are not ones.
+  /// - Complexity: O(clients), plus one `config.json` read per PEFT client naming a local base.
   public static func heads(from adapters: [Adapter]) throws(AdapterError) -> LlamaGGUF.Heads? {
     for adapter in adapters {
       if let heads = adapter.rowOrderHeads { return heads }
@@ -44,6 +48,10 @@ extension QKRowOrder {
   }
 
   /// The head counts of a base checkpoint: a llama GGUF's metadata or the `config.json` beside it.
+  /// - Parameter base: the base checkpoint.
+  /// - Returns: the counts; nil when neither gives any.
+  /// - Throws: ``AdapterError/checkpoint(_:)`` for values that are not head counts, or a config that
+  ///   cannot be read.
   public static func heads(base: Checkpoint) throws(AdapterError) -> LlamaGGUF.Heads? {
     try AdapterError.wrap { () throws(CheckpointError) in
       if let gguf = base.gguf { return try LlamaGGUF.heads(gguf: gguf) }
@@ -63,8 +71,14 @@ extension QKRowOrder {
     return heads
   }
 
-  /// The adapters with every pending q/k row order resolved by `heads` (or, failing that, by
-  /// what the clients give); throws `unknownRowOrder` for one nobody can resolve.
+  /// The adapters with every pending q/k row order (``Adapter/pendingRowOrder``) resolved by `heads`,
+  /// or, failing that, by what the clients give. Call it on loaded clients before a merge.
+  /// - Parameters:
+  ///   - adapters: the loaded clients.
+  ///   - heads: the base model's head counts, when known (`--base-config`, the base).
+  /// - Returns: the adapters, each with its `B` rows read in Hugging Face order.
+  /// - Throws: ``AdapterError``: `unknown-row-order` for an adapter nobody gives head counts for.
+  /// - Complexity: O(modules) per resolved adapter: row orders are computed, no factor is read.
   public static func resolve(_ adapters: [Adapter], heads: LlamaGGUF.Heads?) throws(AdapterError) -> [Adapter] {
     let heads: LlamaGGUF.Heads? = if let heads { heads } else { try Self.heads(from: adapters) }
     return try adapters.map { adapter throws(AdapterError) in

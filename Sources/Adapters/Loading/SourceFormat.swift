@@ -58,6 +58,16 @@ public struct ModuleOrigin: Sendable, Equatable {
   public let transposed: Bool
 
   /// An origin as a reader records it.
+  /// - Parameters:
+  ///   - format: the file's format.
+  ///   - stem: the module's key stem in the file.
+  ///   - aTensor: the stored name of `A`.
+  ///   - bTensor: the stored name of `B`.
+  ///   - alphaTensor: the stored alpha tensor, if any.
+  ///   - aShape: the stored shape of `A`.
+  ///   - bShape: the stored shape of `B`.
+  ///   - kernel: a conv LoRA's kernel `[kh, kw]`; nil for a linear layer.
+  ///   - transposed: whether the factors are stored transposed (MLX).
   public init(
     format: SourceFormat, stem: String, aTensor: String, bTensor: String, alphaTensor: String? = nil,
     aShape: [Int], bShape: [Int], kernel: [Int]? = nil, transposed: Bool = false

@@ -29,26 +29,15 @@ enum TorchtuneReader {
     return "model.layers.\(layer).\(mapped.hf)"
   }
 
+  /// The adapter `checkpoint` holds, with Hugging Face module names; with `lenient`, modules
+  /// that cannot be read are listed in its `problems` instead of failing the load.
   static func load(
     _ checkpoint: Checkpoint, config: AdapterConfig?, alpha: Double?, heads: LlamaGGUF.Heads?, lenient: Bool
   ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
-    var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
-    for tensor in checkpoint.tensors {
-      let name = tensor.name
-      if name.hasSuffix(".lora_a.weight") {
-        pairs[String(name.dropLast(14)), default: (nil, nil)].a = tensor
-      } else if name.hasSuffix(".lora_b.weight") {
-        pairs[String(name.dropLast(14)), default: (nil, nil)].b = tensor
-      } else if name.hasSuffix(".magnitude") {
-        throw .unsupportedVariant(path: path, tensor: name, variant: "a torchtune DoRA magnitude")
-      } else {
-        throw .unsupportedVariant(path: path, tensor: name, variant: "not a torchtune LoRA tensor (lora_a / lora_b)")
-      }
-    }
     var modules: [LoRAModule] = []
     var problems: [AdapterError] = []
-    for (stem, pair) in pairs.sorted(by: { $0.key < $1.key }) {
+    for (stem, pair) in try pairs(in: checkpoint).sorted(by: { $0.key < $1.key }) {
       guard let name = hfName(stem) else {
         throw .unsupportedVariant(
           path: path, tensor: (pair.a ?? pair.b)?.name ?? stem,
@@ -57,39 +46,7 @@ enum TorchtuneReader {
         )
       }
       do throws(AdapterError) {
-        guard let down = pair.a else {
-          throw AdapterError.unpairedModule(path: path, module: name, missing: stem + ".lora_a.weight")
-        }
-        guard let up = pair.b else {
-          throw AdapterError.unpairedModule(path: path, module: name, missing: stem + ".lora_b.weight")
-        }
-        let (a, b, kernel) = try FactorPair.views(path: path, module: name, down: down, up: up)
-        guard kernel == nil else {
-          throw AdapterError.badFactor(
-            path: path, module: name, tensor: down.name, message: "torchtune LoRA factors are 2-D")
-        }
-        let rank = a.shape[0]
-        let moduleAlpha: Double
-        let scale: Double
-        if let config {
-          moduleAlpha = config.rankAndAlpha(for: name).alpha
-          scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
-        } else if let alpha {
-          moduleAlpha = alpha
-          scale = alpha / Double(rank)
-        } else {
-          throw AdapterError.formatNeedsAlpha(
-            path: path, format: "torchtune",
-            reason:
-              "its lora_alpha lives in the training recipe, not in the file (nor is torchtune's adapter_config.json beside it)"
-          )
-        }
-        var module = LoRAModule(
-          name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank,
-          alpha: moduleAlpha, scale: scale, fanInFanOut: false, bias: nil, magnitude: nil)
-        module.origin = ModuleOrigin(
-          format: .torchtune, stem: stem, aTensor: down.name, bTensor: up.name, aShape: down.shape, bShape: up.shape)
-        modules.append(module)
+        modules.append(try module(name, stem: stem, pair: pair, path: path, config: config, alpha: alpha))
       } catch {
         guard lenient, error.module != nil else { throw error }
         problems.append(error)
@@ -102,15 +59,83 @@ enum TorchtuneReader {
       modules: modules, fullTensors: [])
     adapter.readFormat = .torchtune
     adapter.problems = problems
-    // q/k rows: torchtune's per-head order, read back with the head counts given or found beside
-    // the file; otherwise resolved later (QKRowOrder.resolve) or refused, never guessed.
-    guard modules.contains(where: { LlamaGGUF.isQueryOrKey($0.name) }) else { return adapter }
-    let config = checkpoint.folder + "/config.json"
+    return try inHuggingFaceRowOrder(adapter, heads: heads)
+  }
+
+  /// Each module stem's `lora_a` / `lora_b` weights; any other tensor (a DoRA magnitude
+  /// included) is refused by name.
+  private static func pairs(in checkpoint: Checkpoint) throws(AdapterError) -> [String: (a: Tensor?, b: Tensor?)] {
+    var pairs: [String: (a: Tensor?, b: Tensor?)] = [:]
+    for tensor in checkpoint.tensors {
+      let name = tensor.name
+      if name.hasSuffix(".lora_a.weight") {
+        pairs[String(name.dropLast(14)), default: (nil, nil)].a = tensor
+      } else if name.hasSuffix(".lora_b.weight") {
+        pairs[String(name.dropLast(14)), default: (nil, nil)].b = tensor
+      } else if name.hasSuffix(".magnitude") {
+        throw .unsupportedVariant(path: checkpoint.path, tensor: name, variant: "a torchtune DoRA magnitude")
+      } else {
+        throw .unsupportedVariant(
+          path: checkpoint.path, tensor: name, variant: "not a torchtune LoRA tensor (lora_a / lora_b)")
+      }
+    }
+    return pairs
+  }
+
+  /// Module `name` (torchtune's `stem`) from its pair: 2-D factors, scaled by the config's alpha
+  /// (rsLoRA too), else by `alpha`; refused without either.
+  private static func module(
+    _ name: String, stem: String, pair: (a: Tensor?, b: Tensor?), path: String, config: AdapterConfig?,
+    alpha: Double?
+  ) throws(AdapterError) -> LoRAModule {
+    guard let down = pair.a else {
+      throw AdapterError.unpairedModule(path: path, module: name, missing: stem + ".lora_a.weight")
+    }
+    guard let up = pair.b else {
+      throw AdapterError.unpairedModule(path: path, module: name, missing: stem + ".lora_b.weight")
+    }
+    let (a, b, kernel) = try FactorPair.views(path: path, module: name, down: down, up: up)
+    guard kernel == nil else {
+      throw AdapterError.badFactor(
+        path: path, module: name, tensor: down.name, message: "torchtune LoRA factors are 2-D")
+    }
+    let rank = a.shape[0]
+    let moduleAlpha: Double
+    let scale: Double
+    if let config {
+      moduleAlpha = config.rankAndAlpha(for: name).alpha
+      scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
+    } else if let alpha {
+      moduleAlpha = alpha
+      scale = alpha / Double(rank)
+    } else {
+      throw AdapterError.formatNeedsAlpha(
+        path: path, format: "torchtune",
+        reason:
+          "its lora_alpha lives in the training recipe, not in the file (nor is torchtune's adapter_config.json beside it)"
+      )
+    }
+    var module = LoRAModule(
+      name: name, kind: name.hasSuffix("embed_tokens") ? .embedding : .linear, a: a, b: b, rank: rank,
+      alpha: moduleAlpha, scale: scale, fanInFanOut: false, bias: nil, magnitude: nil)
+    module.origin = ModuleOrigin(
+      format: .torchtune, stem: stem, aTensor: down.name, bTensor: up.name, aShape: down.shape, bShape: up.shape)
+    return module
+  }
+
+  /// q/k rows: torchtune's per-head order, read back with the head counts given or found beside
+  /// the file; otherwise resolved later (QKRowOrder.resolve) or refused, never guessed.
+  private static func inHuggingFaceRowOrder(_ adapter: Adapter, heads: LlamaGGUF.Heads?) throws(AdapterError)
+    -> Adapter
+  {
+    guard adapter.modules.contains(where: { LlamaGGUF.isQueryOrKey($0.name) }) else { return adapter }
+    let config = adapter.checkpoint.folder + "/config.json"
     let found: LlamaGGUF.Heads? =
       if let heads { heads } else if Checkpoint.isFile(config) {
         try AdapterError.wrap { () throws(CheckpointError) in try LlamaGGUF.heads(configAt: config) }
       } else { nil }
     guard let found else {
+      var adapter = adapter
       adapter.pendingRowOrder = true
       return adapter
     }

@@ -26,6 +26,10 @@ public enum ForeignWriter {
   }
 
   /// The files an output at `path` consists of (a folder's: all that writing one replaces in it).
+  /// - Parameters:
+  ///   - format: kohya, diffusers or mlx.
+  ///   - path: the destination.
+  /// - Returns: the file paths.
   public static func files(_ format: AdapterFormat, path: String) -> [String] {
     switch format {
     case .diffusers where !path.hasSuffix(".safetensors"): [path + "/" + diffusersFile]
@@ -34,7 +38,12 @@ public enum ForeignWriter {
     }
   }
 
-  /// Whether OUT is a folder for this format (diffusers without `.safetensors`, MLX always).
+  /// Whether an output at `path` is a folder for this format (diffusers without `.safetensors`, MLX
+  /// always).
+  /// - Parameters:
+  ///   - format: kohya, diffusers or mlx.
+  ///   - path: the destination.
+  /// - Returns: whether it is a folder.
   public static func isFolder(_ format: AdapterFormat, path: String) -> Bool {
     format == .mlx || (format == .diffusers && !path.hasSuffix(".safetensors"))
   }
@@ -241,7 +250,15 @@ public enum ForeignWriter {
     }
   }
 
-  /// Writes a converted adapter (no supplied tensors) as ``open(_:format:metadata:mlxConfig:to:progress:in:)`` stages it.
+  /// Writes a converted adapter (``AdapterConversion/toForeign(_:format:dtype:)``) at `path`: one
+  /// safetensors file, or a folder for MLX, and for diffusers unless `path` ends in `.safetensors`.
+  /// - Parameters:
+  ///   - result: the converted adapter (no supplied tensors).
+  ///   - format: kohya, diffusers or mlx.
+  ///   - path: the destination.
+  ///   - transaction: the run's outputs.
+  /// - Throws: ``AdapterError``: `bad-option` for an MLX output named as a file, or a failed write.
+  /// - Complexity: O(total bytes), as `SafeTensorsWriter`.
   public static func write(
     _ result: AdapterConversion.Result, format: AdapterFormat, to path: String, in transaction: OutputTransaction
   ) throws(AdapterError) {

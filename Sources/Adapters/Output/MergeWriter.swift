@@ -3,7 +3,7 @@ import Checkpoints
 /// Where a merge's result goes and in what form, with the CLI's defaults: an adapter's format
 /// from the output's extension (`.gguf`, `.safetensors`, else a PEFT folder); with a base, a
 /// merged checkpoint of the same choice (`.gguf`, `.safetensors`, else a sharded folder of
-/// ``SafeTensorsWriter/defaultShardSize`` shards), and for `fedex` its FedAvg adapter beside it.
+/// `SafeTensorsWriter.defaultShardSize` shards), and for `fedex` its FedAvg adapter beside it.
 public struct MergeDestination {
   /// The output path (a file, or a folder for a PEFT adapter or a sharded checkpoint).
   public var path: String
@@ -15,15 +15,18 @@ public struct MergeDestination {
   public var adapterPath: String?
   /// The output dtype: nil for the clients' (adapters) or each base tensor's (merged bases).
   public var dtype: DType?
-  /// Tensor data per shard of a sharded checkpoint; nil for ``SafeTensorsWriter/defaultShardSize``.
+  /// Tensor data per shard of a sharded checkpoint; nil for `SafeTensorsWriter.defaultShardSize`.
   public var shardSize: Int?
   /// The head counts that order a llama GGUF LoRA's q/k rows (else the clients').
   public var llamaHeads: LlamaGGUF.Heads?
 
   /// A destination at `path`, everything else by default.
+  /// - Parameter path: the output file or folder.
   public init(path: String) { self.path = path }
 
-  /// The adapter format a path's extension names: `.gguf`, `.safetensors`; nil for others.
+  /// The adapter format a path's extension names.
+  /// - Parameter path: an output path.
+  /// - Returns: `.gguf` or `.safetensors`; nil for other paths (a folder).
   public static func adapterFormat(ofPath path: String) -> AdapterFormat? {
     path.hasSuffix(".gguf") ? .gguf : path.hasSuffix(".safetensors") ? .safetensors : nil
   }
@@ -35,6 +38,8 @@ public struct MergeDestination {
   /// kohya), diffusers (all diffusers, or kohya and diffusers clients together: diffusers'
   /// `load_lora_weights` reads it, and it names every module either kind has),
   /// MLX-LM; nil for PEFT, bare safetensors, GGUF and torchtune clients (PEFT's rules).
+  /// - Parameter clients: the loaded clients.
+  /// - Returns: the clients' common format, or nil.
   public static func clientsFormat(_ clients: [Adapter]) -> AdapterFormat? {
     let formats = Set(clients.map(\.sourceFormat))
     if formats == [.kohya] { return .kohya }
@@ -59,6 +64,12 @@ public struct MergeDestination {
   /// extension, else the clients' own (``clientsFormat(_:)``) where OUT can hold it (kohya: a
   /// `.safetensors` file; MLX: a folder), else by the extension, else a PEFT folder. `note`
   /// says why, when the choice is not the plain one (never chosen silently).
+  /// - Parameters:
+  ///   - given: the format asked for (`--format`), or nil.
+  ///   - clients: the loaded clients.
+  ///   - path: the output path.
+  /// - Returns: the format, where it came from, and a note for the user when the choice is not the
+  ///   plain one.
   public static func chooseFormat(given: AdapterFormat?, clients: [Adapter], path: String) -> (
     format: AdapterFormat, source: FormatSource, note: String?
   ) {
@@ -116,8 +127,14 @@ public final class MergeWriter {
   private let basePlan: BaseMerge.Plan?
 
   /// Plans the output of `merge` at `destination`.
+  /// - Parameters:
+  ///   - merge: the planned merge.
+  ///   - destination: where it goes and in what form.
+  ///   - provenance: what the outputs record of their making.
   /// - Throws: `AdapterError` for a base that does not hold the adapted weights, a quantised
   ///   tensor that cannot be merged into, a llama config that cannot be exported.
+  /// - Complexity: O(base tensors + modules) to lay out a merged base (no tensor data read); a llama
+  ///   export to GGUF also reads `config.json` and the tokenizer files.
   public init(_ merge: Merge, to destination: MergeDestination, provenance: AdapterWriter.Provenance)
     throws(AdapterError)
   {
@@ -141,9 +158,14 @@ public final class MergeWriter {
 
   /// Solves the merge and writes its output(s) in `transaction` (a dry run's records the files
   /// and solves nothing).
-  /// - Parameter progress: called with each base tensor's byte count once written.
+  /// - Parameters:
+  ///   - progress: called with each base tensor's byte count once written.
+  ///   - transaction: the run's outputs; commit it afterwards for the files to appear.
   /// - Returns: the merge's report (no modules for a dry run).
   /// - Throws: `AdapterError`: what solving throws, or a failed write.
+  /// - Complexity: as ``Merge/solve(window:consume:)`` for the modules, plus O(base bytes): every base
+  ///   tensor is read once and written once (adapted ones as `W0 + left @ right` a row slice at a time,
+  ///   one SGEMM per slice), memory bounded by threads × a slice.
   public func write(progress: ProgressHandler? = nil, in transaction: OutputTransaction) throws(AdapterError)
     -> MergeReport
   {

@@ -21,10 +21,17 @@ public enum HubCache {
     return (variable("HOME") ?? "") + "/.cache/huggingface/hub"
   }
 
-  /// The snapshot folder `argument` names when it is not an existing path but has the form of
-  /// a model id; nil for an existing path. Nothing there is `not-found` when the argument names
-  /// a local path (it starts with `.`, `/` or `~`, has more than one `/`, or its first part
-  /// exists here), and `not-cached`, naming where it looked, for an id that is not cached.
+  /// The snapshot folder `argument` names when it is not an existing path but has the form of a model
+  /// id.
+  ///
+  /// Nothing is downloaded: the id must be in the local cache (``root``).
+  ///
+  /// - Parameter argument: a path, or a Hugging Face id `owner/name[@revision]` (a branch, tag or
+  ///   40-digit commit).
+  /// - Returns: the snapshot folder; nil when `argument` is an existing path.
+  /// - Throws: ``CheckpointError``: `not-found` when nothing is there and the argument names a local
+  ///   path (it starts with `.`, `/` or `~`, has more than one `/`, or its first part exists here);
+  ///   `not-cached`, naming where it looked, for an id that is not cached.
   public static func snapshot(for argument: String) throws(CheckpointError) -> String? {
     guard entryType(argument) == nil else { return nil }
     guard !namesLocalPath(argument), let (owner, name, revision) = parse(argument) else {

@@ -48,7 +48,13 @@ public final class MappedFile: Sendable {
     }
   }
 
-  /// Maps the regular file at `path` read-only; anything else (a folder, a FIFO) is refused before it is opened.
+  /// Maps the regular file at `path` read-only; anything else (a folder, a FIFO, a device) is refused
+  /// before it is opened.
+  ///
+  /// - Parameter path: the file to map (symlinks followed).
+  /// - Throws: ``CheckpointError/io(path:message:)`` when it is missing or not a regular file, cannot
+  ///   be opened, or cannot be mapped (out of address space or of the process's memory-map limit).
+  /// - Complexity: O(1): pages are read only when touched.
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let (base, info) = try Self.map(path)
@@ -120,14 +126,27 @@ public final class MappedFile: Sendable {
     return (UnsafeRawPointer(pointer), info)
   }
 
-  /// A copy of a small file's bytes (configs, indexes).
+  /// A copy of a small file's bytes (configs, indexes, tokenizer files).
+  /// - Parameter path: the file to read.
+  /// - Returns: every byte of the file.
+  /// - Throws: ``CheckpointError/io(path:message:)`` when it cannot be mapped (see ``init(path:)``).
+  /// - Complexity: O(file size) time and memory; not for checkpoints, whose data is read through a map.
   public static func contents(of path: String) throws(CheckpointError) -> [UInt8] {
     let file = try MappedFile(path: path)
     return try file.withBytes(0..<file.size) { Array($0) }
   }
 
-  /// Calls `body` with the bytes in `range` (which must lie inside the file), mapping the file
-  /// again first if its map was released. The buffer is valid only inside `body`.
+  /// Calls `body` with the bytes in `range`, mapping the file again first if its map was released. The
+  /// buffer is valid only inside `body`.
+  ///
+  /// - Parameters:
+  ///   - range: byte offsets within the file; it must lie inside (a precondition: check untrusted
+  ///     ranges with ``contains(offset:count:)`` first).
+  ///   - body: reads the bytes; what it returns is returned.
+  /// - Returns: what `body` returns.
+  /// - Throws: ``CheckpointError/io(path:message:)`` when the file must be mapped again and cannot be,
+  ///   or has changed on disk since it was opened; or what `body` throws.
+  /// - Complexity: O(1) itself; the pages `body` touches are read from disk.
   public func withBytes<Result>(
     _ range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws(CheckpointError) -> Result
   ) throws(CheckpointError) -> Result {
@@ -137,18 +156,30 @@ public final class MappedFile: Sendable {
     return try body(UnsafeRawBufferPointer(start: base.map { $0 + range.lowerBound }, count: range.count))
   }
 
-  /// Whether `count` bytes starting at `offset` lie inside the file (overflow-safe).
+  /// Whether `count` bytes starting at `offset` lie inside the file (overflow-safe): the check to make
+  /// on every offset and length a header claims.
+  /// - Parameters:
+  ///   - offset: the first byte.
+  ///   - count: the number of bytes.
+  /// - Returns: false for negative values or a range past the end.
   public func contains(offset: Int, count: Int) -> Bool {
     offset >= 0 && count >= 0 && offset <= size && count <= size - offset
   }
 
-  /// An unaligned little-endian load at `offset`; the caller has checked the bounds.
-  public func load<T: FixedWidthInteger>(_: T.Type, at offset: Int) throws(CheckpointError) -> T {
+  /// An unaligned little-endian load at `offset`; the caller has checked the bounds (a precondition).
+  /// - Parameters:
+  ///   - type: the integer type to load (`UInt32.self`).
+  ///   - offset: the byte offset of the value.
+  /// - Returns: the value, in host byte order.
+  /// - Throws: ``CheckpointError/io(path:message:)`` when the file must be mapped again and cannot be.
+  public func load<T: FixedWidthInteger>(_ type: T.Type, at offset: Int) throws(CheckpointError) -> T {
     precondition(contains(offset: offset, count: MemoryLayout<T>.size))
     return try withBytes(offset..<(offset + MemoryLayout<T>.size)) { T(littleEndian: $0.loadUnaligned(as: T.self)) }
   }
 
-  /// Tells the kernel that `range` has been consumed, so its pages can be dropped.
+  /// Tells the kernel that `range` has been consumed, so its pages can be dropped (`MADV_DONTNEED`);
+  /// memory standing in for a file is left alone.
+  /// - Parameter range: byte offsets already read.
   public func done(with range: Range<Int>) {
     // Dropping an anonymous map's pages would zero them.
     if !anonymous { advise(range, MADV_DONTNEED) }

@@ -13,7 +13,12 @@
 /// refused by name, so a folder cannot pull an outside file into an output or an error message.
 /// The paths a user names on the command line are theirs and are followed.
 public enum ModelFolder {
-  /// Throws when `path`, a file found in `folder`, resolves outside the folder's repository.
+  /// Checks that `path`, a file found in `folder`, resolves inside the folder's repository (the folder,
+  /// or the Hugging Face cache entry of a snapshot folder).
+  /// - Parameters:
+  ///   - path: a file inside `folder` (possibly a symlink, or in a subfolder).
+  ///   - folder: the model or adapter folder it was found in.
+  /// - Throws: ``CheckpointError/io(path:message:)`` naming the link's target when it leads outside.
   public static func checkContained(_ path: String, in folder: String) throws(CheckpointError) {
     // A file in a subfolder (a sentence-transformers module) may be reached through a linked folder.
     guard entryType(path) == S_IFLNK || path.dropFirst(folder.count + 1).contains("/") else { return }
@@ -33,7 +38,14 @@ public enum ModelFolder {
     return folder
   }
 
-  /// The bytes of `name` in `folder`, under the symlink rule.
+  /// The bytes of `name` in `folder`, under the symlink rule (``checkContained(_:in:)``).
+  /// - Parameters:
+  ///   - name: a file name relative to `folder`.
+  ///   - folder: the model or adapter folder.
+  /// - Returns: every byte of the file.
+  /// - Throws: ``CheckpointError/io(path:message:)`` when the file is refused by the rule, missing, or
+  ///   cannot be read.
+  /// - Complexity: O(file size): the file is read into memory (configs, tokenizers).
   public static func contents(of name: String, in folder: String) throws(CheckpointError) -> [UInt8] {
     let path = folder + "/" + name
     try checkContained(path, in: folder)

@@ -24,7 +24,14 @@ public final class OutputFile: Sendable {
 
   deinit { close(fd) }
 
-  /// Writes all of `bytes` at `offset`.
+  /// Writes all of `bytes` at byte offset `offset` from the start of the file (safe from several
+  /// threads at distinct offsets).
+  /// - Parameters:
+  ///   - bytes: the bytes to write.
+  ///   - offset: where the first one goes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` naming the destination (a full disk, an
+  ///   I/O error).
+  /// - Complexity: O(`bytes.count`).
   public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(CheckpointError) {
     guard let base = bytes.baseAddress else { return }
     var done = 0
@@ -37,11 +44,19 @@ public final class OutputFile: Sendable {
   }
 
   /// Writes all of `bytes` at byte offset `offset` from the start of the file.
+  /// - Parameters:
+  ///   - bytes: the bytes to write.
+  ///   - offset: where the first one goes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` naming the destination.
+  /// - Complexity: O(`bytes.count`).
   public func write(_ bytes: [UInt8], at offset: Int) throws(CheckpointError) {
     try bytes.withUnsafeBytes { raw in Result { () throws(CheckpointError) in try write(raw, at: offset) } }.get()
   }
 
-  /// Sets the file length (sparse where nothing is written).
+  /// Sets the file length (sparse where nothing is written), so that tensors can then be written at
+  /// their offsets in any order.
+  /// - Parameter length: the file's length in bytes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` naming the destination.
   public func setLength(_ length: Int) throws(CheckpointError) {
     guard ftruncate(fd, off_t(length)) == 0 else { throw .writeFailed(path: path, message: systemError()) }
   }

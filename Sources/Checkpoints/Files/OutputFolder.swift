@@ -23,7 +23,14 @@ public final class OutputFolder {
   /// Whether the destination existed (and may hold an earlier output's files).
   public var existed: Bool { staging == nil }
 
-  /// Stages the file `name` holding `tensors` (recorded by a dry run) in the folder: `body` fills it.
+  /// Stages the file `name` in the folder: `body` fills it, and it is synced to disk when `body`
+  /// returns. A dry run records it (with `tensors`) and does not call `body`.
+  /// - Parameters:
+  ///   - name: a file name relative to the folder (a subfolder is made when it has one).
+  ///   - tensors: the tensors it will hold, for a dry run's plan.
+  ///   - body: writes the file's bytes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when the name is a folder or the file
+  ///   cannot be made or synced; or what `body` throws.
   public func file(_ name: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
     guard let output = try open(name, tensors: tensors) else { return }
     try body(output)
@@ -57,12 +64,19 @@ public final class OutputFolder {
     return output
   }
 
-  /// Stages the file `name` with `contents`.
+  /// Stages the file `name` with `contents` (a config, an index).
+  /// - Parameters:
+  ///   - name: a file name relative to the folder.
+  ///   - contents: its bytes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when it cannot be made, written or
+  ///   synced.
   public func file(_ name: String, contents: [UInt8]) throws {
     try file(name) { try $0.write(contents, at: 0) }
   }
 
-  /// Removes the file `name`, an earlier output's that this one no longer has, on commit.
+  /// Removes the regular file `name`, an earlier output's that this one no longer has (an old shard),
+  /// when the transaction commits; nothing in a new folder.
+  /// - Parameter name: a file name relative to the folder.
   public func removeOnCommit(_ name: String) {
     if staging == nil, entryType(path + "/" + name) == S_IFREG { transaction.remove(path + "/" + name) }
   }

@@ -42,7 +42,8 @@ public final class OutputTransaction {
   /// What a dry run would write, in the order written (empty for a real transaction).
   public private(set) var planned: [PlannedFile] = []
 
-  /// An empty transaction: nothing staged yet. `dryRun`: check and record, write nothing.
+  /// An empty transaction: nothing staged yet.
+  /// - Parameter dryRun: check and record (``planned``), write nothing.
   public init(dryRun: Bool = false) { self.dryRun = dryRun }
 
   deinit {
@@ -51,7 +52,15 @@ public final class OutputTransaction {
     Temporaries.discardFolders(createdFolders)
   }
 
-  /// Stages the file `path` holding `tensors` (recorded by a dry run): `body` fills it.
+  /// Stages the file `path`: `body` fills a temporary beside it, synced to disk when `body` returns,
+  /// renamed into place by ``commit()``. A dry run records it (with `tensors`) and does not call
+  /// `body`.
+  /// - Parameters:
+  ///   - path: the destination file; missing parent folders are created.
+  ///   - tensors: the tensors it will hold, for a dry run's plan.
+  ///   - body: writes the file's bytes.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when `path` is a folder, a parent is not
+  ///   a folder, or the temporary cannot be made or synced; or what `body` throws.
   public func file(_ path: String, tensors: [OutputTensor] = [], _ body: (OutputFile) throws -> Void) throws {
     guard let output = try open(path, tensors: tensors) else { return }
     try body(output)
@@ -79,7 +88,14 @@ public final class OutputTransaction {
     return output
   }
 
-  /// Stages the folder `path`: `body` writes its files through the ``OutputFolder``.
+  /// Stages the folder `path`: `body` writes its files through the ``OutputFolder``. A new folder is a
+  /// temporary folder renamed into place; in an existing one each file is staged beside its destination
+  /// and the other files stay.
+  /// - Parameters:
+  ///   - path: the destination folder; missing parent folders are created.
+  ///   - body: stages the folder's files.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when `path` exists and is not a folder,
+  ///   or the temporary cannot be made; or what `body` throws.
   public func folder(_ path: String, _ body: (OutputFolder) throws -> Void) throws {
     let destination = trimmingTrailingSlashes(path)
     if !dryRun { Temporaries.removeStale(for: destination) }
@@ -124,8 +140,11 @@ public final class OutputTransaction {
   /// replaces), done after every rename.
   func remove(_ path: String) { steps.append(.remove(path)) }
 
-  /// Renames every staged output into place, in the order staged, then makes the staged
-  /// removals.
+  /// Renames every staged output into place, in the order staged, then makes the staged removals. Not
+  /// for a dry run (a precondition).
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when a rename fails; outputs renamed
+  ///   before it stay in place.
+  /// - Complexity: O(staged files): renames only, no data is copied.
   public func commit() throws {
     precondition(!dryRun, "a dry-run transaction writes nothing to commit")
     for case let .move(temporary, destination) in steps { try Temporaries.moveIntoPlace(temporary, destination) }
@@ -134,7 +153,12 @@ public final class OutputTransaction {
     for case let .remove(path) in steps { unlink(path) }
   }
 
-  /// Runs `body` in `transaction`, or in a transaction of its own that it commits.
+  /// Runs `body` in `transaction`, or in a transaction of its own that it commits when `body` returns.
+  /// - Parameters:
+  ///   - transaction: the caller's transaction (committed by the caller), or nil.
+  ///   - body: stages outputs in the transaction.
+  /// - Throws: what `body` or ``commit()`` throws; on a failure nothing of an own transaction is left
+  ///   behind.
   public static func run(in transaction: OutputTransaction?, _ body: (OutputTransaction) throws -> Void) throws {
     if let transaction { return try body(transaction) }
     let own = OutputTransaction()

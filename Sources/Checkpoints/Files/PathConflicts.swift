@@ -17,15 +17,28 @@ public enum PathConflicts {
     public let writes: ((String) -> Bool)?
 
     /// A file output at `path`.
+    /// - Parameter path: the output file as spelled.
+    /// - Returns: the output, for ``PathConflicts/check(_:inputs:)``.
     public static func file(_ path: String) -> Output { Output(path: path, writes: nil) }
-    /// A folder output at `path`; `writes` tells which file names in it the output writes.
+    /// A folder output at `path`.
+    /// - Parameters:
+    ///   - path: the output folder as spelled.
+    ///   - writes: whether a file of a given name in the folder is one the output writes (a PEFT folder
+    ///     writes `adapter_model.safetensors` and `adapter_config.json`).
+    /// - Returns: the output, for ``PathConflicts/check(_:inputs:)``.
     public static func folder(_ path: String, writes: @escaping (String) -> Bool) -> Output {
       Output(path: path, writes: writes)
     }
   }
 
-  /// Throws `outputIsInput` when an output is an input, lies inside an input folder, or would
-  /// replace a file given as an input; and when two outputs are one path.
+  /// Checks that no output can destroy an input: call it before anything is read or written.
+  /// - Parameters:
+  ///   - outputs: the run's outputs.
+  ///   - inputs: every path the run reads (files or folders).
+  /// - Throws: ``CheckpointError/outputIsInput(output:input:relation:)`` when an output is an input,
+  ///   lies inside an input folder, or would replace a file given as an input, or when two outputs are
+  ///   one path.
+  /// - Complexity: O(outputs × inputs) comparisons after one `realpath` per path.
   public static func check(_ outputs: [Output], inputs: [String]) throws(CheckpointError) {
     let resolvedInputs = inputs.map { (spelled: $0, resolved: resolve($0), isFolder: fileType($0) == S_IFDIR) }
     var seen: [(spelled: String, resolved: String)] = []
@@ -52,7 +65,10 @@ public enum PathConflicts {
     }
   }
 
-  /// Throws `duplicateInput` when two inputs are the same file or folder.
+  /// Checks that no input is given twice under two spellings.
+  /// - Parameter inputs: the input paths.
+  /// - Throws: ``CheckpointError/duplicateInput(first:second:)`` when two inputs resolve to the same
+  ///   file or folder.
   public static func checkDistinct(_ inputs: [String]) throws(CheckpointError) {
     var seen: [String: String] = [:]
     for input in inputs {
@@ -62,8 +78,10 @@ public enum PathConflicts {
     }
   }
 
-  /// The absolute path the kernel would reach: the longest existing prefix through
-  /// `realpath`, the rest appended with `.` and `..` applied.
+  /// The absolute path the kernel would reach: the longest existing prefix through `realpath`, the rest
+  /// appended with `.` and `..` applied.
+  /// - Parameter path: a path, relative or absolute, existing or not.
+  /// - Returns: the resolved absolute path (as spelled when even the working folder is gone).
   public static func resolve(_ path: String) -> String {
     let path = trimmingTrailingSlashes(path.isEmpty ? "." : path)
     if let real = realpath(path, nil) {

@@ -8,10 +8,17 @@ import COpenSSL
 #endif
 
 extension MappedFile {
-  /// The SHA-256 of the whole file as 64 lowercase hex digits (what `sha256sum` prints), by
-  /// OpenSSL's libcrypto. Read with `pread` into one 4 MB buffer, not through the map: a
-  /// kernel copy costs less than faulting every page in and releasing it again, and no client
-  /// stays resident. The file read is checked to be the one mapped.
+  /// The SHA-256 of the whole file as 64 lowercase hex digits (what `sha256sum` prints), by OpenSSL's
+  /// libcrypto.
+  ///
+  /// Read with `pread` into one 4 MB buffer, not through the map: a kernel copy costs less than
+  /// faulting every page in and releasing it again, and no client stays resident. The file read is
+  /// checked to be the one mapped.
+  ///
+  /// - Returns: the digest in hex.
+  /// - Throws: ``CheckpointError/io(path:message:)`` for memory standing in for a file (nothing to
+  ///   hash), a file that changed or shrank since it was opened, or a read error.
+  /// - Complexity: O(file size) read once; memory O(4 MB).
   public func sha256() throws(CheckpointError) -> String {
     let fd = try openAgain()
     defer { close(fd) }

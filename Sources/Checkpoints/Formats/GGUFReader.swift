@@ -21,12 +21,28 @@ public struct GGUFFile: Sendable {
   /// Absolute offset of the data section.
   public let dataStart: Int
 
-  /// Maps and parses the GGUF file at `path`.
+  /// Maps and parses the GGUF file at `path` (see ``init(file:)``).
+  /// - Parameter path: the file.
+  /// - Throws: ``CheckpointError``: `io` when it cannot be mapped, and the header errors of
+  ///   ``init(file:)``.
+  /// - Complexity: O(header bytes); tensor data is mapped, not read.
   public init(path: String) throws(CheckpointError) {
     try self.init(file: MappedFile(path: path))
   }
 
   /// Parses the header of `file`: shapes become `ne` reversed (PyTorch order), data offsets absolute.
+  ///
+  /// Every count is checked against the bytes left before anything is reserved for it, and every tensor
+  /// against the file's size.
+  ///
+  /// - Parameter file: the mapped file.
+  /// - Throws: ``CheckpointError``, each with the offset, key or tensor at fault: `bad-magic`,
+  ///   `wrong-byte-order`, `unsupported-version`, `count-too-large`, `truncated`, `empty-key`,
+  ///   `duplicate-key`, `bad-value-type`, `nested-array`, `bad-alignment`, `tensor-name-too-long`,
+  ///   `duplicate-tensor`, `too-many-dims`, `unknown-ggml-type`, `bad-block-multiple`,
+  ///   `size-overflow`, `misaligned-offset`, `tensor-beyond-file`, `invalid-utf8`.
+  /// - Complexity: O(header bytes) time and memory (metadata arrays such as a vocabulary included); no
+  ///   tensor data is read.
   public init(file: MappedFile) throws(CheckpointError) {
     let path = file.path
     self.file = file
@@ -53,10 +69,27 @@ public struct GGUFFile: Sendable {
       throw .countTooLarge(path: path, what: "tensor count", count: tensorCount, offset: countsOffset)
     }
 
+    let (metadata, alignment) = try Self.readMetadata(&cursor, count: Int(kvCount))
+    let infos = try Self.readTensorInfos(&cursor, count: Int(tensorCount), alignment: alignment)
+    let headerEnd = cursor.offset
+    dataStart = (headerEnd + alignment - 1) / alignment * alignment
+    self.metadata = metadata
+    self.tensors = try Self.tensors(infos, dataStart: dataStart, in: file)
+    self.alignment = alignment
+  }
+
+  /// A tensor as the header describes it: `ne` in ggml order, `offset` within the data section.
+  private typealias TensorHeader = (name: String, dtype: DType, ne: [UInt64], offset: UInt64, size: UInt64)
+
+  /// Reads `count` metadata key/values (unique, non-empty keys) and the alignment they set.
+  private static func readMetadata(_ cursor: inout ByteCursor, count: Int) throws(CheckpointError) -> (
+    metadata: [(key: String, value: GGUFValue)], alignment: Int
+  ) {
+    let path = cursor.file.path
     var metadata: [(key: String, value: GGUFValue)] = []
     var keys = Set<String>()
     var alignment = Self.defaultAlignment
-    for index in 0..<Int(kvCount) {
+    for index in 0..<count {
       let keyOffset = cursor.offset
       let key = try cursor.readString("key of metadata entry \(index)")
       guard !key.isEmpty else { throw .emptyKey(path: path, offset: keyOffset) }
@@ -73,10 +106,18 @@ public struct GGUFFile: Sendable {
       }
       metadata.append((key, value))
     }
+    return (metadata, alignment)
+  }
 
-    var infos: [(name: String, dtype: DType, ne: [UInt64], offset: UInt64, size: UInt64)] = []
+  /// Reads `count` tensor infos: unique names ggml accepts, at most 4 dimensions, a known type
+  /// whose block divides `ne[0]`, a size that fits 63 bits and an offset on `alignment`.
+  private static func readTensorInfos(_ cursor: inout ByteCursor, count: Int, alignment: Int)
+    throws(CheckpointError) -> [TensorHeader]
+  {
+    let path = cursor.file.path
+    var infos: [TensorHeader] = []
     var names = Set<String>()
-    for index in 0..<Int(tensorCount) {
+    for index in 0..<count {
       let name = try cursor.readString("name of tensor \(index)")
       guard name.utf8.count <= Self.maxNameLength else {
         throw .tensorNameTooLong(path: path, tensor: name, length: name.utf8.count)
@@ -103,9 +144,14 @@ public struct GGUFFile: Sendable {
       }
       infos.append((name, dtype, ne, offset, size))
     }
+    return infos
+  }
 
-    let headerEnd = cursor.offset
-    dataStart = (headerEnd + alignment - 1) / alignment * alignment
+  /// The tensors of `infos`, each checked to end within `file` (shapes in PyTorch order,
+  /// offsets absolute).
+  private static func tensors(_ infos: [TensorHeader], dataStart: Int, in file: MappedFile) throws(CheckpointError)
+    -> [Tensor]
+  {
     var tensors: [Tensor] = []
     tensors.reserveCapacity(infos.count)
     for info in infos {
@@ -113,19 +159,19 @@ public struct GGUFFile: Sendable {
       let (end, overflowEnd) = start.addingReportingOverflow(info.size)
       guard !overflowStart, !overflowEnd, end <= UInt64(file.size) else {
         throw .tensorBeyondFile(
-          path: path, tensor: info.name, end: overflowStart || overflowEnd ? .max : end, fileSize: file.size)
+          path: file.path, tensor: info.name, end: overflowStart || overflowEnd ? .max : end, fileSize: file.size)
       }
       tensors.append(
         Tensor(
           name: info.name, dtype: info.dtype, shape: info.ne.reversed().map { Int($0) },
           offset: Int(start), byteCount: Int(info.size), file: file))
     }
-    self.metadata = metadata
-    self.tensors = tensors
-    self.alignment = alignment
+    return tensors
   }
 
   /// The value of a metadata key.
+  /// - Parameter key: a metadata key such as `general.architecture`.
+  /// - Complexity: O(n) in the number of metadata entries.
   public subscript(key: String) -> GGUFValue? { metadata.first { $0.key == key }?.value }
 
   private static func readValue(_ cursor: inout ByteCursor, key: String) throws(CheckpointError) -> GGUFValue {

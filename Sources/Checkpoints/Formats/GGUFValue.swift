@@ -64,7 +64,11 @@ public enum GGUFValue: Sendable, Equatable {
     }
   }
 
-  /// The value as JSON; arrays longer than `limit` elements are cut, with a note of the length.
+  /// The value as JSON (what `inspect --json` shows of a GGUF's metadata).
+  /// - Parameter limit: the most elements of an array shown; a longer one is cut, with a note of its
+  ///   length (a vocabulary holds 10^5 strings).
+  /// - Returns: a number, string, bool or array; non-finite floats as strings.
+  /// - Complexity: O(min(elements, `limit`)).
   public func json(arrayLimit limit: Int = .max) -> JSON {
     switch self {
     case let .u8(v): JSON(Int(v))

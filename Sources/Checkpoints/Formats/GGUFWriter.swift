@@ -1,9 +1,23 @@
 /// Writes GGUF version 3 files that gguf-py and llama.cpp read: tensors packed in header order,
 /// each padded with zeros to the alignment.
 public enum GGUFWriter {
-  /// Writes `tensors` (shapes in PyTorch order, stored as `ne` reversed) and `metadata` to `path` in
-  /// `transaction`, or in one of its own that it commits. `general.alignment` is written only when
-  /// `alignment` is not 32; `progress` is called with each tensor's byte count once it is written.
+  /// Writes `tensors` and `metadata` as a GGUF file at `path`, in `transaction` or in one of its own
+  /// that it commits.
+  ///
+  /// Shapes are given in PyTorch order and stored as `ne` reversed; `general.alignment` is written only
+  /// when `alignment` is not 32. No tensor may be supplied (see
+  /// ``open(_:metadata:alignment:to:progress:in:)``).
+  ///
+  /// - Parameters:
+  ///   - tensors: the tensors, in the order stored.
+  ///   - metadata: the key/values, in order.
+  ///   - alignment: the data alignment in bytes (a power of two).
+  ///   - path: the destination file.
+  ///   - progress: called with each tensor's byte count once it is written.
+  ///   - transaction: the run's outputs, or nil for one of its own, committed on success.
+  /// - Throws: as ``open(_:metadata:alignment:to:progress:in:)``, or what a tensor's source throws.
+  /// - Complexity: O(total bytes), tensors written in parallel with bounded memory (as
+  ///   ``SafeTensorsWriter``).
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
     to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
@@ -15,8 +29,17 @@ public enum GGUFWriter {
 
   /// Stages the GGUF file `write` writes in `transaction`, every tensor but the supplied ones
   /// written, and returns the sink that takes those (``TensorSink/finish()`` once they are).
+  /// - Parameters:
+  ///   - tensors: the tensors, in the order stored.
+  ///   - metadata: the key/values, in order.
+  ///   - alignment: the data alignment in bytes (a power of two).
+  ///   - path: the destination, renamed into place when `transaction` commits.
+  ///   - progress: called with each tensor's byte count once it is written.
+  ///   - transaction: the run's outputs; a dry run's records the file and writes nothing.
+  /// - Returns: the sink of the supplied tensors.
   /// - Throws: `CheckpointError` for a dtype GGUF cannot hold, a name too long or given twice,
   ///   more than 4 dimensions, a row that is not whole blocks, or a failed write.
+  /// - Complexity: O(bytes of the tensors it computes itself), written before it returns.
   public static func open(
     _ tensors: [OutputTensor], metadata: [(key: String, value: GGUFValue)], alignment: Int = GGUFFile.defaultAlignment,
     to path: String, progress: ProgressHandler? = nil, in transaction: OutputTransaction

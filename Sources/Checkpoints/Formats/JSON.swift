@@ -11,7 +11,12 @@ public enum JSON: Equatable, Sendable {
   case array([JSON])
   case object([(key: String, value: JSON)])
 
-  /// Objects are equal with the same members in the same order; numbers when their texts or Double values match.
+  /// Objects are equal with the same members in the same order; numbers when their texts or `Double`
+  /// values match.
+  /// - Parameters:
+  ///   - lhs: a value.
+  ///   - rhs: another value.
+  /// - Returns: whether they are equal.
   public static func == (lhs: JSON, rhs: JSON) -> Bool {
     switch (lhs, rhs) {
     case (.null, .null): true
@@ -26,13 +31,18 @@ public enum JSON: Equatable, Sendable {
   }
 
   /// A number; an integral value keeps a `.0` (`16.0`), as Python's json writes floats.
+  /// - Parameter value: the number.
   public init(_ value: Double) { self = .number(JSON.format(value)) }
   /// An integer number.
+  /// - Parameter value: the number.
   public init(_ value: Int) { self = .number(String(value)) }
   /// An unsigned integer number, exact above 2^53.
+  /// - Parameter value: the number.
   public init(_ value: UInt64) { self = .number(String(value)) }
 
   /// The value for `key` in an object (nil for other kinds or a missing key).
+  /// - Parameter key: a member name.
+  /// - Complexity: O(n) in the object's members.
   public subscript(key: String) -> JSON? {
     guard case let .object(members) = self else { return nil }
     return members.first { $0.key == key }?.value
@@ -58,7 +68,11 @@ public enum JSON: Equatable, Sendable {
     return nil
   }
 
-  /// Returns a copy with `key` set to `value` (replacing in place or appending).
+  /// A copy with `key` set to `value`, replaced in place or appended (for editing a config).
+  /// - Parameters:
+  ///   - key: the member name.
+  ///   - value: its new value.
+  /// - Returns: the changed object; any other kind of value unchanged.
   public func setting(_ key: String, to value: JSON) -> JSON {
     guard case var .object(members) = self else { return self }
     if let index = members.firstIndex(where: { $0.key == key }) {
@@ -82,6 +96,16 @@ extension JSON {
   /// Errors name `path` and the byte offset in the file (`baseOffset` + position).
   /// `maxArrayLength` bounds every array (a safetensors header's arrays are shapes and offsets:
   /// a 50-million-dimension shape would cost gigabytes as values before anyone could refuse it).
+  ///
+  /// - Parameters:
+  ///   - bytes: the document's bytes.
+  ///   - path: the file named in errors.
+  ///   - baseOffset: the offset of `bytes[0]` in that file.
+  ///   - maxArrayLength: the most elements any array may have.
+  /// - Returns: the value.
+  /// - Throws: ``CheckpointError``: `invalid-json` (with the offset and what was expected),
+  ///   `invalid-utf8`, `duplicate-key`.
+  /// - Complexity: O(bytes); nesting is bounded (128 levels), so no document can exhaust the stack.
   public static func parse(
     _ bytes: UnsafeRawBufferPointer, path: String, baseOffset: Int = 0, maxArrayLength: Int = .max
   ) throws(CheckpointError) -> JSON {
@@ -92,12 +116,23 @@ extension JSON {
     return value
   }
 
-  /// Parses bytes held in memory (a config or index file).
+  /// Parses bytes held in memory (a config or index file), as
+  /// ``parse(_:path:baseOffset:maxArrayLength:)``.
+  /// - Parameters:
+  ///   - bytes: the document's bytes.
+  ///   - path: the file named in errors.
+  /// - Returns: the value.
+  /// - Throws: ``CheckpointError``: `invalid-json`, `invalid-utf8`, `duplicate-key`.
   public static func parse(_ bytes: [UInt8], path: String) throws(CheckpointError) -> JSON {
     try bytes.withUnsafeBytes { raw in Result { () throws(CheckpointError) in try parse(raw, path: path) } }.get()
   }
 
-  /// Parses a string (a config file read into memory).
+  /// Parses a string (a config file read into memory), as ``parse(_:path:baseOffset:maxArrayLength:)``.
+  /// - Parameters:
+  ///   - text: the document.
+  ///   - path: the file named in errors.
+  /// - Returns: the value.
+  /// - Throws: ``CheckpointError``: `invalid-json`, `duplicate-key`.
   public static func parse(_ text: String, path: String) throws(CheckpointError) -> JSON {
     var copy = text
     return try copy.withUTF8 { buffer in

@@ -23,6 +23,10 @@ public struct OutputTensor: Sendable {
     public let rowOrder: [Int]?
 
     /// Supplied under `key`, rows in the order given (`rowOrder` nil) or permuted.
+    /// - Parameters:
+    ///   - key: the name the supplier hands the bytes over by.
+    ///   - rowOrder: output row `i` is the supplier's row `rowOrder[i]` (llama.cpp's q/k row order);
+    ///     nil for the same order.
     public init(key: String, rowOrder: [Int]? = nil) {
       self.key = key
       self.rowOrder = rowOrder
@@ -41,7 +45,12 @@ public struct OutputTensor: Sendable {
   /// Where the bytes come from.
   public let source: Source
 
-  /// An output whose bytes `source` provides (exactly `byteCount` of them).
+  /// An output whose bytes `source` provides (exactly ``byteCount`` of them).
+  /// - Parameters:
+  ///   - name: the name written in the output header.
+  ///   - dtype: the element type of the output bytes.
+  ///   - shape: dimensions in PyTorch order, outermost first.
+  ///   - source: where the bytes come from.
   public init(name: String, dtype: DType, shape: [Int], source: Source) {
     self.name = name
     self.dtype = dtype
@@ -49,7 +58,12 @@ public struct OutputTensor: Sendable {
     self.source = source
   }
 
-  /// An output holding `values` rounded once to `dtype`.
+  /// An output holding `values` rounded once to `dtype` (computed when written).
+  /// - Parameters:
+  ///   - name: the name written in the output header.
+  ///   - dtype: a plain float dtype (F32, F16, BF16, F64).
+  ///   - shape: dimensions in PyTorch order; `values` fills it.
+  ///   - values: the elements, row-major.
   public init(name: String, dtype: DType, shape: [Int], values: [Float]) {
     self.init(
       name: name, dtype: dtype, shape: shape,
@@ -80,6 +94,9 @@ public struct OutputTensor: Sendable {
 
   /// Any range of rows on demand, whatever the source (a `.compute` tensor is computed whole,
   /// once). A supplied tensor has no rows to give: its bytes come through a ``TensorSink``.
+  /// - Returns: a function that fills any range of rows into a buffer of their size.
+  /// - Throws: what the source's preparation throws (a `.compute` tensor is computed here).
+  /// - Complexity: O(1) for `.copy` and `.rows`; O(``byteCount``) time and memory for `.compute`.
   public func rowFill() throws -> RowFill {
     let rowBytes = rowBytes
     switch source {

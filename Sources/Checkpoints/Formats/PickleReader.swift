@@ -1,15 +1,7 @@
+/// Interprets the pickle of a `torch.save` archive (`data.pkl`) without running it: a stack
+/// machine over the opcodes `torch.save` writes, building `PickleValue`s, with every global it
+/// names checked against an allowlist (`PickleReader+Torch.swift`) and every size bounded.
 struct PickleReader {
-  /// Storage classes of `torch.save`, by name, and the dtype they hold.
-  static let storages: [String: DType] = [
-    "FloatStorage": .f32, "DoubleStorage": .f64, "HalfStorage": .f16, "BFloat16Storage": .bf16,
-    "LongStorage": .i64, "IntStorage": .i32, "ShortStorage": .i16, "CharStorage": .i8, "ByteStorage": .u8,
-    "BoolStorage": .bool,
-  ]
-  /// The globals a state dict of tensors needs, and nothing else.
-  static let callables: Set<String> = [
-    "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
-    "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
-  ]
   static let maxDepth = 256
 
   let bytes: [UInt8]
@@ -29,7 +21,8 @@ struct PickleReader {
     self.path = path
   }
 
-  private func fail(_ message: String, at offset: Int? = nil) -> CheckpointError {
+  /// A `badPickle` error at `offset` (by default the current position).
+  func fail(_ message: String, at offset: Int? = nil) -> CheckpointError {
     .badPickle(path: path, offset: offset ?? position, message: message)
   }
 
@@ -126,12 +119,7 @@ struct PickleReader {
       case 0x4B: try push(.int(Int(try integer(1))))  // BININT1
       case 0x4D: try push(.int(Int(try integer(2))))  // BININT2
       case 0x4A: try push(.int(Int(Int32(truncatingIfNeeded: try integer(4)))))  // BININT
-      case 0x8A:  // LONG1
-        let count = Int(try integer(1))
-        guard count <= 8 else { throw fail("an integer of \(count) bytes") }
-        var value = try integer(count)
-        if count > 0, count < 8, value & (1 << UInt64(8 * count - 1)) != 0 { value |= ~0 << UInt64(8 * count) }
-        try push(.int(Int(Int64(bitPattern: value))))
+      case 0x8A: try push(.int(try long1()))  // LONG1
       case 0x47:  // BINFLOAT, big-endian
         try push(.float(Double(bitPattern: try take(8).reduce(0) { $0 << 8 | UInt64($1) })))
       case 0x58: try push(.string(try text(Int(try integer(4)))))  // BINUNICODE
@@ -144,76 +132,25 @@ struct PickleReader {
       case 0x42: try push(.bytes(Array(try take(Int(try integer(4))))))  // BINBYTES
       case 0x55: try push(.bytes(Array(try take(Int(try integer(1))))))  // SHORT_BINSTRING
       case 0x29: try push(.tuple([]))
-      case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
-        var items: [(value: PickleValue, depth: Int)] = []
-        for _ in 0..<Int(opcode - 0x84) { items.insert(try popItem(), at: 0) }
-        try push(.tuple(items.map(\.value)), depth: 1 + (items.map(\.depth).max() ?? 0))
+      case 0x85, 0x86, 0x87: try tuple(of: Int(opcode - 0x84))  // TUPLE1, TUPLE2, TUPLE3
       case 0x74:  // TUPLE
         let (items, depth) = try popMark()
         try push(.tuple(items), depth: depth + 1)
       case 0x5D: try push(.list(PickleList()))  // EMPTY_LIST
       case 0x7D: try push(.dict(PickleDict()))  // EMPTY_DICT
-      case 0x61:  // APPEND
-        let item = try popItem()
-        guard case let .list(list)? = stack.last?.value else {
-          throw fail("APPEND to something not a list", at: offset)
-        }
-        try deepen(item.depth)
-        list.items.append(item.value)
-      case 0x65:  // APPENDS
-        let (values, depth) = try popMark()
-        guard case let .list(list)? = stack.last?.value else {
-          throw fail("APPENDS to something not a list", at: offset)
-        }
-        try deepen(depth)
-        list.items += values
-      case 0x73:  // SETITEM
-        let value = try popItem()
-        let key = try popItem()
-        guard case let .dict(dict)? = stack.last?.value else {
-          throw fail("SETITEM on something not a dict", at: offset)
-        }
-        try deepen(max(key.depth, value.depth))
-        dict.items.append((key.value, value.value))
-      case 0x75:  // SETITEMS
-        let (values, depth) = try popMark()
-        guard values.count % 2 == 0, case let .dict(dict)? = stack.last?.value else {
-          throw fail("SETITEMS on something not a dict", at: offset)
-        }
-        try deepen(depth)
-        for index in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[index], values[index + 1])) }
+      case 0x61: try append(at: offset)  // APPEND
+      case 0x65: try appends(at: offset)  // APPENDS
+      case 0x73: try setItem(at: offset)  // SETITEM
+      case 0x75: try setItems(at: offset)  // SETITEMS
       case 0x71: memo[Int(try integer(1))] = stack.last  // BINPUT
       case 0x72: memo[Int(try integer(4))] = stack.last  // LONG_BINPUT
       case 0x94: memo[memo.count] = stack.last  // MEMOIZE
-      case 0x68, 0x6A:  // BINGET, LONG_BINGET
-        let key = Int(try integer(opcode == 0x68 ? 1 : 4))
-        guard let item = memo[key] else { throw fail("memo \(key) read before it is written", at: offset) }
-        switch item.value {
-        case let .list(list):
-          list.frozen = true
-          try push(item.value, depth: list.depth)
-        case let .dict(dict):
-          dict.frozen = true
-          try push(item.value, depth: dict.depth)
-        default: try push(item.value, depth: item.depth)
-        }
+      case 0x68, 0x6A: try memoGet(Int(try integer(opcode == 0x68 ? 1 : 4)), at: offset)  // BINGET, LONG_BINGET
       case 0x63:  // GLOBAL
         let module = try line()
         try push(global(module, try line(), at: offset))
-      case 0x93:  // STACK_GLOBAL
-        let name = try pop()
-        let module = try pop()
-        guard case let .string(m) = module, case let .string(n) = name else {
-          throw fail("STACK_GLOBAL of non-strings", at: offset)
-        }
-        try push(global(m, n, at: offset))
-      case 0x51:  // BINPERSID: ('storage', StorageClass, key, location, numel)
-        let id = try pop()
-        guard case let .tuple(fields) = id, fields.count >= 3, case .string("storage") = fields[0],
-          case let .global(type, true) = fields[1], let dtype = Self.storages[type.name],
-          case let .string(key) = fields[2]
-        else { throw fail("a persistent id that is not a torch storage", at: offset) }
-        try push(.storage(dtype: dtype, key: key))
+      case 0x93: try stackGlobal(at: offset)  // STACK_GLOBAL
+      case 0x51: try persistentID(at: offset)  // BINPERSID
       case 0x52, 0x81:  // REDUCE, NEWOBJ
         let arguments = try popItem()
         let callable = try pop()
@@ -226,45 +163,96 @@ struct PickleReader {
     }
   }
 
-  /// The call of `callable`: an allowed global fedlora builds itself, anything else opaque.
-  private func call(_ callable: PickleValue, _ arguments: PickleValue, at offset: Int) throws(CheckpointError)
-    -> PickleValue
-  {
-    guard case let .global(global, allowed) = callable, allowed else {
-      if case .global = callable { return .opaque }  // recorded as unsafe: the file is refused
-      if case .opaque = callable { return .opaque }
-      throw fail("a call of something that is not a global", at: offset)
+  // MARK: Opcodes of more than a line (each at `offset`, the opcode's byte)
+
+  /// LONG1: a little-endian two's-complement integer of at most 8 bytes.
+  private mutating func long1() throws(CheckpointError) -> Int {
+    let count = Int(try integer(1))
+    guard count <= 8 else { throw fail("an integer of \(count) bytes") }
+    var value = try integer(count)
+    if count > 0, count < 8, value & (1 << UInt64(8 * count - 1)) != 0 { value |= ~0 << UInt64(8 * count) }
+    return Int(Int64(bitPattern: value))
+  }
+
+  /// TUPLE1, TUPLE2, TUPLE3: the top `count` values as a tuple.
+  private mutating func tuple(of count: Int) throws(CheckpointError) {
+    var items: [(value: PickleValue, depth: Int)] = []
+    for _ in 0..<count { items.insert(try popItem(), at: 0) }
+    try push(.tuple(items.map(\.value)), depth: 1 + (items.map(\.depth).max() ?? 0))
+  }
+
+  /// APPEND: the top value into the list below it.
+  private mutating func append(at offset: Int) throws(CheckpointError) {
+    let item = try popItem()
+    guard case let .list(list)? = stack.last?.value else {
+      throw fail("APPEND to something not a list", at: offset)
     }
-    guard case let .tuple(args) = arguments else {
-      throw fail("\(global.name): arguments that are not a tuple", at: offset)
+    try deepen(item.depth)
+    list.items.append(item.value)
+  }
+
+  /// APPENDS: the values since the last MARK into the list below them.
+  private mutating func appends(at offset: Int) throws(CheckpointError) {
+    let (values, depth) = try popMark()
+    guard case let .list(list)? = stack.last?.value else {
+      throw fail("APPENDS to something not a list", at: offset)
     }
-    switch global.name {
-    case "OrderedDict": return .dict(PickleDict())
-    case "_rebuild_tensor_v2", "_rebuild_tensor":
-      guard args.count >= 4, case let .storage(dtype, key) = args[0], case let .int(start) = args[1],
-        case let .tuple(size) = args[2], case let .tuple(stride) = args[3]
-      else { throw fail("\(global.name) with arguments that are not (storage, offset, size, stride, ...)", at: offset) }
-      var shape: [Int] = []
-      var strides: [Int] = []
-      for value in size {
-        guard case let .int(n) = value, n >= 0 else {
-          throw fail("a tensor size that is not a non-negative integer", at: offset)
-        }
-        shape.append(n)
-      }
-      for value in stride {
-        guard case let .int(n) = value else { throw fail("a tensor stride that is not an integer", at: offset) }
-        strides.append(n)
-      }
-      guard start >= 0, shape.count == strides.count else {
-        throw fail("a tensor of offset \(start) with \(shape.count) sizes and \(strides.count) strides", at: offset)
-      }
-      return .tensor(dtype: dtype, key: key, offset: start, shape: shape, strides: strides)
-    default:  // _rebuild_parameter(tensor, requires_grad, hooks[, state])
-      guard let first = args.first, case .tensor = first else {
-        throw fail("\(global.name) of something that is not a tensor", at: offset)
-      }
-      return first
+    try deepen(depth)
+    list.items += values
+  }
+
+  /// SETITEM: the top key and value into the dict below them.
+  private mutating func setItem(at offset: Int) throws(CheckpointError) {
+    let value = try popItem()
+    let key = try popItem()
+    guard case let .dict(dict)? = stack.last?.value else {
+      throw fail("SETITEM on something not a dict", at: offset)
     }
+    try deepen(max(key.depth, value.depth))
+    dict.items.append((key.value, value.value))
+  }
+
+  /// SETITEMS: the key/value pairs since the last MARK into the dict below them.
+  private mutating func setItems(at offset: Int) throws(CheckpointError) {
+    let (values, depth) = try popMark()
+    guard values.count % 2 == 0, case let .dict(dict)? = stack.last?.value else {
+      throw fail("SETITEMS on something not a dict", at: offset)
+    }
+    try deepen(depth)
+    for index in stride(from: 0, to: values.count, by: 2) { dict.items.append((values[index], values[index + 1])) }
+  }
+
+  /// BINGET, LONG_BINGET: pushes memo entry `key`; a list or dict read back is shared, so frozen.
+  private mutating func memoGet(_ key: Int, at offset: Int) throws(CheckpointError) {
+    guard let item = memo[key] else { throw fail("memo \(key) read before it is written", at: offset) }
+    switch item.value {
+    case let .list(list):
+      list.frozen = true
+      try push(item.value, depth: list.depth)
+    case let .dict(dict):
+      dict.frozen = true
+      try push(item.value, depth: dict.depth)
+    default: try push(item.value, depth: item.depth)
+    }
+  }
+
+  /// STACK_GLOBAL: the global named by the two strings on top (module, then name).
+  private mutating func stackGlobal(at offset: Int) throws(CheckpointError) {
+    let name = try pop()
+    let module = try pop()
+    guard case let .string(m) = module, case let .string(n) = name else {
+      throw fail("STACK_GLOBAL of non-strings", at: offset)
+    }
+    try push(global(m, n, at: offset))
+  }
+
+  /// BINPERSID: a torch storage, `('storage', StorageClass, key, location, numel)`.
+  private mutating func persistentID(at offset: Int) throws(CheckpointError) {
+    let id = try pop()
+    guard case let .tuple(fields) = id, fields.count >= 3, case .string("storage") = fields[0],
+      case let .global(type, true) = fields[1], let dtype = Self.storages[type.name],
+      case let .string(key) = fields[2]
+    else { throw fail("a persistent id that is not a torch storage", at: offset) }
+    try push(.storage(dtype: dtype, key: key))
   }
 }

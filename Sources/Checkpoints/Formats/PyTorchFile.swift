@@ -10,8 +10,13 @@ public struct PyTorchFile: Sendable {
   /// Tensors in state-dict order.
   public let tensors: [Tensor]
 
-  /// Every global the pickle names, and those of them that are not allowed, for `verify`;
-  /// throws when the archive or its pickle cannot be read.
+  /// Every global the pickle names, and those of them that are not allowed, for `verify`; nothing is
+  /// imported or run.
+  /// - Parameter file: a `torch.save` archive, mapped.
+  /// - Returns: all globals in order of appearance, and the unsafe ones among them.
+  /// - Throws: ``CheckpointError``: `unrecognized-format` (not a zip, or a pre-1.6 bare pickle),
+  ///   `bad-archive`, `bad-pickle`.
+  /// - Complexity: O(archive directory + pickle bytes).
   public static func globals(of file: MappedFile) throws(CheckpointError) -> (
     all: [PickleGlobal], unsafe: [PickleGlobal]
   ) {
@@ -19,9 +24,14 @@ public struct PyTorchFile: Sendable {
     return (reader.seen, reader.unsafe)
   }
 
-  /// The stored entries whose bytes do not match their CRC-32, read a slice at a time with the
-  /// pages released (what `verify --data` reports; opening maps the storages unread, and
-  /// deflated ones are checked as they are inflated).
+  /// The stored entries whose bytes do not match their CRC-32, read a slice at a time with the pages
+  /// released (what `verify --data` reports; opening maps the storages unread, and deflated ones are
+  /// checked as they are inflated).
+  /// - Parameter file: a `torch.save` archive, mapped.
+  /// - Returns: the names of the failing entries, in archive order.
+  /// - Throws: ``CheckpointError``: `bad-archive` for an unreadable zip directory, `io` when the file
+  ///   cannot be mapped again.
+  /// - Complexity: O(bytes of the stored entries), read once; memory O(16 MB slice).
   public static func entriesFailingCRC(in file: MappedFile) throws(CheckpointError) -> [String] {
     let zip = try ZipArchive(file: file)
     var failing: [String] = []
@@ -42,6 +52,13 @@ public struct PyTorchFile: Sendable {
 
   /// Reads `data.pkl` without running it and makes each tensor a view of its storage; a pickle naming a
   /// global fedlora does not allow is refused (`unsafePickle`) before any tensor is made.
+  ///
+  /// - Parameter file: a `torch.save` archive (PyTorch 1.6 or later), mapped.
+  /// - Throws: ``CheckpointError``: `unsafe-pickle` naming each global outside the allowlist,
+  ///   `unrecognized-format` (not a zip, a pre-1.6 pickle, no state dict of tensors), `bad-archive`,
+  ///   `bad-pickle`, `duplicate-tensor`, `bad-entry`, `size-overflow`, `data-truncated`.
+  /// - Complexity: O(pickle bytes) to interpret; stored storages are mapped in place, deflated ones
+  ///   inflated into memory (O(their size)), strided views copied out contiguous.
   public init(file: MappedFile) throws(CheckpointError) {
     self.file = file
     let path = file.path
@@ -68,22 +85,45 @@ public struct PyTorchFile: Sendable {
       guard let entry = archive.zip.entry("\(prefix)data/\(storage)") else {
         throw .badArchive(path: path, message: "tensor '\(name)': its storage data/\(storage) is not in the archive")
       }
-      let bytes: (file: MappedFile, offset: Int)
-      if entry.method == 0 {
-        bytes = (file, entry.dataOffset)
-      } else if let known = inflated[storage] {
-        bytes = (known, 0)
-      } else {
-        try archive.zip.checkClaimedSize(entry)
-        let memory = try MappedFile(anonymousFor: "\(path) (data/\(storage), inflated)", count: entry.size) {
-          buffer throws(CheckpointError) in
-          try archive.zip.read(entry, into: buffer)
-        }
-        inflated[storage] = memory
-        bytes = (memory, 0)
-      }
+      let bytes = try Self.storageBytes(entry, storage: storage, of: file, in: archive.zip, inflated: &inflated)
+      let view = View(name: name, dtype: dtype, start: start, shape: shape, strides: strides)
+      tensors.append(try view.tensor(over: bytes, storageSize: entry.size, path: path))
+    }
+    self.tensors = tensors
+  }
+
+  /// Where storage `storage`'s bytes are: in the archive when stored, else in a copy inflated
+  /// once (kept in `inflated` for the other tensors viewing it).
+  private static func storageBytes(
+    _ entry: ZipArchive.Entry, storage: String, of file: MappedFile, in zip: ZipArchive,
+    inflated: inout [String: MappedFile]
+  ) throws(CheckpointError) -> (file: MappedFile, offset: Int) {
+    if entry.method == 0 { return (file, entry.dataOffset) }
+    if let known = inflated[storage] { return (known, 0) }
+    try zip.checkClaimedSize(entry)
+    let memory = try MappedFile(anonymousFor: "\(file.path) (data/\(storage), inflated)", count: entry.size) {
+      buffer throws(CheckpointError) in
+      try zip.read(entry, into: buffer)
+    }
+    inflated[storage] = memory
+    return (memory, 0)
+  }
+
+  /// A tensor of the state dict: a view of a storage (`_rebuild_tensor_v2`'s arguments).
+  private struct View {
+    let name: String
+    let dtype: DType
+    let start: Int
+    let shape: [Int]
+    let strides: [Int]
+
+    /// The view as a tensor over `bytes` (a storage of `storageSize` bytes), checked to lie in
+    /// it: in place when contiguous, else copied out contiguous (a broadcast may not blow up memory).
+    func tensor(over bytes: (file: MappedFile, offset: Int), storageSize: Int, path: String) throws(CheckpointError)
+      -> Tensor
+    {
       let width = (dtype.bitsPerElement ?? 8) / 8
-      let storageElements = entry.size / width
+      let storageElements = storageSize / width
       guard let elements = elementCount(shape) else {
         throw .sizeOverflow(path: path, tensor: name, shape: shape.map { UInt64($0) })
       }
@@ -101,14 +141,12 @@ public struct PyTorchFile: Sendable {
       guard elements == 0 || last < storageElements else {
         throw .dataTruncated(
           path: path, tensor: name, dataEnd: UInt64(clamping: last &+ 1) &* UInt64(width),
-          bufferLength: UInt64(entry.size))
+          bufferLength: UInt64(storageSize))
       }
-      if Self.isContiguous(shape: shape, strides: strides) {
-        tensors.append(
-          Tensor(
-            name: name, dtype: dtype, shape: shape, offset: bytes.offset + start * width, byteCount: elements * width,
-            file: bytes.file))
-        continue
+      if PyTorchFile.isContiguous(shape: shape, strides: strides) {
+        return Tensor(
+          name: name, dtype: dtype, shape: shape, offset: bytes.offset + start * width, byteCount: elements * width,
+          file: bytes.file)
       }
       // A strided view, copied out contiguous; a broadcast (stride 0) may not blow up memory.
       guard elements <= 4 * storageElements + 4096 else {
@@ -118,13 +156,12 @@ public struct PyTorchFile: Sendable {
       }
       let copy = try MappedFile(anonymousFor: "\(path) (\(name), made contiguous)", count: elements * width) {
         target throws(CheckpointError) in
-        try bytes.file.withBytes(bytes.offset..<(bytes.offset + entry.size)) { source in
-          Self.gather(source, into: target, start: start, shape: shape, strides: strides, width: width)
+        try bytes.file.withBytes(bytes.offset..<(bytes.offset + storageSize)) { source in
+          PyTorchFile.gather(source, into: target, start: start, shape: shape, strides: strides, width: width)
         }
       }
-      tensors.append(Tensor(name: name, dtype: dtype, shape: shape, offset: 0, byteCount: elements * width, file: copy))
+      return Tensor(name: name, dtype: dtype, shape: shape, offset: 0, byteCount: elements * width, file: copy)
     }
-    self.tensors = tensors
   }
 
   /// Row-major contiguous (dimensions of size 1 may carry any stride), as `.contiguous()` leaves it.

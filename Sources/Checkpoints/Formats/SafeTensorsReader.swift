@@ -16,13 +16,25 @@ public struct SafeTensorsFile: Sendable {
   /// Absolute offset of the data buffer.
   public let dataStart: Int
 
-  /// Maps and parses the safetensors file at `path`.
+  /// Maps and parses the safetensors file at `path` (see ``init(file:)``).
+  /// - Parameter path: the file.
+  /// - Throws: ``CheckpointError``: `io` when it cannot be mapped, and the header errors of
+  ///   ``init(file:)``.
+  /// - Complexity: O(header bytes); tensor data is mapped, not read.
   public init(path: String) throws(CheckpointError) {
     try self.init(file: MappedFile(path: path))
   }
 
   /// Parses the header of `file` (a little-endian `UInt64` length at offset 0, then that many bytes of
   /// JSON) and checks that the tensors tile the data buffer exactly.
+  ///
+  /// - Parameter file: the mapped file.
+  /// - Throws: ``CheckpointError``, each with the byte offset or tensor at fault: `file-too-small`,
+  ///   `header-too-large` (over ``maxHeaderLength``), `header-beyond-file`, `invalid-utf8`,
+  ///   `invalid-json`, `duplicate-key`, `bad-entry`, `unknown-dtype`, `size-overflow`, `size-mismatch`,
+  ///   `bad-offsets`, `offset-gap`, `offset-overlap`, `trailing-bytes`, `data-truncated`,
+  ///   `bad-metadata`.
+  /// - Complexity: O(header bytes) time, memory a few times the header's size; no tensor data is read.
   public init(file: MappedFile) throws(CheckpointError) {
     let path = file.path
     self.file = file

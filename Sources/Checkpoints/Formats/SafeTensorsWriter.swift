@@ -41,9 +41,24 @@ public enum SafeTensorsWriter {
     }
   }
 
-  /// Writes one safetensors file at `path` (through a temporary renamed into place when
-  /// `transaction`, or a transaction of its own, commits). Every tensor's dtype must be one
-  /// safetensors names; no tensor may be supplied (see ``open(_:metadata:to:progress:in:)``).
+  /// Writes one safetensors file at `path`, through a temporary renamed into place when `transaction`
+  /// (or a transaction of its own) commits.
+  ///
+  /// Every tensor's dtype must be one safetensors names; no tensor may be supplied (see
+  /// ``open(_:metadata:to:progress:in:)`` for that).
+  ///
+  /// - Parameters:
+  ///   - tensors: the file's tensors, in any order (the file orders them widest dtype first, then by
+  ///     name).
+  ///   - metadata: the `__metadata__` entries (`format: pt` first unless given).
+  ///   - path: the destination file.
+  ///   - progress: called with each tensor's byte count once it is written, from any thread.
+  ///   - transaction: the run's outputs (committed by the caller), or nil for one of its own, committed
+  ///     on success.
+  /// - Throws: ``CheckpointError``: `unsupported-dtype` for a dtype safetensors cannot name,
+  ///   `duplicate-tensor`, `write-failed`; or what a tensor's source throws.
+  /// - Complexity: O(total bytes), tensors written in parallel; memory bounded by threads × the largest
+  ///   slice (16 MB) or `.compute` tensor, whatever the file's size.
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction? = nil
@@ -65,6 +80,8 @@ public enum SafeTensorsWriter {
   ///   ``TensorSink/finish()`` once they are written.
   /// - Throws: `CheckpointError` for a dtype safetensors cannot name, a duplicate name, or a
   ///   failed write.
+  /// - Complexity: O(bytes of the tensors it computes itself), written in parallel before it returns;
+  ///   the supplied ones cost what the sink is given.
   public static func open(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], to path: String,
     progress: ProgressHandler? = nil, in transaction: OutputTransaction
@@ -77,6 +94,14 @@ public enum SafeTensorsWriter {
   }
 
   /// Writes one safetensors file named `name` into a folder output (no supplied tensors).
+  /// - Parameters:
+  ///   - tensors: the file's tensors, in any order.
+  ///   - metadata: the `__metadata__` entries (`format: pt` first unless given).
+  ///   - name: the file's name in the folder.
+  ///   - folder: the folder output, from ``OutputTransaction/folder(_:_:)``.
+  ///   - progress: called with each tensor's byte count once it is written.
+  /// - Throws: as ``write(_:metadata:to:progress:in:)``.
+  /// - Complexity: as ``write(_:metadata:to:progress:in:)``.
   public static func write(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String,
     in folder: OutputFolder,
@@ -85,8 +110,17 @@ public enum SafeTensorsWriter {
     try open(tensors, metadata: metadata, named: name, in: folder, progress: progress).finish()
   }
 
-  /// Stages the safetensors file `name` in a folder output as
-  /// ``open(_:metadata:to:progress:in:)`` does, and returns the sink of its supplied tensors.
+  /// Stages the safetensors file `name` in a folder output as ``open(_:metadata:to:progress:in:)``
+  /// does.
+  /// - Parameters:
+  ///   - tensors: the file's tensors, in any order.
+  ///   - metadata: the `__metadata__` entries.
+  ///   - name: the file's name in the folder.
+  ///   - folder: the folder output.
+  ///   - progress: called with each tensor's byte count once it is written.
+  /// - Returns: the sink of the supplied tensors; call its ``TensorSink/finish()`` once they are
+  ///   written.
+  /// - Throws: as ``open(_:metadata:to:progress:in:)``.
   public static func open(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], named name: String,
     in folder: OutputFolder, progress: ProgressHandler? = nil
@@ -101,7 +135,14 @@ public enum SafeTensorsWriter {
   /// The shard size a sharded output gets unless one is given: 5 GB, as `save_pretrained`'s.
   public static let defaultShardSize = 5_000_000_000
 
-  /// The shards `writeSharded` makes of `tensors`, in order, and their file names.
+  /// The shards ``writeSharded(_:metadata:shardSize:to:extraFiles:progress:in:)`` makes of `tensors`,
+  /// in order, and their file names: a shard is closed when the next tensor would take it past
+  /// `shardSize` (a larger tensor gets a shard of its own).
+  /// - Parameters:
+  ///   - tensors: the tensors, in the order they are written.
+  ///   - shardSize: the most bytes of tensor data in a shard.
+  /// - Returns: the tensors of each shard and its name (`model-0000i-of-0000N.safetensors`).
+  /// - Complexity: O(n) in the number of tensors.
   public static func shardPlan(_ tensors: [OutputTensor], shardSize: Int) -> (shards: [[OutputTensor]], names: [String])
   {
     var shards: [[OutputTensor]] = [[]]
@@ -117,11 +158,25 @@ public enum SafeTensorsWriter {
     return (shards, shards.indices.map { ShardedIndex.shardName($0 + 1, of: shards.count) })
   }
 
-  /// Writes a sharded checkpoint into the folder `path`: shards of at most `shardSize` bytes of
-  /// tensor data (a larger tensor gets a shard of its own) named `model-0000i-of-0000N.safetensors`,
-  /// and `model.safetensors.index.json`. `extraFiles` (name, bytes) are written beside them.
-  /// In an existing folder only these files are replaced, and the shards an earlier index of
-  /// fedlora's listed that this output does not have are removed; every other file stays.
+  /// Writes a sharded checkpoint into the folder `path`: shards of at most `shardSize` bytes of tensor
+  /// data (a larger tensor gets a shard of its own) named `model-0000i-of-0000N.safetensors`, and
+  /// `model.safetensors.index.json`.
+  ///
+  /// In an existing folder only these files are replaced, and the shards an earlier index of fedlora's
+  /// listed that this output does not have are removed; every other file stays.
+  ///
+  /// - Parameters:
+  ///   - tensors: the checkpoint's tensors, in order (no tensor may be supplied).
+  ///   - metadata: each shard's `__metadata__`.
+  ///   - shardSize: the most bytes of tensor data in a shard (``defaultShardSize`` is
+  ///     `save_pretrained`'s).
+  ///   - path: the destination folder.
+  ///   - extraFiles: files written beside the shards (name, bytes): a model's config and tokenizer.
+  ///   - progress: called with each tensor's byte count once it is written.
+  ///   - transaction: the run's outputs, or nil for one of its own, committed on success.
+  /// - Throws: ``CheckpointError``: `unsupported-dtype`, `duplicate-tensor`, `write-failed`; or what a
+  ///   tensor's source throws.
+  /// - Complexity: O(total bytes), as ``write(_:metadata:to:progress:in:)``.
   public static func writeSharded(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], shardSize: Int, to path: String,
     extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil,
@@ -134,8 +189,19 @@ public enum SafeTensorsWriter {
     }
   }
 
-  /// Stages the sharded checkpoint `writeSharded` writes, every tensor but the supplied ones
-  /// written, and returns the sink that takes those (across the shards).
+  /// Stages the sharded checkpoint ``writeSharded(_:metadata:shardSize:to:extraFiles:progress:in:)``
+  /// writes, every tensor but the supplied ones written.
+  /// - Parameters:
+  ///   - tensors: the checkpoint's tensors, in order.
+  ///   - metadata: each shard's `__metadata__`.
+  ///   - shardSize: the most bytes of tensor data in a shard.
+  ///   - path: the destination folder.
+  ///   - extraFiles: files written beside the shards.
+  ///   - progress: called with each tensor's byte count once it is written.
+  ///   - transaction: the run's outputs.
+  /// - Returns: one sink for the supplied tensors across the shards; call its ``TensorSink/finish()``
+  ///   once they are written.
+  /// - Throws: as ``writeSharded(_:metadata:shardSize:to:extraFiles:progress:in:)``.
   public static func openSharded(
     _ tensors: [OutputTensor], metadata: [(key: String, value: String)] = [], shardSize: Int, to path: String,
     extraFiles: [(name: String, contents: [UInt8])] = [], progress: ProgressHandler? = nil,

@@ -23,7 +23,11 @@ public struct ShardedIndex: Sendable {
   /// Tensors in weight-map order (sorted by name), each from the shard the map names.
   public let tensors: [Tensor]
 
-  /// The name of shard `index` (1-based) of `count`, as `model-00001-of-00003.safetensors`.
+  /// The name of shard `index` of `count`, as `model-00001-of-00003.safetensors`.
+  /// - Parameters:
+  ///   - index: the shard's number, from 1.
+  ///   - count: the number of shards.
+  /// - Returns: the file name.
   public static func shardName(_ index: Int, of count: Int) -> String {
     func five(_ n: Int) -> String { String(repeating: "0", count: max(0, 5 - String(n).count)) + String(n) }
     return "model-\(five(index))-of-\(five(count)).safetensors"
@@ -48,7 +52,9 @@ public struct ShardedIndex: Sendable {
     return names
   }
 
-  /// Whether a sharded output writes a file of this name: a shard or the index.
+  /// Whether a sharded output writes a file of this name: a shard of fedlora's naming, or the index.
+  /// - Parameter name: a file name in the output folder.
+  /// - Returns: true for `model.safetensors.index.json` and `model-NNNNN-of-NNNNN.safetensors`.
   public static func isOutputFile(_ name: String) -> Bool { name == fileName || isShardName(name) }
 
   /// Whether `name` is a shard name of the form fedlora writes (`model-00001-of-00003.safetensors`).
@@ -61,7 +67,14 @@ public struct ShardedIndex: Sendable {
     return digits.allSatisfy { $0.count == 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
   }
 
-  /// Reads the index at `path` and opens every shard its weight map names (files in the index's folder).
+  /// Reads the index at `path` and opens every shard its weight map names (files in the index's folder,
+  /// safetensors or PyTorch zips).
+  /// - Parameter path: the index file.
+  /// - Throws: ``CheckpointError``: `bad-index` for a weight map that is missing or malformed,
+  ///   `bad-shard-name` for a name with a path in it, `missing-shard`, `tensor-not-in-shard`, `io` for
+  ///   a shard that is a link out of the folder or cannot be mapped; and each shard's reader errors.
+  /// - Complexity: O(index bytes + every shard's header); each shard is opened once, each tensor found
+  ///   by name in O(1).
   public init(path: String) throws(CheckpointError) {
     self.path = path
     let index = try JSON.parse(MappedFile.contents(of: path), path: path)

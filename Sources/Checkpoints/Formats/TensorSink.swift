@@ -61,6 +61,12 @@ public final class TensorSink: Sendable {
 
   /// Writes the whole tensor supplied under `key`: exactly its byte count, in the supplier's
   /// row order.
+  ///
+  /// - Parameters:
+  ///   - key: the key the tensor was laid out with (``OutputTensor/Supply/key``).
+  ///   - bytes: all of its bytes (a precondition), rows in the supplier's order.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` naming the destination.
+  /// - Complexity: O(`bytes.count`).
   public func write(_ key: String, bytes: [UInt8]) throws {
     let slot = take(key)
     precondition(
@@ -86,6 +92,12 @@ public final class TensorSink: Sendable {
 
   /// Writes the tensor supplied under `key` from `fill`, in slices of a few MB filled in
   /// parallel (memory: threads x a slice), in the supplier's row order.
+  ///
+  /// - Parameters:
+  ///   - key: the key the tensor was laid out with.
+  ///   - fill: fills a range of the supplier's rows; called from several threads.
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)``, or what `fill` throws.
+  /// - Complexity: O(the tensor's bytes), in parallel; memory threads × a slice of about 16 MB.
   public func write(_ key: String, rows fill: @escaping RowFill) throws {
     let slot = take(key)
     if let order = slot.rowOrder {
@@ -121,6 +133,8 @@ public final class TensorSink: Sendable {
   }
 
   /// Checks that every supplied tensor was written, and flushes the files to stable storage.
+  /// Every expected key must have been written (a precondition).
+  /// - Throws: ``CheckpointError/writeFailed(path:message:)`` when a file cannot be synced.
   public func finish() throws {
     guard !isDryRun else { return }
     let missing = written.withLock { done in slots.keys.filter { !done.contains($0) } }

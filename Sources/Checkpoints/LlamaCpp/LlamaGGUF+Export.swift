@@ -21,8 +21,17 @@ extension LlamaGGUF {
     public let vocabulary: GGUFVocabulary.Outcome
   }
 
-  /// `tensors` (Hugging Face names) for llama.cpp, with what the folder's `config.json` and
-  /// tokenizer files say. nil when the folder has no llama-family `config.json`.
+  /// `tensors` (Hugging Face names) for llama.cpp, with what the folder's `config.json` and tokenizer
+  /// files say.
+  /// - Parameters:
+  ///   - tensors: a llama or Mistral checkpoint's output tensors.
+  ///   - folder: the model folder holding `config.json` and the tokenizer files.
+  /// - Returns: the GGUF tensors and metadata; nil when the folder has no llama-family `config.json`
+  ///   (`model_type` llama or mistral, with head counts).
+  /// - Throws: ``CheckpointError``: `bad-config`, `bad-tokenizer`, `invalid-json`, `io` for
+  ///   config or tokenizer files that cannot be read or say what cannot be.
+  /// - Complexity: O(tokenizer bytes + tensors); no tensor data is read (that happens when the GGUF is
+  ///   written).
   public static func export(_ tensors: [OutputTensor], folder: String) throws(CheckpointError) -> Export? {
     let configPath = folder + "/config.json"
     guard Checkpoint.isFile(configPath) else { return nil }
@@ -42,7 +51,13 @@ extension LlamaGGUF {
     return Export(tensors: extra + renamed, metadata: kv, dropped: dropped, vocabulary: vocabulary)
   }
 
-  /// The llama hyper-parameters llama.cpp reads, from `config.json`.
+  /// The llama hyper-parameters llama.cpp reads, from `config.json` (keys whose value the config lacks
+  /// are left out).
+  /// - Parameters:
+  ///   - config: the parsed `config.json`.
+  ///   - name: the model's `general.name`.
+  /// - Returns: `general.architecture`, `general.name` and the `llama.*` keys, in the converter's
+  ///   order.
   public static func metadata(config: JSON, name: String) -> [(key: String, value: GGUFValue)] {
     func int(_ key: String) -> Int? { config[key]?.intValue }
     var kv: [(key: String, value: GGUFValue)] = [

@@ -14,7 +14,10 @@ public enum LlamaGGUF {
     ("lm_head.weight", "output.weight"),
   ]
 
-  /// The llama.cpp name of a Hugging Face tensor, nil for tensors llama.cpp does not use.
+  /// The llama.cpp name of a Hugging Face tensor (`model.layers.3.self_attn.q_proj.weight` ->
+  /// `blk.3.attn_q.weight`).
+  /// - Parameter hf: a Hugging Face tensor name.
+  /// - Returns: the llama.cpp name; nil for tensors llama.cpp does not use (rotary caches).
   public static func ggufName(_ hf: String) -> String? {
     if let global = globalNames.first(where: { $0.hf == hf }) { return global.gguf }
     let parts = hf.split(separator: ".", maxSplits: 3).map(String.init)
@@ -24,7 +27,10 @@ public enum LlamaGGUF {
     return "blk.\(layer).\(mapped.gguf)"
   }
 
-  /// The Hugging Face name of a llama.cpp tensor, nil when unknown.
+  /// The Hugging Face name of a llama.cpp tensor (`blk.3.attn_q.weight` ->
+  /// `model.layers.3.self_attn.q_proj.weight`).
+  /// - Parameter gguf: a llama.cpp tensor name.
+  /// - Returns: the Hugging Face name; nil when unknown.
   public static func hfName(_ gguf: String) -> String? {
     if let global = globalNames.first(where: { $0.gguf == gguf }) { return global.hf }
     let parts = gguf.split(separator: ".", maxSplits: 2).map(String.init)
@@ -49,6 +55,9 @@ public enum LlamaGGUF {
     public let keyValue: Int
 
     /// Counts taken as given; counts read from a file go through the checking initializer.
+    /// - Parameters:
+    ///   - query: attention (query) heads, at least 1.
+    ///   - keyValue: key/value heads, dividing `query`.
     public init(query: Int, keyValue: Int) {
       self.query = query
       self.keyValue = keyValue
@@ -72,9 +81,15 @@ public enum LlamaGGUF {
     }
   }
 
-  /// The row order llama.cpp's converter gives q (and, with the KV head count, k):
-  /// rows `(head, half, i)` become `(head, i, half)` — `permute()` in convert_hf_to_gguf.py.
-  /// `inverse` undoes it. Returns, for each output row, the input row it comes from.
+  /// The row order llama.cpp's converter gives q (and, with the KV head count, k): rows `(head, half,
+  /// i)` become `(head, i, half)`, as `permute()` in convert_hf_to_gguf.py.
+  /// - Parameters:
+  ///   - rows: the projection's output rows.
+  ///   - heads: the heads they are split into.
+  ///   - inverse: give the order that undoes it (llama.cpp's order back to Hugging Face's).
+  /// - Returns: for each output row, the input row it comes from; the identity when `rows` is not a
+  ///   whole number of head pairs.
+  /// - Complexity: O(`rows`).
   public static func rowOrder(rows: Int, heads: Int, inverse: Bool) -> [Int] {
     guard heads > 0, heads <= Heads.maxHeads, rows % (2 * heads) == 0 else { return Array(0..<rows) }
     let headDim = rows / heads
@@ -119,13 +134,20 @@ public enum LlamaGGUF {
       })
   }
 
-  /// llama.cpp's row order for the weight `name` — a Hugging Face module (`...self_attn.q_proj`)
-  /// or a llama.cpp tensor (`blk.N.attn_q.weight`): q rows by all heads, k rows by KV heads; nil
-  /// for other weights or without head counts. `inverse` gives the order that undoes it.
-  /// The row order of the q/k tensor or module `name` of `shape` (nil for other names, without
-  /// head counts, or when nothing moves: no rows, no elements, rows that are not whole heads).
-  /// The order is as long as the tensor's rows, which its data bounds: an empty tensor claiming
-  /// 2^40 rows gets none.
+  /// llama.cpp's row order for the weight `name`: a Hugging Face module (`...self_attn.q_proj`) or a
+  /// llama.cpp tensor (`blk.N.attn_q.weight`); q rows by all heads, k rows by KV heads.
+  ///
+  /// The order is as long as the tensor's rows, which its data bounds: an empty tensor claiming 2^40
+  /// rows gets none.
+  ///
+  /// - Parameters:
+  ///   - name: the module or tensor name.
+  ///   - shape: its shape, rows first.
+  ///   - heads: the model's head counts.
+  ///   - inverse: give the order that undoes it.
+  /// - Returns: the order; nil for other names, without head counts, or when nothing moves (no rows, no
+  ///   elements, rows that are not whole heads).
+  /// - Complexity: O(rows).
   public static func rowOrder(for name: String, shape: [Int], heads: Heads?, inverse: Bool) -> [Int]? {
     guard let heads, let rows = shape.first, let elements = elementCount(shape), elements > 0 else { return nil }
     let count =
@@ -135,8 +157,13 @@ public enum LlamaGGUF {
     return rowOrder(rows: rows, heads: count, inverse: inverse)
   }
 
-  /// Hugging Face tensors -> llama.cpp names and q/k row order. Tensors llama.cpp does not use
-  /// (rotary caches) are left out and named in the result.
+  /// Hugging Face tensors -> llama.cpp names and q/k row order, for a GGUF llama.cpp runs.
+  /// - Parameters:
+  ///   - tensors: a llama checkpoint's output tensors, Hugging Face names.
+  ///   - heads: its head counts.
+  /// - Returns: the renamed tensors (q/k rows reordered as they are written), and the names of those
+  ///   llama.cpp does not use (rotary caches), left out.
+  /// - Complexity: O(n) in the tensors; rows are reordered only when written.
   public static func toGGUF(_ tensors: [OutputTensor], heads: Heads) -> (tensors: [OutputTensor], dropped: [String]) {
     var kept: [OutputTensor] = []
     var dropped: [String] = []
@@ -151,8 +178,13 @@ public enum LlamaGGUF {
     return (kept, dropped)
   }
 
-  /// llama.cpp GGUF tensors -> Hugging Face names and row order (unknown names kept). The rope
-  /// factors are left out: Hugging Face derives them from `config.json`.
+  /// llama.cpp GGUF tensors -> Hugging Face names and row order (unknown names kept). The rope factors
+  /// are left out: Hugging Face derives them from `config.json`.
+  /// - Parameters:
+  ///   - tensors: a llama GGUF's output tensors.
+  ///   - heads: its head counts.
+  /// - Returns: the renamed tensors, q/k rows back in Hugging Face order when written.
+  /// - Complexity: O(n) in the tensors.
   public static func toHF(_ tensors: [OutputTensor], heads: Heads) -> [OutputTensor] {
     tensors.filter { $0.name != "rope_freqs.weight" }.map { tensor in
       guard let name = hfName(tensor.name) else { return tensor }
@@ -162,6 +194,11 @@ public enum LlamaGGUF {
   }
 
   /// The head counts of the `config.json` at `path`.
+  /// - Parameter path: a Hugging Face model config.
+  /// - Returns: the query and key/value head counts.
+  /// - Throws: ``CheckpointError``: `bad-config` without `num_attention_heads` or with values
+  ///   that are not head counts (whole numbers in 1...65536, the KV count dividing the query count);
+  ///   `io`, `invalid-json` when it cannot be read.
   public static func heads(configAt path: String) throws(CheckpointError) -> Heads {
     let config = try JSON.parse(MappedFile.contents(of: path), path: path)
     guard config["num_attention_heads"] != nil else {
@@ -173,8 +210,13 @@ public enum LlamaGGUF {
     return heads
   }
 
-  /// The head counts of a Hugging Face `config.json`: nil without `num_attention_heads`; an
-  /// error naming the values when they are not head counts.
+  /// The head counts of a parsed Hugging Face `config.json`.
+  /// - Parameters:
+  ///   - config: the parsed config.
+  ///   - path: the file named in errors.
+  /// - Returns: the counts; nil without `num_attention_heads`.
+  /// - Throws: ``CheckpointError/badModelConfig(path:message:)`` naming the values when they are not
+  ///   head counts.
   public static func heads(config: JSON, path: String) throws(CheckpointError) -> Heads? {
     guard let query = config["num_attention_heads"] else { return nil }
     let kv = config["num_key_value_heads"]
@@ -188,8 +230,11 @@ public enum LlamaGGUF {
     return heads
   }
 
-  /// The head counts of a llama GGUF: nil without `llama.attention.head_count`; an error naming
-  /// the values when they are not head counts.
+  /// The head counts of a llama GGUF (`llama.attention.head_count`, `head_count_kv`).
+  /// - Parameter gguf: a parsed GGUF file.
+  /// - Returns: the counts; nil without `llama.attention.head_count`.
+  /// - Throws: ``CheckpointError/badModelConfig(path:message:)`` naming the values when they are not
+  ///   head counts.
   public static func heads(gguf: GGUFFile) throws(CheckpointError) -> Heads? {
     guard let query = gguf["llama.attention.head_count"] else { return nil }
     let kv = gguf["llama.attention.head_count_kv"]

@@ -15,12 +15,14 @@ public enum DType: String, CaseIterable, Hashable, Sendable, Codable {
   case tq1_0 = "TQ1_0", tq2_0 = "TQ2_0", mxfp4 = "MXFP4"
 
   /// The dtype a safetensors header names, or nil for an unknown name (or a ggml-only type).
+  /// - Parameter name: the header's `dtype` string, such as `BF16`.
   public init?(safetensorsName name: String) {
     guard let dtype = DType(rawValue: name), dtype.bitsPerElement != nil else { return nil }
     self = dtype
   }
 
   /// The dtype of a ggml type id, or nil for unknown and retired ids.
+  /// - Parameter id: the `type` of a GGUF tensor info.
   public init?(ggmlType id: UInt32) {
     guard let dtype = DType.byGGMLType[id] else { return nil }
     self = dtype
@@ -125,7 +127,9 @@ public enum DType: String, CaseIterable, Hashable, Sendable, Codable {
   /// Whether this is a floating-point type stored element by element (what outputs may use).
   public var isPlainFloat: Bool { self == .f16 || self == .bf16 || self == .f32 || self == .f64 }
 
-  /// Bytes needed by `elements` elements, or nil on overflow or a partial block/byte.
+  /// The bytes `elements` elements take (whole blocks for ggml block types).
+  /// - Parameter elements: the element count.
+  /// - Returns: the byte count; nil on overflow, or when the elements end inside a block or a byte.
   public func byteCount(elements: UInt64) -> UInt64? {
     if let bits = bitsPerElement {
       let (total, overflow) = elements.multipliedReportingOverflow(by: UInt64(bits))

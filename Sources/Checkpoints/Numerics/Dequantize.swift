@@ -1,7 +1,12 @@
 /// Widening of any computable dtype, ggml block types included, and ggml's Q8_0 quantiser.
 public enum Dequantize {
-  /// Widens all of `values` from the elements of `dtype` in `source`, which must hold them (the
-  /// checked entry point for other packages).
+  /// Widens all of `values` from the elements of `dtype` in `source` (the checked entry point for other
+  /// packages).
+  /// - Parameters:
+  ///   - source: the raw elements; it must hold at least `values.count` of them (a precondition).
+  ///   - dtype: a dtype fedlora computes with (``DType/isComputable``; a precondition).
+  ///   - values: where the widened values go.
+  /// - Complexity: O(`values.count`).
   public static func widen(
     _ source: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>
   ) {

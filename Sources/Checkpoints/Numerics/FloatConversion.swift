@@ -60,13 +60,23 @@ public enum FloatConversion {
     }
   }
 
-  /// Rounds `values` once to `dtype` into `buffer` (which holds exactly that many elements).
+  /// Rounds `values` once (to nearest, ties to even) to `dtype` into `buffer`.
+  /// - Parameters:
+  ///   - values: the values.
+  ///   - dtype: F32, F16, BF16 or F64 (a precondition).
+  ///   - buffer: exactly `values.count` elements of `dtype` (a precondition).
+  /// - Complexity: O(`values.count`), vectorised.
   public static func narrow(_ values: [Float], to dtype: DType, into buffer: UnsafeMutableRawBufferPointer) {
     values.withUnsafeBufferPointer { narrow($0, to: dtype, into: buffer) }
   }
 
   /// Rounds all of `values` once to `dtype` into `buffer`, which must hold exactly that many
   /// elements (the checked entry point for other packages).
+  /// - Parameters:
+  ///   - values: the values.
+  ///   - dtype: F32, F16, BF16 or F64 (a precondition).
+  ///   - buffer: exactly `values.count` elements of `dtype` (a precondition).
+  /// - Complexity: O(`values.count`), vectorised.
   public static func narrow(
     _ values: UnsafeBufferPointer<Float>, to dtype: DType, into buffer: UnsafeMutableRawBufferPointer
   ) {

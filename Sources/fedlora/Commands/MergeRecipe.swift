@@ -48,13 +48,60 @@ struct MergeRecipe {
     text = String(decoding: try MappedFile.contents(of: path), as: UTF8.self)
     let root: Node?
     do { root = try Yams.compose(yaml: text) } catch { throw ValidationError("\(path): not YAML: \(error)") }
+    let read = Values(path: path)
+    guard case let .mapping(mapping)? = root else {
+      throw read.fail(root, "a recipe is a mapping of merge options (\(Self.keys.joined(separator: ", ")))")
+    }
+    var seen = Set<String>()
+    for (keyNode, value) in mapping {
+      guard let key = keyNode.string else { throw read.fail(keyNode, "a key that is not a string") }
+      guard seen.insert(key).inserted else { throw read.fail(keyNode, "'\(key)' is given twice") }
+      switch key {
+      case "method": method = try read.string(value, key)
+      case "output": output = read.located(try read.string(value, key))
+      case "base": base = read.located(try read.string(value, key))
+      case "format": format = try read.string(value, key)
+      case "dtype": dtype = try read.string(value, key)
+      case "rank": rank = try read.integer(value, key)
+      case "scope": scope = try read.string(value, key)
+      case "max_iterations": maxIterations = try read.integer(value, key)
+      case "alpha": alpha = try read.number(value, key)
+      case "allow_missing": allowMissing = try read.flag(value, key)
+      case "no_errors": noErrors = try read.flag(value, key)
+      case "keep_weights": keepWeights = try read.flag(value, key)
+      case "base_config": baseConfig = read.located(try read.string(value, key))
+      case "clients":
+        guard case let .sequence(entries) = value, !entries.isEmpty else {
+          throw read.fail(value, "'clients' must be a list of paths, {path, weight} or {path, samples}")
+        }
+        for entry in entries { clients.append(try read.client(entry)) }
+      default: throw read.fail(keyNode, "unknown key '\(key)' (the keys are \(Self.keys.joined(separator: ", ")))")
+      }
+    }
+    guard !clients.isEmpty else { throw read.fail(root, "no 'clients'") }
+    let weighted = clients.filter { $0.weight != nil }.count
+    let counted = clients.filter { $0.samples != nil }.count
+    guard weighted == 0 || weighted == clients.count, counted == 0 || counted == clients.count,
+      weighted == 0 || counted == 0
+    else {
+      throw read.fail(root, "give every client a 'weight', or every client 'samples', or none of them")
+    }
+  }
+
+  /// Reads the values of one recipe's nodes: each error names the recipe and the node's line,
+  /// each path is located relative to the recipe's folder.
+  private struct Values {
+    let path: String
+    let folder: String
+
+    init(path: String) {
+      self.path = path
+      folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+    }
+
     func fail(_ node: Node?, _ message: String) -> ValidationError {
       ValidationError("\(path)\(node?.mark.map { ":\($0.line)" } ?? ""): \(message)")
     }
-    guard case let .mapping(mapping)? = root else {
-      throw fail(root, "a recipe is a mapping of merge options (\(Self.keys.joined(separator: ", ")))")
-    }
-    let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
 
     /// A path from the recipe, relative to its folder unless absolute (or a cached Hub id).
     func located(_ value: String) -> String {
@@ -63,20 +110,24 @@ struct MergeRecipe {
       if !Checkpoint.exists(joined), (try? HubCache.snapshot(for: value)) != nil { return value }
       return joined
     }
+
     func string(_ node: Node, _ key: String) throws -> String {
       guard case .scalar = node, let value = node.string, !value.isEmpty else {
         throw fail(node, "'\(key)' must be a string")
       }
       return value
     }
+
     func flag(_ node: Node, _ key: String) throws -> Bool {
       guard let value = node.bool else { throw fail(node, "'\(key)' must be true or false") }
       return value
     }
+
     func integer(_ node: Node, _ key: String) throws -> Int {
       guard let value = node.int else { throw fail(node, "'\(key)' must be an integer") }
       return value
     }
+
     func number(_ node: Node, _ key: String) throws -> Double {
       guard let value = node.int.map(Double.init) ?? node.float, value.isFinite else {
         throw fail(node, "'\(key)' must be a number")
@@ -84,61 +135,29 @@ struct MergeRecipe {
       return value
     }
 
-    var seen = Set<String>()
-    for (keyNode, value) in mapping {
-      guard let key = keyNode.string else { throw fail(keyNode, "a key that is not a string") }
-      guard seen.insert(key).inserted else { throw fail(keyNode, "'\(key)' is given twice") }
-      switch key {
-      case "method": method = try string(value, key)
-      case "output": output = located(try string(value, key))
-      case "base": base = located(try string(value, key))
-      case "format": format = try string(value, key)
-      case "dtype": dtype = try string(value, key)
-      case "rank": rank = try integer(value, key)
-      case "scope": scope = try string(value, key)
-      case "max_iterations": maxIterations = try integer(value, key)
-      case "alpha": alpha = try number(value, key)
-      case "allow_missing": allowMissing = try flag(value, key)
-      case "no_errors": noErrors = try flag(value, key)
-      case "keep_weights": keepWeights = try flag(value, key)
-      case "base_config": baseConfig = located(try string(value, key))
-      case "clients":
-        guard case let .sequence(entries) = value, !entries.isEmpty else {
-          throw fail(value, "'clients' must be a list of paths, {path, weight} or {path, samples}")
-        }
-        for entry in entries {
-          if case .scalar = entry {
-            clients.append(Client(path: located(try string(entry, "clients")), weight: nil, samples: nil))
-            continue
-          }
-          guard case let .mapping(fields) = entry else {
-            throw fail(entry, "a client must be a path, {path, weight} or {path, samples}")
-          }
-          var (clientPath, weight, samples): (String?, Double?, Double?) = (nil, nil, nil)
-          for (field, fieldValue) in fields {
-            switch field.string {
-            case "path": clientPath = located(try string(fieldValue, "path"))
-            case "weight": weight = try number(fieldValue, "weight")
-            case "samples": samples = try number(fieldValue, "samples")
-            default: throw fail(field, "unknown client key '\(field.string ?? "")' (path, weight or samples)")
-            }
-          }
-          guard let clientPath else { throw fail(entry, "a client without 'path'") }
-          guard weight == nil || samples == nil else {
-            throw fail(entry, "a client has 'weight' or 'samples', not both")
-          }
-          clients.append(Client(path: clientPath, weight: weight, samples: samples))
-        }
-      default: throw fail(keyNode, "unknown key '\(key)' (the keys are \(Self.keys.joined(separator: ", ")))")
+    /// One entry of `clients`: a plain path, or a mapping of `path` and at most one of
+    /// `weight` and `samples`.
+    func client(_ entry: Node) throws -> Client {
+      if case .scalar = entry {
+        return Client(path: located(try string(entry, "clients")), weight: nil, samples: nil)
       }
-    }
-    guard !clients.isEmpty else { throw fail(root, "no 'clients'") }
-    let weighted = clients.filter { $0.weight != nil }.count
-    let counted = clients.filter { $0.samples != nil }.count
-    guard weighted == 0 || weighted == clients.count, counted == 0 || counted == clients.count,
-      weighted == 0 || counted == 0
-    else {
-      throw fail(root, "give every client a 'weight', or every client 'samples', or none of them")
+      guard case let .mapping(fields) = entry else {
+        throw fail(entry, "a client must be a path, {path, weight} or {path, samples}")
+      }
+      var (clientPath, weight, samples): (String?, Double?, Double?) = (nil, nil, nil)
+      for (field, fieldValue) in fields {
+        switch field.string {
+        case "path": clientPath = located(try string(fieldValue, "path"))
+        case "weight": weight = try number(fieldValue, "weight")
+        case "samples": samples = try number(fieldValue, "samples")
+        default: throw fail(field, "unknown client key '\(field.string ?? "")' (path, weight or samples)")
+        }
+      }
+      guard let clientPath else { throw fail(entry, "a client without 'path'") }
+      guard weight == nil || samples == nil else {
+        throw fail(entry, "a client has 'weight' or 'samples', not both")
+      }
+      return Client(path: clientPath, weight: weight, samples: samples)
     }
   }
 

@@ -22,8 +22,17 @@ public struct GGUFVocabulary: Sendable {
     case unavailable(reason: String)
   }
 
-  /// Reads the folder's tokenizer files. `vocabularySize` is the model's (config `vocab_size`):
-  /// the converter pads the token list to it with `[PADi]` tokens.
+  /// Reads the folder's tokenizer files: `tokenizer.model` when present, else a byte-level BPE
+  /// `tokenizer.json`, with `tokenizer_config.json`'s special tokens.
+  /// - Parameters:
+  ///   - folder: the model folder.
+  ///   - vocabularySize: the model's `vocab_size`; the converter pads the token list to it with
+  ///     `[PADi]` tokens.
+  /// - Returns: the vocabulary, or why there is none (no tokenizer file, a tokenizer llama.cpp's
+  ///   converter does not build).
+  /// - Throws: ``CheckpointError/badTokenizer(path:message:)`` for a size outside 1...2^24 or tokenizer
+  ///   files that are malformed; `io` when one cannot be read.
+  /// - Complexity: O(tokenizer bytes + vocabulary size).
   public static func read(folder: String, vocabularySize: Int?) throws(CheckpointError) -> Outcome {
     // The token list is padded to the model's size: a claimed size is checked before anything is allocated.
     if let vocabularySize, !(1...maximumSize).contains(vocabularySize) {

@@ -20,6 +20,11 @@ public struct SentencePieceModel: Sendable {
   public let pieces: [Piece]
 
   /// Reads `tokenizer.model`; every length is checked against the bytes that remain.
+  /// - Parameter path: a SentencePiece model file.
+  /// - Returns: the pieces, in token id order.
+  /// - Throws: ``CheckpointError/badTokenizer(path:message:)`` for a protobuf that is truncated or
+  ///   malformed; `io` when it cannot be read.
+  /// - Complexity: O(file bytes).
   public static func read(_ path: String) throws(CheckpointError) -> SentencePieceModel {
     let bytes = try MappedFile.contents(of: path)
     var model = ProtobufReader(bytes: bytes, path: path)
