@@ -141,7 +141,7 @@ public enum AdapterConversion {
       let layout = try ForeignWriter.layout(
         module.name, kind: module.kind, kernel: module.origin?.kernel, rank: module.rank, shape: module.updateShape,
         format: format, kohyaStem: module.origin?.format == .kohya ? module.origin?.stem : nil,
-        twoTextEncoders: twoTextEncoders)
+        layersPerBlock: module.origin?.layersPerBlock, twoTextEncoders: twoTextEncoders)
       let (aType, bType) = (dtype ?? module.a.dtype, dtype ?? module.b.dtype)
       let factor = format == .mlx ? module.scale / mlxScale : 1
       if abs(factor - 1) > 1e-12 { folded.append(module.name) }

@@ -31,6 +31,9 @@ public struct Adapter: Sendable {
   /// Whether the file gave every module's scale itself (kohya, diffusers, MLX with its config),
   /// so an alpha given to `load` is not used.
   var ownScale = false
+  /// The base model's config it was loaded with (`--base-config`), which writers also use
+  /// (MLX-LM's `num_layers` from `num_hidden_layers`).
+  public internal(set) var baseModel: BaseModelConfig?
 
   /// The layout the adapter was read from, named in reports and `--json` (`format`).
   public var sourceFormat: SourceFormat { readFormat ?? SourceFormat(rawValue: format.rawValue) ?? .safetensors }
@@ -65,18 +68,30 @@ public struct Adapter: Sendable {
   /// `llamaHeads` says that a GGUF adapter's q/k `lora_b` rows are in llama.cpp's order (as
   /// llama.cpp's converter writes them), so they are read back into Hugging Face order.
   /// With `lenient`, modules that cannot be read are left out and listed in `problems`
-  /// instead of failing the load (inspect shows every good module beside them).
+  /// instead of failing the load (inspect shows every good module beside them). `model` is
+  /// the base model's config where a format needs it (kohya SDXL sgm names: the UNet's
+  /// `layers_per_block`; MLX-LM: `num_hidden_layers` to check `num_layers` against).
   public static func load(
-    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false,
+    model: BaseModelConfig? = nil
   ) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
-    return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
+    return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient, model: model)
   }
 
   /// The adapter an opened checkpoint holds (a caller that may show its header instead opens
   /// it once).
   public static func load(
-    _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+    _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false,
+    model: BaseModelConfig? = nil
+  ) throws(AdapterError) -> Adapter {
+    var adapter = try read(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient, model: model)
+    adapter.baseModel = model
+    return adapter
+  }
+
+  private static func read(
+    _ checkpoint: Checkpoint, alpha: Double?, llamaHeads: LlamaGGUF.Heads?, lenient: Bool, model: BaseModelConfig?
   ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
@@ -84,9 +99,10 @@ public struct Adapter: Sendable {
     let family = try KeyFamily.detect(checkpoint)
     let mlxConfig = try MLXConfig.beside(checkpoint)
     switch family {
-    case .kohya: return try KohyaReader.load(checkpoint, lenient: lenient)
+    case .kohya: return try KohyaReader.load(checkpoint, model: model, lenient: lenient)
     case .diffusersOld: return try DiffusersReader.load(checkpoint, lenient: lenient)
-    case .mlx: return try MLXReader.load(checkpoint, config: mlxConfig, alpha: alpha, lenient: lenient)
+    case .mlx:
+      return try MLXReader.load(checkpoint, config: mlxConfig, alpha: alpha, model: model, lenient: lenient)
     case .torchtune:
       return try TorchtuneReader.load(
         checkpoint, config: readConfig(of: checkpoint), alpha: alpha, heads: llamaHeads, lenient: lenient)
@@ -139,11 +155,11 @@ public struct Adapter: Sendable {
   }
 
   /// Loads `path` when it holds a LoRA adapter; nil when it holds other tensors (a model).
-  public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil)
-    throws(AdapterError) -> Adapter?
-  {
+  public static func loadIfAdapter(
+    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, model: BaseModelConfig? = nil
+  ) throws(AdapterError) -> Adapter? {
     do {
-      return try load(path, alpha: alpha, llamaHeads: llamaHeads)
+      return try load(path, alpha: alpha, llamaHeads: llamaHeads, model: model)
     } catch {
       switch error {
       case .noAdapterTensors, .missingAlpha: return nil

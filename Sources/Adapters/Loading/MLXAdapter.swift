@@ -62,9 +62,9 @@ struct MLXConfig {
 /// `B = lora_b^T`; the scale is absolute. Module names are the Hugging Face ones
 /// (`model.layers.0.self_attn.q_proj`).
 enum MLXReader {
-  static func load(_ checkpoint: Checkpoint, config: MLXConfig?, alpha: Double?, lenient: Bool)
-    throws(AdapterError) -> Adapter
-  {
+  static func load(
+    _ checkpoint: Checkpoint, config: MLXConfig?, alpha: Double?, model: BaseModelConfig?, lenient: Bool
+  ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if let config, config.fineTuneType != "lora" {
       throw .unsupportedVariant(

@@ -20,13 +20,15 @@ extension AdapterWriter {
     let twoTextEncoders = set.moduleNames.contains { $0.hasPrefix("text_encoder_2.") }
     var tensors: [OutputTensor] = []
     var modules: [ModuleTensors] = []
+    let stems = ForeignWriter.kohyaStems(
+      set.moduleNames.map { set.modules(named: $0).compactMap { $0?.origin } }, names: set.moduleNames)
     for (index, name) in set.moduleNames.enumerated() {
       let entries = set.modules(named: name).compactMap { $0 }
       let rank = plan.ranks[index]
       let layout = try ForeignWriter.layout(
         name, kind: plan.kinds[index], kernel: entries.compactMap { $0.origin?.kernel }.first, rank: rank,
-        shape: plan.shapes[index], format: format,
-        kohyaStem: entries.compactMap(\.origin).first { $0.format == .kohya }?.stem, twoTextEncoders: twoTextEncoders)
+        shape: plan.shapes[index], format: format, kohyaStem: stems[index]?.stem,
+        layersPerBlock: stems[index]?.layersPerBlock, twoTextEncoders: twoTextEncoders)
       var encoding = ModuleTensors(
         names: (layout.a, layout.b), bFactor: 1 / scales[index], rowOrder: nil, dtype: dtype)
       encoding.transposed = layout.transposed

@@ -50,11 +50,11 @@ public enum ForeignWriter {
   }
 
   /// The layout of module `name` (`kind`, conv `kernel`, `rank`, update `shape` `[d, k]`) in
-  /// `format`; `kohyaStem` is the stem a kohya client stored it under; `twoTextEncoders`: SDXL's
-  /// `text_encoder` is kohya's `lora_te1_`.
+  /// `format`; `kohyaStem` is the stem a kohya client stored it under (an sgm stem with the
+  /// `layersPerBlock` it was read with); `twoTextEncoders`: SDXL's `text_encoder` is kohya's `lora_te1_`.
   static func layout(
     _ name: String, kind: LoRAModule.Kind, kernel: [Int]?, rank: Int, shape: [Int], format: AdapterFormat,
-    kohyaStem: String?, twoTextEncoders: Bool
+    kohyaStem: String?, layersPerBlock: Int? = nil, twoTextEncoders: Bool
   ) throws(AdapterError) -> Layout {
     let (d, k) = (shape[0], shape[1])
     func refuse(_ why: String) -> AdapterError {
@@ -74,9 +74,8 @@ public enum ForeignWriter {
         stem = try builtStem(name, twoTextEncoders: twoTextEncoders, refuse: refuse)
       }
       // Read back, the stem must name this module again.
-      guard (KohyaNames.diffusersName(stem) ?? stem) == name else {
-        throw refuse("its kohya name \(stem) reads back as '\(KohyaNames.diffusersName(stem) ?? stem)'")
-      }
+      let back = KohyaNames.moduleName(stem, layersPerBlock: layersPerBlock) ?? stem
+      guard back == name else { throw refuse("its kohya name \(stem) reads back as '\(back)'") }
       return Layout(
         a: stem + ".lora_down.weight", b: stem + ".lora_up.weight", alpha: stem + ".alpha",
         aShape: conv?.a ?? [rank, k], bShape: conv?.b ?? [d, rank], transposed: false)
@@ -99,6 +98,27 @@ public enum ForeignWriter {
         a: name + ".lora_a", b: name + ".lora_b", alpha: nil, aShape: [k, rank], bShape: [rank, d], transposed: true)
     default:
       preconditionFailure("\(format) is not a foreign format")
+    }
+  }
+
+  /// The kohya stem each module is written under (nil: built from its name) and the
+  /// `layers_per_block` of an sgm stem, from the kohya origins of its clients' modules. UNet
+  /// modules keep sd-scripts' SDXL (sgm) names only when every client's UNet module has one
+  /// (all came from sgm kohya clients, whose agreed `ss_base_model_version` the output keeps);
+  /// otherwise every UNet module is written in diffusers' block naming (`lora_unet_down_blocks_...`),
+  /// which reads back without a config, and never both: diffusers drops the sgm names of such a file.
+  static func kohyaStems(_ origins: [[ModuleOrigin]], names: [String]) -> [(stem: String, layersPerBlock: Int?)?] {
+    let kohya = origins.map { $0.filter { $0.format == .kohya } }
+    let unet = names.indices.filter { names[$0].hasPrefix("unet.") }
+    let sgm =
+      !unet.isEmpty
+      && unet.allSatisfy { index in
+        !origins[index].isEmpty && origins[index].allSatisfy { $0.format == .kohya && KohyaNames.isSGM($0.stem) }
+      }
+    return names.indices.map { index in
+      let isUNet = names[index].hasPrefix("unet.")
+      let origin = kohya[index].first { !isUNet || KohyaNames.isSGM($0.stem) == sgm }
+      return origin.map { ($0.stem, $0.layersPerBlock) }
     }
   }
 
