@@ -162,6 +162,7 @@ struct OtherFormatsTests {
       ("kohya_sgm_upsampler.safetensors", "unsupported-lora-variant", "'unet.up_blocks.0.attentions.2.conv'"),
       ("kohya_sgm_slot.safetensors", "unsupported-lora-variant", "'unet.down_blocks.0.resnets.2.conv1'"),
       ("kohya_sgm_middle.safetensors", "unsupported-lora-variant", "lora_unet_middle_block_3_in_layers_2"),
+      ("diffusers_mixed_names.safetensors", "mixed-formats", "attn1.to_q.lora.down.weight"),
     ])
   func refusals(_ file: String, _ code: String, _ named: String) throws {
     let folder = Fixtures.scratch("formats-bad")
