@@ -163,6 +163,8 @@ struct OtherFormatsTests {
       ("kohya_sgm_slot.safetensors", "unsupported-lora-variant", "'unet.down_blocks.0.resnets.2.conv1'"),
       ("kohya_sgm_middle.safetensors", "unsupported-lora-variant", "lora_unet_middle_block_3_in_layers_2"),
       ("diffusers_mixed_names.safetensors", "mixed-formats", "attn1.to_q.lora.down.weight"),
+      ("mlx_num_layers", "bad-config", "give num_layers >= 4"),
+      ("mlx_keys", "bad-config", "'model.layers.0.self_attn.v_proj.lora_a'"),
     ])
   func refusals(_ file: String, _ code: String, _ named: String) throws {
     let folder = Fixtures.scratch("formats-bad")

@@ -178,9 +178,10 @@ public enum AdapterConversion {
             bias: adapter.modules.contains { $0.bias != nil })
         ))
     default:
-      config = ForeignWriter.mlxConfig(
+      config = try ForeignWriter.mlxConfig(
         modules: adapter.modules.map(\.name), rank: adapter.modules.map(\.rank).max() ?? 1, scale: mlxScale,
-        clientConfig: ForeignWriter.mlxClientConfig(adapter))
+        clientConfigs: [ForeignWriter.mlxClientConfig(adapter)], layerCount: adapter.baseModel?.layerCount,
+        modelPath: adapter.baseModel?.path)
     }
     var result = Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: folded)
     result.metadata = metadata

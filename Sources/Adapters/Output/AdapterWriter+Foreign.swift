@@ -60,7 +60,7 @@ extension AdapterWriter {
   /// were folded into `B`, kohya's agreed `ss_*` notes, diffusers' `lora_adapter_metadata`) and
   /// MLX's `adapter_config.json`.
   static func foreignMetadata(_ merge: Merge, plan: OutputLayout, format: AdapterFormat, provenance: Provenance)
-    -> (metadata: [(key: String, value: String)], mlxConfig: JSON?)
+    throws(AdapterError) -> (metadata: [(key: String, value: String)], mlxConfig: JSON?)
   {
     let set = merge.set
     let scales = foreignScales(plan, format: format)
@@ -79,9 +79,11 @@ extension AdapterWriter {
       metadata.append((DiffusersReader.metadataKey, ForeignWriter.diffusersMetadata(modules, bias: set.hasBias)))
       return (metadata, nil)
     default:
-      let config = ForeignWriter.mlxConfig(
+      let model = set.clients.lazy.compactMap(\.baseModel).first
+      let config = try ForeignWriter.mlxConfig(
         modules: set.moduleNames, rank: plan.ranks.max() ?? 1, scale: scales.first ?? 1,
-        clientConfig: set.clients.lazy.compactMap(ForeignWriter.mlxClientConfig).first)
+        clientConfigs: set.clients.map(ForeignWriter.mlxClientConfig), layerCount: model?.layerCount,
+        modelPath: model?.path)
       return (metadata, config)
     }
   }
