@@ -69,7 +69,7 @@ interop-peft: build
 DIFFUSERS_PYTHON ?= python3
 MLX_PYTHON       ?= python3
 interop-formats: build
-	$(DIFFUSERS_PYTHON) fixtures/format_interop_check.py $(FEDLORA) diffusers
+	$(DIFFUSERS_PYTHON) fixtures/format_interop_check.py $(FEDLORA) diffusers sdxl
 	$(MLX_PYTHON) fixtures/format_interop_check.py $(FEDLORA) mlx
 
 # Runs what fedlora writes for llama.cpp in llama.cpp itself: tokens and logits of converted and

@@ -64,6 +64,9 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
   case formatNeedsAlpha(path: String, format: String, reason: String)
   /// A torchtune adapter's q/k `lora_b` rows (in torchtune's per-head order) without head counts.
   case formatNeedsHeads(path: String, format: String)
+  /// Names that map to the model's modules only with a value of the base model's config (a
+  /// kohya SDXL file's sgm block names: the UNet's `layers_per_block`), which nothing gave.
+  case formatNeedsConfig(path: String, tensor: String, reason: String)
 
   /// The module a per-module error names, if any.
   public var module: String? {
@@ -111,6 +114,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
     case .badFactor: "bad-factor-shape"
     case .formatNeedsAlpha: "missing-alpha"
     case .formatNeedsHeads: "unknown-row-order"
+    case .formatNeedsConfig: "needs-base-config"
     }
   }
 
@@ -165,6 +169,7 @@ public enum AdapterError: Error, Equatable, Sendable, CustomStringConvertible {
       "\(path): a \(format) adapter: \(reason); give --alpha (the alpha it was trained with)"
     case let .formatNeedsHeads(path, format):
       "\(path): a \(format) adapter holds its q/k lora_b rows in \(format)'s per-head order, which needs the base model's head counts: give --base-config CONFIG.json (or put the model's config.json beside the adapter)"
+    case let .formatNeedsConfig(path, tensor, reason): "\(path): tensor '\(tensor)': \(reason)"
     }
   }
 }

@@ -156,6 +156,15 @@ struct OtherFormatsTests {
       ("kohya_dora.safetensors", "unsupported-lora-variant", "dora_scale"),
       ("mixed_kohya_peft.safetensors", "mixed-formats", "lora_A.weight"),
       ("mlx_rank", "bad-factor-shape", "lora_parameters.rank"), ("mlx_moe", "unsupported-lora-variant", "switch"),
+      ("kohya_sgm_no_config.safetensors", "needs-base-config", "input_blocks_4_1_transformer_blocks_0_attn1_to_q"),
+      ("kohya_sgm_not_sdxl.safetensors", "needs-base-config", "'sd_v1' is not SDXL's"),
+      ("kohya_sgm_mixed.safetensors", "mixed-formats", "lora_unet_down_blocks_0_attentions_0"),
+      ("kohya_sgm_upsampler.safetensors", "unsupported-lora-variant", "'unet.up_blocks.0.attentions.2.conv'"),
+      ("kohya_sgm_slot.safetensors", "unsupported-lora-variant", "'unet.down_blocks.0.resnets.2.conv1'"),
+      ("kohya_sgm_middle.safetensors", "unsupported-lora-variant", "lora_unet_middle_block_3_in_layers_2"),
+      ("diffusers_mixed_names.safetensors", "mixed-formats", "attn1.to_q.lora.down.weight"),
+      ("mlx_num_layers", "bad-config", "give num_layers >= 4"),
+      ("mlx_keys", "bad-config", "'model.layers.0.self_attn.v_proj.lora_a'"),
     ])
   func refusals(_ file: String, _ code: String, _ named: String) throws {
     let folder = Fixtures.scratch("formats-bad")

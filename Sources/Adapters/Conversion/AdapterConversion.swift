@@ -171,7 +171,7 @@ public enum AdapterConversion {
       let layout = try ForeignWriter.layout(
         module.name, kind: module.kind, kernel: module.origin?.kernel, rank: module.rank, shape: module.updateShape,
         format: format, kohyaStem: module.origin?.format == .kohya ? module.origin?.stem : nil,
-        twoTextEncoders: twoTextEncoders)
+        layersPerBlock: module.origin?.layersPerBlock, twoTextEncoders: twoTextEncoders)
       let (aType, bType) = (dtype ?? module.a.dtype, dtype ?? module.b.dtype)
       let factor = format == .mlx ? module.scale / mlxScale : 1
       if abs(factor - 1) > 1e-12 { folded.append(module.name) }
@@ -208,9 +208,10 @@ public enum AdapterConversion {
             bias: adapter.modules.contains { $0.bias != nil })
         ))
     default:
-      config = ForeignWriter.mlxConfig(
+      config = try ForeignWriter.mlxConfig(
         modules: adapter.modules.map(\.name), rank: adapter.modules.map(\.rank).max() ?? 1, scale: mlxScale,
-        clientConfig: ForeignWriter.mlxClientConfig(adapter))
+        clientConfigs: [ForeignWriter.mlxClientConfig(adapter)], layerCount: adapter.baseModel?.layerCount,
+        modelPath: adapter.baseModel?.path)
     }
     var result = Result(tensors: tensors, ggufMetadata: [], peftConfig: config, foldedScales: folded)
     result.metadata = metadata

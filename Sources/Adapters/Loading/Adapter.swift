@@ -38,6 +38,9 @@ public struct Adapter: Sendable {
   /// Whether the file gave every module's scale itself (kohya, diffusers, MLX with its config),
   /// so an alpha given to `load` is not used.
   var ownScale = false
+  /// The base model's config it was loaded with (`--base-config`), which writers also use
+  /// (MLX-LM's `num_layers` from `num_hidden_layers`).
+  public internal(set) var baseModel: BaseModelConfig?
 
   /// The layout the adapter was read from, named in reports and `--json` (`format`).
   public var sourceFormat: SourceFormat { readFormat ?? SourceFormat(rawValue: format.rawValue) ?? .safetensors }
@@ -84,19 +87,22 @@ public struct Adapter: Sendable {
   ///     `adapter.lora.alpha`, torchtune).
   ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
   ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  ///   - model: the base model's config where a format needs it (kohya SDXL SGM names: the UNet's
+  ///     `layers_per_block`; MLX-LM: `num_hidden_layers` to check `num_layers` against).
   /// - Returns: the adapter, modules sorted by name.
   /// - Throws: ``AdapterError``: `no-adapter-tensors`, `missing-alpha`, `bad-config`,
   ///   `unsupported-peft-type`, `unpaired-module`, `bad-factor-shape`, `unsupported-lora-variant`
-  ///   (LoHa, LoKr, DoRA magnitudes...), `mixed-formats`, `bad-alpha`, and
+  ///   (LoHa, LoKr, DoRA magnitudes...), `mixed-formats`, `bad-alpha`, `needs-base-config`, and
   ///   ``AdapterError/checkpoint(_:)`` for a file that cannot be opened (`not-found`, a malformed
   ///   header...).
   /// - Complexity: O(header bytes + tensors): headers and configs are read, factors stay mapped (MLX's,
   ///   stored transposed, are copied into memory: O(r (d + k)) per module).
   public static func load(
-    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false,
+    model: BaseModelConfig? = nil
   ) throws(AdapterError) -> Adapter {
     let checkpoint = try AdapterError.wrap { () throws(CheckpointError) in try Checkpoint.open(path) }
-    return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient)
+    return try load(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient, model: model)
   }
 
   /// The adapter an opened checkpoint holds (a caller that may show its header instead opens it once).
@@ -105,11 +111,21 @@ public struct Adapter: Sendable {
   ///   - alpha: the LoRA alpha of an adapter whose files carry none.
   ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
   ///   - lenient: leave unreadable modules out and list them in ``problems`` instead of throwing.
+  ///   - model: the base model's config where a format needs it.
   /// - Returns: the adapter.
-  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``.
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:model:)-(String,_,_,_,_)``.
   /// - Complexity: O(tensors), plus the config files read.
   public static func load(
-    _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false
+    _ checkpoint: Checkpoint, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, lenient: Bool = false,
+    model: BaseModelConfig? = nil
+  ) throws(AdapterError) -> Adapter {
+    var adapter = try read(checkpoint, alpha: alpha, llamaHeads: llamaHeads, lenient: lenient, model: model)
+    adapter.baseModel = model
+    return adapter
+  }
+
+  private static func read(
+    _ checkpoint: Checkpoint, alpha: Double?, llamaHeads: LlamaGGUF.Heads?, lenient: Bool, model: BaseModelConfig?
   ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if checkpoint.format == .gguf { return try loadGGUF(checkpoint, alpha: alpha, heads: llamaHeads, lenient: lenient) }
@@ -117,9 +133,10 @@ public struct Adapter: Sendable {
     let family = try KeyFamily.detect(checkpoint)
     let mlxConfig = try MLXConfig.beside(checkpoint)
     switch family {
-    case .kohya: return try KohyaReader.load(checkpoint, lenient: lenient)
+    case .kohya: return try KohyaReader.load(checkpoint, model: model, lenient: lenient)
     case .diffusersOld: return try DiffusersReader.load(checkpoint, lenient: lenient)
-    case .mlx: return try MLXReader.load(checkpoint, config: mlxConfig, alpha: alpha, lenient: lenient)
+    case .mlx:
+      return try MLXReader.load(checkpoint, config: mlxConfig, alpha: alpha, model: model, lenient: lenient)
     case .torchtune:
       return try TorchtuneReader.load(
         checkpoint, config: readConfig(of: checkpoint), alpha: alpha, heads: llamaHeads, lenient: lenient)
@@ -145,14 +162,15 @@ public struct Adapter: Sendable {
   ///   - path: an adapter or model folder or file.
   ///   - alpha: the LoRA alpha of an adapter whose files carry none.
   ///   - llamaHeads: the base model's head counts, for q/k rows stored in llama.cpp's order.
+  ///   - model: the base model's config where a format needs it, as for ``load(_:alpha:llamaHeads:lenient:model:)-(String,_,_,_,_)``.
   /// - Returns: the adapter; nil when `path` holds other tensors (a model) or a LoRA without an alpha.
-  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:)-(String,_,_,_)``, but for `no-adapter-tensors`
+  /// - Throws: as ``load(_:alpha:llamaHeads:lenient:model:)-(String,_,_,_,_)``, but for `no-adapter-tensors`
   ///   and `missing-alpha`.
-  public static func loadIfAdapter(_ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil)
-    throws(AdapterError) -> Adapter?
-  {
+  public static func loadIfAdapter(
+    _ path: String, alpha: Double? = nil, llamaHeads: LlamaGGUF.Heads? = nil, model: BaseModelConfig? = nil
+  ) throws(AdapterError) -> Adapter? {
     do {
-      return try load(path, alpha: alpha, llamaHeads: llamaHeads)
+      return try load(path, alpha: alpha, llamaHeads: llamaHeads, model: model)
     } catch {
       switch error {
       case .noAdapterTensors, .missingAlpha: return nil

@@ -8,10 +8,13 @@
 /// ambiguous in general; diffusers resolves it with string rules written for the SD / SDXL
 /// UNet and the CLIP text encoders. The mapping is used only where those rules are exact: a
 /// stem in diffusers' own block naming whose every resulting component is a known UNet or CLIP
-/// module name and that flattens back to the stem. Anything else (sd-scripts' SDXL sgm blocks
-/// `input_blocks_4_1_...`, whose mapping needs the UNet's `layers_per_block`; Flux/SD3 names,
-/// which diffusers converts by splitting fused tensors) keeps the kohya stem as its identity:
-/// such clients merge with kohya clients, and a mix with diffusers clients is refused by module name.
+/// module name and that flattens back to the stem. sd-scripts' SDXL names (the sgm/original UNet's
+/// `input_blocks_4_1_...`, `middle_block_1_...`, `output_blocks_2_2_conv`, `in_layers_2`...) are
+/// mapped as diffusers' `_maybe_map_sgm_blocks_to_diffusers` maps them, which needs the UNet's
+/// `layers_per_block` (``sgmModule(_:layersPerBlock:)``), and only where mapping the result back
+/// gives the stem again. Anything else (Flux/SD3 names, which diffusers converts by splitting
+/// fused tensors) keeps the kohya stem as its identity: such clients merge with kohya clients, and
+/// a mix with diffusers clients is refused by module name.
 enum KohyaNames {
   /// The components the mapping may produce (diffusers' `UNet2DConditionModel` and
   /// transformers' `CLIPTextModel` / `CLIPTextModelWithProjection` module names).
@@ -20,12 +23,29 @@ enum KohyaNames {
     "to_k", "to_v", "to_out", "ff", "net", "proj", "proj_in", "proj_out", "conv1", "conv2", "conv_shortcut",
     "time_emb_proj", "downsamplers", "upsamplers", "conv", "conv_in", "conv_out", "time_embedding", "linear_1",
     "linear_2", "text_model", "encoder", "layers", "self_attn", "q_proj", "k_proj", "v_proj", "out_proj", "mlp",
-    "fc1", "fc2", "text_projection",
+    "fc1", "fc2", "text_projection", "add_embedding",
   ]
 
-  /// The component prefix and the diffusers module name of a kohya stem; nil when diffusers'
-  /// rules do not give it exactly (the stem is then the identity).
+  /// The diffusers module name of a kohya stem in diffusers' block naming; nil when diffusers'
+  /// rules do not give it exactly (the stem is then the identity, unless it is an sgm name:
+  /// ``moduleName(_:layersPerBlock:)``).
   static func diffusersName(_ stem: String) -> String? {
+    guard let (component, module, body) = converted(stem), module.replacingAll(".", with: "_") == body else {
+      return nil
+    }
+    return component + "." + module
+  }
+
+  /// The module a kohya stem names: diffusers' dotted name where its rules give it exactly (an
+  /// sgm block name with the UNet's `layersPerBlock`), else nil.
+  static func moduleName(_ stem: String, layersPerBlock: Int?) -> String? {
+    isSGM(stem) ? sgmModule(stem, layersPerBlock: layersPerBlock) : diffusersName(stem)
+  }
+
+  /// diffusers' rules applied to a stem: its component (`unet`, `text_encoder`...), the module
+  /// name they give when every component of it is a known UNet or CLIP module name, and the
+  /// stem's body (the part after `lora_unet_` / `lora_te*_`).
+  static func converted(_ stem: String) -> (component: String, module: String, body: String)? {
     let unet = stem.hasPrefix("lora_unet_")
     let prefix: (kohya: String, component: String)
     if unet {
@@ -46,10 +66,10 @@ enum KohyaNames {
     guard name.hasSuffix(".lora_A.weight") else { return nil }
     let module = String(name.dropLast(".lora_A.weight".count))
     let parts = module.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.allSatisfy({ known.contains(String($0)) || (!$0.isEmpty && $0.allSatisfy(\.isASCIIDigit)) }),
-      module.replacingAll(".", with: "_") == body
-    else { return nil }
-    return prefix.component + "." + module
+    guard parts.allSatisfy({ known.contains(String($0)) || (!$0.isEmpty && $0.allSatisfy(\.isASCIIDigit)) }) else {
+      return nil
+    }
+    return (prefix.component, module, body)
   }
 
   /// A UNet key (`STEM.lora.down.weight`, `_` read as `.`) through diffusers'

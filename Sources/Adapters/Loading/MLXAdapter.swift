@@ -10,6 +10,12 @@ struct MLXConfig {
   let rank: Int?
   /// `lora_parameters.scale`: the absolute factor of `x A B` (PEFT's alpha is `scale * rank`).
   let scale: Double?
+  /// `num_layers`: mlx_lm gives LoRA layers to the model's last `num_layers` layers
+  /// (`model.layers[-max(num_layers, 0):]`, so 0 or -1 means all of them).
+  let numLayers: Int?
+  /// `lora_parameters.keys`: the module paths (within a layer, or from the model's root) that
+  /// get LoRA layers; nil: every linear or embedding module in the layers.
+  let keys: [String]?
 
   /// The MLX-LM config beside a checkpoint; nil when there is none or the config is PEFT's.
   static func beside(_ checkpoint: Checkpoint) throws(AdapterError) -> MLXConfig? {
@@ -54,6 +60,88 @@ struct MLXConfig {
     } else {
       scale = nil
     }
+    switch json["num_layers"] {
+    case nil, .null?: numLayers = nil
+    case let value?:
+      guard let number = value.intValue, abs(number) <= 1_000_000 else { throw fail("num_layers", "a whole number") }
+      numLayers = number
+    }
+    switch parameters?["keys"] {
+    case nil, .null?: keys = nil
+    case let value?:
+      guard let list = value.arrayValue?.compactMap(\.stringValue), list.count == value.arrayValue?.count else {
+        throw fail("lora_parameters.keys", "a list of module paths")
+      }
+      keys = list
+    }
+  }
+
+  /// A module name's layer index and its path within the layer (`model.layers.3.self_attn.q_proj`
+  /// -> 3, `self_attn.q_proj`); nil for a module outside the layers (`lm_head`).
+  static func layer(of name: String) -> (index: Int, key: String)? {
+    let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+    guard let at = parts.firstIndex(of: "layers"), at + 2 < parts.count, let index = Int(parts[at + 1]), index >= 0
+    else { return nil }
+    return (index, parts[(at + 2)...].joined(separator: "."))
+  }
+
+  /// What mlx_lm's `load_adapters` does with this config and these modules, checked: each must
+  /// be a LoRA layer it makes (its layer among the last `num_layers` of the model, its path in
+  /// `keys`), or it refuses the file ("not an adapter parameter in the model"). The model's layer
+  /// count (`layerCount`, from `--base-config`) places the layers; without it the modules' layers
+  /// must at least fit in `num_layers` consecutive ones. Refused by tensor, with what to change.
+  func check(_ modules: [(name: String, tensor: String)], layerCount: Int?, modelPath: String?) throws(AdapterError) {
+    let placed = modules.map { (module: $0, layer: MLXConfig.layer(of: $0.name)) }
+    for (module, layer) in placed {
+      if let keys, !keys.contains(layer?.key ?? module.name) {
+        throw .badConfig(
+          path: path,
+          message:
+            "tensor '\(module.tensor)': lora_parameters.keys \(JSON.array(keys.map { .string($0) }).compactText) has no '\(layer?.key ?? module.name)', so mlx_lm makes no LoRA layer for it; add it to keys"
+        )
+      }
+      if keys == nil, layer == nil {
+        throw .badConfig(
+          path: path,
+          message:
+            "tensor '\(module.tensor)': a module outside the model's layers, which mlx_lm adapts only when lora_parameters.keys names it; add '\(module.name)' to keys"
+        )
+      }
+    }
+    let inLayers = placed.compactMap { entry in entry.layer.map { (tensor: entry.module.tensor, index: $0.index) } }
+    if let layerCount, let beyond = inLayers.first(where: { $0.index >= layerCount }) {
+      throw .badConfig(
+        path: modelPath ?? path,
+        message:
+          "num_hidden_layers is \(layerCount), but tensor '\(beyond.tensor)' of \(path.dropLast("/adapter_config.json".count)) is in layer \(beyond.index): not this adapter's model"
+      )
+    }
+    guard let numLayers, numLayers > 0 else { return }
+    if let layerCount {
+      if numLayers > layerCount {
+        throw .badConfig(
+          path: path,
+          message:
+            "num_layers is \(numLayers), but the model has \(layerCount) layers (num_hidden_layers in \(modelPath ?? "its config")); give num_layers <= \(layerCount), or -1 for all"
+        )
+      }
+      if let below = inLayers.first(where: { $0.index < layerCount - numLayers }) {
+        throw .badConfig(
+          path: path,
+          message:
+            "num_layers \(numLayers) gives LoRA layers to layers \(layerCount - numLayers)...\(layerCount - 1) of the model's \(layerCount), but tensor '\(below.tensor)' is in layer \(below.index): mlx_lm would refuse it; give num_layers \(layerCount - below.index) (or -1 for all)"
+        )
+      }
+      return
+    }
+    guard let low = inLayers.min(by: { $0.index < $1.index }), let high = inLayers.max(by: { $0.index < $1.index }),
+      high.index - low.index + 1 > numLayers
+    else { return }
+    throw .badConfig(
+      path: path,
+      message:
+        "num_layers \(numLayers) gives LoRA layers to the model's last \(numLayers) layers, but tensor '\(low.tensor)' is in layer \(low.index) and '\(high.tensor)' in layer \(high.index): no model's last \(numLayers) layers hold both; give num_layers >= \(high.index - low.index + 1) (the model's layer count minus \(low.index), or -1 for all)"
+    )
   }
 }
 
@@ -62,9 +150,9 @@ struct MLXConfig {
 /// `B = lora_b^T`; the scale is absolute. Module names are the Hugging Face ones
 /// (`model.layers.0.self_attn.q_proj`).
 enum MLXReader {
-  static func load(_ checkpoint: Checkpoint, config: MLXConfig?, alpha: Double?, lenient: Bool)
-    throws(AdapterError) -> Adapter
-  {
+  static func load(
+    _ checkpoint: Checkpoint, config: MLXConfig?, alpha: Double?, model: BaseModelConfig?, lenient: Bool
+  ) throws(AdapterError) -> Adapter {
     let path = checkpoint.path
     if let config, config.fineTuneType != "lora" {
       throw .unsupportedVariant(
@@ -95,6 +183,8 @@ enum MLXReader {
         problems.append(error)
       }
     }
+    try config?.check(
+      modules.map { ($0.name, $0.origin?.aTensor ?? $0.name) }, layerCount: model?.layerCount, modelPath: model?.path)
     var adapter = Adapter(
       path: path, format: .safetensors, config: nil, checkpoint: checkpoint, modules: modules, fullTensors: [])
     adapter.readFormat = .mlx

@@ -56,6 +56,9 @@ public struct ModuleOrigin: Sendable, Equatable {
   public let kernel: [Int]?
   /// The factors are stored transposed against PEFT (MLX): `A = lora_a^T`, `B = lora_b^T`.
   public let transposed: Bool
+  /// The UNet's `layers_per_block` an sgm kohya stem (`lora_unet_input_blocks_4_1_...`) was
+  /// mapped with; nil for other stems.
+  public var layersPerBlock: Int? = nil
 
   /// An origin as a reader records it.
   /// - Parameters:

@@ -20,13 +20,15 @@ extension AdapterWriter {
     let twoTextEncoders = set.moduleNames.contains { $0.hasPrefix("text_encoder_2.") }
     var tensors: [OutputTensor] = []
     var modules: [ModuleTensors] = []
+    let stems = ForeignWriter.kohyaStems(
+      set.moduleNames.map { set.modules(named: $0).compactMap { $0?.origin } }, names: set.moduleNames)
     for (index, name) in set.moduleNames.enumerated() {
       let entries = set.modules(named: name).compactMap { $0 }
       let rank = plan.ranks[index]
       let layout = try ForeignWriter.layout(
         name, kind: plan.kinds[index], kernel: entries.compactMap { $0.origin?.kernel }.first, rank: rank,
-        shape: plan.shapes[index], format: format,
-        kohyaStem: entries.compactMap(\.origin).first { $0.format == .kohya }?.stem, twoTextEncoders: twoTextEncoders)
+        shape: plan.shapes[index], format: format, kohyaStem: stems[index]?.stem,
+        layersPerBlock: stems[index]?.layersPerBlock, twoTextEncoders: twoTextEncoders)
       var encoding = ModuleTensors(
         names: (layout.a, layout.b), bFactor: 1 / scales[index], rowOrder: nil, dtype: dtype)
       encoding.transposed = layout.transposed
@@ -58,7 +60,7 @@ extension AdapterWriter {
   /// were folded into `B`, kohya's agreed `ss_*` notes, diffusers' `lora_adapter_metadata`) and
   /// MLX's `adapter_config.json`.
   static func foreignMetadata(_ merge: Merge, plan: OutputLayout, format: AdapterFormat, provenance: Provenance)
-    -> (metadata: [(key: String, value: String)], mlxConfig: JSON?)
+    throws(AdapterError) -> (metadata: [(key: String, value: String)], mlxConfig: JSON?)
   {
     let set = merge.set
     let scales = foreignScales(plan, format: format)
@@ -77,9 +79,11 @@ extension AdapterWriter {
       metadata.append((DiffusersReader.metadataKey, ForeignWriter.diffusersMetadata(modules, bias: set.hasBias)))
       return (metadata, nil)
     default:
-      let config = ForeignWriter.mlxConfig(
+      let model = set.clients.lazy.compactMap(\.baseModel).first
+      let config = try ForeignWriter.mlxConfig(
         modules: set.moduleNames, rank: plan.ranks.max() ?? 1, scale: scales.first ?? 1,
-        clientConfig: set.clients.lazy.compactMap(ForeignWriter.mlxClientConfig).first)
+        clientConfigs: set.clients.map(ForeignWriter.mlxClientConfig), layerCount: model?.layerCount,
+        modelPath: model?.path)
       return (metadata, config)
     }
   }

@@ -45,7 +45,7 @@ public enum AdapterWriter {
           in: transaction)
       }
     case .kohya, .diffusers, .mlx:
-      let (metadata, mlxConfig) = foreignMetadata(merge, plan: plan, format: format, provenance: provenance)
+      let (metadata, mlxConfig) = try foreignMetadata(merge, plan: plan, format: format, provenance: provenance)
       sink = try ForeignWriter.open(
         tensors, format: format, metadata: metadata, mlxConfig: mlxConfig, to: path, progress: progress,
         in: transaction)

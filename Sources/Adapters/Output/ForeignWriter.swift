@@ -59,11 +59,11 @@ public enum ForeignWriter {
   }
 
   /// The layout of module `name` (`kind`, conv `kernel`, `rank`, update `shape` `[d, k]`) in
-  /// `format`; `kohyaStem` is the stem a kohya client stored it under; `twoTextEncoders`: SDXL's
-  /// `text_encoder` is kohya's `lora_te1_`.
+  /// `format`; `kohyaStem` is the stem a kohya client stored it under (an sgm stem with the
+  /// `layersPerBlock` it was read with); `twoTextEncoders`: SDXL's `text_encoder` is kohya's `lora_te1_`.
   static func layout(
     _ name: String, kind: LoRAModule.Kind, kernel: [Int]?, rank: Int, shape: [Int], format: AdapterFormat,
-    kohyaStem: String?, twoTextEncoders: Bool
+    kohyaStem: String?, layersPerBlock: Int? = nil, twoTextEncoders: Bool
   ) throws(AdapterError) -> Layout {
     let (d, k) = (shape[0], shape[1])
     func refuse(_ why: String) -> AdapterError {
@@ -83,9 +83,8 @@ public enum ForeignWriter {
         stem = try builtStem(name, twoTextEncoders: twoTextEncoders, refuse: refuse)
       }
       // Read back, the stem must name this module again.
-      guard (KohyaNames.diffusersName(stem) ?? stem) == name else {
-        throw refuse("its kohya name \(stem) reads back as '\(KohyaNames.diffusersName(stem) ?? stem)'")
-      }
+      let back = KohyaNames.moduleName(stem, layersPerBlock: layersPerBlock) ?? stem
+      guard back == name else { throw refuse("its kohya name \(stem) reads back as '\(back)'") }
       return Layout(
         a: stem + ".lora_down.weight", b: stem + ".lora_up.weight", alpha: stem + ".alpha",
         aShape: conv?.a ?? [rank, k], bShape: conv?.b ?? [d, rank], transposed: false)
@@ -108,6 +107,27 @@ public enum ForeignWriter {
         a: name + ".lora_a", b: name + ".lora_b", alpha: nil, aShape: [k, rank], bShape: [rank, d], transposed: true)
     default:
       preconditionFailure("\(format) is not a foreign format")
+    }
+  }
+
+  /// The kohya stem each module is written under (nil: built from its name) and the
+  /// `layers_per_block` of an sgm stem, from the kohya origins of its clients' modules. UNet
+  /// modules keep sd-scripts' SDXL (sgm) names only when every client's UNet module has one
+  /// (all came from sgm kohya clients, whose agreed `ss_base_model_version` the output keeps);
+  /// otherwise every UNet module is written in diffusers' block naming (`lora_unet_down_blocks_...`),
+  /// which reads back without a config, and never both: diffusers drops the sgm names of such a file.
+  static func kohyaStems(_ origins: [[ModuleOrigin]], names: [String]) -> [(stem: String, layersPerBlock: Int?)?] {
+    let kohya = origins.map { $0.filter { $0.format == .kohya } }
+    let unet = names.indices.filter { names[$0].hasPrefix("unet.") }
+    let sgm =
+      !unet.isEmpty
+      && unet.allSatisfy { index in
+        !origins[index].isEmpty && origins[index].allSatisfy { $0.format == .kohya && KohyaNames.isSGM($0.stem) }
+      }
+    return names.indices.map { index in
+      let isUNet = names[index].hasPrefix("unet.")
+      let origin = kohya[index].first { !isUNet || KohyaNames.isSGM($0.stem) == sgm }
+      return origin.map { ($0.stem, $0.layersPerBlock) }
     }
   }
 
@@ -180,31 +200,59 @@ public enum ForeignWriter {
     return best?.value
   }
 
-  /// MLX-LM's `adapter_config.json`: the clients' own (first MLX client's) with `rank` and
-  /// `scale` set, else a new one (`num_layers` from the largest layer index, `keys` from the
-  /// module names).
-  static func mlxConfig(modules: [String], rank: Int, scale: Double, clientConfig: JSON?) -> JSON {
-    var layers = 0
+  /// MLX-LM's `adapter_config.json`: the first MLX client's (else a new one) with `rank`,
+  /// `scale`, `num_layers` and `keys` set for the modules written. mlx_lm gives LoRA layers to the
+  /// model's last `num_layers` layers (`model.layers[-max(num_layers, 0):]`) and to the `keys`
+  /// paths in them (or from the model's root), and loads the file's tensors into those; a LoRA
+  /// layer the file has no tensors for keeps its zero-initialised `lora_b` and adds nothing. So
+  /// `num_layers` is, exactly: the model's layer count (`layerCount`, `--base-config`) minus the
+  /// lowest layer written; else, when every client is an MLX adapter with a `num_layers`, the
+  /// largest (each client's layers are its last `num_layers`, checked when read; any 0 or -1: -1);
+  /// else -1, mlx_lm's "all layers". Never the highest index + 1, which is right only when the
+  /// modules reach the model's last layer. `keys`: the clients' and every path written.
+  static func mlxConfig(
+    modules: [String], rank: Int, scale: Double, clientConfigs: [JSON?], layerCount: Int?, modelPath: String?
+  ) throws(AdapterError) -> JSON {
     var keys: [String] = []
+    var lowest: (index: Int, module: String)?
     for name in modules {
-      let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-      guard let at = parts.firstIndex(of: "layers"), at + 1 < parts.count, let layer = Int(parts[at + 1]) else {
+      guard let layer = MLXConfig.layer(of: name) else {
+        if !keys.contains(name) { keys.append(name) }
         continue
       }
-      layers = max(layers, layer + 1)
-      let key = parts[(at + 2)...].joined(separator: ".")
-      if !keys.contains(key) { keys.append(key) }
+      if layer.index < lowest?.index ?? Int.max { lowest = (layer.index, name) }
+      if let layerCount, layer.index >= layerCount {
+        throw .cannotCarry(
+          what:
+            "module '\(name)' (in layer \(layer.index), but the model has \(layerCount) layers: num_hidden_layers in \(modelPath ?? "its config"))",
+          format: title(.mlx))
+      }
+      if !keys.contains(layer.key) { keys.append(layer.key) }
     }
+    let numLayers: Int
+    let clientLayers = clientConfigs.map { $0?["num_layers"]?.intValue }
+    if let layerCount, let lowest {
+      numLayers = layerCount - lowest.index
+    } else if !clientLayers.isEmpty, clientLayers.allSatisfy({ $0 != nil }) {
+      let values = clientLayers.compactMap { $0 }
+      numLayers = values.contains { $0 <= 0 } ? -1 : values.max() ?? -1
+    } else {
+      numLayers = -1
+    }
+    let first = clientConfigs.lazy.compactMap { $0 }.first
     let base =
-      clientConfig
+      first
       ?? .object([
-        ("fine_tune_type", .string("lora")), ("num_layers", JSON(layers)),
+        ("fine_tune_type", .string("lora")), ("num_layers", JSON(numLayers)),
         ("lora_parameters", .object([("rank", JSON(rank)), ("scale", JSON(scale)), ("dropout", JSON(0.0))])),
       ])
+    let given = (base["lora_parameters"]?["keys"]?.arrayValue ?? []).compactMap(\.stringValue)
+    let allKeys = given + keys.sorted().filter { !given.contains($0) }
     let parameters = (base["lora_parameters"] ?? .object([]))
       .setting("rank", to: JSON(rank)).setting("scale", to: JSON(scale))
-      .setting("keys", to: base["lora_parameters"]?["keys"] ?? .array(keys.sorted().map { .string($0) }))
-    return base.setting("fine_tune_type", to: .string("lora")).setting("lora_parameters", to: parameters)
+      .setting("keys", to: .array(allKeys.map { .string($0) }))
+    return base.setting("fine_tune_type", to: .string("lora")).setting("num_layers", to: JSON(numLayers))
+      .setting("lora_parameters", to: parameters)
   }
 
   /// The raw `adapter_config.json` of an MLX-LM client, when one is beside it.

@@ -126,7 +126,7 @@ struct ConvertCommand: PipelineCommand {
         "--format \(format.rawValue) chooses an adapter's format; \(input) is not an adapter (OUT's extension decides)")
     }
     if llama.baseConfig != nil {
-      throw ValidationError("--base-config gives the q/k row order of GGUF LoRA adapters; \(input) is not an adapter")
+      throw ValidationError(LlamaOptions.unused + "; \(input) is not an adapter")
     }
     let checkpoint = try Checkpoint.open(input)
     var plan = try CheckpointConversion.plan(
@@ -211,7 +211,7 @@ struct ConvertCommand: PipelineCommand {
   /// PEFT <-> llama.cpp GGUF LoRA; false when IN is not an adapter.
   private func convertAdapter() throws -> Bool {
     let heads = try llama.heads()
-    guard let loaded = try Adapter.loadIfAdapter(input, llamaHeads: heads) else { return false }
+    guard let loaded = try Adapter.loadIfAdapter(input, llamaHeads: heads, model: llama.model()) else { return false }
     let adapter = try QKRowOrder.resolve([loaded], heads: heads)[0]
     if keepNames {
       throw ValidationError("--keep-names applies to model checkpoints; an adapter's names follow its format")
@@ -222,9 +222,8 @@ struct ConvertCommand: PipelineCommand {
       throw ValidationError(
         "--skip-unsupported leaves out model tensors a format cannot hold; an adapter's factors are all carried")
     }
-    if llama.baseConfig != nil, adapter.format != .gguf, kind != .gguf {
-      throw ValidationError(
-        "--base-config gives the q/k row order of GGUF LoRA adapters; neither \(input) nor \(outputPath) is one")
+    if llama.baseConfig != nil, !LlamaOptions.uses([adapter], output: kind == .gguf ? .gguf : format) {
+      throw ValidationError(LlamaOptions.unused + "; neither \(input) nor \(outputPath) is one")
     }
     let dtype = self.dtype?.floatType
     if let format, format.isForeign {

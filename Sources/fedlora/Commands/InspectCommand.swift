@@ -194,7 +194,8 @@ struct InspectCommand: PipelineCommand {
     var adapters: [Adapter] = []
     for checkpoint in checkpoints {
       do {
-        adapters.append(try Adapter.load(checkpoint, alpha: alpha, llamaHeads: llama.heads(), lenient: true))
+        adapters.append(
+          try Adapter.load(checkpoint, alpha: alpha, llamaHeads: llama.heads(), lenient: true, model: llama.model()))
       } catch AdapterError.noAdapterTensors {
         return nil
       } catch AdapterError.checkpoint {

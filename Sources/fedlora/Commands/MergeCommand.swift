@@ -181,7 +181,9 @@ struct MergeCommand: PipelineCommand {
     if base == nil { Memory.keepFreedBlocks() }
     // q/k row order of llama GGUF LoRAs: --base-config, else the base's, else the clients' own.
     let heads = try llama.heads() ?? base.flatMap { try QKRowOrder.heads(base: Checkpoint.open($0)) }
-    let loaded = try clients.map { path throws(AdapterError) in try Adapter.load(path, alpha: alpha, llamaHeads: heads)
+    let model = try llama.model()
+    let loaded = try clients.map { path throws(AdapterError) in
+      try Adapter.load(path, alpha: alpha, llamaHeads: heads, model: model)
     }
     let adapters = try QKRowOrder.resolve(loaded, heads: heads)
     if alpha != nil, !adapters.contains(where: \.usesGivenAlpha) {
@@ -189,15 +191,12 @@ struct MergeCommand: PipelineCommand {
         "--alpha is for adapters without an alpha of their own; every client has one (adapter_config.json or adapter.lora.alpha)"
       )
     }
-    if llama.baseConfig != nil, !adapters.contains(where: { $0.format == .gguf }),
-      base != nil || (format ?? formatOfExtension) != .gguf
-    {
-      throw ValidationError(
-        "--base-config gives the q/k row order of GGUF LoRA files: no client is one, and the output is not one")
-    }
     // The adapter's format: the clients' own by default (checked again against the inputs
     // when that is not what the extension named).
     let chosen = MergeDestination.chooseFormat(given: format, clients: adapters, path: outputPath)
+    if llama.baseConfig != nil, !LlamaOptions.uses(adapters, output: base == nil ? chosen.format : nil) {
+      throw ValidationError(LlamaOptions.unused + ": no client is one, and the output is neither GGUF nor MLX-LM")
+    }
     if base == nil {
       if let note = chosen.note { Session.warn(note) }
       if chosen.format != (format ?? formatOfExtension ?? .peft) {

@@ -8,7 +8,8 @@ extension AdapterReportView {
   func clients(_ adapters: [Adapter]) throws -> (lines: [String], failed: Bool) {
     let heads = try options.llama.heads() ?? QKRowOrder.heads(from: adapters)
     let merged = try options.against.map {
-      try QKRowOrder.resolve([Adapter.load($0, alpha: options.alpha, llamaHeads: heads)], heads: heads)[0]
+      try QKRowOrder.resolve(
+        [Adapter.load($0, alpha: options.alpha, llamaHeads: heads, model: options.llama.model())], heads: heads)[0]
     }
     let report = try Audit.run(
       clients: adapters, against: merged,
