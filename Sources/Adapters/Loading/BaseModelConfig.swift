@@ -1,7 +1,7 @@
 import Checkpoints
 
 /// What a base model's config (`--base-config`) says that some adapter layouts need to be read
-/// or written exactly, beyond a llama's head counts (``LlamaGGUF/heads(configAt:)``):
+/// or written exactly, beyond a llama's head counts (`LlamaGGUF.heads(configAt:)`):
 /// a diffusers UNet's `layers_per_block` (`unet/config.json`), with which diffusers maps
 /// sd-scripts' SDXL sgm block names (`input_blocks_4_1_...`), and a transformers model's
 /// `num_hidden_layers` (`config.json`), against which MLX-LM's `num_layers` counts the last layers.
