@@ -142,28 +142,29 @@ def _temporaries(folder: Path) -> List[str]:
 
 
 def test_interrupt_reaches_the_cli_and_leaves_nothing(bench_clients: List[str], tmp_path: Path) -> None:
-    # How long this merge runs here with the clients in the page cache (the first run reads them
-    # from disk: timed alone, a SIGINT part way through it could land after the output's commit),
-    # then a SIGINT to this process part way through it.
-    fedlora.merge(bench_clients, tmp_path / "timed")
-    shutil.rmtree(tmp_path / "timed")
-    started = time.perf_counter()
-    fedlora.merge(bench_clients, tmp_path / "timed")
-    duration = time.perf_counter() - started
-    shutil.rmtree(tmp_path / "timed")
+    # A SIGINT to this process as soon as the CLI's temporaries appear: while it is writing,
+    # whatever the machine's load (a timer set from a timed run missed on a busy machine, landing
+    # before the temporaries or after the commit).
     seen: List[List[str]] = []
+    merge_returned = threading.Event()
 
-    def interrupt() -> None:
-        seen.append(_temporaries(tmp_path))
-        os.kill(os.getpid(), signal.SIGINT)
+    def interrupt_once_writing() -> None:
+        while not merge_returned.is_set():
+            found = _temporaries(tmp_path)
+            if found:
+                seen.append(found)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.001)
 
-    timer = threading.Timer(duration * 0.5, interrupt)
-    timer.start()
+    watcher = threading.Thread(target=interrupt_once_writing, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             fedlora.merge(bench_clients, tmp_path / "merged")
     finally:
-        timer.cancel()
+        merge_returned.set()
+        watcher.join()
     assert seen and seen[0], "the CLI was writing its temporaries when interrupted"
     assert files_of(tmp_path) == [], "no output and no .merged.fedlora-* temporaries"
     children = subprocess.run(["pgrep", "-f", f"{tmp_path}/merged"], capture_output=True, text=True).stdout
