@@ -61,15 +61,12 @@ extension Adapter {
       }
       guard let a, let b else { continue }
       let rank = a.shape[0]
-      let moduleAlpha: Double
-      let scale: Double
+      let (moduleAlpha, scale): (Double, Double)
       if let config {
-        moduleAlpha = config.rankAndAlpha(for: name).alpha
-        scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
+        (moduleAlpha, scale) = config.alphaAndScale(for: name, rank: rank)
       } else {
         guard let alpha else { throw .missingAlpha(path: path) }
-        moduleAlpha = alpha
-        scale = alpha / Double(rank)
+        (moduleAlpha, scale) = (alpha, alpha / Double(rank))
       }
       var module = LoRAModule(
         name: name, kind: embedding ? .embedding : .linear, a: a, b: b, rank: rank, alpha: moduleAlpha, scale: scale,

@@ -120,6 +120,17 @@ public struct AdapterConfig: Sendable {
     return (rank, alpha)
   }
 
+  /// The alpha of `module` and the scale it gives a factor pair of `rank`, as PEFT applies it:
+  /// `alpha / rank`, or `alpha / sqrt(rank)` under `use_rslora`.
+  /// - Parameters:
+  ///   - module: the module's name, as `rankAndAlpha(for:)` matches it.
+  ///   - rank: the rank of the module's factors as stored.
+  /// - Returns: the module's alpha and scale.
+  public func alphaAndScale(for module: String, rank: Int) -> (alpha: Double, scale: Double) {
+    let alpha = rankAndAlpha(for: module).alpha
+    return (alpha, useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank))
+  }
+
   /// The rank written as `r` when modules differ: the most frequent one (the smallest on a tie);
   /// the others go to `rank_pattern`.
   /// - Parameter ranks: every module's rank.

@@ -88,12 +88,9 @@ enum DiffusersReader {
         }
         let (a, b, kernel) = try FactorPair.views(path: path, module: name, down: down, up: up)
         let rank = a.shape[0]
-        let alpha: Double
-        let scale: Double
+        let (alpha, scale): (Double, Double)
         if let component = components.first(where: name.hasPrefix), let config = configs[component] {
-          let local = String(name.dropFirst(component.count))
-          alpha = config.rankAndAlpha(for: local).alpha
-          scale = config.useRSLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)
+          (alpha, scale) = config.alphaAndScale(for: String(name.dropFirst(component.count)), rank: rank)
         } else {
           alpha = try FactorPair.alpha(found["alpha"], rank: rank, path: path)
           scale = alpha / Double(rank)

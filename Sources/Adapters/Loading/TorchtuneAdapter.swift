@@ -100,14 +100,11 @@ enum TorchtuneReader {
         path: path, module: name, tensor: down.name, message: "torchtune LoRA factors are 2-D")
     }
     let rank = a.shape[0]
-    let moduleAlpha: Double
-    let scale: Double
+    let (moduleAlpha, scale): (Double, Double)
     if let config {
-      moduleAlpha = config.rankAndAlpha(for: name).alpha
-      scale = config.useRSLoRA ? moduleAlpha / Double(rank).squareRoot() : moduleAlpha / Double(rank)
+      (moduleAlpha, scale) = config.alphaAndScale(for: name, rank: rank)
     } else if let alpha {
-      moduleAlpha = alpha
-      scale = alpha / Double(rank)
+      (moduleAlpha, scale) = (alpha, alpha / Double(rank))
     } else {
       throw AdapterError.formatNeedsAlpha(
         path: path, format: "torchtune",
