@@ -21,12 +21,14 @@ struct ModulePatternTests {
 
   @Test("Catastrophic patterns end at once; unsupported syntax is refused with the reason")
   func hostile() throws {
+    // A backtracking matcher needs about 2^5000 steps on these: the bound only separates linear
+    // from exponential, so it leaves room for ThreadSanitizer and a loaded CI machine.
     let name = String(repeating: "a", count: 5_000) + "y"
     let start = Date()
     for key in ["(.*)*x", "(a|a)*b", "(a*)*b", "((a+)+)+c", "(.*a){20}"] {
       #expect(try !ModulePattern(key).matches(name), "\(key)")
     }
-    #expect(Date().timeIntervalSince(start) < 5)
+    #expect(Date().timeIntervalSince(start) < 60)
     for (key, reason) in [
       ("(a)\\1", "back-references"), ("(?=a)", "look-arounds"), ("(?P<x>a)", "named groups"), ("a{2000}", "above 1000"),
       ("(a{1000}){1000}", "too large"), ("(", "unclosed"), ("a)", "unbalanced"), ("*a", "nothing to repeat"),
@@ -48,9 +50,9 @@ struct ModulePatternTests {
         .replacingOccurrences(of: "\"alpha_pattern\": {}", with: "\"alpha_pattern\": {\"\(pattern)\": 4}")
       try config.write(toFile: folder + "/\(name)/adapter_config.json", atomically: true, encoding: .utf8)
     }
-    let start = Date()
+    let start = Date()  // exponential would never end; the bound leaves room for sanitizers
     let slow = try Adapter.load(folder + "/slow")
-    #expect(slow.modules.allSatisfy { $0.alpha == 16 } && Date().timeIntervalSince(start) < 2)
+    #expect(slow.modules.allSatisfy { $0.alpha == 16 } && Date().timeIntervalSince(start) < 30)
     #expect(throws: AdapterError.self) { try Adapter.load(folder + "/bad") }
   }
 }
